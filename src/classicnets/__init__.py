@@ -1,0 +1,20 @@
+"""classicnets: the classic image-classification CNNs of 2014-2017, faithful to their papers."""
+
+from .errors import InputShapeError, UnknownModelError, UnknownOptionError
+from .registry import create_model, list_models, model_info, register_model
+from .summary import count_params, summarize
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "InputShapeError",
+    "UnknownModelError",
+    "UnknownOptionError",
+    "__version__",
+    "count_params",
+    "create_model",
+    "list_models",
+    "model_info",
+    "register_model",
+    "summarize",
+]

@@ -1,0 +1,121 @@
+"""`classicnets <command>`: argument parsing and dispatch only."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .errors import ClassicNetsError
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from .registry import list_models, model_info
+    from .summary import format_count, summarize
+
+    names = list_models(args.pattern)
+    if not names:
+        print(f"no registered model matches {args.pattern!r}", file=sys.stderr)
+        return 1
+    rows = [["model", "family", "input", "params", "mult-adds", "summary"]]
+    for n in names:
+        info = model_info(n)
+        p = summarize(n)
+        size = f"{info.input_size}"
+        rows.append(
+            [n, info.family, size, format_count(p.params), format_count(p.macs), info.summary]
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
+    print(f"\n{len(names)} models; mult-adds for one image at the input size shown.")
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from .registry import model_info
+
+    info = model_info(args.model)
+    fig = info.figures
+    print(f"{info.name}: {info.summary}")
+    print(f"family: {info.family}")
+    print(f"paper: {info.paper.cite()}")
+    print(f"default input: {info.input_size}x{info.input_size}, {info.num_classes} classes")
+    print(f"figures from: {fig.source}")
+    if fig.paper_params is not None:
+        print(f"paper params: {fig.paper_params / 1e6:g}M")
+    if fig.paper_macs is not None:
+        print(f"paper mult-adds: {fig.paper_macs / 1e9:g}G")
+    if fig.ref_params is not None:
+        print(f"reference params: {fig.ref_params:,} ({fig.ref_source})")
+    if fig.ref_gmacs is not None:
+        print(f"reference mult-adds: {fig.ref_gmacs:.3f}G")
+    for e in fig.errors:
+        print(f"reported: {e.describe()}")
+    if fig.notes:
+        print(f"notes: {fig.notes}")
+    if fig.accepted_deviation:
+        print(f"accepted deviation: {fig.accepted_deviation}")
+    opts = ", ".join(f"{k}={p.default!r}" for k, p in info.options().items())
+    print(f"options: {opts}")
+    return 0
+
+
+def _cmd_summary(args: argparse.Namespace) -> int:
+    from .summary import render, summarize
+
+    profile = summarize(args.model, input_size=args.input_size, num_classes=args.num_classes)
+    print(render(profile, depth=args.depth))
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from .verify import render_results, verify_models
+
+    results = verify_models(args.pattern)
+    if not results:
+        print(f"no registered model matches {args.pattern!r}", file=sys.stderr)
+        return 1
+    print(render_results(results))
+    return 0 if all(r.passed for r in results) else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="classicnets",
+        description="The classic CNNs of 2014-2017, faithful to their papers.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("list", help="registered models with params and mult-adds")
+    p.add_argument("pattern", nargs="?", default="*", help="glob, e.g. 'resnet*'")
+    p.set_defaults(fn=_cmd_list)
+
+    p = sub.add_parser("info", help="a model's paper, input size and reference figures")
+    p.add_argument("model")
+    p.set_defaults(fn=_cmd_info)
+
+    p = sub.add_parser("summary", help="per-layer table: output shape, params, mult-adds")
+    p.add_argument("model")
+    p.add_argument("--input-size", type=int, default=None, help="default: the paper's")
+    p.add_argument("--num-classes", type=int, default=None)
+    p.add_argument("--depth", type=int, default=2, help="module nesting depth shown (default 2)")
+    p.set_defaults(fn=_cmd_summary)
+
+    p = sub.add_parser("verify", help="params and mult-adds against the papers' figures")
+    p.add_argument("pattern", nargs="?", default="*", help="glob, e.g. 'resnet*'")
+    p.set_defaults(fn=_cmd_verify)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except ClassicNetsError as e:
+        print(f"classicnets: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+"""Model families. Importing this package registers every model."""
+
+from . import resnet
+
+__all__ = ["resnet"]

@@ -1,0 +1,125 @@
+"""The contract every registered model follows.
+
+A model is a sequence of *stages* (the stem, then each resolution stage) followed by a head.
+Subclasses build their modules, then describe the stages with :meth:`ClassicNet.set_stages`:
+one entry per stage, giving the attribute names of the modules it runs in order and the
+channels and reduction of its output. From that one description the base class provides
+``forward_features``, ``feature_info``, the multi-scale feature extractor
+(``create_model(..., features_only=True)``) and the input checks, so no family repeats them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from torch import Tensor, nn
+
+from ..errors import InputShapeError
+
+
+@dataclass(frozen=True)
+class FeatureInfo:
+    """One stage's output: the module that produces it, its channels and its stride."""
+
+    module: str
+    channels: int
+    reduction: int
+
+
+class ClassicNet(nn.Module):
+    """Base class of every registered model: logits from ``forward``, features from stages.
+
+    Attributes every subclass sets: ``num_classes``, ``in_chans``, ``min_input_size`` (the
+    smallest height/width the architecture takes), ``num_features`` (channels into the head) and
+    ``head`` (a module with ``forward(x, pre_logits)`` and ``reset(num_classes)``).
+    """
+
+    head: nn.Module
+    model_name: str
+
+    def __init__(self, *, num_classes: int, in_chans: int, min_input_size: int) -> None:
+        super().__init__()
+        if in_chans < 1:
+            raise ValueError(f"in_chans must be >= 1, got {in_chans}")
+        self.num_classes = num_classes
+        self.in_chans = in_chans
+        self.min_input_size = min_input_size
+        self.model_name = type(self).__name__
+        self._stage_modules: tuple[tuple[str, ...], ...] = ()
+        self.feature_info: list[FeatureInfo] = []
+
+    def set_stages(self, stages: Sequence[tuple[Sequence[str], int, int]]) -> None:
+        """Describe the stages: ``[(module_names, out_channels, reduction), ...]``."""
+        self._stage_modules = tuple(tuple(names) for names, _, _ in stages)
+        self.feature_info = [
+            FeatureInfo(names[-1], channels, reduction) for names, channels, reduction in stages
+        ]
+        for names in self._stage_modules:
+            for n in names:
+                if not isinstance(getattr(self, n, None), nn.Module):
+                    raise AttributeError(f"stage module {n!r} is not a submodule")
+
+    @property
+    def num_features(self) -> int:
+        return self.feature_info[-1].channels
+
+    # -- the contract -------------------------------------------------------------------------
+
+    def check_input(self, x: Tensor) -> None:
+        """Raise :class:`InputShapeError` naming what is wrong if ``x`` cannot go through."""
+        if x.dim() != 4:
+            raise InputShapeError(
+                f"{self.model_name} expects a batch of images shaped (N, C, H, W); "
+                f"got a tensor of shape {tuple(x.shape)} (add a batch dimension with "
+                "x.unsqueeze(0) for a single image)"
+            )
+        if x.shape[1] != self.in_chans:
+            raise InputShapeError(
+                f"{self.model_name} was built for {self.in_chans}-channel input but got "
+                f"{x.shape[1]} channels; build it with in_chans={x.shape[1]} or convert the images"
+            )
+        h, w = x.shape[-2], x.shape[-1]
+        if h < self.min_input_size or w < self.min_input_size:
+            m = self.min_input_size
+            raise InputShapeError(
+                f"input of {h}x{w} pixels is too small for {self.model_name}: the minimum is "
+                f"{m}x{m} (its stages reduce the resolution until nothing is left below that); "
+                "resize the images"
+            )
+
+    def run_stages(self, x: Tensor, indices: Sequence[int] | None = None) -> list[Tensor]:
+        """Run the stages, returning the outputs of those in ``indices`` (all if None)."""
+        self.check_input(x)
+        wanted = range(len(self._stage_modules)) if indices is None else indices
+        last = max(wanted)
+        out: list[Tensor] = []
+        for i, names in enumerate(self._stage_modules[: last + 1]):
+            for n in names:
+                x = getattr(self, n)(x)
+            if i in wanted:
+                out.append(x)
+        return out
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """The last stage's feature map, before pooling."""
+        self.check_input(x)
+        for names in self._stage_modules:
+            for n in names:
+                x = getattr(self, n)(x)
+        return x
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        """Pool, drop out and classify a feature map; ``pre_logits`` stops before the classifier."""
+        return self.head(x, pre_logits=pre_logits)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def get_classifier(self) -> nn.Module:
+        return self.head.fc
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the classifier by a new one with ``num_classes`` outputs (0 removes it)."""
+        self.head.reset(num_classes)
+        self.num_classes = num_classes

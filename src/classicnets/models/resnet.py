@@ -1,0 +1,509 @@
+"""ResNet. He, Zhang, Ren, Sun: "Deep Residual Learning for Image Recognition" (arXiv 1512.03385).
+
+What the paper defines, and how it maps onto this file:
+
+* Table 1: the ImageNet networks of 18, 34, 50, 101 and 152 layers (``IMAGENET_DEPTHS``): a 7x7/2
+  conv and a 3x3/2 max pool, then four stages of basic (two 3x3) or bottleneck (1x1, 3x3, 1x1 with
+  4x expansion) blocks at 64, 128, 256, 512 base channels, global average pooling and a
+  1000-way fully-connected layer. Batch norm after every convolution, before the ReLU.
+* Downsampling in a bottleneck: the paper's released models put the stride 2 on the *first 1x1*
+  convolution of the first block of a stage, which gives Table 1's 3.8 / 7.6 / 11.3 G mult-adds.
+  torchvision and timm put it on the 3x3 ("ResNet v1.5", from fb.resnet.torch), which costs
+  4.1 / 7.8 / 11.5 G. ``stride_in="1x1"`` is the paper and the default; ``stride_in="3x3"`` is the
+  v1.5 placement, registered as ``resnet50_v1_5`` etc. for torchvision/timm checkpoints.
+* Sec. 3.3 / Table 3: shortcut options. (A) identity shortcuts, with zero-padding for the extra
+  channels and subsampling when the resolution halves: no parameters. (B) projection shortcuts
+  (1x1 conv + BN) where the dimensions change, identity elsewhere: the ImageNet default. (C)
+  projections on every shortcut.
+* Sec. 4.2 / Table 6: the CIFAR-10 networks of 6n+2 layers: a 3x3 conv with 16 filters, three
+  stages of n basic blocks at 16/32/64 filters on 32/16/8 maps, option A shortcuts, global average
+  pooling and a 10-way layer (``CIFAR_DEPTHS``).
+
+Deviation from the paper: none in the architecture. The paper subtracts a per-pixel mean instead of
+normalising; that is a data-pipeline matter, not the model's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..layers import ClassifierHead, ConvNormAct, init_weights
+from ..registry import register_model
+from ..specs import ErrorFigure, Paper, PaperFigures
+from .base import ClassicNet
+
+PAPER = Paper(
+    key="resnet",
+    title="Deep Residual Learning for Image Recognition",
+    authors="He, Zhang, Ren, Sun",
+    year=2015,
+    arxiv="1512.03385",
+)
+
+BlockKind = Literal["basic", "bottleneck"]
+Shortcut = Literal["A", "B", "C"]
+StrideIn = Literal["1x1", "3x3"]
+
+# Table 1: block type and number of blocks in conv2_x .. conv5_x.
+IMAGENET_DEPTHS: dict[int, tuple[BlockKind, tuple[int, ...]]] = {
+    18: ("basic", (2, 2, 2, 2)),
+    34: ("basic", (3, 4, 6, 3)),
+    50: ("bottleneck", (3, 4, 6, 3)),
+    101: ("bottleneck", (3, 4, 23, 3)),
+    152: ("bottleneck", (3, 8, 36, 3)),
+}
+IMAGENET_WIDTHS = (64, 128, 256, 512)
+
+# Sec. 4.2: depth 6n+2 -> n basic blocks per stage at 16/32/64 filters.
+CIFAR_DEPTHS: dict[int, int] = {20: 3, 32: 5, 44: 7, 56: 9, 110: 18, 1202: 200}
+CIFAR_WIDTHS = (16, 32, 64)
+
+
+# -- shortcuts ---------------------------------------------------------------------------------
+
+
+class ZeroPadShortcut(nn.Module):
+    """Option A: subsample by ``stride`` and append zero channels; no parameters."""
+
+    def __init__(self, extra_channels: int, stride: int) -> None:
+        super().__init__()
+        self.extra_channels = extra_channels
+        self.stride = stride
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.stride > 1:
+            x = x[:, :, :: self.stride, :: self.stride]
+        return F.pad(x, (0, 0, 0, 0, 0, self.extra_channels))
+
+
+def make_shortcut(kind: Shortcut, in_channels: int, out_channels: int, stride: int) -> nn.Module:
+    """The shortcut of one residual block under option A, B or C (Sec. 3.3)."""
+    if kind not in ("A", "B", "C"):
+        raise ValueError(f"shortcut must be 'A', 'B' or 'C', got {kind!r}")
+    same = in_channels == out_channels and stride == 1
+    if kind == "C" or (kind == "B" and not same):
+        return ConvNormAct(in_channels, out_channels, 1, stride=stride, act=False)
+    if same:
+        return nn.Identity()
+    if out_channels < in_channels:
+        raise ValueError("option A cannot reduce channels; use shortcut='B'")
+    return ZeroPadShortcut(out_channels - in_channels, stride)
+
+
+# -- blocks ------------------------------------------------------------------------------------
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convolutions and a shortcut (Fig. 2 left)."""
+
+    expansion = 1
+
+    def __init__(
+        self, in_channels: int, width: int, *, stride: int = 1, shortcut: Shortcut = "B"
+    ) -> None:
+        super().__init__()
+        self.conv1 = ConvNormAct(in_channels, width, 3, stride=stride)
+        self.conv2 = ConvNormAct(width, width, 3, act=False)
+        self.shortcut = make_shortcut(shortcut, in_channels, width, stride)
+        self.act = nn.ReLU(inplace=True)
+
+    def zero_init_last(self) -> None:
+        nn.init.zeros_(self.conv2.bn.weight)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.conv2(self.conv1(x))
+        return self.act(out + self.shortcut(x))
+
+
+class Bottleneck(nn.Module):
+    """1x1 reduce, 3x3, 1x1 expand (x4) and a shortcut (Fig. 5 right)."""
+
+    expansion = 4
+
+    def __init__(
+        self,
+        in_channels: int,
+        width: int,
+        *,
+        stride: int = 1,
+        shortcut: Shortcut = "B",
+        stride_in: StrideIn = "1x1",
+    ) -> None:
+        super().__init__()
+        if stride_in not in ("1x1", "3x3"):
+            raise ValueError(f"stride_in must be '1x1' (paper) or '3x3' (v1.5), got {stride_in!r}")
+        out_channels = width * self.expansion
+        s1, s3 = (stride, 1) if stride_in == "1x1" else (1, stride)
+        self.conv1 = ConvNormAct(in_channels, width, 1, stride=s1)
+        self.conv2 = ConvNormAct(width, width, 3, stride=s3)
+        self.conv3 = ConvNormAct(width, out_channels, 1, act=False)
+        self.shortcut = make_shortcut(shortcut, in_channels, out_channels, stride)
+        self.act = nn.ReLU(inplace=True)
+
+    def zero_init_last(self) -> None:
+        nn.init.zeros_(self.conv3.bn.weight)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.conv3(self.conv2(self.conv1(x)))
+        return self.act(out + self.shortcut(x))
+
+
+# -- the network -------------------------------------------------------------------------------
+
+
+class ResNet(ClassicNet):
+    """A residual network: stem, stages of residual blocks, global pooling, linear classifier.
+
+    ``stem="imagenet"`` is the 7x7/2 conv + 3x3/2 max pool of Table 1; ``stem="cifar"`` the
+    single 3x3 conv of Sec. 4.2. ``widths`` are the base channels of the stages; each stage but
+    the first halves the resolution.
+    """
+
+    def __init__(
+        self,
+        *,
+        block: BlockKind,
+        layers: Sequence[int],
+        widths: Sequence[int] = IMAGENET_WIDTHS,
+        stem: Literal["imagenet", "cifar"] = "imagenet",
+        shortcut: Shortcut = "B",
+        stride_in: StrideIn = "1x1",
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        drop_rate: float = 0.0,
+        zero_init_last: bool = False,
+    ) -> None:
+        if len(layers) != len(widths):
+            raise ValueError(f"layers {tuple(layers)} and widths {tuple(widths)} differ in length")
+        if stem not in ("imagenet", "cifar"):
+            raise ValueError(f"stem must be 'imagenet' or 'cifar', got {stem!r}")
+        stem_reduction = 4 if stem == "imagenet" else 1
+        super().__init__(
+            num_classes=num_classes,
+            in_chans=in_chans,
+            min_input_size=stem_reduction * 2 ** (len(layers) - 1),
+        )
+        self.shortcut_kind = shortcut
+        self.stride_in = stride_in
+
+        stem_width = widths[0]
+        stages: list[tuple[list[str], int, int]] = []
+        if stem == "imagenet":
+            self.stem = ConvNormAct(in_chans, stem_width, 7, stride=2)
+            self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+            stages.append((["stem"], stem_width, 2))
+            first = ["maxpool"]
+        else:
+            self.stem = ConvNormAct(in_chans, stem_width, 3)
+            stages.append((["stem"], stem_width, 1))
+            first = []
+
+        block_cls: type[BasicBlock] | type[Bottleneck] = (
+            BasicBlock if block == "basic" else Bottleneck
+        )
+        channels, reduction = stem_width, stem_reduction
+        for i, (n_blocks, width) in enumerate(zip(layers, widths, strict=True)):
+            stride = 1 if i == 0 else 2
+            reduction *= stride
+            blocks = []
+            for j in range(n_blocks):
+                kwargs = {"stride_in": stride_in} if block_cls is Bottleneck else {}
+                blocks.append(
+                    block_cls(
+                        channels,
+                        width,
+                        stride=stride if j == 0 else 1,
+                        shortcut=shortcut,
+                        **kwargs,  # type: ignore[arg-type]
+                    )
+                )
+                channels = width * block_cls.expansion
+            name = f"layer{i + 1}"
+            self.add_module(name, nn.Sequential(*blocks))
+            stages.append(([*first, name] if i == 0 else [name], channels, reduction))
+        self.set_stages(stages)
+        self.head = ClassifierHead(channels, num_classes, drop_rate=drop_rate)
+        init_weights(self, zero_init_last=zero_init_last)
+
+
+# -- builders ----------------------------------------------------------------------------------
+
+
+def _imagenet(depth: int, **options: object) -> ResNet:
+    block, layers = IMAGENET_DEPTHS[depth]
+    return ResNet(block=block, layers=layers, **options)  # type: ignore[arg-type]
+
+
+def _cifar(depth: int, **options: object) -> ResNet:
+    n = CIFAR_DEPTHS[depth]
+    options.setdefault("shortcut", "A")
+    return ResNet(
+        block="basic",
+        layers=(n, n, n),
+        widths=CIFAR_WIDTHS,
+        stem="cifar",
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def _err(top1: float | None, top5: float | None, protocol: str, source: str) -> ErrorFigure:
+    return ErrorFigure(top1, top5, "ImageNet val", protocol, source)
+
+
+_TEN_CROP = "10-crop testing"
+_MULTI_SCALE = "single model, fully-convolutional multi-scale testing"
+_ONE_CROP = "released model, single 224 center crop"
+
+
+@register_model(
+    family="resnet",
+    paper=PAPER,
+    figures=PaperFigures(
+        source="R1 Table 1, 2",
+        paper_macs=1.8e9,
+        ref_params=11_689_512,
+        ref_gmacs=1.814,
+        ref_source="computed; equals torchvision resnet18",
+        errors=(_err(27.88, None, _TEN_CROP + " (Table 2 model: option A shortcuts)", "Table 2"),),
+    ),
+)
+def resnet18(**options: object) -> ResNet:
+    """ResNet-18: basic blocks (2, 2, 2, 2), option B shortcuts."""
+    return _imagenet(18, **options)
+
+
+@register_model(
+    family="resnet",
+    paper=PAPER,
+    figures=PaperFigures(
+        source="R1 Table 1, 3, 4",
+        paper_macs=3.6e9,
+        ref_params=21_797_672,
+        ref_gmacs=3.664,
+        ref_source="computed; equals torchvision resnet34",
+        errors=(
+            _err(24.52, 7.46, _TEN_CROP, "Table 3"),
+            _err(21.84, 5.71, _MULTI_SCALE, "Table 4"),
+        ),
+    ),
+)
+def resnet34(**options: object) -> ResNet:
+    """ResNet-34: basic blocks (3, 4, 6, 3), option B shortcuts (projection where dims change)."""
+    return _imagenet(34, **options)
+
+
+@register_model(
+    family="resnet",
+    paper=PAPER,
+    figures=PaperFigures(
+        source="R1 Table 1, 3",
+        paper_macs=3.6e9,
+        ref_params=21_623_848,
+        ref_gmacs=3.644,
+        errors=(_err(25.03, 7.76, _TEN_CROP, "Table 3"),),
+    ),
+)
+def resnet34_a(**options: object) -> ResNet:
+    """ResNet-34 with option A shortcuts: zero-padded identity, no projection parameters."""
+    options.setdefault("shortcut", "A")
+    return _imagenet(34, **options)
+
+
+@register_model(
+    family="resnet",
+    paper=PAPER,
+    figures=PaperFigures(
+        source="R1 Table 3",
+        ref_params=22_716_840,
+        ref_gmacs=3.831,
+        errors=(
+            _err(24.19, 7.40, _TEN_CROP, "Table 3"),
+            _err(21.53, 5.60, _MULTI_SCALE, "Table 4"),
+        ),
+        notes="Table 1 gives 3.6 G for every 34-layer net; option C's 13 extra projections "
+        "add 0.17 G, so no paper mult-add figure is compared.",
+    ),
+)
+def resnet34_c(**options: object) -> ResNet:
+    """ResNet-34 with option C shortcuts: a projection on every one of the 16 shortcuts."""
+    options.setdefault("shortcut", "C")
+    return _imagenet(34, **options)
+
+
+def _bottleneck_figures(
+    depth: int, paper_macs: float, params: int, gmacs: float, errors: tuple[ErrorFigure, ...]
+) -> PaperFigures:
+    return PaperFigures(
+        source="R1 Table 1, 3, 4; R2",
+        paper_macs=paper_macs,
+        ref_params=params,
+        ref_gmacs=gmacs,
+        ref_source=f"computed; params equal torchvision resnet{depth}, whose stride placement "
+        f"differs (see resnet{depth}_v1_5)",
+        errors=errors,
+    )
+
+
+def _v1_5_figures(depth: int, params: int, gmacs: float) -> PaperFigures:
+    return PaperFigures(
+        source="not in the paper: fb.resnet.torch / torchvision stride placement",
+        ref_params=params,
+        ref_gmacs=gmacs,
+        ref_source=f"torchvision resnet{depth} metadata (_ops) and computed",
+        notes="Stride 2 on the 3x3 conv of each downsampling bottleneck. Same parameters as "
+        "the paper's network, more mult-adds.",
+    )
+
+
+@register_model(
+    family="resnet",
+    paper=PAPER,
+    figures=_bottleneck_figures(
+        50,
+        3.8e9,
+        25_557_032,
+        3.858,
+        (
+            _err(22.85, 6.71, _TEN_CROP, "Table 3"),
+            _err(20.74, 5.25, _MULTI_SCALE, "Table 4"),
+            _err(24.7, 7.8, _ONE_CROP, "R2"),
+        ),
+    ),
+)
+def resnet50(**options: object) -> ResNet:
+    """ResNet-50: bottlenecks (3, 4, 6, 3), stride on the first 1x1 as in the paper's models."""
+    return _imagenet(50, **options)
+
+
+@register_model(
+    family="resnet",
+    paper=PAPER,
+    figures=_bottleneck_figures(
+        101,
+        7.6e9,
+        44_549_160,
+        7.570,
+        (
+            _err(21.75, 6.05, _TEN_CROP, "Table 3"),
+            _err(19.87, 4.60, _MULTI_SCALE, "Table 4"),
+            _err(23.6, 7.1, _ONE_CROP, "R2"),
+        ),
+    ),
+)
+def resnet101(**options: object) -> ResNet:
+    """ResNet-101: bottlenecks (3, 4, 23, 3), stride on the first 1x1 as in the paper's models."""
+    return _imagenet(101, **options)
+
+
+@register_model(
+    family="resnet",
+    paper=PAPER,
+    figures=_bottleneck_figures(
+        152,
+        11.3e9,
+        60_192_808,
+        11.282,
+        (
+            _err(21.43, 5.71, _TEN_CROP, "Table 3"),
+            _err(19.38, 4.49, _MULTI_SCALE, "Table 4"),
+            _err(23.0, 6.7, _ONE_CROP, "R2"),
+        ),
+    ),
+)
+def resnet152(**options: object) -> ResNet:
+    """ResNet-152: bottlenecks (3, 8, 36, 3), stride on the first 1x1 as in the paper's models."""
+    return _imagenet(152, **options)
+
+
+@register_model(family="resnet", paper=PAPER, figures=_v1_5_figures(50, 25_557_032, 4.089))
+def resnet50_v1_5(**options: object) -> ResNet:
+    """ResNet-50 with the stride on the 3x3 (v1.5): torchvision/timm resnet50's layout."""
+    options.setdefault("stride_in", "3x3")
+    return _imagenet(50, **options)
+
+
+@register_model(family="resnet", paper=PAPER, figures=_v1_5_figures(101, 44_549_160, 7.801))
+def resnet101_v1_5(**options: object) -> ResNet:
+    """ResNet-101 with the stride on the 3x3 (v1.5): torchvision/timm resnet101's layout."""
+    options.setdefault("stride_in", "3x3")
+    return _imagenet(101, **options)
+
+
+@register_model(family="resnet", paper=PAPER, figures=_v1_5_figures(152, 60_192_808, 11.514))
+def resnet152_v1_5(**options: object) -> ResNet:
+    """ResNet-152 with the stride on the 3x3 (v1.5): torchvision/timm resnet152's layout."""
+    options.setdefault("stride_in", "3x3")
+    return _imagenet(152, **options)
+
+
+# -- CIFAR-10 (Sec. 4.2, Table 6) ----------------------------------------------------------------
+
+_CIFAR_TABLE6 = {
+    # depth: (paper params, exact params with 10 classes, G mult-adds at 32x32, C10 error %)
+    20: (0.27e6, 269_722, 0.041, 8.75),
+    32: (0.46e6, 464_154, 0.069, 7.51),
+    44: (0.66e6, 658_586, 0.097, 7.17),
+    56: (0.85e6, 853_018, 0.125, 6.97),
+    110: (1.7e6, 1_727_962, 0.253, 6.43),
+    1202: (19.4e6, 19_421_274, 2.829, 7.93),
+}
+
+
+def _cifar_figures(depth: int) -> PaperFigures:
+    paper_params, params, gmacs, error = _CIFAR_TABLE6[depth]
+    protocol = "with augmentation (pad 4, crop, flip), single 32x32 view"
+    if depth == 110:
+        protocol += "; best of 5 runs (mean 6.61 +/- 0.16)"
+    return PaperFigures(
+        source="R1 Table 6",
+        paper_params=paper_params,
+        ref_params=params,
+        ref_gmacs=gmacs,
+        errors=(ErrorFigure(error, None, "CIFAR-10 test", protocol, "Table 6"),),
+    )
+
+
+def _register_cifar(depth: int) -> None:
+    n = CIFAR_DEPTHS[depth]
+
+    def builder(**options: object) -> ResNet:
+        return _cifar(depth, **options)
+
+    builder.__name__ = builder.__qualname__ = f"resnet{depth}"
+    builder.__doc__ = (
+        f"CIFAR ResNet-{depth} (6n+2, n={n}): 3x3 stem, three stages of {n} basic blocks at "
+        "16/32/64 filters, option A shortcuts."
+    )
+    builder.__annotations__["return"] = ResNet
+    register_model(
+        family="resnet", paper=PAPER, figures=_cifar_figures(depth), input_size=32, num_classes=10
+    )(builder)
+
+
+for _depth in CIFAR_DEPTHS:
+    _register_cifar(_depth)
+
+
+# -- torchvision / timm key layout (the full weights story is classicnets.weights) ---------------
+
+TORCHVISION_KEY_RULES: tuple[tuple[str, str], ...] = (
+    (r"^conv1\.", "stem.conv."),
+    (r"^bn1\.", "stem.bn."),
+    (r"^(layer\d+\.\d+)\.conv(\d)\.", r"\1.conv\2.conv."),
+    (r"^(layer\d+\.\d+)\.bn(\d)\.", r"\1.conv\2.bn."),
+    (r"^(layer\d+\.\d+)\.downsample\.0\.", r"\1.shortcut.conv."),
+    (r"^(layer\d+\.\d+)\.downsample\.1\.", r"\1.shortcut.bn."),
+    (r"^fc\.", "head.fc."),
+)
+
+
+def from_torchvision(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename a torchvision/timm ResNet state dict's keys to this module's names."""
+    from ..weights import remap_keys
+
+    return remap_keys(state_dict, TORCHVISION_KEY_RULES)

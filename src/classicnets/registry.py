@@ -1,0 +1,158 @@
+"""The model registry: every architecture is a named builder with its paper figures.
+
+``@register_model`` records a builder under its function name (registering a name twice raises),
+``list_models`` lists names by glob, ``model_info`` returns what the papers say about a model and
+``create_model`` builds it. A builder only picks a row of its family's spec table and passes the
+caller's options to the model's keyword-only constructor; options are checked against that
+constructor so a typo gets a clear message, not a TypeError from deep inside.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import inspect
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from torch import nn
+
+from .errors import UnknownModelError, UnknownOptionError
+from .specs import Paper, PaperFigures
+
+__all__ = ["ModelInfo", "create_model", "list_models", "model_info", "register_model"]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the registry knows about one model."""
+
+    name: str
+    family: str
+    paper: Paper
+    summary: str
+    input_size: int
+    num_classes: int
+    figures: PaperFigures
+    builder: Callable[..., nn.Module]
+
+    @property
+    def model_class(self) -> type[nn.Module]:
+        return typing.get_type_hints(self.builder)["return"]
+
+    def options(self) -> dict[str, inspect.Parameter]:
+        """The keyword options the model's constructor takes."""
+        params = inspect.signature(self.model_class.__init__).parameters
+        return {k: p for k, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+_REGISTRY: dict[str, ModelInfo] = {}
+
+F = TypeVar("F", bound=Callable[..., nn.Module])
+
+
+def register_model(
+    *,
+    family: str,
+    paper: Paper,
+    figures: PaperFigures,
+    input_size: int = 224,
+    num_classes: int = 1000,
+) -> Callable[[F], F]:
+    """Register a builder under its function name. Its docstring's first line is its summary."""
+
+    def decorate(builder: F) -> F:
+        name = builder.__name__
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} is already registered (by {_REGISTRY[name].family})")
+        doc = inspect.getdoc(builder) or name
+        _REGISTRY[name] = ModelInfo(
+            name=name,
+            family=family,
+            paper=paper,
+            summary=doc.splitlines()[0],
+            input_size=input_size,
+            num_classes=num_classes,
+            figures=figures,
+            builder=builder,
+        )
+        return builder
+
+    return decorate
+
+
+def _ensure_models_loaded() -> None:
+    from . import models  # noqa: F401  (importing registers every family)
+
+
+def list_models(pattern: str = "*", *, family: str | None = None) -> list[str]:
+    """Registered model names matching a glob pattern (e.g. ``"resnet*"``), sorted naturally."""
+    _ensure_models_loaded()
+    names = [
+        n
+        for n, info in _REGISTRY.items()
+        if fnmatch.fnmatchcase(n, pattern) and (family is None or info.family == family)
+    ]
+    return sorted(names, key=_natural_key)
+
+
+def _natural_key(name: str) -> list[Any]:
+    import re
+
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+
+def model_info(name: str) -> ModelInfo:
+    """The paper, default input size and reference figures of a registered model."""
+    _ensure_models_loaded()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, _REGISTRY.keys(), n=5, cutoff=0.5)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise UnknownModelError(
+            f"unknown model {name!r}.{hint} `classicnets list` shows all "
+            f"{len(_REGISTRY)} registered models."
+        ) from None
+
+
+def create_model(
+    name: str,
+    *,
+    num_classes: int | None = None,
+    in_chans: int = 3,
+    features_only: bool = False,
+    out_indices: Sequence[int] | None = None,
+    **options: Any,
+) -> nn.Module:
+    """Build a registered model.
+
+    ``num_classes`` defaults to the model's own (1000 for ImageNet networks, 10 for the CIFAR
+    ones). Further options (``drop_rate``, ``shortcut``, ``zero_init_last``...) go to the model's
+    keyword-only constructor; ``model_info(name).options()`` lists them. With
+    ``features_only=True`` the result returns the feature maps of the stages in
+    ``out_indices`` (default: all) instead of logits.
+    """
+    info = model_info(name)
+    valid = info.options()
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise UnknownOptionError(
+            f"{name} does not take option(s) {', '.join(unknown)}; "
+            f"it takes: {', '.join(sorted(valid))}"
+        )
+    model = info.builder(
+        num_classes=info.num_classes if num_classes is None else num_classes,
+        in_chans=in_chans,
+        **options,
+    )
+    model.model_name = name
+    if features_only:
+        from .features import FeatureExtractor
+
+        return FeatureExtractor(model, out_indices=out_indices)
+    if out_indices is not None:
+        raise ValueError("out_indices only applies with features_only=True")
+    return model

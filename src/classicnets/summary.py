@@ -1,0 +1,205 @@
+"""Per-layer tables and totals: parameters, output shapes and mult-adds.
+
+Counting runs on the ``meta`` device: no memory is allocated and no arithmetic is done, so even
+SENet-154 or ResNet-1202 summarise in a second or two. Mult-adds follow the papers' convention
+(their "FLOPs"): one multiply-accumulate of a convolution or a linear layer counts as one, for a
+single image; batch norm, pooling, activations and additions are not counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from .registry import create_model, model_info
+
+__all__ = ["LayerRow", "Profile", "count_params", "profile_model", "summarize"]
+
+
+@dataclass
+class LayerRow:
+    """One module's share: parameters and mult-adds of it and everything inside it."""
+
+    name: str
+    kind: str
+    depth: int
+    output_shape: tuple[int, ...] | None
+    params: int
+    macs: int
+
+
+@dataclass
+class Profile:
+    """All modules of one model, in definition order, with the totals."""
+
+    model_name: str
+    input_size: tuple[int, int]
+    rows: list[LayerRow]
+    params: int
+    macs: int
+
+    def table_rows(self, depth: int) -> list[LayerRow]:
+        """Rows at ``depth`` (and leaves above it), each aggregating its subtree."""
+        names = [r.name for r in self.rows]
+        out = []
+        for i, r in enumerate(self.rows):
+            if r.depth == 0 or r.depth > depth:
+                continue
+            nxt = names[i + 1] if i + 1 < len(names) else ""
+            is_leaf = not nxt.startswith(r.name + ".")
+            if r.depth == depth or is_leaf:
+                out.append(r)
+        return out
+
+
+def count_params(model: nn.Module) -> int:
+    """Number of trainable and frozen parameters (buffers such as BN statistics excluded)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def _macs_of(module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> int:
+    """Mult-adds of a conv or linear layer for one image of the batch."""
+    batch = output.shape[0] if output.dim() > 1 else 1
+    if isinstance(module, nn.Conv2d | nn.Conv1d | nn.Conv3d):
+        kernel = module.weight[0].numel()  # (in_channels / groups) * kh * kw
+        return output.numel() // batch * kernel
+    if isinstance(module, nn.Linear):
+        return output.numel() // batch * module.in_features
+    return 0
+
+
+@contextmanager
+def _on_meta() -> Iterator[None]:
+    with torch.device("meta"):
+        yield
+
+
+def profile_model(
+    model: nn.Module, input_size: tuple[int, int], in_chans: int, *, name: str = ""
+) -> Profile:
+    """Run one meta-tensor image through ``model`` (eval mode) and account every module."""
+    names = dict(model.named_modules())
+    own_macs: dict[str, int] = dict.fromkeys(names, 0)
+    shapes: dict[str, tuple[int, ...]] = {}
+    handles = []
+
+    def hook(mod_name: str):  # noqa: ANN202
+        def fn(module: nn.Module, inputs: tuple[Tensor, ...], output: object) -> None:
+            if isinstance(output, Tensor):
+                shapes[mod_name] = tuple(output.shape[1:])
+                own_macs[mod_name] += _macs_of(module, inputs, output)
+
+        return fn
+
+    for mod_name, module in names.items():
+        handles.append(module.register_forward_hook(hook(mod_name)))
+    was_training = model.training
+    model.eval()
+    try:
+        device = next(model.parameters()).device
+        x = torch.empty(1, in_chans, *input_size, device=device)
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+
+    subtree_macs = dict.fromkeys(names, 0)
+    for mod_name, macs in own_macs.items():
+        if macs and mod_name:
+            parts = mod_name.split(".")
+            for i in range(1, len(parts) + 1):
+                subtree_macs[".".join(parts[:i])] += macs
+    rows = []
+    for mod_name, module in names.items():
+        macs = subtree_macs[mod_name] if mod_name else sum(own_macs.values())
+        rows.append(
+            LayerRow(
+                name=mod_name or "(total)",
+                kind=type(module).__name__,
+                depth=mod_name.count(".") + 1 if mod_name else 0,
+                output_shape=shapes.get(mod_name),
+                params=count_params(module),
+                macs=macs,
+            )
+        )
+    return Profile(
+        model_name=name or type(model).__name__,
+        input_size=input_size,
+        rows=rows,
+        params=count_params(model),
+        macs=sum(own_macs.values()),
+    )
+
+
+def summarize(
+    name: str, *, input_size: int | None = None, num_classes: int | None = None, **options: object
+) -> Profile:
+    """Profile a registered model at ``input_size`` (default: its paper's), built on meta."""
+    info = model_info(name)
+    size = input_size or info.input_size
+    with _on_meta():
+        model = create_model(name, num_classes=num_classes, **options)
+    return profile_model(model, (size, size), model.in_chans, name=name)
+
+
+def format_count(n: float) -> str:
+    """12,345 -> '12.3K'; 25,557,032 -> '25.56M'; 3.86e9 -> '3.858G'."""
+    for unit, scale, digits in (("G", 1e9, 3), ("M", 1e6, 2), ("K", 1e3, 1)):
+        if abs(n) >= scale:
+            return f"{n / scale:.{digits}f}{unit}"
+    return f"{n:.0f}"
+
+
+def render(profile: Profile, *, depth: int = 2) -> str:
+    """The per-layer table as text, with totals and the unit stated."""
+    info = model_info(profile.model_name) if profile.model_name else None
+    paper_rows = {r.module: r for r in info.figures.rows} if info else {}
+    header = ["layer", "type", "output (C, H, W)", "params", "mult-adds"]
+    if paper_rows:
+        header += ["paper params", "paper mult-adds"]
+    lines = []
+    for r in profile.table_rows(depth):
+        shape = "x".join(map(str, r.output_shape)) if r.output_shape else "- (not run)"
+        row = ["  " * (r.depth - 1) + r.name, r.kind, shape, f"{r.params:,}", f"{r.macs:,}"]
+        if paper_rows:
+            p = paper_rows.get(r.name)
+            row += [
+                f"{p.params:,}" if p and p.params is not None else "",
+                f"{p.macs:,}" if p and p.macs is not None else "",
+            ]
+        lines.append(row)
+    total = ["total", "", "", f"{profile.params:,}", f"{profile.macs:,}"]
+    if paper_rows:
+        total += [
+            f"{sum(p.params or 0 for p in paper_rows.values()):,}",
+            f"{sum(p.macs or 0 for p in paper_rows.values()):,}",
+        ]
+    widths = [max(len(x[i]) for x in [header, total, *lines]) for i in range(len(header))]
+
+    def fmt(cells: list[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        )
+
+    sep = "  ".join("-" * w for w in widths)
+    h, w = profile.input_size
+    out = [
+        f"{profile.model_name} at {h}x{w}, one image",
+        fmt(header),
+        sep,
+        *map(fmt, lines),
+        sep,
+        fmt(total),
+        "",
+        f"params: {profile.params:,} ({format_count(profile.params)}); mult-adds: "
+        f"{profile.macs:,} ({format_count(profile.macs)})",
+        "mult-adds = multiply-accumulates of conv and linear layers (the papers' 'FLOPs'); "
+        "batch norm, pooling, activations and additions are not counted.",
+    ]
+    return "\n".join(out)
