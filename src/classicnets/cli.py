@@ -12,22 +12,28 @@ from .errors import ClassicNetsError
 def _cmd_list(args: argparse.Namespace) -> int:
     from .registry import list_models, model_info
     from .summary import format_count, summarize
+    from .table import format_table
 
     names = list_models(args.pattern)
     if not names:
         print(f"no registered model matches {args.pattern!r}", file=sys.stderr)
         return 1
-    rows = [["model", "family", "input", "params", "mult-adds", "summary"]]
+    rows = []
     for n in names:
         info = model_info(n)
         p = summarize(n)
-        size = f"{info.input_size}"
         rows.append(
-            [n, info.family, size, format_count(p.params), format_count(p.macs), info.summary]
+            [
+                n,
+                info.family,
+                str(info.input_size),
+                format_count(p.params),
+                format_count(p.macs),
+                info.summary,
+            ]
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
+    header = ["model", "family", "input", "params", "mult-adds", "summary"]
+    print(format_table(header, rows, right={2, 3, 4}))
     print(f"\n{len(names)} models; mult-adds for one image at the input size shown.")
     return 0
 

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from .registry import create_model, model_info
+from .table import format_table
 
 __all__ = ["LayerRow", "Profile", "count_params", "profile_model", "summarize"]
 
@@ -87,7 +88,7 @@ def profile_model(
     shapes: dict[str, tuple[int, ...]] = {}
     handles = []
 
-    def hook(mod_name: str):  # noqa: ANN202
+    def hook(mod_name: str):
         def fn(module: nn.Module, inputs: tuple[Tensor, ...], output: object) -> None:
             if isinstance(output, Tensor):
                 shapes[mod_name] = tuple(output.shape[1:])
@@ -180,22 +181,10 @@ def render(profile: Profile, *, depth: int = 2) -> str:
             f"{sum(p.params or 0 for p in paper_rows.values()):,}",
             f"{sum(p.macs or 0 for p in paper_rows.values()):,}",
         ]
-    widths = [max(len(x[i]) for x in [header, total, *lines]) for i in range(len(header))]
-
-    def fmt(cells: list[str]) -> str:
-        return "  ".join(
-            c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
-        )
-
-    sep = "  ".join("-" * w for w in widths)
     h, w = profile.input_size
     out = [
         f"{profile.model_name} at {h}x{w}, one image",
-        fmt(header),
-        sep,
-        *map(fmt, lines),
-        sep,
-        fmt(total),
+        format_table(header, lines, right=set(range(3, len(header))), footer=[total]),
         "",
         f"params: {profile.params:,} ({format_count(profile.params)}); mult-adds: "
         f"{profile.macs:,} ({format_count(profile.macs)})",

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from .registry import list_models, model_info
 from .summary import summarize
+from .table import format_table
 
 __all__ = ["Check", "VerifyResult", "render_results", "verify_model", "verify_models"]
 
@@ -90,7 +91,17 @@ def _fmt(value: float | None, what: str) -> str:
 
 
 def render_results(results: list[VerifyResult]) -> str:
-    header = ["model", "params", "G mult-adds", "check", "expected", "computed", "dev", "tol", ""]
+    header = [
+        "model",
+        "params",
+        "G mult-adds",
+        "check",
+        "expected",
+        "computed",
+        "dev",
+        "tol",
+        "result",
+    ]
     rows: list[list[str]] = []
     for r in results:
         first = [r.name, f"{r.params:,}", f"{r.macs / 1e9:.3f}"]
@@ -109,9 +120,7 @@ def render_results(results: list[VerifyResult]) -> str:
                     ("ok" if c.ok else ("accepted" if r.accepted_deviation else "FAIL")),
                 ]
             )
-    widths = [max(len(x[i]) for x in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *rows]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines = [format_table(header, rows)]
     n_fail = sum(not r.passed for r in results)
     n_acc = sum(r.status == "accepted" for r in results)
     lines.append("")

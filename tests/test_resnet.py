@@ -1,0 +1,138 @@
+"""ResNet specifics: shortcut options, stride placement, init, CIFAR nets, torchvision oracle."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import classicnets
+from classicnets.models.resnet import (
+    IMAGENET_DEPTHS,
+    Bottleneck,
+    ZeroPadShortcut,
+    from_torchvision,
+    make_shortcut,
+)
+from classicnets.summary import count_params
+
+
+def _meta(name: str, **options: object) -> nn.Module:
+    with torch.device("meta"):
+        return classicnets.create_model(name, **options)
+
+
+def _blocks(model: nn.Module) -> list[nn.Module]:
+    return [m for m in model.modules() if hasattr(m, "shortcut")]
+
+
+@pytest.mark.parametrize("depth", sorted(IMAGENET_DEPTHS))
+def test_shortcut_options_for_every_depth(depth: int) -> None:
+    a, b, c = (_meta(f"resnet{depth}", shortcut=k) for k in "ABC")
+    assert not any(
+        isinstance(m.shortcut, nn.Module) and count_params(m.shortcut) for m in _blocks(a)
+    )
+    assert all(count_params(m.shortcut) > 0 for m in _blocks(c))
+    projections_b = [m for m in _blocks(b) if count_params(m.shortcut)]
+    # B projects exactly where dimensions change: the first block of each stage that changes them
+    expected = 4 if IMAGENET_DEPTHS[depth][0] == "bottleneck" else 3
+    assert len(projections_b) == expected
+    assert count_params(a) < count_params(b) < count_params(c)
+
+
+def test_resnet34_shortcut_param_counts() -> None:
+    counts = [count_params(_meta("resnet34", shortcut=k)) for k in "ABC"]
+    assert counts == [21_623_848, 21_797_672, 22_716_840]
+
+
+def test_option_a_zero_pads_and_subsamples() -> None:
+    x = torch.randn(2, 4, 6, 6)
+    y = ZeroPadShortcut(extra_channels=4, stride=2)(x)
+    assert y.shape == (2, 8, 3, 3)
+    torch.testing.assert_close(y[:, :4], x[:, :, ::2, ::2])
+    assert torch.count_nonzero(y[:, 4:]) == 0
+    assert isinstance(make_shortcut("A", 16, 16, 1), nn.Identity)
+    with pytest.raises(ValueError, match="cannot reduce"):
+        make_shortcut("A", 32, 16, 1)
+
+
+def test_stride_placement_paper_vs_v1_5() -> None:
+    paper = classicnets.create_model("resnet50")
+    v15 = classicnets.create_model("resnet50_v1_5")
+    first = paper.layer2[0]
+    assert isinstance(first, Bottleneck)
+    assert first.conv1.conv.stride == (2, 2) and first.conv2.conv.stride == (1, 1)
+    assert v15.layer2[0].conv1.conv.stride == (1, 1) and v15.layer2[0].conv2.conv.stride == (2, 2)
+    assert count_params(paper) == count_params(v15)
+    x = torch.randn(1, 3, 64, 64)
+    assert paper.eval()(x).shape == v15.eval()(x).shape
+
+
+def test_zero_init_last_and_he_init() -> None:
+    model = classicnets.create_model("resnet50", zero_init_last=True)
+    assert all(float(b.conv3.bn.weight.detach().abs().sum()) == 0 for b in _blocks(model))
+    basic = classicnets.create_model("resnet20", zero_init_last=True)
+    assert all(float(b.conv2.bn.weight.detach().abs().sum()) == 0 for b in _blocks(basic))
+    w = classicnets.create_model("resnet50").layer3[0].conv2.conv.weight
+    fan_out = w.shape[0] * w.shape[2] * w.shape[3]
+    assert abs(float(w.std()) / (2 / fan_out) ** 0.5 - 1) < 0.05
+
+
+def test_zero_init_makes_the_deepest_net_finite_at_init() -> None:
+    model = classicnets.create_model("resnet1202", zero_init_last=True).eval()
+    with torch.no_grad():
+        assert torch.isfinite(model(torch.randn(2, 3, 32, 32))).all()
+
+
+def test_cifar_layout() -> None:
+    model = classicnets.create_model("resnet56")
+    assert [f.channels for f in model.feature_info] == [16, 16, 32, 64]
+    assert [f.reduction for f in model.feature_info] == [1, 1, 2, 4]
+    assert len(model.layer1) == 9 and model.min_input_size == 4
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 6 * 9 + 1  # 6n+2 layers: the convs plus the fc
+
+
+# -- oracle: torchvision's ResNet with random weights, copied into ours ------------------------
+
+ORACLE = {
+    "resnet18": "resnet18",
+    "resnet34": "resnet34",
+    "resnet50_v1_5": "resnet50",
+    "resnet101_v1_5": "resnet101",
+    "resnet152_v1_5": "resnet152",
+}
+
+
+def _randomize_bn(model: nn.Module) -> None:
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+            m.weight.data.uniform_(0.5, 1.0)
+            m.bias.data.uniform_(-0.1, 0.1)
+
+
+@pytest.mark.parametrize("ours,theirs", ORACLE.items())
+def test_same_logits_as_torchvision(ours: str, theirs: str) -> None:
+    tvm = pytest.importorskip("torchvision.models")
+    reference = getattr(tvm, theirs)(weights=None).eval()
+    _randomize_bn(reference)
+    model = classicnets.create_model(ours).eval()
+    model.load_state_dict(from_torchvision(reference.state_dict()), strict=True)
+    x = torch.randn(2, 3, 96, 96)
+    with torch.no_grad():
+        expected, got = reference(x), model(x)
+    scale = float(expected.abs().max())
+    assert float((expected - got).abs().max()) <= 1e-5 * max(scale, 1.0)
+
+
+def test_same_logits_as_timm_resnet50() -> None:
+    timm = pytest.importorskip("timm")
+    reference = timm.create_model("resnet50", pretrained=False).eval()
+    _randomize_bn(reference)
+    model = classicnets.create_model("resnet50_v1_5").eval()
+    model.load_state_dict(from_torchvision(reference.state_dict()), strict=True)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), reference(x), rtol=1e-5, atol=1e-5)
