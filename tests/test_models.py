@@ -122,3 +122,18 @@ def test_figures_match_reference(name: str) -> None:
     assert ref, f"{name} has no reference count to pin"
     assert all(c.ok for c in ref), result.checks
     assert result.passed, result.checks
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_aux_contract(name: str) -> None:
+    model = classicnets.create_model(name)
+    s = _size(model)
+    x = torch.randn(2, 3, s, s)
+    logits, aux = model.forward_with_aux(x)
+    assert logits.shape == (2, model.num_classes)
+    assert len(aux) == len(model.aux_loss_weights)
+    assert all(a.shape == logits.shape for a in aux)
+    model.eval()
+    with torch.no_grad():
+        logits, aux = model.forward_with_aux(x)
+        assert aux == [] and isinstance(model(x), torch.Tensor)

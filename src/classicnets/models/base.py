@@ -37,6 +37,9 @@ class ClassicNet(nn.Module):
 
     head: nn.Module
     model_name: str
+    #: Loss weight of each auxiliary classifier, in the order ``forward_with_aux`` returns them
+    #: (GoogLeNet: (0.3, 0.3)). Empty for models without auxiliary heads.
+    aux_loss_weights: tuple[float, ...] = ()
 
     def __init__(self, *, num_classes: int, in_chans: int, min_input_size: int) -> None:
         super().__init__()
@@ -115,6 +118,17 @@ class ClassicNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.forward_head(self.forward_features(x))
+
+    def forward_with_aux(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """Main logits and the auxiliary classifiers' logits.
+
+        The one output contract for auxiliary heads: ``forward`` always returns a plain logits
+        tensor (so scripting, export and evaluation never see a tuple); training code calls
+        ``forward_with_aux`` and adds ``sum(w * loss(aux) for w, aux in zip(aux_loss_weights,
+        aux_logits))``. Models without auxiliary heads, and every model in eval mode, return an
+        empty list. Models with auxiliary heads override this.
+        """
+        return self.forward(x), []
 
     def get_classifier(self) -> nn.Module:
         return self.head.fc
