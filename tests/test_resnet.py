@@ -73,7 +73,7 @@ def test_zero_init_last_and_he_init() -> None:
     assert all(float(b.conv3.bn.weight.detach().abs().sum()) == 0 for b in _blocks(model))
     basic = classicnets.create_model("resnet20", zero_init_last=True)
     assert all(float(b.conv2.bn.weight.detach().abs().sum()) == 0 for b in _blocks(basic))
-    w = classicnets.create_model("resnet50").layer3[0].conv2.conv.weight
+    w = classicnets.create_model("resnet50").layer3[0].conv2.conv.weight.detach()
     fan_out = w.shape[0] * w.shape[2] * w.shape[3]
     assert abs(float(w.std()) / (2 / fan_out) ** 0.5 - 1) < 0.05
 
