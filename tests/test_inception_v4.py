@@ -1,4 +1,4 @@
-"""Inception-v4 / Inception-ResNet specifics: the figures as data, residual scaling, timm oracles."""
+"""Inception-v4 and Inception-ResNet: the figures as data, residual scaling, timm oracles."""
 
 from __future__ import annotations
 
@@ -66,9 +66,9 @@ def test_standalone_modules() -> None:
     a = InceptionModule(384, INCEPTION_A)
     assert a.out_channels == 384 and list(a) == ["b1x1", "b3x3", "b3x3dbl", "pool_proj"]
     assert a(torch.randn(1, 384, 9, 9)).shape == (1, 384, 9, 9)
-    k, l, m, n = REDUCTION_A_FILTERS["inception_v4"]
-    red = InceptionModule(384, reduction_a(k, l, m, n))
-    assert red.out_channels == 384 + n + m == 1024
+    filters = REDUCTION_A_FILTERS["inception_v4"]  # k, l, m, n of Table 1
+    red = InceptionModule(384, reduction_a(*filters))
+    assert red.out_channels == 384 + filters[3] + filters[2] == 1024
     assert red(torch.randn(1, 384, 35, 35)).shape == (1, 1024, 17, 17)
     res = InceptionResNetModule(256, RESNET_V1_A, scale=0.1)
     x = torch.randn(1, 256, 7, 7)
