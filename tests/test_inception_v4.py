@@ -53,7 +53,7 @@ def test_grid_sizes_and_widths_at_299() -> None:
     """The figures' printed shapes: 35x35x384 -> 17x17x1024 -> 8x8x1536 (v4); v1: 256/896/1792."""
     expected = {
         "inception_v4": [(64, 147), (160, 73), (384, 35), (1024, 17), (1536, 8)],
-        "inception_resnet_v1": [(64, 147), (192, 71), (256, 35), (896, 17), (1792, 8)],
+        "inception_resnet_v1": [(64, 147), (80, 73), (256, 35), (896, 17), (1792, 8)],
         "inception_resnet_v2": [(64, 147), (160, 73), (384, 35), (1152, 17), (2144, 8)],
     }
     for name, shapes in expected.items():
@@ -127,6 +127,13 @@ def test_min_input_size_is_tight() -> None:
         assert outs[-1].shape[-2:] == (1, 1), name
     with pytest.raises(RuntimeError):  # one pixel less and Reduction-B has nothing to reduce
         model.reduction_b(torch.empty(1, model.reduction_b.in_channels, 2, 2, device="meta"))
+
+
+def test_arch_option_is_checked() -> None:
+    with pytest.raises(ValueError, match="Inception-ResNet network"):
+        InceptionResNet(arch="inception_v4")
+    with pytest.raises(ValueError, match="plain Inception network"):
+        classicnets.create_model("inception_v4", arch=ARCHITECTURES["inception_resnet_v1"])
 
 
 def test_from_timm_rejects_other_state_dicts() -> None:

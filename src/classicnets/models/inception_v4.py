@@ -143,11 +143,12 @@ STEM_V4: tuple[Ops, Ops, Ops] = (
     ),
 )
 
-# Figure 14: the stem of Inception-ResNet-v1.
+# Figure 14: the stem of Inception-ResNet-v1. As in Figure 3, the /4 stage ends on the 73x73
+# grid; the unpadded 3x3 that shrinks it to 71x71 starts the /8 stage.
 STEM_RESNET_V1: tuple[Ops, Ops, Ops] = (
     STEM_V4[0],  # 147x147x64
-    (MAX_POOL, Conv(80, 1), Conv(192, 3, 1, V)),  # 71x71x192
-    (Conv(256, 3, 2, V),),  # 35x35x256
+    (MAX_POOL, Conv(80, 1)),  # 73x73x80
+    (Conv(192, 3, 1, V), Conv(256, 3, 2, V)),  # 71x71x192, 35x35x256
 )
 
 # Figure 4: Inception-A (35x35).
@@ -285,6 +286,7 @@ STEM_RESNET_V2_TF: tuple[Ops, Ops, Ops] = (
     STEM_V4[0],
     STEM_RESNET_V1[1],
     (
+        Conv(192, 3, 1, V),
         MAX_POOL,
         {
             "b1x1": (Conv(96, 1),),
@@ -300,6 +302,7 @@ STEM_RESNET_V2_TF: tuple[Ops, Ops, Ops] = (
 class Architecture:
     """One network of the paper (Figures 9 and 15) as data."""
 
+    residual: bool  # Inception-ResNet modules (Figures 10-20) or plain Inception modules
     stem: tuple[Ops, Ops, Ops]  # three stages, ending at /2, /4 and /8
     modules: tuple[Branches, Branches, Branches]  # A (35x35), B (17x17), C (8x8)
     depths: tuple[int, int, int]  # how many of each
@@ -309,10 +312,17 @@ class Architecture:
     last_module_plain: bool = False  # the last C module unscaled and without ReLU
     final_conv: int | None = None  # a 1x1 conv before global pooling
 
+    @property
+    def min_input_size(self) -> int:
+        """The smallest input that leaves one pixel after the stem and both reductions."""
+        return min_input_size((*self.stem[0], *self.stem[1], *self.stem[2], self.reduction_a,
+                               self.reduction_b))  # fmt: skip
+
 
 ARCHITECTURES: dict[str, Architecture] = {
     # Figure 9: 4 x A, 7 x B, 3 x C.
     "inception_v4": Architecture(
+        residual=False,
         stem=STEM_V4,
         modules=(INCEPTION_A, INCEPTION_B, INCEPTION_C),
         depths=(4, 7, 3),
@@ -320,6 +330,7 @@ ARCHITECTURES: dict[str, Architecture] = {
         reduction_b=REDUCTION_B_V4,
     ),
     "inception_v4_tf": Architecture(
+        residual=False,
         stem=STEM_V4_TF,
         modules=(INCEPTION_A, INCEPTION_B_TF, INCEPTION_C_TF),
         depths=(4, 7, 3),
@@ -328,6 +339,7 @@ ARCHITECTURES: dict[str, Architecture] = {
     ),
     # Figure 15: 5 x A, 10 x B, 5 x C.
     "inception_resnet_v1": Architecture(
+        residual=True,
         stem=STEM_RESNET_V1,
         modules=(RESNET_V1_A, RESNET_V1_B, RESNET_V1_C),
         depths=(5, 10, 5),
@@ -335,6 +347,7 @@ ARCHITECTURES: dict[str, Architecture] = {
         reduction_b=REDUCTION_B_RESNET_V1,
     ),
     "inception_resnet_v2": Architecture(
+        residual=True,
         stem=STEM_V4,
         modules=(RESNET_V2_A, RESNET_V2_B, RESNET_V2_C),
         depths=(5, 10, 5),
@@ -342,6 +355,7 @@ ARCHITECTURES: dict[str, Architecture] = {
         reduction_b=REDUCTION_B_RESNET_V2,
     ),
     "inception_resnet_v2_tf": Architecture(
+        residual=True,
         stem=STEM_RESNET_V2_TF,
         modules=(RESNET_V2_A, RESNET_V2_B, RESNET_V2_C),
         depths=(10, 20, 10),
@@ -468,6 +482,8 @@ class _Inception4Net(ClassicNet):
         drop_rate: float,
         scales: tuple[float, float, float] | None,
     ) -> None:
+        if (scales is not None) != arch.residual:
+            raise ValueError("residual scales go with Inception-ResNet architectures only")
         self.stem_convs, c2 = build_ops(in_chans, arch.stem[0])  # /2
         self.stem_reduce, c4 = build_ops(c2, arch.stem[1])  # /4
         self.stem_out, channels = build_ops(c4, arch.stem[2])  # /8
@@ -517,33 +533,48 @@ class _Inception4Net(ClassicNet):
         return nn.Sequential(*blocks), channels
 
 
-def _min_input_size(arch: Architecture) -> int:
-    return min_input_size((*arch.stem[0], *arch.stem[1], *arch.stem[2], arch.reduction_a,
-                           arch.reduction_b))  # fmt: skip
+def _resolve(arch: str | Architecture, *, residual: bool) -> Architecture:
+    """An ``ARCHITECTURES`` key (or an Architecture) of the right kind, or a clear error."""
+    kind = "Inception-ResNet" if residual else "plain Inception"
+    valid = sorted(k for k, a in ARCHITECTURES.items() if a.residual == residual)
+    if isinstance(arch, str):
+        if arch not in valid:
+            raise ValueError(f"arch must name a {kind} network, one of {valid}; got {arch!r}")
+        return ARCHITECTURES[arch]
+    if arch.residual != residual:
+        raise ValueError(f"this architecture is not a {kind} network; use one of {valid}")
+    return arch
 
 
 class InceptionV4(_Inception4Net):
-    """Inception-v4 (Figure 9): stem, 4 x A, Reduction-A, 7 x B, Reduction-B, 3 x C, head."""
+    """Inception-v4 (Figure 9): stem, 4 x A, Reduction-A, 7 x B, Reduction-B, 3 x C, head.
+
+    ``arch``: ``"inception_v4"`` (the figures) or ``"inception_v4_tf"`` (the release), or an
+    :class:`Architecture`.
+    """
 
     def __init__(
         self,
         *,
-        arch: Architecture = ARCHITECTURES["inception_v4"],
+        arch: str | Architecture = "inception_v4",
         num_classes: int = 1000,
         in_chans: int = 3,
         drop_rate: float = 0.2,
     ) -> None:
+        spec = _resolve(arch, residual=False)
         super().__init__(
-            num_classes=num_classes, in_chans=in_chans, min_input_size=_min_input_size(arch)
+            num_classes=num_classes, in_chans=in_chans, min_input_size=spec.min_input_size
         )
         self._build(
-            arch, in_chans=in_chans, num_classes=num_classes, drop_rate=drop_rate, scales=None
+            spec, in_chans=in_chans, num_classes=num_classes, drop_rate=drop_rate, scales=None
         )
 
 
 class InceptionResNet(_Inception4Net):
     """Inception-ResNet (Figure 15): stem, A, Reduction-A, B, Reduction-B, C residual modules.
 
+    ``arch``: ``"inception_resnet_v1"``, ``"inception_resnet_v2"`` (the figures) or
+    ``"inception_resnet_v2_tf"`` (the release), or an :class:`Architecture`.
     ``residual_scale``: the factor on each residual before the addition (Sec. 3.3), one value
     for all modules or one per module type (A, B, C); each in (0, 1], 1.0 meaning no scaling.
     """
@@ -551,19 +582,20 @@ class InceptionResNet(_Inception4Net):
     def __init__(
         self,
         *,
-        arch: Architecture = ARCHITECTURES["inception_resnet_v2"],
+        arch: str | Architecture = "inception_resnet_v2",
         residual_scale: float | Sequence[float] = RESIDUAL_SCALES,
         num_classes: int = 1000,
         in_chans: int = 3,
         drop_rate: float = 0.2,
     ) -> None:
+        spec = _resolve(arch, residual=True)
         super().__init__(
-            num_classes=num_classes, in_chans=in_chans, min_input_size=_min_input_size(arch)
+            num_classes=num_classes, in_chans=in_chans, min_input_size=spec.min_input_size
         )
         scales = _check_scales(residual_scale)
         self.residual_scale = scales
         self._build(
-            arch, in_chans=in_chans, num_classes=num_classes, drop_rate=drop_rate, scales=scales
+            spec, in_chans=in_chans, num_classes=num_classes, drop_rate=drop_rate, scales=scales
         )
 
 
@@ -603,7 +635,8 @@ _SINGLE_CROP = "single crop, single model"
 )
 def inception_v4(**options: object) -> InceptionV4:
     """Inception-v4 (Figure 9): 4 x Inception-A, 7 x Inception-B, 3 x Inception-C."""
-    return InceptionV4(arch=ARCHITECTURES["inception_v4"], **options)  # type: ignore[arg-type]
+    options.setdefault("arch", "inception_v4")
+    return InceptionV4(**options)  # type: ignore[arg-type]
 
 
 @register_model(
@@ -621,7 +654,8 @@ def inception_v4(**options: object) -> InceptionV4:
 )
 def inception_v4_tf(**options: object) -> InceptionV4:
     """Inception-v4 as released (TF-slim, timm inception_v4): loads their checkpoints."""
-    return InceptionV4(arch=ARCHITECTURES["inception_v4_tf"], **options)  # type: ignore[arg-type]
+    options.setdefault("arch", "inception_v4_tf")
+    return InceptionV4(**options)  # type: ignore[arg-type]
 
 
 @register_model(
@@ -641,7 +675,8 @@ def inception_v4_tf(**options: object) -> InceptionV4:
 )
 def inception_resnet_v1(**options: object) -> InceptionResNet:
     """Inception-ResNet-v1 (Figure 15): 5 x A, 10 x B, 5 x C residual modules, 1792 features."""
-    return InceptionResNet(arch=ARCHITECTURES["inception_resnet_v1"], **options)  # type: ignore[arg-type]
+    options.setdefault("arch", "inception_resnet_v1")
+    return InceptionResNet(**options)  # type: ignore[arg-type]
 
 
 @register_model(
@@ -661,7 +696,8 @@ def inception_resnet_v1(**options: object) -> InceptionResNet:
 )
 def inception_resnet_v2(**options: object) -> InceptionResNet:
     """Inception-ResNet-v2 (Figure 15): Figure 3 stem, 5 x A, 10 x B, 5 x C residual modules."""
-    return InceptionResNet(arch=ARCHITECTURES["inception_resnet_v2"], **options)  # type: ignore[arg-type]
+    options.setdefault("arch", "inception_resnet_v2")
+    return InceptionResNet(**options)  # type: ignore[arg-type]
 
 
 @register_model(
@@ -680,7 +716,8 @@ def inception_resnet_v2(**options: object) -> InceptionResNet:
 )
 def inception_resnet_v2_tf(**options: object) -> InceptionResNet:
     """Inception-ResNet-v2 as released (TF-slim, timm inception_resnet_v2): loads their weights."""
-    return InceptionResNet(arch=ARCHITECTURES["inception_resnet_v2_tf"], **options)  # type: ignore[arg-type]
+    options.setdefault("arch", "inception_resnet_v2_tf")
+    return InceptionResNet(**options)  # type: ignore[arg-type]
 
 
 # -- timm key layout ---------------------------------------------------------------------------
@@ -741,11 +778,11 @@ TIMM_RESNET_V2_KEY_RULES: tuple[tuple[str, str], ...] = (
     (r"^conv2d_2a\.", "stem_convs.1."),
     (r"^conv2d_2b\.", "stem_convs.2."),
     (r"^conv2d_3b\.", "stem_reduce.1."),
-    (r"^conv2d_4a\.", "stem_reduce.2."),
-    (r"^mixed_5b\.branch0\.", "stem_out.1.b1x1."),
-    (r"^mixed_5b\.branch1\.", "stem_out.1.b5x5."),
-    (r"^mixed_5b\.branch2\.", "stem_out.1.b3x3dbl."),
-    (r"^mixed_5b\.branch3\.", "stem_out.1.pool_proj."),
+    (r"^conv2d_4a\.", "stem_out.0."),
+    (r"^mixed_5b\.branch0\.", "stem_out.2.b1x1."),
+    (r"^mixed_5b\.branch1\.", "stem_out.2.b5x5."),
+    (r"^mixed_5b\.branch2\.", "stem_out.2.b3x3dbl."),
+    (r"^mixed_5b\.branch3\.", "stem_out.2.pool_proj."),
     (r"^repeat\.(\d+)\.branch0\.", r"blocks_a.\1.branches.b1x1."),
     (r"^repeat\.(\d+)\.branch1\.", r"blocks_a.\1.branches.b3x3."),
     (r"^repeat\.(\d+)\.branch2\.", r"blocks_a.\1.branches.b3x3dbl."),
