@@ -1,5 +1,5 @@
 """Model families. Importing this package registers every model."""
 
-from . import resnet
+from . import inception_v4, resnet
 
-__all__ = ["resnet"]
+__all__ = ["inception_v4", "resnet"]
