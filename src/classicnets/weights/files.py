@@ -13,6 +13,7 @@ import json
 import os
 import pickle
 import struct
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -88,22 +89,33 @@ def _read_safetensors(p: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
     return tensors, metadata
 
 
+def _unpickler_reason(text: str) -> str:
+    """The restricted unpickler's own reason, from torch's long message."""
+    for part in text.replace("\n", " ").split("WeightsUnpickler error:")[1:]:
+        return " ".join(part.split(". ")[0].split())
+    return " ".join(text.split()[:30])
+
+
 def _torch_load(p: Path) -> Any:
     try:
-        return torch.load(p, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's note on odd protocol bytes (noise files)
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        text = str(e)
-        if "weights_only" in text or "Unsupported global" in text or "Weights only" in text:
-            reason = next((ln.strip() for ln in text.splitlines() if "global" in ln.lower()), "")
+        reason = _unpickler_reason(str(e))
+        if "global" in reason.lower():
             raise WeightsFileError(
                 f"refused to load {p}: it is a pickle that needs Python objects other than "
-                f"tensors and plain containers to load{f' ({reason})' if reason else ''}. "
-                "Unpickling such a file can run arbitrary code, so classicnets only reads "
-                "pickles with torch.load(weights_only=True) and never runs it. If you trust "
+                f"tensors and plain containers ({reason}). Unpickling such a file can run "
+                "arbitrary code, so classicnets only reads pickles with "
+                "torch.load(weights_only=True), and nothing in this one was run. If you trust "
                 "where the file comes from, load it yourself and pass the state dict to "
                 "load_weights, or convert it to safetensors."
             ) from None
-        raise WeightsFileError(f"{p} is not a readable PyTorch checkpoint: {e}") from None
+        raise WeightsFileError(
+            f"{p} is not a readable PyTorch checkpoint (corrupt?): the weights-only unpickler "
+            f"stopped at: {reason}; nothing in it was run"
+        ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as e:
         raise WeightsFileError(
             f"{p} is not a readable PyTorch checkpoint (corrupt or truncated?): {e}"
