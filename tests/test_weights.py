@@ -335,3 +335,45 @@ def test_local_file_without_network(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     torch.testing.assert_close(model.stem.conv.weight, source.stem.conv.weight)
     model = classicnets.create_model("resnet20", pretrained=path)  # a PathLike as well
     assert not (tmp_path / "no-cache").exists() and os.path.exists(path)
+
+
+# -- command line ----------------------------------------------------------------------------------
+
+
+def test_cli_weights_lists_provenance(capsys: pytest.CaptureFixture[str]) -> None:
+    from classicnets.cli import main
+
+    assert main(["weights", "resnet50*"]) == 0
+    out = capsys.readouterr().out
+    assert "resnet50_v1_5.tv2_in1k" in out and "prefix 0676ba61" in out and "80.86" in out
+    assert "resnet18" not in out
+    assert main(["weights", "resnet18.tv_in1k"]) == 0
+    out = capsys.readouterr().out
+    assert "https://download.pytorch.org/models/resnet18-f37072fd.pth" in out
+    assert "fraction 0.875" in out and "ResNet18_Weights.IMAGENET1K_V1" in out
+    assert main(["weights", "vgg99*"]) == 1
+
+
+def test_cli_convert_both_ways(tmp_path: Path, tv_resnet18: nn.Module) -> None:
+    from classicnets.cli import main
+
+    torch.save(tv_resnet18.state_dict(), tmp_path / "tv.pth")
+    out = tmp_path / "ours.safetensors"
+    argv = ["convert", str(tmp_path / "tv.pth"), "--arch", "resnet18", "--from", "torchvision"]
+    assert main([*argv, "--out", str(out)]) == 0
+    _, meta = read_file(out)
+    assert meta["classicnets.architecture"] == "resnet18" and "tv.pth" in meta["classicnets.source"]
+    model = classicnets.create_model("resnet18", pretrained=str(out)).eval()
+    _assert_same_logits(tv_resnet18, model, 64)
+
+    back = tmp_path / "tv.safetensors"
+    assert (
+        main(["convert", str(out), "--arch", "resnet18", "--to", "torchvision", "--out", str(back)])
+        == 0
+    )
+    reference = tvm.resnet18()
+    reference.load_state_dict(read_file(back)[0], strict=True)
+    _assert_same_logits(tv_resnet18, reference.eval(), 64)
+
+    # a 1000-class checkpoint into a 10-class model is not a faithful conversion: refused
+    assert main([*argv, "--num-classes", "10", "--out", str(tmp_path / "x.safetensors")]) == 2

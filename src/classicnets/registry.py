@@ -126,7 +126,7 @@ def create_model(
     in_chans: int = 3,
     features_only: bool = False,
     out_indices: Sequence[int] | None = None,
-    pretrained: bool | str | os.PathLike[str] = False,
+    pretrained: bool | str | os.PathLike[str] | None = False,
     **options: Any,
 ) -> nn.Module:
     """Build a registered model.
@@ -157,7 +157,7 @@ def create_model(
         **options,
     )
     model.model_name = name
-    if pretrained is not False:
+    if pretrained is not False and pretrained is not None:
         from .weights import load_pretrained
 
         load_pretrained(model, pretrained)
