@@ -316,6 +316,8 @@ def test_registry_entries_are_complete() -> None:
             e.ours == s.arch and e.library == s.layout for e in FOREIGN_ARCHS
         ), name
     assert classicnets.weights.default_weights("resnet50_v1_5").tag == "tv_in1k"
+    names = get_weights("resnet18.tv_in1k").class_names()
+    assert len(names) == 1000 and names[0] == "tench"
 
 
 def test_pretrained_for_the_paper_variant_names_the_right_one() -> None:

@@ -125,6 +125,15 @@ class WeightSpec:
     def full_hash(self) -> bool:
         return len(self.sha256) == 64
 
+    def class_names(self) -> list[str]:
+        """The class names, index by index (ImageNet-1k's from torchvision's weight metadata)."""
+        if self.categories == "imagenet-1k":
+            from torchvision.models import get_weight
+
+            meta = get_weight("ResNet18_Weights.IMAGENET1K_V1").meta
+            return list(meta["categories"])
+        raise ValueError(f"{self.name}: no class names known for {self.categories!r}")
+
     def describe_hash(self) -> str:
         if self.full_hash:
             return f"SHA-256 {self.sha256}"

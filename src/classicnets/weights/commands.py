@@ -76,7 +76,7 @@ def convert(
         layout=to,
         preprocessing=spec.preprocessing if spec else None,
         categories=spec.categories if spec else meta.get("categories"),
-        classes=meta.get("classes"),
+        classes=spec.class_names() if spec else meta.get("classes"),
         options=meta.get("options"),
         source=(f"{spec.source}, {spec.url}" if spec else os.path.basename(src))
         + f" ({report.layout} layout)",
