@@ -13,6 +13,7 @@ or unverified file. A cached file is verified again each time it is used.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import sys
 import tempfile
@@ -55,6 +56,7 @@ class _Progress:
         self.name, self.total, self.stream = name, total, stream
         self.done = 0
         self._last = 0.0
+        self._shown = False
 
     def update(self, n: int) -> None:
         self.done += n
@@ -70,11 +72,13 @@ class _Progress:
                 text = f"{mb:.1f} MB"
             self.stream.write(f"\rdownloading {self.name}: {text}")
             self.stream.flush()
+            self._shown = True
 
     def close(self) -> None:
-        if self.stream is not None:
+        if self.stream is not None and self._shown:
             self.stream.write("\n")
             self.stream.flush()
+            self._shown = False
 
 
 class _CutShortError(Exception):
@@ -133,7 +137,8 @@ def download(
         tmp = Path(tmp_name)
         try:
             digest = _attempt(url, tmp, bar, timeout)
-        except (_CutShortError, ConnectionError, TimeoutError, OSError) as e:
+        except (_CutShortError, http.client.HTTPException, OSError) as e:
+            # OSError covers resets and timeouts; HTTPException a short chunked body
             tmp.unlink(missing_ok=True)
             if isinstance(e, urllib.error.HTTPError):
                 raise WeightsDownloadError(
@@ -148,6 +153,9 @@ def download(
             failures.append(f"attempt {attempt}: {e}")
             time.sleep(0.2 * attempt)
             continue
+        except BaseException:  # interrupted: leave no partial file behind
+            tmp.unlink(missing_ok=True)
+            raise
         finally:
             if progress:
                 bar.close()
