@@ -379,3 +379,12 @@ def test_cli_convert_both_ways(tmp_path: Path, tv_resnet18: nn.Module) -> None:
 
     # a 1000-class checkpoint into a 10-class model is not a faithful conversion: refused
     assert main([*argv, "--num-classes", "10", "--out", str(tmp_path / "x.safetensors")]) == 2
+
+
+def test_registered_weights_for_another_variant_are_refused_before_downloading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(ArchitectureMismatchError, match="v1_5, but the model is resnet50"):
+        load_weights(_meta("resnet50"), "resnet50_v1_5.tv_in1k")
+    assert not any(tmp_path.iterdir())

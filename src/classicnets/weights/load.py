@@ -225,6 +225,8 @@ def load_weights(
     weights into the paper's ResNet-50) instead of refusing it. ``adapt=False`` treats a
     different class count or input channel count as a mismatch instead of adapting it.
     """
+    if check_arch and isinstance(source, str) and source in list_weights():
+        _check_named_arch(model, get_weights(source).arch, f"the weights {source}")  # no download
     state, meta, origin, spec = _read_source(source, progress)
     if layout == "auto":
         if spec is not None:
@@ -236,11 +238,9 @@ def load_weights(
     converted = convert_from(model, state, layout)
     fitter = _Fitter(model)
     if check_arch:
-        if spec is not None:
-            _check_named_arch(model, spec.arch, f"the weights {spec.name}")
-        elif "architecture" in meta:
+        if "architecture" in meta:
             _check_named_arch(model, str(meta["architecture"]), f"the weights in {origin}")
-        elif layout != "classicnets":
+        elif layout != "classicnets" and spec is None:
             check_architecture(model, converted, layout, fitter.adaptable)
     report = LoadReport(
         source=origin,
