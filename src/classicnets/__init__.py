@@ -3,6 +3,7 @@
 from .errors import InputShapeError, UnknownModelError, UnknownOptionError
 from .registry import create_model, list_models, model_info, register_model
 from .summary import count_params, summarize
+from .weights import export_weights, load_weights, save_weights
 
 __version__ = "0.1.0"
 
@@ -13,8 +14,11 @@ __all__ = [
     "__version__",
     "count_params",
     "create_model",
+    "export_weights",
     "list_models",
+    "load_weights",
     "model_info",
     "register_model",
+    "save_weights",
     "summarize",
 ]

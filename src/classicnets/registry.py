@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import inspect
+import os
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -125,6 +126,7 @@ def create_model(
     in_chans: int = 3,
     features_only: bool = False,
     out_indices: Sequence[int] | None = None,
+    pretrained: bool | str | os.PathLike[str] | None = False,
     **options: Any,
 ) -> nn.Module:
     """Build a registered model.
@@ -134,6 +136,12 @@ def create_model(
     keyword-only constructor; ``model_info(name).options()`` lists them. With
     ``features_only=True`` the result returns the feature maps of the stages in
     ``out_indices`` (default: all) instead of logits.
+
+    ``pretrained``: ``True`` loads the model's default registered weights, a tag (``"tv_in1k"``)
+    or a full name (``"resnet18.tv_in1k"``) those weights, a path a local file (no network).
+    Registered weights are downloaded into the torch hub cache and their SHA-256 verified; see
+    :func:`classicnets.load_weights` for what happens when ``num_classes`` or ``in_chans`` differ
+    from the checkpoint's.
     """
     info = model_info(name)
     valid = info.options()
@@ -149,6 +157,10 @@ def create_model(
         **options,
     )
     model.model_name = name
+    if pretrained is not False and pretrained is not None:
+        from .weights import load_pretrained
+
+        load_pretrained(model, pretrained)
     if features_only:
         from .features import FeatureExtractor
 

@@ -1,0 +1,55 @@
+"""Weights: loading torchvision/timm/our checkpoints, exporting, the pretrained registry.
+
+* :func:`load_weights` (``load.py``): a state dict, a file or a registered weight name into a
+  model, with the key layout detected and remapped, and a table of what does not fit.
+* :func:`export_weights`, :func:`save_weights` (``save.py``): torchvision/timm layouts, and our
+  safetensors files with metadata.
+* ``interchange.py``: which torchvision/timm architectures are which of ours, and how families
+  declare their key rules; ``keys.py``: :func:`remap_keys`, the rule engine.
+* ``catalog.py``: the ``arch.tag`` registry with provenance; ``hub.py``: verified downloads into
+  the torch hub cache; ``files.py``: safe reading (safetensors, ``weights_only`` pickles).
+"""
+
+from __future__ import annotations
+
+from .catalog import (
+    Accuracy,
+    Preprocessing,
+    WeightSpec,
+    default_weights,
+    get_weights,
+    list_weights,
+    register_weights,
+    unregister_weights,
+    weights_for,
+)
+from .files import read_file
+from .hub import cache_dir
+from .interchange import FOREIGN_ARCHS, ForeignArch, foreign_archs
+from .keys import remap_keys
+from .load import LoadReport, WeightsAdaptedWarning, load_pretrained, load_weights
+from .save import export_weights, save_weights
+
+__all__ = [
+    "FOREIGN_ARCHS",
+    "Accuracy",
+    "ForeignArch",
+    "LoadReport",
+    "Preprocessing",
+    "WeightSpec",
+    "WeightsAdaptedWarning",
+    "cache_dir",
+    "default_weights",
+    "export_weights",
+    "foreign_archs",
+    "get_weights",
+    "list_weights",
+    "load_pretrained",
+    "load_weights",
+    "read_file",
+    "register_weights",
+    "remap_keys",
+    "save_weights",
+    "unregister_weights",
+    "weights_for",
+]

@@ -1,0 +1,283 @@
+"""The pretrained-weight registry: ``arch.tag`` names with provenance, as data.
+
+Each :class:`WeightSpec` says where the file is published, how to check it, what layout its keys
+are in, how its images must be prepared, what it reports, under which license, from which
+recipe, and whether it was trained here or ported.
+
+Integrity. torchvision and timm publish no full SHA-256 for their files: they put its first 8
+hex digits in the file name (``resnet50-0676ba61.pth``), which ``torch.hub`` checks. Those
+prefixes are all that can be known without downloading, so the ported entries below verify the
+8-digit prefix (32 bits: it catches corruption and truncation, not a deliberate collision), and
+the files are only ever read with ``torch.load(weights_only=True)``. An entry with a full
+64-digit SHA-256 (our own files) is verified in full. ``classicnets weights`` shows which.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..errors import UnknownWeightsError
+
+__all__ = [
+    "Preprocessing",
+    "WeightSpec",
+    "default_weights",
+    "get_weights",
+    "list_weights",
+    "register_weights",
+    "unregister_weights",
+    "weights_for",
+]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """Exactly how evaluation images are prepared for a set of weights.
+
+    Resize the shorter side to ``resize_size`` with ``interpolation``, center-crop
+    ``input_size`` (``crop_fraction`` = input / resize), convert to ``channel_order`` with
+    values in ``value_range`` ("0-1": divide 8-bit values by 255), then ``(x - mean) / std``
+    per channel, mean and std given in that range.
+    """
+
+    input_size: int = 224
+    resize_size: int = 256
+    interpolation: str = "bilinear"
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    channel_order: Literal["RGB", "BGR"] = "RGB"
+    value_range: Literal["0-1", "0-255"] = "0-1"
+
+    @property
+    def crop_fraction(self) -> float:
+        return self.input_size / self.resize_size
+
+    def describe(self) -> str:
+        return (
+            f"resize {self.resize_size} ({self.interpolation}), center crop {self.input_size} "
+            f"(fraction {self.crop_fraction:.3f}), {self.channel_order} {self.value_range}, "
+            f"mean {self.mean}, std {self.std}"
+        )
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "input_size": self.input_size,
+            "resize_size": self.resize_size,
+            "crop_fraction": round(self.crop_fraction, 6),
+            "interpolation": self.interpolation,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "channel_order": self.channel_order,
+            "value_range": self.value_range,
+        }
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    """A reported accuracy (percent) and exactly how it was measured, and by whom."""
+
+    top1: float
+    top5: float | None
+    protocol: str
+    source: str
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    """One published set of weights for one registered architecture."""
+
+    arch: str
+    tag: str
+    url: str
+    sha256: str
+    layout: Literal["classicnets", "torchvision", "timm"]
+    preprocessing: Preprocessing
+    accuracy: Accuracy | None
+    license: str
+    recipe: str
+    origin: Literal["ported", "trained here"]
+    source: str
+    categories: str = "imagenet-1k"
+    num_classes: int = 1000
+    notes: str = ""
+    file_name: str = field(default="")
+
+    def __post_init__(self) -> None:
+        h = self.sha256.lower()
+        if not (8 <= len(h) <= 64 and all(c in "0123456789abcdef" for c in h)):
+            raise ValueError(f"{self.name}: sha256 must be 8 to 64 hex digits, got {self.sha256!r}")
+
+    @property
+    def name(self) -> str:
+        return f"{self.arch}.{self.tag}"
+
+    @property
+    def filename(self) -> str:
+        """The cache file name: the URL's last part, as torch.hub names it (shared cache)."""
+        return self.file_name or self.url.rsplit("/", 1)[-1].split("?", 1)[0]
+
+    @property
+    def full_hash(self) -> bool:
+        return len(self.sha256) == 64
+
+    def class_names(self) -> list[str]:
+        """The class names, index by index (ImageNet-1k's from torchvision's weight metadata)."""
+        if self.categories == "imagenet-1k":
+            from torchvision.models import get_weight
+
+            meta = get_weight("ResNet18_Weights.IMAGENET1K_V1").meta
+            return list(meta["categories"])
+        raise ValueError(f"{self.name}: no class names known for {self.categories!r}")
+
+    def describe_hash(self) -> str:
+        if self.full_hash:
+            return f"SHA-256 {self.sha256}"
+        return f"SHA-256 prefix {self.sha256} (the publisher gives only this prefix)"
+
+
+_REGISTRY: dict[str, WeightSpec] = {}
+
+
+def register_weights(spec: WeightSpec, *, default: bool = False) -> WeightSpec:
+    """Add an entry (raises on a duplicate name). ``default`` makes it ``pretrained=True``'s."""
+    if spec.name in _REGISTRY:
+        raise ValueError(f"weights {spec.name!r} are already registered")
+    _REGISTRY[spec.name] = spec
+    if default or spec.arch not in _DEFAULTS:
+        _DEFAULTS[spec.arch] = spec.name
+    return spec
+
+
+def unregister_weights(name: str) -> None:
+    """Remove an entry (for tests and for users replacing an entry)."""
+    spec = _REGISTRY.pop(name)
+    if _DEFAULTS.get(spec.arch) == name:
+        rest = [s.name for s in _REGISTRY.values() if s.arch == spec.arch]
+        if rest:
+            _DEFAULTS[spec.arch] = rest[0]
+        else:
+            del _DEFAULTS[spec.arch]
+
+
+_DEFAULTS: dict[str, str] = {}
+
+
+def list_weights(pattern: str = "*") -> list[str]:
+    """Registered weight names (``arch.tag``) matching a glob, in registration order."""
+    return [n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern)]
+
+
+def get_weights(name: str) -> WeightSpec:
+    """The entry for ``arch.tag``; an unknown name gets the close ones in the message."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        import difflib
+
+        close = difflib.get_close_matches(name, _REGISTRY, n=5, cutoff=0.5)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise UnknownWeightsError(
+            f"no weights registered as {name!r}.{hint} `classicnets weights` lists them."
+        ) from None
+
+
+def weights_for(arch: str) -> list[WeightSpec]:
+    return [s for s in _REGISTRY.values() if s.arch == arch]
+
+
+def default_weights(arch: str) -> WeightSpec | None:
+    name = _DEFAULTS.get(arch)
+    return _REGISTRY[name] if name else None
+
+
+# -- the entries ---------------------------------------------------------------------------------
+
+_TV_LICENSE = (
+    "BSD-3-Clause (torchvision); trained on ImageNet-1k, whose terms of access may restrict use "
+    "(torchvision: the weights 'may have their own licenses or terms and conditions derived "
+    "from the dataset used for training')"
+)
+_TV_RECIPE = "https://github.com/pytorch/vision/tree/main/references/classification#resnet"
+_TV2_RECIPE = "https://github.com/pytorch/vision/issues/3995#new-recipe"
+_TV_V1 = Preprocessing(input_size=224, resize_size=256, interpolation="bilinear")
+_TV_V2 = Preprocessing(input_size=224, resize_size=232, interpolation="bilinear")
+_TV_PROTOCOL = "ImageNet-1k val (50,000 images), single center crop, this entry's preprocessing"
+
+
+def _tv(
+    arch: str,
+    tag: str,
+    file: str,
+    enum: str,
+    top1: float,
+    top5: float,
+    *,
+    v2: bool = False,
+) -> WeightSpec:
+    pre = _TV_V2 if v2 else _TV_V1
+    return WeightSpec(
+        arch=arch,
+        tag=tag,
+        url=f"https://download.pytorch.org/models/{file}",
+        sha256=file.rsplit("-", 1)[1].split(".")[0],
+        layout="torchvision",
+        preprocessing=pre,
+        accuracy=Accuracy(top1, top5, _TV_PROTOCOL, f"torchvision {enum} metadata"),
+        license=_TV_LICENSE,
+        recipe=_TV2_RECIPE if v2 else _TV_RECIPE,
+        origin="ported",
+        source=f"torchvision {enum}",
+    )
+
+
+for _spec in (
+    _tv("resnet18", "tv_in1k", "resnet18-f37072fd.pth", "ResNet18_Weights.IMAGENET1K_V1",
+        69.758, 89.078),
+    _tv("resnet34", "tv_in1k", "resnet34-b627a593.pth", "ResNet34_Weights.IMAGENET1K_V1",
+        73.314, 91.420),
+    _tv("resnet50_v1_5", "tv_in1k", "resnet50-0676ba61.pth", "ResNet50_Weights.IMAGENET1K_V1",
+        76.130, 92.862),
+    _tv("resnet50_v1_5", "tv2_in1k", "resnet50-11ad3fa6.pth", "ResNet50_Weights.IMAGENET1K_V2",
+        80.858, 95.434, v2=True),
+    _tv("resnet101_v1_5", "tv_in1k", "resnet101-63fe2227.pth",
+        "ResNet101_Weights.IMAGENET1K_V1", 77.374, 93.546),
+    _tv("resnet101_v1_5", "tv2_in1k", "resnet101-cd907fc2.pth",
+        "ResNet101_Weights.IMAGENET1K_V2", 81.886, 95.780, v2=True),
+    _tv("resnet152_v1_5", "tv_in1k", "resnet152-394f9c45.pth",
+        "ResNet152_Weights.IMAGENET1K_V1", 78.312, 94.046),
+    _tv("resnet152_v1_5", "tv2_in1k", "resnet152-f82ba261.pth",
+        "ResNet152_Weights.IMAGENET1K_V2", 82.284, 96.002, v2=True),
+):  # fmt: skip
+    register_weights(_spec)
+
+register_weights(
+    WeightSpec(
+        arch="resnet50_v1_5",
+        tag="a1_in1k",
+        url="https://github.com/huggingface/pytorch-image-models/releases/download/"
+        "v0.1-rsb-weights/resnet50_a1_0-14fe96d1.pth",
+        sha256="14fe96d1",
+        layout="timm",
+        # timm's crop_pct 0.95 at 224: resize to floor(224 / 0.95) = 235
+        preprocessing=Preprocessing(input_size=224, resize_size=235, interpolation="bicubic"),
+        accuracy=Accuracy(
+            80.4,
+            None,
+            "ImageNet-1k val, 224x224, no extra data (timm's own evaluation at 288 with crop "
+            "1.0 reports more)",
+            "Wightman, Touvron, Jégou, 'ResNet strikes back' (arXiv 2110.00476), recipe A1",
+        ),
+        license="Apache-2.0 (timm); trained on ImageNet-1k, whose terms of access apply",
+        recipe="ResNet strikes back, procedure A1 (arXiv 2110.00476): 600 epochs, LAMB, BCE loss",
+        origin="ported",
+        source="timm resnet50.a1_in1k (GitHub release v0.1-rsb-weights; also on the HF hub as "
+        "timm/resnet50.a1_in1k)",
+        notes="timm's resnet50 is v1.5 (stride on the 3x3). Evaluated by timm at 288 with "
+        "test crop 1.0 (the network takes any size).",
+    )
+)

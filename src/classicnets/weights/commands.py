@@ -1,0 +1,84 @@
+"""The logic of `classicnets weights` and `classicnets convert` (cli.py only parses)."""
+
+from __future__ import annotations
+
+import os
+
+from ..registry import create_model
+from ..table import format_table
+from .catalog import get_weights, list_weights
+from .load import load_weights
+from .save import save_weights
+
+
+def weights_table(pattern: str = "*") -> str:
+    """The registered weights matching ``pattern``, with provenance, as a text table."""
+    names = list_weights(pattern)
+    if not names:
+        return ""
+    rows = []
+    for name in names:
+        s = get_weights(name)
+        acc = f"{s.accuracy.top1:.2f}" if s.accuracy else "-"
+        pre = s.preprocessing
+        rows.append(
+            [
+                name,
+                s.origin,
+                s.source.split(" (")[0],
+                acc,
+                f"{pre.resize_size}->{pre.input_size} {pre.interpolation}",
+                "full" if s.full_hash else f"prefix {s.sha256}",
+                s.license.split(";")[0].split(" (")[0],
+            ]
+        )
+    header = ["weights", "origin", "source", "top-1", "eval resize->crop", "sha256", "license"]
+    lines = [format_table(header, rows, right={3})]
+    lines.append(
+        f"\n{len(names)} weight set(s). top-1: ImageNet-1k val, single center crop, as reported by "
+        "the source. torchvision and timm publish only an 8-digit SHA-256 prefix (in the file "
+        "name); that prefix is verified on every download and every use."
+    )
+    if len(names) == 1:
+        s = get_weights(names[0])
+        lines.append(
+            f"\nurl: {s.url}\n{s.describe_hash()}\nlayout: {s.layout}\n"
+            f"preprocessing: {s.preprocessing.describe()}\n"
+            + (f"accuracy: {s.accuracy.protocol} [{s.accuracy.source}]\n" if s.accuracy else "")
+            + f"recipe: {s.recipe}\nlicense: {s.license}\ncategories: {s.categories}"
+            + (f"\nnotes: {s.notes}" if s.notes else "")
+        )
+    return "\n".join(lines)
+
+
+def convert(
+    src: str,
+    arch: str,
+    out: str,
+    *,
+    layout: str = "auto",
+    to: str = "classicnets",
+    num_classes: int | None = None,
+    check_arch: bool = True,
+) -> str:
+    """Load ``src`` into ``arch`` strictly and write it as safetensors; returns a report line.
+
+    Strict: every key must fit, including the classifier (give ``num_classes`` for a checkpoint
+    that is not 1000-way), so a converted file holds exactly the source's weights.
+    """
+    model = create_model(arch, num_classes=num_classes)
+    report = load_weights(model, src, layout=layout, check_arch=check_arch, adapt=False)
+    spec = get_weights(src) if src in list_weights() else None
+    meta = report.metadata
+    path = save_weights(
+        model,
+        out,
+        layout=to,
+        preprocessing=spec.preprocessing if spec else None,
+        categories=spec.categories if spec else meta.get("categories"),
+        classes=spec.class_names() if spec else meta.get("classes"),
+        options=meta.get("options"),
+        source=(f"{spec.source}, {spec.url}" if spec else os.path.basename(src))
+        + f" ({report.layout} layout)",
+    )
+    return f"{report.summary()}\nwrote {path} ({to} layout, safetensors)"

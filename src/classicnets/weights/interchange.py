@@ -1,0 +1,291 @@
+"""torchvision's and timm's key layouts: which of their architectures are which of ours.
+
+A family plugs in with data only:
+
+* in its family file (``models/<family>.py``): ``TORCHVISION_KEY_RULES`` and/or
+  ``TIMM_KEY_RULES``, tuples of ``(regex, replacement)`` that rename *their* keys to ours
+  (applied with :func:`classicnets.weights.remap_keys`, first match wins). A family whose
+  conversion is more than renaming (splitting or reshaping tensors) defines
+  ``from_torchvision(sd)`` / ``from_timm(sd)`` instead, and then also ``to_torchvision(sd)`` /
+  ``to_timm(sd)`` for export;
+* here, in :data:`FOREIGN_ARCHS`: one :class:`ForeignArch` per architecture of theirs that one of
+  our registered models computes exactly, naming the rule set (``layout``) that converts it. The
+  mapping is where a compatibility variant is declared (torchvision's ``resnet50`` is our
+  ``resnet50_v1_5``), and its ``note`` is what a user is told when they load such a checkpoint
+  into the paper's default.
+
+Export needs no reverse rules: the foreign model is built on the ``meta`` device, its keys are
+converted with the forward rules, and the result is inverted, so the two directions cannot
+disagree. (This needs torchvision or timm installed to export to their layout.)
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from types import ModuleType
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import ArchitectureMismatchError, WeightsError
+from ..registry import create_model, list_models, model_info
+from .keys import remap_keys
+
+__all__ = [
+    "FOREIGN_ARCHS",
+    "ForeignArch",
+    "convert_from",
+    "export_state_dict",
+    "foreign_archs",
+    "layouts_for",
+]
+
+Library = Literal["torchvision", "timm"]
+Converter = Callable[[dict[str, Tensor]], dict[str, Tensor]]
+
+
+@dataclass(frozen=True)
+class ForeignArch:
+    """One architecture of torchvision or timm that a registered model of ours computes exactly.
+
+    ``layout`` names the family file's rule set that converts its checkpoints
+    (``"torchvision"`` -> ``TORCHVISION_KEY_RULES``, ``"timm"`` -> ``TIMM_KEY_RULES``); it
+    defaults to ``library`` (timm's ResNets use torchvision's key names, so their layout is
+    ``"torchvision"``). ``kwargs`` go to the foreign constructor when export builds its skeleton.
+    """
+
+    library: Library
+    name: str
+    ours: str
+    layout: str = ""
+    note: str = ""
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def rules(self) -> str:
+        return self.layout or self.library
+
+    def describe(self) -> str:
+        return f"{self.library} {self.name}"
+
+
+def _table(
+    library: Library, mapping: Mapping[str, str], *, layout: str = "", note: str = ""
+) -> tuple[ForeignArch, ...]:
+    return tuple(ForeignArch(library, name, ours, layout, note) for name, ours in mapping.items())
+
+
+_V1_5 = (
+    "its bottlenecks put the downsampling stride on the 3x3 conv (ResNet v1.5), while the "
+    "paper's models stride the first 1x1"
+)
+_RESNET_SAME = {"resnet18": "resnet18", "resnet34": "resnet34"}
+_RESNET_V1_5 = {
+    "resnet50": "resnet50_v1_5",
+    "resnet101": "resnet101_v1_5",
+    "resnet152": "resnet152_v1_5",
+}
+
+#: Every foreign architecture we load and export, grouped by family (add a family's block here).
+FOREIGN_ARCHS: tuple[ForeignArch, ...] = (
+    # ResNet (models/resnet.py). Same names in torchvision and timm; timm uses torchvision's keys.
+    *_table("torchvision", _RESNET_SAME),
+    *_table("torchvision", _RESNET_V1_5, note=_V1_5),
+    *_table("timm", _RESNET_SAME, layout="torchvision"),
+    *_table("timm", _RESNET_V1_5, layout="torchvision", note=_V1_5),
+)
+
+
+def foreign_archs(*, ours: str | None = None, library: str | None = None) -> list[ForeignArch]:
+    """Entries of :data:`FOREIGN_ARCHS`, filtered by our name and/or their library."""
+    return [
+        e
+        for e in FOREIGN_ARCHS
+        if (ours is None or e.ours == ours) and (library is None or e.library == library)
+    ]
+
+
+# -- the family file's conversion functions -----------------------------------------------------
+
+
+def _family_module(model: nn.Module) -> ModuleType:
+    return sys.modules[type(model).__module__]
+
+
+def _converter(
+    module: ModuleType, layout: str, direction: Literal["from", "to"]
+) -> Converter | None:
+    fn = getattr(module, f"{direction}_{layout}", None)
+    if callable(fn):
+        return fn  # type: ignore[no-any-return]
+    rules = getattr(module, f"{layout.upper()}_KEY_RULES", None)
+    if rules is None or direction == "to":
+        return None
+    return lambda sd: remap_keys(sd, rules)
+
+
+def layouts_for(model: nn.Module) -> dict[str, Converter]:
+    """The foreign layouts the model's family file can convert from, by name."""
+    module = _family_module(model)
+    out: dict[str, Converter] = {}
+    for layout in ("torchvision", "timm"):
+        fn = _converter(module, layout, "from")
+        if fn is not None:
+            out[layout] = fn
+    return out
+
+
+def convert_from(model: nn.Module, state_dict: dict[str, Tensor], layout: str) -> dict[str, Tensor]:
+    """Rename a checkpoint in ``layout`` ('classicnets', 'torchvision', 'timm') to our keys."""
+    if layout == "classicnets":
+        return dict(state_dict)
+    fn = layouts_for(model).get(layout)
+    if fn is None:
+        family = _family_module(model).__name__.rsplit(".", 1)[-1]
+        raise WeightsError(
+            f"the {family} family declares no {layout} key rules "
+            f"({layout.upper()}_KEY_RULES in models/{family}.py), so {layout} checkpoints "
+            f"cannot be converted for {getattr(model, 'model_name', type(model).__name__)}"
+        )
+    return fn(dict(state_dict))
+
+
+# -- identifying the architecture a checkpoint was made for ---------------------------------------
+
+
+@cache
+def skeleton_shapes(name: str) -> dict[str, tuple[int, ...]]:
+    """Key -> shape of a registered model with its default classes, built on the meta device."""
+    with torch.device("meta"):
+        model = create_model(name)
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def same_family_models(model: nn.Module) -> list[str]:
+    module = type(model).__module__
+    return [n for n in list_models() if model_info(n).builder.__module__ == module]
+
+
+def implied_archs(
+    model: nn.Module, state_dict: Mapping[str, Tensor], layout: str, adaptable: Callable[..., bool]
+) -> list[ForeignArch]:
+    """Foreign entries of the model's family, in ``layout``, whose structure the checkpoint has.
+
+    ``state_dict`` is already converted to our keys; shapes the loader can adapt (classifier,
+    input channels) are not compared.
+    """
+    names = set(same_family_models(model))
+    found = []
+    for entry in FOREIGN_ARCHS:
+        if entry.rules != layout or entry.ours not in names:
+            continue
+        shapes = skeleton_shapes(entry.ours)
+        if set(shapes) != set(state_dict):
+            continue
+        if all(
+            shapes[k] == tuple(v.shape) or adaptable(k, tuple(v.shape), shapes[k])
+            for k, v in state_dict.items()
+        ):
+            found.append(entry)
+    return found
+
+
+def check_architecture(
+    model: nn.Module, state_dict: Mapping[str, Tensor], layout: str, adaptable: Callable[..., bool]
+) -> list[ForeignArch]:
+    """Raise when a foreign checkpoint fits the model but was made for another registered variant.
+
+    Same keys and shapes, different computation: torchvision's resnet50 (v1.5) weights load into
+    our paper ``resnet50`` without a single mismatch, so this is the only place it is caught.
+    Returns the foreign architectures the checkpoint may come from (for messages). A model that
+    was not built by name (no registered ``model_name``) is not checked.
+    """
+    name = getattr(model, "model_name", "")
+    matches = implied_archs(model, state_dict, layout, adaptable)
+    if not matches or name in {e.ours for e in matches} or name not in list_models():
+        return matches
+    own = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    fits = set(own) == set(state_dict) and all(
+        own[k] == tuple(v.shape) or adaptable(k, tuple(v.shape), own[k])
+        for k, v in state_dict.items()
+    )
+    if not fits:  # a plain mismatch: the loader's table says what differs and names the variant
+        return matches
+    variants = sorted({e.ours for e in matches})
+    theirs = " / ".join(sorted({e.describe() for e in matches}))
+    notes = {e.note for e in matches if e.note}
+    why = f" ({'; '.join(sorted(notes))})" if notes else ""
+    raise ArchitectureMismatchError(
+        f"this checkpoint has the layout of {theirs}, which is our {' or '.join(variants)}{why}; "
+        f"the model is {name}, which computes something else with the same weights. Build "
+        f"create_model({variants[0]!r}) to get the checkpoint's network, or pass "
+        "check_arch=False to load the weights into this one anyway (e.g. to fine-tune)."
+    )
+
+
+# -- export --------------------------------------------------------------------------------------
+
+
+def _build_foreign(entry: ForeignArch, num_classes: int) -> nn.Module:
+    with torch.device("meta"):
+        if entry.library == "torchvision":
+            import torchvision
+
+            return torchvision.models.get_model(
+                entry.name, weights=None, num_classes=num_classes, **entry.kwargs
+            )
+        try:
+            import timm
+        except ImportError:
+            raise WeightsError("exporting to timm's layout needs timm (pip install timm)") from None
+        return timm.create_model(
+            entry.name, pretrained=False, num_classes=num_classes, **entry.kwargs
+        )
+
+
+def export_state_dict(model: nn.Module, library: str) -> tuple[dict[str, Tensor], ForeignArch]:
+    """The model's weights under torchvision's or timm's key names, ready for their model."""
+    name = getattr(model, "model_name", type(model).__name__)
+    entries = foreign_archs(ours=name, library=library)
+    if not entries:
+        others = [e for e in foreign_archs(library=library) if e.name == name]
+        hint = ""
+        if others:
+            e = others[0]
+            hint = f" {library}'s {e.name} is our {e.ours}" + (f": {e.note}" if e.note else "")
+        elif library in ("torchvision", "timm"):
+            ours = sorted({e.ours for e in foreign_archs(library=library)})
+            hint = f" Models with a {library} equivalent: {', '.join(ours) or 'none yet'}."
+        raise WeightsError(
+            f"{name} has no {library} equivalent registered in "
+            f"classicnets.weights.FOREIGN_ARCHS, so it cannot be exported to {library}'s layout."
+            + hint
+        )
+    entry = entries[0]
+    own = model.state_dict()
+    to_fn = _converter(_family_module(model), entry.rules, "to")
+    if to_fn is not None:
+        return to_fn(dict(own)), entry
+    foreign = _build_foreign(entry, num_classes=getattr(model, "num_classes", 1000))
+    skeleton = foreign.state_dict()
+    by_id = {id(v): k for k, v in skeleton.items()}
+    converted = convert_from(model, skeleton, entry.rules)
+    ours_to_theirs = {k: by_id[id(v)] for k, v in converted.items() if id(v) in by_id}
+    if len(ours_to_theirs) != len(converted):
+        raise WeightsError(
+            f"the {entry.rules} conversion of {name} changes tensors, not only names; its family "
+            f"file must define to_{entry.rules}(state_dict) for export"
+        )
+    missing = sorted(set(own) - set(ours_to_theirs))
+    unmapped = sorted(set(ours_to_theirs) - set(own))
+    if missing or unmapped:
+        raise WeightsError(
+            f"exporting {name} to {entry.describe()}: the key rules leave "
+            f"{len(missing)} of our keys without a {library} name (e.g. {missing[:3]}) and "
+            f"{len(unmapped)} of theirs without a source (e.g. {unmapped[:3]})"
+        )
+    return {ours_to_theirs[k]: v for k, v in own.items()}, entry

@@ -1,0 +1,390 @@
+"""Weights: torchvision/timm interchange (oracles both ways), fitting, safe files, the registry."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import random
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import classicnets
+from classicnets.errors import (
+    ArchitectureMismatchError,
+    UnknownWeightsError,
+    WeightsError,
+    WeightsFileError,
+    WeightsMismatchError,
+)
+from classicnets.weights import (
+    FOREIGN_ARCHS,
+    ForeignArch,
+    WeightsAdaptedWarning,
+    export_weights,
+    get_weights,
+    list_weights,
+    load_weights,
+    read_file,
+    save_weights,
+)
+
+tvm = pytest.importorskip("torchvision.models")
+
+
+def _meta(name: str, **options: object) -> nn.Module:
+    with torch.device("meta"):
+        return classicnets.create_model(name, **options)
+
+
+def _randomize(model: nn.Module) -> nn.Module:
+    """Random weights everywhere, and batch-norm statistics that are not the identity."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+                m.weight.uniform_(0.5, 1.0)
+                m.bias.uniform_(-0.1, 0.1)
+    return model.eval()
+
+
+def _build_foreign(entry: ForeignArch) -> nn.Module:
+    if entry.library == "torchvision":
+        return tvm.get_model(entry.name, weights=None, **entry.kwargs)
+    timm = pytest.importorskip("timm")
+    return timm.create_model(entry.name, pretrained=False, **entry.kwargs)
+
+
+def _assert_same_logits(a: nn.Module, b: nn.Module, size: int) -> None:
+    x = torch.randn(2, 3, size, size)
+    with torch.no_grad():
+        expected, got = a(x), b(x)
+    scale = float(expected.abs().max())
+    assert float((expected - got).abs().max()) <= 1e-5 * max(scale, 1.0)
+
+
+# -- oracles: every entry of FOREIGN_ARCHS, both directions ------------------------------------
+
+
+def _oracle_params() -> list[object]:
+    params = []
+    for e in FOREIGN_ARCHS:
+        # a timm model that uses torchvision's rules on an architecture already checked against
+        # torchvision adds nothing but time; timm resnet50 stays to show timm's keys are theirs
+        redundant = (
+            e.library == "timm"
+            and e.rules == "torchvision"
+            and e.name != "resnet50"
+            and any(f.library == "torchvision" and f.ours == e.ours for f in FOREIGN_ARCHS)
+        )
+        marks = [pytest.mark.slow] if redundant else []
+        params.append(pytest.param(e, id=f"{e.library}-{e.name}", marks=marks))
+    return params
+
+
+@pytest.mark.parametrize("entry", _oracle_params())
+def test_oracle_both_directions(entry: ForeignArch) -> None:
+    reference = _randomize(_build_foreign(entry))
+    model = classicnets.create_model(entry.ours).eval()
+    size = max(model.min_input_size, 64)
+
+    report = load_weights(model, reference.state_dict())  # layout detected, strict
+    assert report.ok and report.layout == entry.rules
+    _assert_same_logits(reference, model, size)
+
+    # the reverse: new weights in ours, exported to their layout, loaded strictly by them
+    _randomize(model)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    reference.load_state_dict(export_weights(model, entry.library), strict=True)
+    _assert_same_logits(model, reference.eval(), size)
+
+
+def test_foreign_table_names_real_architectures() -> None:
+    registered = set(classicnets.list_models())
+    tv = set(tvm.list_models())
+    for e in FOREIGN_ARCHS:
+        assert e.ours in registered, e
+        assert e.rules in ("torchvision", "timm"), e
+        if e.library == "torchvision":
+            assert e.name in tv, e
+    timm = pytest.importorskip("timm")
+    assert all(timm.is_model(e.name) for e in FOREIGN_ARCHS if e.library == "timm")
+
+
+# -- architecture checks: the compatible variant is named ------------------------------------
+
+
+def test_torchvision_resnet50_into_the_paper_resnet50_names_v1_5() -> None:
+    with torch.device("meta"):
+        theirs = tvm.resnet50().state_dict()
+    with pytest.raises(ArchitectureMismatchError, match=r"resnet50_v1_5.*stride on the 3x3"):
+        load_weights(_meta("resnet50"), theirs)
+    report = load_weights(_meta("resnet50"), theirs, check_arch=False)
+    assert report.ok and report.layout == "torchvision"
+
+
+def test_export_refuses_an_architecture_they_do_not_have() -> None:
+    with pytest.raises(WeightsError, match=r"torchvision's resnet50 is our resnet50_v1_5"):
+        export_weights(_meta("resnet50"), "torchvision")
+    with pytest.raises(WeightsError, match="no torchvision equivalent"):
+        export_weights(_meta("resnet56"), "torchvision")
+
+
+def test_mismatch_is_a_readable_table_not_a_key_error() -> None:
+    with torch.device("meta"):
+        theirs = tvm.resnet18().state_dict()
+    with pytest.raises(WeightsMismatchError) as info:
+        load_weights(_meta("resnet34"), theirs)
+    text = str(info.value)
+    assert not isinstance(info.value, KeyError)
+    assert "80 missing" in text and "layer1.2.conv1.conv.weight" in text and "64x64x3x3" in text
+    assert "... and 60 more" in text and "create_model('resnet18')" in text
+
+
+def test_strict_false_loads_what_fits_and_reports_the_rest() -> None:
+    source = classicnets.create_model("resnet20")
+    target = classicnets.create_model("resnet32")
+    report = load_weights(target, source.state_dict(), strict=False)
+    assert not report.ok and len(report.missing) == 2 * 2 * 3 * 5  # 2 blocks/stage x 3 stages
+    assert report.loaded == len(source.state_dict())
+    torch.testing.assert_close(target.stem.conv.weight, source.stem.conv.weight)
+    assert "layer1.3.conv1.conv.weight" in report.table() and "... and 40 more" in report.table()
+
+
+def test_unknown_layout_says_so() -> None:
+    with pytest.raises(WeightsMismatchError, match="none of the layouts known"):
+        load_weights(_meta("resnet18"), {"features.0.weight": torch.zeros(64, 3, 3, 3)})
+
+
+# -- adapting the classifier and the first conv ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tv_resnet18() -> nn.Module:
+    torch.manual_seed(1)
+    return _randomize(tvm.resnet18())
+
+
+def test_other_num_classes_reinitialises_the_classifier(tv_resnet18: nn.Module) -> None:
+    model = classicnets.create_model("resnet18", num_classes=10)
+    with torch.no_grad():
+        model.head.fc.weight.fill_(1.0)  # so that "re-initialised" is visible
+    with pytest.warns(WeightsAdaptedWarning, match=r"1000 classes and the model 10.*re-init"):
+        report = load_weights(model, tv_resnet18.state_dict())
+    assert report.reinitialised == ["head.fc.weight", "head.fc.bias"]
+    fc = model.head.fc.weight.detach()
+    assert fc.shape == (10, 512) and float(fc.std()) < 0.02
+    ours, theirs = model.layer4[1].conv2.conv.weight, tv_resnet18.layer4[1].conv2.weight
+    torch.testing.assert_close(ours, theirs)
+
+
+def test_no_classifier_drops_the_checkpoints(tv_resnet18: nn.Module) -> None:
+    model = classicnets.create_model("resnet18", num_classes=0)
+    with pytest.warns(WeightsAdaptedWarning, match="no classifier"):
+        assert load_weights(model, tv_resnet18.state_dict()).ok
+
+
+def test_grayscale_sums_the_first_conv(tv_resnet18: nn.Module) -> None:
+    model = classicnets.create_model("resnet18", in_chans=1).eval()
+    with pytest.warns(WeightsAdaptedWarning, match="summed"):
+        load_weights(model, tv_resnet18.state_dict())
+    gray = torch.randn(1, 1, 64, 64)
+    with torch.no_grad():  # a gray image through the adapted net = the same image as RGB
+        torch.testing.assert_close(model(gray), tv_resnet18(gray.repeat(1, 3, 1, 1)))
+
+
+def test_more_channels_repeat_and_rescale(tv_resnet18: nn.Module) -> None:
+    model = classicnets.create_model("resnet18", in_chans=5)
+    with pytest.warns(WeightsAdaptedWarning, match="repeated"):
+        load_weights(model, tv_resnet18.state_dict())
+    w, rgb = model.stem.conv.weight, tv_resnet18.conv1.weight
+    torch.testing.assert_close(w[:, :3], rgb * 3 / 5)
+    torch.testing.assert_close(w[:, 3:], rgb[:, :2] * 3 / 5)
+
+
+def test_adapt_false_reports_instead(tv_resnet18: nn.Module) -> None:
+    with pytest.raises(WeightsMismatchError, match=r"head.fc.weight\s+1000x512\s+10x512"):
+        load_weights(
+            classicnets.create_model("resnet18", num_classes=10),
+            tv_resnet18.state_dict(),
+            adapt=False,
+        )
+
+
+# -- our files: safetensors with metadata --------------------------------------------------------
+
+
+def test_safetensors_round_trip_with_metadata(tmp_path: Path) -> None:
+    model = _randomize(classicnets.create_model("resnet20"))
+    path = save_weights(
+        model, tmp_path / "r20.safetensors", categories="cifar-10", classes=list("abcdefghij")
+    )
+    _, meta = read_file(path)
+    assert meta["classicnets.architecture"] == "resnet20" and meta["classicnets.in_chans"] == "3"
+    other = classicnets.create_model("resnet20")
+    report = load_weights(other, path)
+    assert report.layout == "classicnets" and report.metadata["classes"][0] == "a"
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(other.state_dict()[k], v)
+    with pytest.raises(ArchitectureMismatchError, match=r"for resnet20, but the model is resnet32"):
+        load_weights(classicnets.create_model("resnet32"), path)
+
+
+def test_checkpoint_wrappers_and_prefixes(tmp_path: Path, tv_resnet18: nn.Module) -> None:
+    wrapped = {"epoch": 3, "model": {f"module.{k}": v for k, v in tv_resnet18.state_dict().items()}}
+    torch.save(wrapped, tmp_path / "ckpt.pt")
+    assert load_weights(classicnets.create_model("resnet18"), tmp_path / "ckpt.pt").ok
+
+
+class _Payload:
+    """Unpickling this creates a file: the kind of code a checkpoint can smuggle in."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (open, (str(self.marker), "w"))
+
+
+@pytest.mark.parametrize("writer", ["torch.save", "pickle.dump"])
+def test_malicious_pickle_is_refused_and_never_runs(tmp_path: Path, writer: str) -> None:
+    def plant(path: Path, marker: Path) -> None:
+        obj = {"stem.conv.weight": torch.zeros(1), "x": _Payload(marker)}
+        if writer == "torch.save":
+            torch.save(obj, path)
+        else:
+            with path.open("wb") as f:
+                pickle.dump(obj, f, protocol=2)
+
+    # the payload is real: an unsafe load runs it
+    proof = tmp_path / "proof-it-runs"
+    plant(tmp_path / "proof.pth", proof)
+    with (tmp_path / "proof.pth").open("rb") as f:
+        torch.load(f, weights_only=False) if writer == "torch.save" else pickle.load(f)
+    assert proof.exists()
+
+    marker = tmp_path / "pwned"
+    plant(tmp_path / "evil.pth", marker)
+    with pytest.raises(WeightsFileError, match=r"refused to load .*evil\.pth.*weights_only"):
+        load_weights(classicnets.create_model("resnet20"), tmp_path / "evil.pth")
+    assert not marker.exists()
+
+
+def test_random_bytes_and_empty_files_name_the_file(tmp_path: Path) -> None:
+    rng = random.Random(0)
+    model = classicnets.create_model("resnet20")
+    cases = {
+        "empty.pth": (b"", "is empty"),
+        "noise.safetensors": (b"\x00" + rng.randbytes(4095), "neither a safetensors"),
+        "noise.pth": (b"\x80" + rng.randbytes(4095), "not a readable PyTorch checkpoint"),
+        "zip.pt": (b"PK\x03\x04" + rng.randbytes(100), "not a readable PyTorch checkpoint"),
+    }
+    for name, (data, message) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(WeightsFileError, match=message) as info:
+            load_weights(model, tmp_path / name)
+        assert name in str(info.value)
+    good = save_weights(model, tmp_path / "cut.safetensors")
+    good.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(WeightsFileError, match=r"cut\.safetensors is a corrupt or truncated"):
+        load_weights(model, good)
+    with pytest.raises(WeightsFileError, match="no such file"):
+        load_weights(model, tmp_path / "absent.safetensors")
+    with pytest.raises(WeightsFileError, match="neither an existing file nor a registered"):
+        load_weights(model, "resnet20.nothing")
+
+
+# -- the registry of published weights -----------------------------------------------------------
+
+
+def test_registry_entries_are_complete() -> None:
+    registered = set(classicnets.list_models())
+    names = list_weights()
+    assert {"resnet18.tv_in1k", "resnet50_v1_5.tv_in1k", "resnet50_v1_5.a1_in1k"} <= set(names)
+    for name in names:
+        s = get_weights(name)
+        assert s.arch in registered and s.url.startswith("https://"), name
+        assert s.filename in s.url and s.sha256 in s.filename, name  # the published prefix
+        assert s.accuracy is not None and s.accuracy.protocol and s.license and s.recipe, name
+        assert 0.8 < s.preprocessing.crop_fraction <= 1.0, name
+        assert s.layout == "classicnets" or any(
+            e.ours == s.arch and e.library == s.layout for e in FOREIGN_ARCHS
+        ), name
+    assert classicnets.weights.default_weights("resnet50_v1_5").tag == "tv_in1k"
+    names = get_weights("resnet18.tv_in1k").class_names()
+    assert len(names) == 1000 and names[0] == "tench"
+
+
+def test_pretrained_for_the_paper_variant_names_the_right_one() -> None:
+    with pytest.raises(UnknownWeightsError, match=r"resnet50_v1_5.*pretrained=True"):
+        classicnets.create_model("resnet50", pretrained=True)
+    with pytest.raises(UnknownWeightsError, match="tags registered for resnet18: tv_in1k"):
+        classicnets.create_model("resnet18", pretrained="nope")
+    with pytest.raises(ArchitectureMismatchError, match="are for resnet34"):
+        classicnets.create_model("resnet18", pretrained="resnet34.tv_in1k")
+
+
+def test_local_file_without_network(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-cache"))
+    source = _randomize(classicnets.create_model("resnet20"))
+    path = save_weights(source, tmp_path / "mine.safetensors")
+    model = classicnets.create_model("resnet20", pretrained=str(path))
+    torch.testing.assert_close(model.stem.conv.weight, source.stem.conv.weight)
+    model = classicnets.create_model("resnet20", pretrained=path)  # a PathLike as well
+    assert not (tmp_path / "no-cache").exists() and os.path.exists(path)
+
+
+# -- command line ----------------------------------------------------------------------------------
+
+
+def test_cli_weights_lists_provenance(capsys: pytest.CaptureFixture[str]) -> None:
+    from classicnets.cli import main
+
+    assert main(["weights", "resnet50*"]) == 0
+    out = capsys.readouterr().out
+    assert "resnet50_v1_5.tv2_in1k" in out and "prefix 0676ba61" in out and "80.86" in out
+    assert "resnet18" not in out
+    assert main(["weights", "resnet18.tv_in1k"]) == 0
+    out = capsys.readouterr().out
+    assert "https://download.pytorch.org/models/resnet18-f37072fd.pth" in out
+    assert "fraction 0.875" in out and "ResNet18_Weights.IMAGENET1K_V1" in out
+    assert main(["weights", "vgg99*"]) == 1
+
+
+def test_cli_convert_both_ways(tmp_path: Path, tv_resnet18: nn.Module) -> None:
+    from classicnets.cli import main
+
+    torch.save(tv_resnet18.state_dict(), tmp_path / "tv.pth")
+    out = tmp_path / "ours.safetensors"
+    argv = ["convert", str(tmp_path / "tv.pth"), "--arch", "resnet18", "--from", "torchvision"]
+    assert main([*argv, "--out", str(out)]) == 0
+    _, meta = read_file(out)
+    assert meta["classicnets.architecture"] == "resnet18" and "tv.pth" in meta["classicnets.source"]
+    model = classicnets.create_model("resnet18", pretrained=str(out)).eval()
+    _assert_same_logits(tv_resnet18, model, 64)
+
+    back = tmp_path / "tv.safetensors"
+    assert (
+        main(["convert", str(out), "--arch", "resnet18", "--to", "torchvision", "--out", str(back)])
+        == 0
+    )
+    reference = tvm.resnet18()
+    reference.load_state_dict(read_file(back)[0], strict=True)
+    _assert_same_logits(tv_resnet18, reference.eval(), 64)
+
+    # a 1000-class checkpoint into a 10-class model is not a faithful conversion: refused
+    assert main([*argv, "--num-classes", "10", "--out", str(tmp_path / "x.safetensors")]) == 2
+
+
+def test_registered_weights_for_another_variant_are_refused_before_downloading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(ArchitectureMismatchError, match="v1_5, but the model is resnet50"):
+        load_weights(_meta("resnet50"), "resnet50_v1_5.tv_in1k")
+    assert not any(tmp_path.iterdir())

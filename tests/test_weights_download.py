@@ -1,0 +1,194 @@
+"""Pretrained downloads through the real code path, served from 127.0.0.1 (no internet needed)."""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import torch
+
+import classicnets
+from classicnets.errors import WeightsDownloadError, WeightsIntegrityError
+from classicnets.weights import (
+    Accuracy,
+    Preprocessing,
+    WeightSpec,
+    cache_dir,
+    register_weights,
+    save_weights,
+    unregister_weights,
+)
+
+
+@dataclass
+class Route:
+    body: bytes
+    cut_first: int = 0  # how many of the first requests are cut short (-1: all)
+    hits: int = 0
+
+
+@dataclass
+class Server:
+    base: str
+    routes: dict[str, Route] = field(default_factory=dict)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: ThreadingHTTPServer
+
+    def do_GET(self) -> None:
+        route = self.server.routes.get(self.path)  # type: ignore[attr-defined]
+        if route is None:
+            self.send_error(404)
+            return
+        route.hits += 1
+        cut = route.cut_first == -1 or route.hits <= route.cut_first
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(route.body)))
+        self.end_headers()
+        self.wfile.write(route.body[: len(route.body) // 2] if cut else route.body)
+        self.close_connection = True  # a cut response ends here, short of its Content-Length
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    state = Server(base=f"http://127.0.0.1:{httpd.server_address[1]}")
+    httpd.routes = state.routes  # type: ignore[attr-defined]
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    return tmp_path / "torch-home" / "hub" / "checkpoints"
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, torch.nn.Module]:
+    """A generated checkpoint: our safetensors file of a randomly initialised ResNet-20."""
+    torch.manual_seed(3)
+    model = classicnets.create_model("resnet20")
+    path = save_weights(model, tmp_path_factory.mktemp("w") / "resnet20.safetensors")
+    return path.read_bytes(), model
+
+
+@pytest.fixture
+def register() -> Iterator[object]:
+    names: list[str] = []
+
+    def add(tag: str, url: str, sha256: str) -> WeightSpec:
+        spec = WeightSpec(
+            arch="resnet20",
+            tag=tag,
+            url=url,
+            sha256=sha256,
+            layout="classicnets",
+            preprocessing=Preprocessing(input_size=32, resize_size=32),
+            accuracy=Accuracy(0.0, None, "untrained, for tests", "generated"),
+            license="BSD-3-Clause",
+            recipe="none",
+            origin="trained here",
+            source="test",
+            categories="cifar-10",
+            num_classes=10,
+        )
+        names.append(register_weights(spec).name)
+        return spec
+
+    yield add
+    for n in names:
+        unregister_weights(n)
+
+
+def _files(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
+
+
+def test_download_verify_load_then_use_the_cache(server, cache, checkpoint, register) -> None:
+    body, source = checkpoint
+    server.routes["/w/resnet20-test.safetensors"] = route = Route(body)
+    register(
+        "test_http", f"{server.base}/w/resnet20-test.safetensors", hashlib.sha256(body).hexdigest()
+    )
+
+    model = classicnets.create_model("resnet20", pretrained="test_http")
+    for k, v in source.state_dict().items():
+        torch.testing.assert_close(model.state_dict()[k], v)
+    assert cache_dir() == cache and _files(cache) == ["resnet20-test.safetensors"]
+    assert route.hits == 1
+
+    classicnets.create_model("resnet20", pretrained="resnet20.test_http")  # from the cache
+    assert route.hits == 1
+
+    (cache / "resnet20-test.safetensors").write_bytes(b"not the file")  # a damaged cache entry
+    classicnets.load_weights(classicnets.create_model("resnet20"), "resnet20.test_http")
+    assert route.hits == 2 and (cache / "resnet20-test.safetensors").read_bytes() == body
+
+
+def test_corrupt_download_fails_the_hash_and_is_not_kept(server, cache, checkpoint, register):
+    body, _ = checkpoint
+    bad = bytearray(body)
+    bad[len(bad) // 2] ^= 0xFF
+    server.routes["/w/bad.safetensors"] = Route(bytes(bad))
+    expected = hashlib.sha256(body).hexdigest()
+    register("corrupt", f"{server.base}/w/bad.safetensors", expected)
+    with pytest.raises(WeightsIntegrityError, match=rf"registered hash is {expected}.*deleted"):
+        classicnets.create_model("resnet20", pretrained="corrupt")
+    assert _files(cache) == []
+
+
+def test_truncated_download_is_retried(server, cache, checkpoint, register) -> None:
+    body, _ = checkpoint
+    server.routes["/w/once.safetensors"] = route = Route(body, cut_first=1)
+    prefix = hashlib.sha256(body).hexdigest()[:8]  # as torchvision publishes it
+    register("cut_once", f"{server.base}/w/once.safetensors", prefix)
+    classicnets.create_model("resnet20", pretrained="cut_once")
+    assert route.hits == 2 and _files(cache) == ["once.safetensors"]
+
+
+def test_always_truncated_download_is_reported_and_not_kept(server, cache, checkpoint, register):
+    body, _ = checkpoint
+    server.routes["/w/cut.safetensors"] = route = Route(body, cut_first=-1)
+    register("cut", f"{server.base}/w/cut.safetensors", hashlib.sha256(body).hexdigest())
+    with pytest.raises(WeightsDownloadError, match=r"cut short 3 times .*received \d[\d,]* of"):
+        classicnets.create_model("resnet20", pretrained="cut")
+    assert route.hits == 3 and _files(cache) == []
+
+
+def test_http_error_is_clear(server, cache, register) -> None:
+    register("missing", f"{server.base}/w/absent.safetensors", "0" * 64)
+    with pytest.raises(WeightsDownloadError, match="HTTP 404"):
+        classicnets.create_model("resnet20", pretrained="missing")
+
+
+def test_offline_error_says_how_to_use_a_local_file(cache, checkpoint, register, tmp_path):
+    with socket.socket() as s:  # a port with nothing listening: what "offline" looks like
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    body, source = checkpoint
+    register("offline", f"http://127.0.0.1:{port}/resnet20-abc.safetensors", "0" * 64)
+    with pytest.raises(WeightsDownloadError) as info:
+        classicnets.create_model("resnet20", pretrained="offline")
+    text = str(info.value)
+    assert "could not download resnet20.offline" in text and "TORCH_HOME" in text
+    assert str(cache / "resnet20-abc.safetensors") in text
+    assert "pretrained='path/to/resnet20-abc.safetensors'" in text
+
+    local = tmp_path / "resnet20-abc.safetensors"
+    local.write_bytes(body)
+    model = classicnets.create_model("resnet20", pretrained=str(local))
+    torch.testing.assert_close(model.stem.conv.weight, source.stem.conv.weight)
