@@ -1,5 +1,5 @@
 """Model families. Importing this package registers every model."""
 
-from . import resnet
+from . import googlenet, resnet
 
-__all__ = ["resnet"]
+__all__ = ["googlenet", "resnet"]
