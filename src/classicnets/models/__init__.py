@@ -1,5 +1,5 @@
 """Model families. Importing this package registers every model."""
 
-from . import googlenet, resnet
+from . import bn_inception, googlenet, inception_v3, resnet
 
-__all__ = ["googlenet", "resnet"]
+__all__ = ["bn_inception", "googlenet", "inception_v3", "resnet"]
