@@ -1,4 +1,4 @@
-"""BN-Inception: Figure 5 rows as data, batch norm everywhere, double 3x3s, the standalone module."""
+"""BN-Inception: Figure 5 rows as data, batch norm everywhere, double 3x3s, the module."""
 
 from __future__ import annotations
 

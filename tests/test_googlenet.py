@@ -1,4 +1,4 @@
-"""GoogLeNet: Table 1 as data, the paper's layers, per-row figures, aux heads, torchvision oracle."""
+"""GoogLeNet: Table 1 as data, the paper's layers, per-row figures, aux heads, torchvision."""
 
 from __future__ import annotations
 
@@ -244,14 +244,18 @@ def test_input_transform_is_an_explicit_module() -> None:
     assert not any(k.startswith("input_transform") for k in model.state_dict())
     pixels = torch.rand(1, 3, 4, 4)
     mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (IMAGENET.mean, IMAGENET.std))
-    t_mean, t_std = (torch.tensor(v).view(1, 3, 1, 1) for v in (TORCHVISION_INPUT.mean, TORCHVISION_INPUT.std))
+    t_mean, t_std = (
+        torch.tensor(v).view(1, 3, 1, 1) for v in (TORCHVISION_INPUT.mean, TORCHVISION_INPUT.std)
+    )
     out = model.input_transform((pixels - mean) / std)
     torch.testing.assert_close(out, (pixels - t_mean) / t_std)
 
 
 def test_same_logits_as_torchvision() -> None:
     tvm = pytest.importorskip("torchvision.models")
-    reference = tvm.googlenet(weights=None, aux_logits=True, transform_input=True, init_weights=True)
+    reference = tvm.googlenet(
+        weights=None, aux_logits=True, transform_input=True, init_weights=True
+    )
     _randomize_bn(reference)
     model = classicnets.create_model("googlenet_torchvision", transform_input=True)
     model.load_state_dict(from_torchvision(reference.state_dict()), strict=True)

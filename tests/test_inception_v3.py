@@ -1,4 +1,4 @@
-"""Inception v3: the released architecture, the paper's BN-auxiliary option, torchvision/timm oracles."""
+"""Inception v3: released architecture, the paper's BN-auxiliary, torchvision/timm oracles."""
 
 from __future__ import annotations
 

@@ -200,7 +200,13 @@ def render(profile: Profile, *, depth: int = 2) -> str:
     footer = [["total", "", "", f"{profile.params:,}", macs]]
     if profile.aux_params:
         footer = [
-            ["total without the auxiliary classifiers", "", "", f"{profile.inference_params:,}", macs],
+            [
+                "total without the auxiliary classifiers",
+                "",
+                "",
+                f"{profile.inference_params:,}",
+                macs,
+            ],
             ["total with them (training)", "", "", f"{profile.params:,}", macs],
         ]
     if paper_rows:  # the paper's sums go beside the network the papers count: the first row

@@ -18,4 +18,5 @@ __all__ = [
     "Normalization",
     "Renormalize",
     "init_weights",
+    "run_with_aux",
 ]

@@ -45,10 +45,14 @@ class Renormalize(nn.Module):
         s_mean, s_std = torch.tensor(source.mean), torch.tensor(source.std)
         t_mean, t_std = torch.tensor(target.mean), torch.tensor(target.std)
         self.register_buffer("scale", (s_std / t_std).view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("shift", ((s_mean - t_mean) / t_std).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer(
+            "shift", ((s_mean - t_mean) / t_std).view(1, -1, 1, 1), persistent=False
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return x * self.scale + self.shift
 
     def extra_repr(self) -> str:
-        return f"mean/std {self.source.mean}/{self.source.std} -> {self.target.mean}/{self.target.std}"
+        return (
+            f"mean/std {self.source.mean}/{self.source.std} -> {self.target.mean}/{self.target.std}"
+        )

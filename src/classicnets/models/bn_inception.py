@@ -80,7 +80,11 @@ FIGURE5: dict[str, BNInceptionRow] = {
     "5b": BNInceptionRow(352, 192, 320, 192, 224, "max", 128),  # -> 1024
 }
 #: The modules of each stage (a stage starts where the grid halves).
-STAGES: tuple[tuple[str, ...], ...] = (("3a", "3b"), ("3c", "4a", "4b", "4c", "4d"), ("4e", "5a", "5b"))
+STAGES: tuple[tuple[str, ...], ...] = (
+    ("3a", "3b"),
+    ("3c", "4a", "4b", "4c", "4d"),
+    ("4e", "5a", "5b"),
+)
 
 
 class BNInceptionBlock(ConcatBranches):
@@ -124,7 +128,9 @@ class BNInceptionBlock(ConcatBranches):
         if ch1x1:
             branches["b1x1"] = conv(in_channels, ch1x1, 1)
         branches["b3x3"] = nn.Sequential(
-            OrderedDict(reduce=conv(in_channels, reduce3x3, 1), conv=conv(reduce3x3, ch3x3, 3, stride))
+            OrderedDict(
+                reduce=conv(in_channels, reduce3x3, 1), conv=conv(reduce3x3, ch3x3, 3, stride)
+            )
         )
         branches["b3x3dbl"] = nn.Sequential(
             OrderedDict(
@@ -170,7 +176,10 @@ class BNInception(ClassicNet):
         self.pool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
         self.conv2 = nn.Sequential(OrderedDict(reduce=conv(64, 64, 1), conv=conv(64, 192, 3)))
         self.pool2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        stages: list[tuple[list[str], int, int]] = [(["conv1"], 64, 2), (["pool1", "conv2"], 192, 4)]
+        stages: list[tuple[list[str], int, int]] = [
+            (["conv1"], 64, 2),
+            (["pool1", "conv2"], 192, 4),
+        ]
         channels, reduction = 192, 4
         for names in STAGES:
             modules = ["pool2"] if names[0] == "3a" else []
@@ -209,7 +218,11 @@ class BNInception(ClassicNet):
         ref_source="computed from Figure 5's columns (no torchvision/timm model)",
         errors=(
             ErrorFigure(
-                25.2, 7.8, "ImageNet val", "single crop, 48,238 non-blacklisted images", "I3 Table 3"
+                25.2,
+                7.8,
+                "ImageNet val",
+                "single crop, 48,238 non-blacklisted images",
+                "I3 Table 3",
             ),
             ErrorFigure(25.2, 7.82, "ImageNet val", "single crop (SENet's citation)", "S1 Table 2"),
             ErrorFigure(None, 4.9, "ImageNet val", "ensemble of 6 networks, multi-crop", "BN"),

@@ -263,11 +263,15 @@ class GoogLeNet(ClassicNet):
         if kernel_5x5 not in (5, 3):
             raise ValueError(f"kernel_5x5 must be 5 (paper) or 3 (torchvision), got {kernel_5x5}")
         if pool4_kernel not in (3, 2):
-            raise ValueError(f"pool4_kernel must be 3 (paper) or 2 (torchvision), got {pool4_kernel}")
+            raise ValueError(
+                f"pool4_kernel must be 3 (paper) or 2 (torchvision), got {pool4_kernel}"
+            )
         if aux_pool not in ("paper", "adaptive"):
             raise ValueError(f"aux_pool must be 'paper' or 'adaptive', got {aux_pool!r}")
         if transform_input and in_chans != 3:
-            raise ValueError("transform_input converts 3-channel ImageNet-normalised images; in_chans=3")
+            raise ValueError(
+                "transform_input converts 3-channel ImageNet-normalised images; in_chans=3"
+            )
         # Each 3x3/2 pool (rounding up) needs >= 2 pixels, a 2x2/2 one >= 1: the smallest input
         # that leaves one pixel for pool4 is 31 (paper) or 15 (torchvision: its min_size).
         super().__init__(
@@ -305,13 +309,15 @@ class GoogLeNet(ClassicNet):
         stages: list[tuple[list[str], int, int]] = [([*stem, "conv1"], 64, 2), (second, 192, 4)]
 
         channels, reduction = 192, 4
-        for i, (pool_name, names) in enumerate(zip(("pool2", "pool3", "pool4"), STAGES)):
-            if i > 0:
+        for pool_name, names in zip(("pool2", "pool3", "pool4"), STAGES, strict=True):
+            if pool_name != "pool2":  # pool2 is built above, with the stem
                 self.add_module(pool_name, pool(pool4_kernel if pool_name == "pool4" else 3))
             modules = [pool_name]
             for name in names:
                 row = TABLE1[name]
-                block = InceptionV1Block(channels, *row, norm=bn, kernel_5x5=kernel_5x5, bn_eps=bn_eps)
+                block = InceptionV1Block(
+                    channels, *row, norm=bn, kernel_5x5=kernel_5x5, bn_eps=bn_eps
+                )
                 self.add_module(f"inception{name}", block)
                 modules.append(f"inception{name}")
                 channels = row.out_channels

@@ -251,9 +251,7 @@ class InceptionV3Aux(AuxClassifier):
         if kind == "released":
             # The 5x5 conv needs >= 5x5; larger maps are pooled globally after it.
             self.pool = AuxPool(5, larger_ok=True)
-            self.body = _seq(
-                conv0=_conv(in_channels, 128, 1), conv1=_conv(128, 768, 5, padding=0)
-            )
+            self.body = _seq(conv0=_conv(in_channels, 128, 1), conv1=_conv(128, 768, 5, padding=0))
             self.head = ClassifierHead(768, num_classes)
         else:
             self.pool = AuxPool(5)  # the FC takes exactly 5x5x128
@@ -286,7 +284,9 @@ class InceptionV3(ClassicNet):
         if aux_head not in ("released", "paper"):
             raise ValueError(f"aux_head must be 'released' or 'paper', got {aux_head!r}")
         if transform_input and in_chans != 3:
-            raise ValueError("transform_input converts 3-channel ImageNet-normalised images; in_chans=3")
+            raise ValueError(
+                "transform_input converts 3-channel ImageNet-normalised images; in_chans=3"
+            )
         # Unpadded convs and pools: 75x75 is the smallest input that leaves 3x3 for mixed7a.
         super().__init__(num_classes=num_classes, in_chans=in_chans, min_input_size=75)
         self.aux_logits = aux_logits
