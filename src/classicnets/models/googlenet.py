@@ -30,8 +30,10 @@ auxiliary heads for training (13,378,280 params in all), and ``verify`` checks t
 Table 1's own figures do not add up: its params/ops columns sum to 6.8 M / 1.5 G, but the conv1
 row (2.7K params, 34M ops) cannot be a 7x7 convolution from 3 to 64 channels (9,408 weights,
 118M mult-adds on a 112x112 output), 4c's 463K params disagree with its own 100M ops (509,440
-weights over 14x14 positions are 99.8M), and most params rows are 1-8% below the layer they
-describe. ``classicnets summary googlenet`` shows the paper's row figures beside ours.
+weights over 14x14 positions are 99.8M), and the other params rows differ
+from the layers they describe by -4.2% to +2.7%. The ops rows agree within 1%
+except conv1's and 5a's (54M for 51.1M). ``classicnets summary googlenet`` shows the paper's row
+figures beside ours.
 
 Deviations, all outside the network's definition:
 
@@ -379,9 +381,9 @@ _TABLE1_DEVIATION = (
     "Table 1's params/ops columns sum to 6.80M / 1.50G, but its rows do not describe the network "
     "it specifies: conv1's row (2.7K params, 34M ops) cannot be a 7x7 conv from 3 to 64 channels "
     "(9,472 params, 118M mult-adds on 112x112), 4c's 463K params disagree with its own 100M ops "
-    "(509,440 weights x 196 positions = 99.8M), and the other params rows run 1-8% below their "
-    "layers. Built from the table's layer specification the network has 6,998,552 params and "
-    "1.583G mult-adds; `classicnets summary googlenet` shows both row by row."
+    "(509,440 weights x 196 positions = 99.8M), and the other params rows differ from their "
+    "layers by -4.2% to +2.7%. Built from the table's layer specification the network has "
+    "6,998,552 params and 1.583G mult-adds; `classicnets summary googlenet` shows both row by row."
 )
 
 
