@@ -25,9 +25,13 @@ def test_forward_backward_other_classes_and_channels(name: str) -> None:
     model = classicnets.create_model(name, num_classes=50, in_chans=1)
     s = _size(model)
     x = torch.randn(2, 1, s, s)
-    out = model(x)
-    assert out.shape == (2, 50)
-    out.logsumexp(1).mean().backward()
+    # through forward_with_aux, as training code does, so auxiliary heads get gradients too
+    out, aux = model.forward_with_aux(x)
+    assert out.shape == (2, 50) and all(a.shape == (2, 50) for a in aux)
+    loss = out.logsumexp(1).mean()
+    for weight, a in zip(model.aux_loss_weights, aux, strict=True):
+        loss = loss + weight * a.logsumexp(1).mean()
+    loss.backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None]
     assert not missing, f"parameters without a gradient: {missing[:5]}"
     bad = [n for n, p in model.named_parameters() if not torch.isfinite(p.grad).all()]

@@ -27,14 +27,17 @@ def _cmd_list(args: argparse.Namespace) -> int:
                 n,
                 info.family,
                 str(info.input_size),
-                format_count(p.params),
+                format_count(p.inference_params),
                 format_count(p.macs),
                 info.summary,
             ]
         )
     header = ["model", "family", "input", "params", "mult-adds", "summary"]
     print(format_table(header, rows, right={2, 3, 4}))
-    print(f"\n{len(names)} models; mult-adds for one image at the input size shown.")
+    print(
+        f"\n{len(names)} models; mult-adds for one image at the input size shown; params "
+        "without auxiliary classifiers (training-only heads)."
+    )
     return 0
 
 
@@ -54,6 +57,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
         print(f"paper mult-adds: {fig.paper_macs / 1e9:g}G")
     if fig.ref_params is not None:
         print(f"reference params: {fig.ref_params:,} ({fig.ref_source})")
+    if fig.ref_params_with_aux is not None:
+        print(f"reference params with the auxiliary classifiers: {fig.ref_params_with_aux:,}")
     if fig.ref_gmacs is not None:
         print(f"reference mult-adds: {fig.ref_gmacs:.3f}G")
     for e in fig.errors:

@@ -10,6 +10,11 @@ figure live there, and ``classicnets verify`` checks both:
   decimals), computed from the architecture the paper specifies and cross-checked against
   torchvision/timm where they implement the same network.
 
+Auxiliary classifiers (GoogLeNet, Inception v3) only run in training and the papers count the
+network without them, so ``paper_params`` and ``ref_params`` are the **inference network's**
+(everything but the :class:`~classicnets.layers.AuxClassifier` modules); ``ref_params_with_aux``
+is the total of the model as registered, auxiliary heads included.
+
 Units: the papers' "FLOPs" are multiply-adds (ResNet: "3.6 billion FLOPs (multiply-adds)").
 Every mult-add figure in this project counts one multiply-accumulate of a convolution or a
 fully-connected layer as one; batch norm, pooling, activations and additions are not counted,
@@ -75,6 +80,7 @@ class PaperFigures:
     paper_macs: float | None = None
     ref_params: int | None = None
     ref_gmacs: float | None = None
+    ref_params_with_aux: int | None = None
     ref_source: str = "computed from the paper's specification"
     errors: tuple[ErrorFigure, ...] = ()
     rel_tol: float = 0.02

@@ -4,17 +4,22 @@ Counting runs on the ``meta`` device: no memory is allocated and no arithmetic i
 SENet-154 or ResNet-1202 summarise in a second or two. Mult-adds follow the papers' convention
 (their "FLOPs"): one multiply-accumulate of a convolution or a linear layer counts as one, for a
 single image; batch norm, pooling, activations and additions are not counted.
+
+Auxiliary classifiers (:class:`~classicnets.layers.AuxClassifier`) do not run in eval mode: their
+rows show "not run", and ``Profile.aux_params`` counts them apart, so that
+``Profile.inference_params`` is the network the papers count.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
+from .layers.auxiliary import AuxClassifier
 from .registry import create_model, model_info
 from .table import format_table
 
@@ -42,17 +47,27 @@ class Profile:
     rows: list[LayerRow]
     params: int
     macs: int
+    aux_params: int = 0
 
-    def table_rows(self, depth: int) -> list[LayerRow]:
-        """Rows at ``depth`` (and leaves above it), each aggregating its subtree."""
+    @property
+    def inference_params(self) -> int:
+        """Parameters without the auxiliary classifiers (training-only heads)."""
+        return self.params - self.aux_params
+
+    def table_rows(self, depth: int, *, also: Collection[str] = ()) -> list[LayerRow]:
+        """Rows at ``depth`` (and leaves above it), each aggregating its subtree.
+
+        Modules named in ``also`` are listed too, whatever their depth (e.g. the modules a
+        paper's per-layer table describes); their children then follow them indented.
+        """
         names = [r.name for r in self.rows]
         out = []
         for i, r in enumerate(self.rows):
-            if r.depth == 0 or r.depth > depth:
+            if r.depth == 0 or (r.depth > depth and r.name not in also):
                 continue
             nxt = names[i + 1] if i + 1 < len(names) else ""
             is_leaf = not nxt.startswith(r.name + ".")
-            if r.depth == depth or is_leaf:
+            if r.depth == depth or is_leaf or r.name in also:
                 out.append(r)
         return out
 
@@ -129,12 +144,14 @@ def profile_model(
                 macs=macs,
             )
         )
+    aux_params = sum(count_params(m) for m in model.modules() if isinstance(m, AuxClassifier))
     return Profile(
         model_name=name or type(model).__name__,
         input_size=input_size,
         rows=rows,
         params=count_params(model),
         macs=sum(own_macs.values()),
+        aux_params=aux_params,
     )
 
 
@@ -165,7 +182,7 @@ def render(profile: Profile, *, depth: int = 2) -> str:
     if paper_rows:
         header += ["paper params", "paper mult-adds"]
     lines = []
-    for r in profile.table_rows(depth):
+    for r in profile.table_rows(depth, also=paper_rows):
         shape = "x".join(map(str, r.output_shape)) if r.output_shape else "- (not run)"
         row = ["  " * (r.depth - 1) + r.name, r.kind, shape, f"{r.params:,}", f"{r.macs:,}"]
         if paper_rows:
@@ -175,19 +192,38 @@ def render(profile: Profile, *, depth: int = 2) -> str:
                 f"{p.macs:,}" if p and p.macs is not None else "",
             ]
         lines.append(row)
-    total = ["total", "", "", f"{profile.params:,}", f"{profile.macs:,}"]
-    if paper_rows:
-        total += [
-            f"{sum(p.params or 0 for p in paper_rows.values()):,}",
-            f"{sum(p.macs or 0 for p in paper_rows.values()):,}",
+    paper_total = [
+        f"{sum(p.params or 0 for p in paper_rows.values()):,}",
+        f"{sum(p.macs or 0 for p in paper_rows.values()):,}",
+    ]
+    macs = f"{profile.macs:,}"
+    footer = [["total", "", "", f"{profile.params:,}", macs]]
+    if profile.aux_params:
+        footer = [
+            [
+                "total without the auxiliary classifiers",
+                "",
+                "",
+                f"{profile.inference_params:,}",
+                macs,
+            ],
+            ["total with them (training)", "", "", f"{profile.params:,}", macs],
         ]
+    if paper_rows:  # the paper's sums go beside the network the papers count: the first row
+        footer = [row + (paper_total if i == 0 else ["", ""]) for i, row in enumerate(footer)]
     h, w = profile.input_size
+    params_line = f"params: {profile.params:,} ({format_count(profile.params)})"
+    if profile.aux_params:
+        params_line = (
+            f"params: {profile.inference_params:,} ({format_count(profile.inference_params)}) "
+            f"+ {profile.aux_params:,} in auxiliary classifiers (training only, not run here) = "
+            f"{profile.params:,}"
+        )
     out = [
         f"{profile.model_name} at {h}x{w}, one image",
-        format_table(header, lines, right=set(range(3, len(header))), footer=[total]),
+        format_table(header, lines, right=set(range(3, len(header))), footer=footer),
         "",
-        f"params: {profile.params:,} ({format_count(profile.params)}); mult-adds: "
-        f"{profile.macs:,} ({format_count(profile.macs)})",
+        f"{params_line}; mult-adds: {profile.macs:,} ({format_count(profile.macs)})",
         "mult-adds = multiply-accumulates of conv and linear layers (the papers' 'FLOPs'); "
         "batch norm, pooling, activations and additions are not counted.",
     ]

@@ -1,8 +1,22 @@
 """Building blocks used by two or more families, each defined once."""
 
+from .auxiliary import AuxClassifier, AuxPool, run_with_aux
 from .branches import ConcatBranches
 from .conv import ConvNormAct
 from .head import ClassifierHead
 from .init import init_weights
+from .normalize import IMAGENET, SYMMETRIC, Normalization, Renormalize
 
-__all__ = ["ClassifierHead", "ConcatBranches", "ConvNormAct", "init_weights"]
+__all__ = [
+    "IMAGENET",
+    "SYMMETRIC",
+    "AuxClassifier",
+    "AuxPool",
+    "ClassifierHead",
+    "ConcatBranches",
+    "ConvNormAct",
+    "Normalization",
+    "Renormalize",
+    "init_weights",
+    "run_with_aux",
+]

@@ -1,5 +1,5 @@
 """Model families. Importing this package registers every model."""
 
-from . import inception_v4, resnet
+from . import bn_inception, googlenet, inception_v3, inception_v4, resnet
 
-__all__ = ["inception_v4", "resnet"]
+__all__ = ["bn_inception", "googlenet", "inception_v3", "inception_v4", "resnet"]
