@@ -1,5 +1,5 @@
 """Model families. Importing this package registers every model."""
 
-from . import resnet
+from . import densenet, resnet, vgg
 
-__all__ = ["resnet"]
+__all__ = ["densenet", "resnet", "vgg"]
