@@ -23,13 +23,20 @@ What the paper defines, and how it maps onto this file:
   average pooling and the classifier. Depth L counts the convolutions and the classifier:
   (L - 4) / 3 layers per block, or (L - 4) / 6 bottleneck layers (``CIFAR_CONFIGS``).
 * Memory-efficient mode (``memory_efficient=True``; Pleiss et al., "Memory-Efficient
-  Implementation of DenseNets", arXiv 1707.06990): the concatenation, batch norm, ReLU and first
-  convolution of each layer are not kept for the backward pass but recomputed in it (one
-  ``torch.utils.checkpoint`` segment per layer), which turns the quadratic activation memory of a
-  dense block into linear. The recomputation uses the same batch statistics and does not update
-  BN's running averages a second time, so the gradients, the outputs and the running statistics
-  are those of the standard mode. It applies whenever autograd records (training, or gradients
-  through an eval-mode model); the benchmark in ``benchmarks/`` measures what it saves.
+  Implementation of DenseNets", arXiv 1707.06990): the concatenation, batch norm and ReLU in
+  front of each layer's first convolution are not kept for the backward pass but recomputed in it
+  (one ``torch.utils.checkpoint`` segment per layer, ending with that convolution; PyTorch stops
+  the recomputation once the convolution's input is back, so the convolution itself is not re-run).
+  Only the layers' k- or 4k-channel outputs stay in memory, which turns the quadratic activation
+  memory of a dense block into linear. The recomputation uses the same batch statistics and does
+  not update BN's running averages a second time, so the gradients, the outputs and the running
+  statistics are those of the standard mode. It applies whenever autograd records (training, or
+  gradients through an eval-mode model); ``benchmarks/densenet_memory.py`` measures what it
+  saves.
+
+Table 1's configuration for "DenseNet-264", blocks (6, 12, 64, 48), has 265 weight layers by the
+paper's own way of counting (2 x 130 in the blocks, the stem, 3 transitions, the classifier); the
+table's blocks are what is built, under the table's name.
 
 Deviations from the paper: none in the architecture. The transition of the authors' code (and
 torchvision's) has a ReLU between BN and the 1x1 conv, the composite function of Sec. 3; so does
@@ -153,7 +160,7 @@ class DenseLayer(nn.Module):
         self.drop = nn.Dropout(conv_drop_rate)
 
     def first_conv(self, *features: Tensor, update_stats: bool = True) -> Tensor:
-        """Concatenate -> BN -> ReLU -> first conv: the part the memory-efficient mode recomputes."""
+        """Concatenate -> BN -> ReLU -> first conv: the memory-efficient mode's recomputed part."""
         x = torch.cat(features, 1)  # (N, C_in, H, W): the block's input and all earlier layers
         x = F.relu(_batch_norm(self.norm1, x, update_stats=update_stats), inplace=True)
         return self.conv1(x)

@@ -402,9 +402,9 @@ def torchvision_layout(config: str, batch_norm: bool) -> dict[str, str]:
                 flat += 2 if batch_norm else 1  # conv [, bn]
             flat += 1  # relu or LRN
         flat += 1  # max pool
-    layout.update(
-        {"classifier.0": "head.fc6", "classifier.3": "head.fc7", "classifier.6": "head.classifier.fc"}
-    )
+    layout["classifier.0"] = "head.fc6"
+    layout["classifier.3"] = "head.fc7"
+    layout["classifier.6"] = "head.classifier.fc"
     return layout
 
 
