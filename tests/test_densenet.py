@@ -195,6 +195,13 @@ def test_memory_efficient_really_recomputes() -> None:
     assert efficient.saved_bytes < 0.5 * standard.saved_bytes  # type: ignore[attr-defined]
 
 
+def test_memory_efficient_can_be_switched_on_a_built_model() -> None:
+    model = _meta("densenet121")
+    assert not model.memory_efficient
+    model.memory_efficient = True
+    assert model.memory_efficient and model.block4.layer16.memory_efficient
+
+
 def test_memory_efficient_does_nothing_without_autograd() -> None:
     standard, efficient = _pair("densenet40_k12", num_classes=10)
     x = torch.randn(1, 3, 32, 32)

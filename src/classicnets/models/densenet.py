@@ -275,7 +275,6 @@ class DenseNet(ClassicNet):
         self.growth_rate = growth_rate
         self.bottleneck = bottleneck
         self.compression = compression
-        self.memory_efficient = memory_efficient
         if stem_width is None:
             paper_bc = bottleneck and compression < 1
             stem_width = 2 * growth_rate if stem == "imagenet" or paper_bc else 16
@@ -319,6 +318,19 @@ class DenseNet(ClassicNet):
         self.set_stages(stages)
         self.head = ClassifierHead(channels, num_classes, drop_rate=drop_rate)
         init_weights(self)
+
+    @property
+    def memory_efficient(self) -> bool:
+        """Whether the dense layers recompute instead of storing; settable on a built model."""
+        return all(layer.memory_efficient for layer in self._dense_layers())
+
+    @memory_efficient.setter
+    def memory_efficient(self, value: bool) -> None:
+        for layer in self._dense_layers():
+            layer.memory_efficient = value
+
+    def _dense_layers(self) -> list[DenseLayer]:
+        return [m for m in self.modules() if isinstance(m, DenseLayer)]
 
 
 # -- builders ----------------------------------------------------------------------------------

@@ -266,8 +266,10 @@ class VGGDense(nn.Module):
         self.model = model
 
     def score_map(self, x: Tensor) -> Tensor:
-        h, w = x.shape[-2:] if x.dim() == 4 else (0, 0)
-        if x.dim() == 4 and (h < DENSE_MIN_INPUT or w < DENSE_MIN_INPUT):
+        """(N, num_classes, H/32 - 6, W/32 - 6): the class scores of every 224x224 window."""
+        self.model.check_input(x)
+        h, w = x.shape[-2:]
+        if h < DENSE_MIN_INPUT or w < DENSE_MIN_INPUT:
             raise InputShapeError(
                 f"dense evaluation of {self.model.model_name} needs an input of at least "
                 f"{DENSE_MIN_INPUT}x{DENSE_MIN_INPUT} (its first FC layer is a 7x7 convolution "
