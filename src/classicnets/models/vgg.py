@@ -240,8 +240,8 @@ class VGG(ClassicNet):
             self.add_module(name, nn.Sequential(*layers))
             stages.append(([name], channels, reduction))
         self.set_stages(stages)
-        for name, _, _ in stages:
-            init_weights(getattr(self, name[0]))
+        for names, _, _ in stages:
+            init_weights(getattr(self, names[0]))
         self.head = VGGHead(channels, num_classes, drop_rate=drop_rate)  # initialises itself
 
     @property
