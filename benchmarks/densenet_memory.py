@@ -30,6 +30,7 @@ import json
 import os
 import platform
 import resource
+import shlex
 import statistics
 import subprocess
 import sys
@@ -215,11 +216,11 @@ def _write(rows: list[Row], args: argparse.Namespace) -> None:
                     for k in fields
                 ]
             )
-    command = "python benchmarks/densenet_memory.py " + " ".join(sys.argv[1:])
+    command = shlex.join(["python", "benchmarks/densenet_memory.py", *sys.argv[1:]])
     lines = [
         "# DenseNet: standard vs memory-efficient training step",
         "",
-        f"- command: `{command.strip()}`",
+        f"- command: `{command}`",
         f"- machine: {_machine(args.device)}; {args.threads} threads",
         f"- versions: torch {torch.__version__}, Python {platform.python_version()}",
         f"- date: {time.strftime('%Y-%m-%d %H:%M')}",
