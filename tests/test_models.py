@@ -90,11 +90,11 @@ def test_head_contract(name: str) -> None:
     x = torch.randn(2, 3, s, s)
     with torch.no_grad():
         feats = model.forward_features(x)
-        assert model.forward_head(feats, pre_logits=True).shape == (2, model.num_features)
+        assert model.forward_head(feats, pre_logits=True).shape == (2, model.head_hidden_size)
         model.reset_classifier(7)
         assert model(x).shape == (2, 7)
         model.reset_classifier(0)
-        assert model(x).shape == (2, model.num_features)
+        assert model(x).shape == (2, model.head_hidden_size)
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -1,5 +1,13 @@
 """Model families. Importing this package registers every model."""
 
-from . import bn_inception, googlenet, inception_v3, inception_v4, resnet
+from . import bn_inception, densenet, googlenet, inception_v3, inception_v4, resnet, vgg
 
-__all__ = ["bn_inception", "googlenet", "inception_v3", "inception_v4", "resnet"]
+__all__ = [
+    "bn_inception",
+    "densenet",
+    "googlenet",
+    "inception_v3",
+    "inception_v4",
+    "resnet",
+    "vgg",
+]

@@ -67,6 +67,13 @@ class ClassicNet(nn.Module):
     def num_features(self) -> int:
         return self.feature_info[-1].channels
 
+    @property
+    def head_hidden_size(self) -> int:
+        """Width of ``forward_head(x, pre_logits=True)`` (and of the output after
+        ``reset_classifier(0)``): ``num_features``, unless the head has hidden layers (VGG's
+        FC-4096 pair) that come before its last linear layer."""
+        return self.num_features
+
     # -- the contract -------------------------------------------------------------------------
 
     def check_input(self, x: Tensor) -> None:

@@ -1,0 +1,471 @@
+"""DenseNet. Huang, Liu, van der Maaten, Weinberger: "Densely Connected Convolutional Networks"
+(arXiv 1608.06993).
+
+What the paper defines, and how it maps onto this file:
+
+* Sec. 3: a *dense block* in which layer l receives the concatenation of the block's input and
+  all earlier layers' outputs, and adds ``growth_rate`` (k) feature maps of its own. Each layer
+  is the composite function BN-ReLU-Conv(3x3). *DenseNet-B* puts a bottleneck BN-ReLU-Conv(1x1)
+  producing 4k maps before it (``bottleneck=True``). Between blocks a *transition layer*: BN,
+  1x1 conv, 2x2 average pool; with *compression* theta < 1 (*DenseNet-C*) the 1x1 conv outputs
+  floor(theta * m) of the m maps it gets. *DenseNet-BC* is both, with theta = 0.5.
+* Dropout (Sec. 4.2): for the runs without data augmentation, dropout 0.2 "after each
+  convolutional layer (except the first one)" (``conv_drop_rate=0.2``; the default 0 is the
+  augmented "+" setting). ``drop_rate`` is the contract's dropout before the classifier, which
+  the paper does not use.
+* Table 1, the ImageNet networks: DenseNet-BC with a 7x7/2 conv of 2k filters and a 3x3/2 max
+  pool, four dense blocks of (6, 12, 24, 16) / (6, 12, 32, 32) / (6, 12, 48, 32) / (6, 12, 64, 48)
+  layers for DenseNet-121/169/201/264, k = 32, then BN-ReLU, global average pooling and the
+  classifier. DenseNet-161 (k = 48, 96-filter stem, (6, 12, 36, 24)) is the authors' released
+  model and torchvision's, not in the paper's table (``IMAGENET_CONFIGS``).
+* Sec. 4.2 / Table 2, the CIFAR networks: a 3x3 conv with 16 filters (2k for DenseNet-BC), three
+  dense blocks of equal size on 32/16/8 maps, transitions between them, then BN-ReLU, global
+  average pooling and the classifier. Depth L counts the convolutions and the classifier:
+  (L - 4) / 3 layers per block, or (L - 4) / 6 bottleneck layers (``CIFAR_CONFIGS``).
+* Memory-efficient mode (``memory_efficient=True``; Pleiss et al., "Memory-Efficient
+  Implementation of DenseNets", arXiv 1707.06990): the concatenation, batch norm and ReLU in
+  front of each layer's first convolution are not kept for the backward pass but recomputed in it
+  (one ``torch.utils.checkpoint`` segment per layer, ending with that convolution; PyTorch stops
+  the recomputation once the convolution's input is back, so the convolution itself is not re-run).
+  Only the layers' k- or 4k-channel outputs stay in memory, which turns the quadratic activation
+  memory of a dense block into linear. The recomputation uses the same batch statistics and does
+  not update BN's running averages a second time, so the gradients, the outputs and the running
+  statistics are those of the standard mode. It applies whenever autograd records (training, or
+  gradients through an eval-mode model); ``benchmarks/densenet_memory.py`` measures what it
+  saves.
+
+Table 1's configuration for "DenseNet-264", blocks (6, 12, 64, 48), has 265 weight layers by the
+paper's own way of counting (2 x 130 in the blocks, the stem, 3 transitions, the classifier); the
+table's blocks are what is built, under the table's name.
+
+Deviations from the paper: none in the architecture. The transition of the authors' code (and
+torchvision's) has a ReLU between BN and the 1x1 conv, the composite function of Sec. 3; so does
+this one. timm's ``densenet264d`` is a different, deep-stem network; ``densenet264`` here is the
+paper's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
+
+from ..layers import ClassifierHead, ConvNormAct, init_weights
+from ..registry import register_model
+from ..specs import ErrorFigure, Paper, PaperFigures
+from .base import ClassicNet
+
+PAPER = Paper(
+    key="densenet",
+    title="Densely Connected Convolutional Networks",
+    authors="Huang, Liu, van der Maaten, Weinberger",
+    year=2016,
+    arxiv="1608.06993",
+)
+
+Stem = Literal["imagenet", "cifar"]
+
+# Table 1 (and the released DenseNet-161): depth -> (growth rate k, layers per dense block).
+IMAGENET_CONFIGS: dict[int, tuple[int, tuple[int, ...]]] = {
+    121: (32, (6, 12, 24, 16)),
+    169: (32, (6, 12, 32, 32)),
+    201: (32, (6, 12, 48, 32)),
+    264: (32, (6, 12, 64, 48)),
+    161: (48, (6, 12, 36, 24)),
+}
+
+# Table 2: name -> (depth L, growth rate k, DenseNet-BC). Three equal blocks.
+CIFAR_CONFIGS: dict[str, tuple[int, int, bool]] = {
+    "densenet40_k12": (40, 12, False),
+    "densenet100_k12": (100, 12, False),
+    "densenet100_k24": (100, 24, False),
+    "densenet_bc100_k12": (100, 12, True),
+    "densenet_bc250_k24": (250, 24, True),
+    "densenet_bc190_k40": (190, 40, True),
+}
+
+BOTTLENECK_WIDTH = 4  # DenseNet-B: "each 1x1 convolution produce[s] 4k feature-maps"
+BC_COMPRESSION = 0.5  # DenseNet-C/BC: theta = 0.5 in the experiments
+
+
+def cifar_layers_per_block(depth: int, bottleneck: bool) -> int:
+    """Layers per block of a 3-block CIFAR DenseNet of depth L (stem, 2 transitions, classifier)."""
+    convs_per_layer = 2 if bottleneck else 1
+    n, rest = divmod(depth - 4, 3 * convs_per_layer)
+    if rest or n < 1:
+        kind = "DenseNet-B(C)" if bottleneck else "DenseNet"
+        raise ValueError(
+            f"a 3-block {kind} has depth 3 * {convs_per_layer} * n + 4; {depth} is not of that form"
+        )
+    return n
+
+
+# -- blocks ------------------------------------------------------------------------------------
+
+
+def _batch_norm(bn: nn.BatchNorm2d, x: Tensor, *, update_stats: bool) -> Tensor:
+    """``bn(x)``; with ``update_stats=False`` the running averages stay as they are.
+
+    Used for the memory-efficient recomputation: the same batch statistics normalise the same
+    input again, but the running averages were already updated by the first pass. Scratch
+    copies take the update, so autograd saves the same set of tensors as the first time.
+    """
+    if update_stats or not bn.training:
+        return bn(x)
+    assert bn.running_mean is not None and bn.running_var is not None
+    return F.batch_norm(
+        x,
+        bn.running_mean.clone(),
+        bn.running_var.clone(),
+        bn.weight,
+        bn.bias,
+        training=True,
+        momentum=0.0,
+        eps=bn.eps,
+    )
+
+
+class DenseLayer(nn.Module):
+    """One layer of a dense block: k new feature maps from all earlier ones.
+
+    Bottleneck (DenseNet-B): BN-ReLU-Conv(1x1, 4k) -> BN-ReLU-Conv(3x3, k); otherwise
+    BN-ReLU-Conv(3x3, k). ``conv_drop_rate`` drops out after each convolution.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        growth_rate: int,
+        *,
+        bottleneck: bool,
+        conv_drop_rate: float = 0.0,
+        memory_efficient: bool = False,
+    ) -> None:
+        super().__init__()
+        self.memory_efficient = memory_efficient
+        self.norm1 = nn.BatchNorm2d(in_channels)
+        self.norm2: nn.BatchNorm2d | None = None
+        self.conv2: nn.Conv2d | None = None
+        if bottleneck:
+            width = BOTTLENECK_WIDTH * growth_rate
+            self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)
+            self.norm2 = nn.BatchNorm2d(width)
+            self.conv2 = nn.Conv2d(width, growth_rate, 3, padding=1, bias=False)
+        else:
+            self.conv1 = nn.Conv2d(in_channels, growth_rate, 3, padding=1, bias=False)
+        self.drop = nn.Dropout(conv_drop_rate)
+
+    def first_conv(self, *features: Tensor, update_stats: bool = True) -> Tensor:
+        """Concatenate -> BN -> ReLU -> first conv: the memory-efficient mode's recomputed part."""
+        x = torch.cat(features, 1)  # (N, C_in, H, W): the block's input and all earlier layers
+        x = F.relu(_batch_norm(self.norm1, x, update_stats=update_stats), inplace=True)
+        return self.conv1(x)
+
+    def _first_conv_recomputed(self, features: Sequence[Tensor]) -> Tensor:
+        calls = 0
+
+        def run(*feats: Tensor) -> Tensor:
+            nonlocal calls
+            calls += 1  # the first call is the forward pass, later ones recompute in backward
+            return self.first_conv(*feats, update_stats=calls == 1)
+
+        out = checkpoint(run, *features, use_reentrant=False)
+        assert isinstance(out, Tensor)
+        return out
+
+    def forward(self, features: Sequence[Tensor]) -> Tensor:
+        if self.memory_efficient and torch.is_grad_enabled():
+            out = self._first_conv_recomputed(features)
+        else:
+            out = self.first_conv(*features)
+        out = self.drop(out)  # (N, 4k or k, H, W)
+        if self.conv2 is not None and self.norm2 is not None:
+            out = self.drop(self.conv2(F.relu(self.norm2(out))))  # (N, k, H, W)
+        return out
+
+
+class DenseBlock(nn.ModuleDict):
+    """``num_layers`` dense layers; returns the input and every layer's output, concatenated."""
+
+    def __init__(
+        self,
+        num_layers: int,
+        in_channels: int,
+        growth_rate: int,
+        *,
+        bottleneck: bool,
+        conv_drop_rate: float = 0.0,
+        memory_efficient: bool = False,
+    ) -> None:
+        super().__init__()
+        for i in range(num_layers):
+            self[f"layer{i + 1}"] = DenseLayer(
+                in_channels + i * growth_rate,
+                growth_rate,
+                bottleneck=bottleneck,
+                conv_drop_rate=conv_drop_rate,
+                memory_efficient=memory_efficient,
+            )
+        self.out_channels = in_channels + num_layers * growth_rate
+
+    def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
+        features = [x]
+        for layer in self.values():
+            features.append(layer(features))
+        return torch.cat(features, 1)  # (N, C_in + L * k, H, W)
+
+
+class Transition(nn.Module):
+    """BN -> ReLU -> 1x1 conv (to ``out_channels``) -> [dropout] -> 2x2 average pool."""
+
+    def __init__(self, in_channels: int, out_channels: int, *, conv_drop_rate: float = 0.0):
+        super().__init__()
+        self.norm = nn.BatchNorm2d(in_channels)
+        self.conv = nn.Conv2d(in_channels, out_channels, 1, bias=False)
+        self.drop = nn.Dropout(conv_drop_rate)
+        self.pool = nn.AvgPool2d(2, stride=2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.pool(self.drop(self.conv(F.relu(self.norm(x)))))
+
+
+# -- the network -------------------------------------------------------------------------------
+
+
+class DenseNet(ClassicNet):
+    """A DenseNet: stem, dense blocks joined by transitions, BN-ReLU, global pooling, classifier.
+
+    ``stem="imagenet"``: 7x7/2 conv + BN-ReLU + 3x3/2 max pool (Table 1); ``stem="cifar"``: one
+    3x3 conv (Sec. 4.2). ``stem_width`` defaults to the paper's: 2k on ImageNet and for CIFAR
+    DenseNet-BC, 16 for the other CIFAR networks.
+    """
+
+    def __init__(
+        self,
+        *,
+        block_layers: Sequence[int],
+        growth_rate: int,
+        stem: Stem = "imagenet",
+        stem_width: int | None = None,
+        bottleneck: bool = True,
+        compression: float = BC_COMPRESSION,
+        conv_drop_rate: float = 0.0,
+        memory_efficient: bool = False,
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        drop_rate: float = 0.0,
+    ) -> None:
+        if stem not in ("imagenet", "cifar"):
+            raise ValueError(f"stem must be 'imagenet' or 'cifar', got {stem!r}")
+        if not 0.0 < compression <= 1.0:
+            raise ValueError(f"compression (theta) must be in (0, 1], got {compression}")
+        if growth_rate < 1 or not block_layers or min(block_layers) < 1:
+            raise ValueError(
+                f"growth_rate ({growth_rate}) and every entry of block_layers "
+                f"({tuple(block_layers)}) must be >= 1"
+            )
+        n_pools = len(block_layers) - 1
+        # the stem's two stride-2 steps round up (ceil(s/4)), each transition's pool rounds down
+        min_size = 4 * (2**n_pools - 1) + 1 if stem == "imagenet" else 2**n_pools
+        super().__init__(num_classes=num_classes, in_chans=in_chans, min_input_size=min_size)
+        self.growth_rate = growth_rate
+        self.bottleneck = bottleneck
+        self.compression = compression
+        if stem_width is None:
+            paper_bc = bottleneck and compression < 1
+            stem_width = 2 * growth_rate if stem == "imagenet" or paper_bc else 16
+
+        stages: list[tuple[list[str], int, int]] = []
+        if stem == "imagenet":
+            self.stem = ConvNormAct(in_chans, stem_width, 7, stride=2)
+            self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+            stages.append((["stem"], stem_width, 2))
+            first, reduction = ["maxpool"], 4
+        else:  # a plain conv: the first dense layer's BN-ReLU comes next
+            self.stem = ConvNormAct(in_chans, stem_width, 3, norm=False, act=False, bias=False)
+            stages.append((["stem"], stem_width, 1))
+            first, reduction = [], 1
+
+        channels = stem_width
+        for i, num_layers in enumerate(block_layers):
+            names = list(first) if i == 0 else []
+            if i > 0:
+                out = int(compression * channels)  # floor(theta * m)
+                self.add_module(
+                    f"transition{i}", Transition(channels, out, conv_drop_rate=conv_drop_rate)
+                )
+                names.append(f"transition{i}")
+                channels, reduction = out, reduction * 2
+            block = DenseBlock(
+                num_layers,
+                channels,
+                growth_rate,
+                bottleneck=bottleneck,
+                conv_drop_rate=conv_drop_rate,
+                memory_efficient=memory_efficient,
+            )
+            self.add_module(f"block{i + 1}", block)
+            names.append(f"block{i + 1}")
+            channels = block.out_channels
+            stages.append((names, channels, reduction))
+        self.final_norm = nn.BatchNorm2d(channels)
+        self.final_act = nn.ReLU(inplace=True)
+        stages[-1][0].extend(["final_norm", "final_act"])
+        self.set_stages(stages)
+        self.head = ClassifierHead(channels, num_classes, drop_rate=drop_rate)
+        init_weights(self)
+
+    @property
+    def memory_efficient(self) -> bool:
+        """Whether the dense layers recompute instead of storing; settable on a built model."""
+        return all(layer.memory_efficient for layer in self._dense_layers())
+
+    @memory_efficient.setter
+    def memory_efficient(self, value: bool) -> None:
+        for layer in self._dense_layers():
+            layer.memory_efficient = value
+
+    def _dense_layers(self) -> list[DenseLayer]:
+        return [m for m in self.modules() if isinstance(m, DenseLayer)]
+
+
+# -- builders ----------------------------------------------------------------------------------
+
+
+def _err(top1: float, top5: float, protocol: str, source: str = "Table 3") -> ErrorFigure:
+    return ErrorFigure(top1, top5, "ImageNet val", protocol, source)
+
+
+_ONE_CROP, _TEN_CROP = "single 224 center crop", "10-crop testing"
+
+# depth: (exact params with 1000 classes, G mult-adds at 224, Table 3 errors 1-crop, 10-crop)
+_IMAGENET_FIGURES: dict[int, tuple[int, float, tuple[ErrorFigure, ...]]] = {
+    121: (7_978_856, 2.834, (_err(25.02, 7.71, _ONE_CROP), _err(23.61, 6.66, _TEN_CROP))),
+    169: (14_149_480, 3.360, (_err(23.80, 6.85, _ONE_CROP), _err(22.08, 5.92, _TEN_CROP))),
+    201: (20_013_928, 4.291, (_err(22.58, 6.34, _ONE_CROP), _err(21.46, 5.54, _TEN_CROP))),
+    264: (33_337_704, 5.752, (_err(22.15, 6.12, _ONE_CROP), _err(20.80, 5.29, _TEN_CROP))),
+    161: (28_681_000, 7.728, ()),
+}
+
+
+def _imagenet_figures(depth: int) -> PaperFigures:
+    params, gmacs, errors = _IMAGENET_FIGURES[depth]
+    if depth == 161:
+        return PaperFigures(
+            source="D2 (the authors' released model; not in the paper)",
+            ref_params=params,
+            ref_gmacs=gmacs,
+            ref_source="computed; equals torchvision densenet161",
+            notes="k=48, 96-filter stem, blocks (6, 12, 36, 24).",
+        )
+    tv = depth != 264
+    return PaperFigures(
+        source="D1 Table 1, 3" + ("; Sec. 4.4 (params)" if depth == 201 else ""),
+        paper_params=20e6 if depth == 201 else None,  # "DenseNet-201 with 20M parameters"
+        ref_params=params,
+        ref_gmacs=gmacs,
+        ref_source=f"computed; equals torchvision densenet{depth}" if tv else "computed",
+        errors=errors,
+    )
+
+
+def _register_imagenet(depth: int) -> None:
+    k, layers = IMAGENET_CONFIGS[depth]
+
+    def builder(**options: object) -> DenseNet:
+        options.setdefault("growth_rate", k)
+        return DenseNet(block_layers=layers, stem="imagenet", **options)  # type: ignore[arg-type]
+
+    builder.__name__ = builder.__qualname__ = f"densenet{depth}"
+    builder.__doc__ = f"DenseNet-BC-{depth} (ImageNet, k={k}): dense blocks {layers}, theta 0.5."
+    builder.__annotations__["return"] = DenseNet
+    register_model(family="densenet", paper=PAPER, figures=_imagenet_figures(depth))(builder)
+
+
+for _depth in IMAGENET_CONFIGS:
+    _register_imagenet(_depth)
+
+
+# Table 2 (with 10 classes): paper params, exact params, G mult-adds at 32x32, and the errors
+# C10 (no augmentation, dropout 0.2), C10+, C100 (dropout 0.2), C100+; None where not reported.
+_CIFAR_FIGURES: dict[str, tuple[float, int, float, tuple[float | None, ...]]] = {
+    "densenet40_k12": (1.0e6, 1_019_722, 0.265, (7.00, 5.24, 27.55, 24.42)),
+    "densenet100_k12": (7.0e6, 6_979_642, 1.770, (5.77, 4.10, 23.79, 20.20)),
+    "densenet100_k24": (27.2e6, 27_249_082, 6.889, (5.83, 3.74, 23.42, 19.25)),
+    "densenet_bc100_k12": (0.8e6, 769_162, 0.288, (5.92, 4.51, 24.15, 22.27)),
+    "densenet_bc250_k24": (15.3e6, 15_324_406, 5.419, (5.19, 3.62, 19.64, 17.60)),
+    "densenet_bc190_k40": (25.6e6, 25_624_430, 9.302, (None, 3.46, None, 17.18)),
+}
+_CIFAR_PROTOCOLS = (
+    ("CIFAR-10 test", "no augmentation, dropout 0.2"),
+    ("CIFAR-10 test", "C10+: translation and mirroring augmentation"),
+    ("CIFAR-100 test", "no augmentation, dropout 0.2"),
+    ("CIFAR-100 test", "C100+: translation and mirroring augmentation"),
+)
+
+
+def _cifar_figures(name: str) -> PaperFigures:
+    paper_params, params, gmacs, errors = _CIFAR_FIGURES[name]
+    return PaperFigures(
+        source="D1 Table 2",
+        paper_params=paper_params,
+        # Table 2 prints one decimal of millions: half of it is 6% of "0.8M"
+        rel_tol=max(0.02, 0.05e6 / paper_params),
+        ref_params=params,
+        ref_gmacs=gmacs,
+        errors=tuple(
+            ErrorFigure(e, None, dataset, protocol, "Table 2")
+            for e, (dataset, protocol) in zip(errors, _CIFAR_PROTOCOLS, strict=True)
+            if e is not None
+        ),
+    )
+
+
+def _register_cifar(name: str) -> None:
+    depth, k, bc = CIFAR_CONFIGS[name]
+    n = cifar_layers_per_block(depth, bc)
+
+    def builder(**options: object) -> DenseNet:
+        options.setdefault("growth_rate", k)
+        options.setdefault("bottleneck", bc)
+        options.setdefault("compression", BC_COMPRESSION if bc else 1.0)
+        return DenseNet(block_layers=(n, n, n), stem="cifar", **options)  # type: ignore[arg-type]
+
+    kind = "DenseNet-BC" if bc else "DenseNet"
+    builder.__name__ = builder.__qualname__ = name
+    builder.__doc__ = f"CIFAR {kind} (L={depth}, k={k}): three dense blocks of {n} layers."
+    builder.__annotations__["return"] = DenseNet
+    register_model(
+        family="densenet", paper=PAPER, figures=_cifar_figures(name), input_size=32, num_classes=10
+    )(builder)
+
+
+for _name in CIFAR_CONFIGS:
+    _register_cifar(_name)
+
+
+# -- torchvision key layout ----------------------------------------------------------------------
+
+TORCHVISION_KEY_RULES: tuple[tuple[str, str], ...] = (
+    (r"^features\.conv0\.", "stem.conv."),
+    (r"^features\.norm0\.", "stem.bn."),
+    # "norm.1" is the layout of torchvision's published files, "norm1" of its current modules
+    (
+        r"^features\.denseblock(\d+)\.denselayer(\d+)\.(norm|conv)\.?([12])\.",
+        r"block\1.layer\2.\3\4.",
+    ),
+    (r"^features\.transition(\d+)\.", r"transition\1."),
+    (r"^features\.norm5\.", "final_norm."),
+    (r"^classifier\.", "head.fc."),
+)
+
+
+def from_torchvision(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename a torchvision/timm DenseNet state dict's keys to this module's names."""
+    from ..weights import remap_keys
+
+    return remap_keys(state_dict, TORCHVISION_KEY_RULES)
