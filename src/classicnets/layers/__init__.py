@@ -4,5 +4,13 @@ from .branches import ConcatBranches
 from .conv import ConvNormAct
 from .head import ClassifierHead
 from .init import init_weights
+from .se import SEConfig, SqueezeExcite
 
-__all__ = ["ClassifierHead", "ConcatBranches", "ConvNormAct", "init_weights"]
+__all__ = [
+    "ClassifierHead",
+    "ConcatBranches",
+    "ConvNormAct",
+    "SEConfig",
+    "SqueezeExcite",
+    "init_weights",
+]

@@ -1,5 +1,5 @@
 """Model families. Importing this package registers every model."""
 
-from . import resnet
+from . import resnet, resnext, senet
 
-__all__ = ["resnet"]
+__all__ = ["resnet", "resnext", "senet"]
