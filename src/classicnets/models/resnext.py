@@ -52,27 +52,26 @@ CIFAR_LAYERS = (3, 3, 3)
 CIFAR_WIDTHS = (64, 128, 256)  # x4: stage outputs 256, 512, 1024
 
 
-def _imagenet(depth: int, cardinality: int, base_width: int, **options: object) -> ResNet:
+def _defaults(options: dict[str, object], row: tuple[int, int]) -> None:
+    """The row's (C, d) and the paper's stride placement, unless the caller chose otherwise."""
+    options.setdefault("cardinality", row[0])
+    options.setdefault("base_width", row[1])
+    options.setdefault("stride_in", "3x3")
+
+
+def _imagenet(depth: int, row: tuple[int, int], **options: object) -> ResNet:
     _, layers = IMAGENET_DEPTHS[depth]
-    options.setdefault("stride_in", "3x3")
-    return ResNet(
-        block="bottleneck",
-        layers=layers,
-        cardinality=cardinality,
-        base_width=base_width,
-        **options,  # type: ignore[arg-type]
-    )
+    _defaults(options, row)
+    return ResNet(block="bottleneck", layers=layers, **options)  # type: ignore[arg-type]
 
 
-def _cifar(cardinality: int, base_width: int, **options: object) -> ResNet:
-    options.setdefault("stride_in", "3x3")
+def _cifar(row: tuple[int, int], **options: object) -> ResNet:
+    _defaults(options, row)
     return ResNet(
         block="bottleneck",
         layers=CIFAR_LAYERS,
         widths=CIFAR_WIDTHS,
         stem="cifar",
-        cardinality=cardinality,
-        base_width=base_width,
         **options,  # type: ignore[arg-type]
     )
 
@@ -126,7 +125,7 @@ def _resnext50_figures(c: int, d: int) -> PaperFigures:
 
 def _register_resnext50(c: int, d: int) -> None:
     def builder(**options: object) -> ResNet:
-        return _imagenet(50, c, d, **options)
+        return _imagenet(50, (c, d), **options)
 
     name = f"resnext50_{c}x{d}d"
     builder.__name__ = builder.__qualname__ = name
@@ -163,7 +162,7 @@ for _c, _d in TABLE2_WIDTHS:
 )
 def resnext101_32x4d(**options: object) -> ResNet:
     """ResNeXt-101 (32x4d): bottlenecks (3, 4, 23, 3), 32 groups of width 4 (Table 3, 4)."""
-    return _imagenet(101, 32, 4, **options)
+    return _imagenet(101, (32, 4), **options)
 
 
 @register_model(
@@ -183,7 +182,7 @@ def resnext101_32x4d(**options: object) -> ResNet:
 )
 def resnext101_64x4d(**options: object) -> ResNet:
     """ResNeXt-101 (64x4d): twice ResNeXt-101 32x4d's complexity by cardinality (Table 4)."""
-    return _imagenet(101, 64, 4, **options)
+    return _imagenet(101, (64, 4), **options)
 
 
 @register_model(
@@ -199,7 +198,7 @@ def resnext101_64x4d(**options: object) -> ResNet:
 )
 def resnext101_32x8d(**options: object) -> ResNet:
     """ResNeXt-101 (32x8d): 32 groups of width 8; torchvision's variant, not in the paper."""
-    return _imagenet(101, 32, 8, **options)
+    return _imagenet(101, (32, 8), **options)
 
 
 # -- CIFAR ResNeXt-29 (Sec. 5.2, Table 7) -------------------------------------------------------
@@ -230,7 +229,7 @@ def _cifar_figures(
 )
 def resnext29_8x64d(**options: object) -> ResNet:
     """CIFAR ResNeXt-29 (8x64d): 3x3 stem, 3 stages of 3 bottlenecks, 8 groups of width 64."""
-    return _cifar(8, 64, **options)
+    return _cifar((8, 64), **options)
 
 
 @register_model(
@@ -242,4 +241,4 @@ def resnext29_8x64d(**options: object) -> ResNet:
 )
 def resnext29_16x64d(**options: object) -> ResNet:
     """CIFAR ResNeXt-29 (16x64d): 3x3 stem, 3 stages of 3 bottlenecks, 16 groups of width 64."""
-    return _cifar(16, 64, **options)
+    return _cifar((16, 64), **options)

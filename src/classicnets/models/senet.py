@@ -83,9 +83,11 @@ def _se_resnet(depth: int, **options: object) -> ResNet:
     return ResNet(block=block, layers=layers, **options)  # type: ignore[arg-type]
 
 
-def _se_resnext(depth: int, cardinality: int, base_width: int, **options: object) -> ResNet:
+def _se_resnext(depth: int, row: tuple[int, int], **options: object) -> ResNet:
+    options.setdefault("cardinality", row[0])
+    options.setdefault("base_width", row[1])
     options.setdefault("stride_in", "3x3")
-    return _se_resnet(depth, cardinality=cardinality, base_width=base_width, **options)
+    return _se_resnet(depth, **options)
 
 
 _ONE_CROP = "single 224x224 center crop (Table 2, the paper's re-implementation protocol)"
@@ -214,7 +216,7 @@ def seresnet152(**options: object) -> ResNet:
 )
 def seresnext50_32x4d(**options: object) -> ResNet:
     """SE-ResNeXt-50 (32x4d): ResNeXt-50 (stride on the 3x3) with SE (r=16) on every block."""
-    return _se_resnext(50, 32, 4, **options)
+    return _se_resnext(50, (32, 4), **options)
 
 
 @register_model(
@@ -231,7 +233,7 @@ def seresnext50_32x4d(**options: object) -> ResNet:
 )
 def seresnext101_32x4d(**options: object) -> ResNet:
     """SE-ResNeXt-101 (32x4d): ResNeXt-101 (stride on the 3x3) with SE (r=16) on every block."""
-    return _se_resnext(101, 32, 4, **options)
+    return _se_resnext(101, (32, 4), **options)
 
 
 # -- SENet-154 -----------------------------------------------------------------------------------
@@ -259,7 +261,7 @@ def senet154(**options: object) -> ResNet:
     options.setdefault("halve_first_1x1", True)
     options.setdefault("downsample_kernel", 3)
     options.setdefault("drop_rate", 0.2)
-    return _se_resnext(152, SENET154_CARDINALITY, SENET154_BASE_WIDTH, **options)
+    return _se_resnext(152, (SENET154_CARDINALITY, SENET154_BASE_WIDTH), **options)
 
 
 # -- timm's legacy SENet key layout (the authors' Caffe models, as ported by Cadene/timm) --------
