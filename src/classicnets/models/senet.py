@@ -33,8 +33,12 @@ stem's 3x3/2 max pool uses Caffe's rounding (no padding, output size rounded up,
 offset by one pixel, and what the released weights expect.
 
 Not in the paper's text but taken from the released SENet-154: the stem widths 64, 64, 128 (the
-first conv strided). SE-ResNet-18/34 (basic blocks with SE after the second 3x3) follow the same
-rule as the bottleneck networks; the paper reports no figure for them.
+first conv strided). SE-ResNet-18/34 (basic blocks with SE on the residual after the second 3x3's
+BN) follow the same rule as the bottleneck networks; the paper reports no figure for them. timm's
+``legacy_seresnet18/34`` (weights trained by timm, not by the authors) apply a ReLU to the
+residual before SE: same parameters, a different function, so their weights load (the keys map)
+but do not give the same logits. timm's non-legacy ``seresnet*`` round the SE width up to a
+multiple of 8 instead of ``C // r``.
 
 Deviations from the paper: none in the architecture.
 """
@@ -127,7 +131,7 @@ def _figures(
     family="senet",
     paper=PAPER,
     figures=_figures(
-        params=11_778_592, gmacs=1.814, table2=None, released=None, timm="legacy_seresnet18"
+        params=11_778_592, gmacs=1.814, table2=None, released=None, timm="legacy_seresnet18's count"
     ),
 )
 def seresnet18(**options: object) -> ResNet:
@@ -139,7 +143,7 @@ def seresnet18(**options: object) -> ResNet:
     family="senet",
     paper=PAPER,
     figures=_figures(
-        params=21_958_868, gmacs=3.664, table2=None, released=None, timm="legacy_seresnet34"
+        params=21_958_868, gmacs=3.664, table2=None, released=None, timm="legacy_seresnet34's count"
     ),
 )
 def seresnet34(**options: object) -> ResNet:
