@@ -110,7 +110,7 @@ def test_se_after_the_3x3_and_stage_ablation_params() -> None:
         assert abs(n - printed) <= 0.1e6, (stage, n)  # printed in 0.1M steps
     assert _params("seresnet50", se_stages=(1, 2, 3, 4)) == 28_088_024
     model = _meta("seresnet50", se_stages=(4,))
-    assert not hasattr(model.layer3[0], "se") and hasattr(model.layer4[0], "se")
+    assert model.layer3[0].se is None and model.layer4[0].se is not None
 
 
 # -- figures: Eq. 5 and Table 10 -------------------------------------------------------------------

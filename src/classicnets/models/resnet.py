@@ -19,6 +19,12 @@ What the paper defines, and how it maps onto this file:
   stages of n basic blocks at 16/32/64 filters on 32/16/8 maps, option A shortcuts, global average
   pooling and a 10-way layer (``CIFAR_DEPTHS``).
 
+The same blocks and model class carry two later papers' networks, registered in their own files:
+ResNeXt (``resnext.py``: ``cardinality``, ``base_width``, ``block_form`` on the bottleneck) and
+SENet (``senet.py``: ``se``, ``se_position``, ``se_stages`` on every residual block, and
+SENet-154's ``stem="deep"``, ``halve_first_1x1``, ``downsample_kernel=3``, ``stem_pool="ceil"``).
+With their defaults, every one of these options builds exactly the ResNet described above.
+
 Deviation from the paper: none in the architecture. The paper subtracts a per-pixel mean instead of
 normalising; that is a data-pipeline matter, not the model's.
 """
@@ -139,6 +145,7 @@ class ResidualBlock(nn.Module):
             raise ValueError(f"se_position must be one of {SE_POSITIONS}, got {position!r}")
         self.se_position = position
         self.act = nn.ReLU(inplace=True)
+        self.se: nn.Module | None = None
         if se is None:
             return
         if position == "3x3" and inner_channels is None:
@@ -151,7 +158,7 @@ class ResidualBlock(nn.Module):
         self.se = se.build(channels)  # type: ignore[arg-type]
 
     def _se_at(self, position: SEPosition, x: Tensor) -> Tensor:
-        return self.se(x) if self.se_position == position and hasattr(self, "se") else x
+        return self.se(x) if self.se is not None and self.se_position == position else x
 
     def residual(self, x: Tensor) -> Tensor:
         raise NotImplementedError
