@@ -6,6 +6,7 @@ from .conv import ConvNormAct
 from .head import ClassifierHead
 from .init import init_weights
 from .normalize import IMAGENET, SYMMETRIC, Normalization, Renormalize
+from .se import SEConfig, SqueezeExcite
 
 __all__ = [
     "IMAGENET",
@@ -17,6 +18,8 @@ __all__ = [
     "ConvNormAct",
     "Normalization",
     "Renormalize",
+    "SEConfig",
+    "SqueezeExcite",
     "init_weights",
     "run_with_aux",
 ]

@@ -1,6 +1,16 @@
 """Model families. Importing this package registers every model."""
 
-from . import bn_inception, densenet, googlenet, inception_v3, inception_v4, resnet, vgg
+from . import (
+    bn_inception,
+    densenet,
+    googlenet,
+    inception_v3,
+    inception_v4,
+    resnet,
+    resnext,
+    senet,
+    vgg,
+)
 
 __all__ = [
     "bn_inception",
@@ -9,5 +19,7 @@ __all__ = [
     "inception_v3",
     "inception_v4",
     "resnet",
+    "resnext",
+    "senet",
     "vgg",
 ]

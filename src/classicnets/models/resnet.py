@@ -19,12 +19,19 @@ What the paper defines, and how it maps onto this file:
   stages of n basic blocks at 16/32/64 filters on 32/16/8 maps, option A shortcuts, global average
   pooling and a 10-way layer (``CIFAR_DEPTHS``).
 
+The same blocks and model class carry two later papers' networks, registered in their own files:
+ResNeXt (``resnext.py``: ``cardinality``, ``base_width``, ``block_form`` on the bottleneck) and
+SENet (``senet.py``: ``se``, ``se_position``, ``se_stages`` on every residual block, and
+SENet-154's ``stem="deep"``, ``halve_first_1x1``, ``downsample_kernel=3``, ``stem_pool="ceil"``).
+With their defaults, every one of these options builds exactly the ResNet described above.
+
 Deviation from the paper: none in the architecture. The paper subtracts a per-pixel mean instead of
 normalising; that is a data-pipeline matter, not the model's.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Literal
 
@@ -33,6 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..layers import ClassifierHead, ConvNormAct, init_weights
+from ..layers.se import SEConfig
 from ..registry import register_model
 from ..specs import ErrorFigure, Paper, PaperFigures
 from .base import ClassicNet
@@ -48,6 +56,11 @@ PAPER = Paper(
 BlockKind = Literal["basic", "bottleneck"]
 Shortcut = Literal["A", "B", "C"]
 StrideIn = Literal["1x1", "3x3"]
+StemKind = Literal["imagenet", "cifar", "deep"]
+StemPool = Literal["pad", "ceil"]
+BlockForm = Literal["a", "b", "c"]
+SEPosition = Literal["standard", "pre", "post", "identity", "3x3"]
+SE_POSITIONS: tuple[str, ...] = ("standard", "pre", "post", "identity", "3x3")
 
 # Table 1: block type and number of blocks in conv2_x .. conv5_x.
 IMAGENET_DEPTHS: dict[int, tuple[BlockKind, tuple[int, ...]]] = {
@@ -81,13 +94,19 @@ class ZeroPadShortcut(nn.Module):
         return F.pad(x, (0, 0, 0, 0, 0, self.extra_channels))
 
 
-def make_shortcut(kind: Shortcut, in_channels: int, out_channels: int, stride: int) -> nn.Module:
-    """The shortcut of one residual block under option A, B or C (Sec. 3.3)."""
+def make_shortcut(
+    kind: Shortcut, in_channels: int, out_channels: int, stride: int, *, kernel_size: int = 1
+) -> nn.Module:
+    """The shortcut of one residual block under option A, B or C (Sec. 3.3).
+
+    ``kernel_size`` is that of a *strided* projection: 1 in ResNet, 3 in SENet-154.
+    """
     if kind not in ("A", "B", "C"):
         raise ValueError(f"shortcut must be 'A', 'B' or 'C', got {kind!r}")
     same = in_channels == out_channels and stride == 1
     if kind == "C" or (kind == "B" and not same):
-        return ConvNormAct(in_channels, out_channels, 1, stride=stride, act=False)
+        k = kernel_size if stride > 1 else 1
+        return ConvNormAct(in_channels, out_channels, k, stride=stride, act=False)
     if same:
         return nn.Identity()
     if out_channels < in_channels:
@@ -98,30 +117,110 @@ def make_shortcut(kind: Shortcut, in_channels: int, out_channels: int, stride: i
 # -- blocks ------------------------------------------------------------------------------------
 
 
-class BasicBlock(nn.Module):
+class ResidualBlock(nn.Module):
+    """``act(F(x) + shortcut(x))`` with an optional squeeze-and-excitation block.
+
+    Subclasses build ``shortcut`` and ``residual(x)`` (the branch F). Where SE goes is decided
+    here, once for every block type (SENet Sec. 6.5, Fig. 5; Table 14, 15):
+
+    * ``"standard"``: on F's output, before the addition (Fig. 3 of the paper);
+    * ``"pre"`` (SE-PRE): on the block's input, in front of F only;
+    * ``"post"`` (SE-POST): after the addition and its ReLU;
+    * ``"identity"`` (SE-Identity): on the shortcut, in parallel to F;
+    * ``"3x3"``: inside F, after the 3x3 convolution's BN and ReLU (bottlenecks only).
+    """
+
+    shortcut: nn.Module
+
+    def _init_se(
+        self,
+        se: SEConfig | None,
+        position: SEPosition,
+        *,
+        in_channels: int,
+        out_channels: int,
+        inner_channels: int | None,
+    ) -> None:
+        if position not in SE_POSITIONS:
+            raise ValueError(f"se_position must be one of {SE_POSITIONS}, got {position!r}")
+        self.se_position = position
+        self.act = nn.ReLU(inplace=True)
+        self.se: nn.Module | None = None
+        if se is None:
+            return
+        if position == "3x3" and inner_channels is None:
+            raise ValueError(
+                f"se_position='3x3' puts SE after the 3x3 of a bottleneck; "
+                f"{type(self).__name__} has no single 3x3 (use 'standard', 'pre', 'post' or "
+                "'identity')"
+            )
+        channels = {"pre": in_channels, "3x3": inner_channels}.get(position, out_channels)
+        self.se = se.build(channels)  # type: ignore[arg-type]
+
+    def _se_at(self, position: SEPosition, x: Tensor) -> Tensor:
+        return self.se(x) if self.se is not None and self.se_position == position else x
+
+    def residual(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self._se_at("standard", self.residual(self._se_at("pre", x)))
+        out = self.act(out + self._se_at("identity", self.shortcut(x)))
+        return self._se_at("post", out)
+
+
+class BasicBlock(ResidualBlock):
     """Two 3x3 convolutions and a shortcut (Fig. 2 left)."""
 
     expansion = 1
 
     def __init__(
-        self, in_channels: int, width: int, *, stride: int = 1, shortcut: Shortcut = "B"
+        self,
+        in_channels: int,
+        width: int,
+        *,
+        stride: int = 1,
+        shortcut: Shortcut = "B",
+        se: SEConfig | None = None,
+        se_position: SEPosition = "standard",
+        shortcut_kernel: int = 1,
     ) -> None:
         super().__init__()
         self.conv1 = ConvNormAct(in_channels, width, 3, stride=stride)
         self.conv2 = ConvNormAct(width, width, 3, act=False)
-        self.shortcut = make_shortcut(shortcut, in_channels, width, stride)
-        self.act = nn.ReLU(inplace=True)
+        self.shortcut = make_shortcut(
+            shortcut, in_channels, width, stride, kernel_size=shortcut_kernel
+        )
+        self._init_se(
+            se, se_position, in_channels=in_channels, out_channels=width, inner_channels=None
+        )
 
     def zero_init_last(self) -> None:
         nn.init.zeros_(self.conv2.bn.weight)
 
-    def forward(self, x: Tensor) -> Tensor:
-        out = self.conv2(self.conv1(x))
-        return self.act(out + self.shortcut(x))
+    def residual(self, x: Tensor) -> Tensor:
+        return self.conv2(self.conv1(x))
 
 
-class Bottleneck(nn.Module):
-    """1x1 reduce, 3x3, 1x1 expand (x4) and a shortcut (Fig. 5 right)."""
+class Bottleneck(ResidualBlock):
+    """1x1 reduce, 3x3, 1x1 expand and a shortcut (ResNet Fig. 5 right; ResNeXt Fig. 3).
+
+    ``width`` is the 3x3 convolution's width. With ``cardinality`` C > 1 that convolution has C
+    groups of ``width / C`` channels (ResNeXt's bottleneck width d): the aggregated
+    transformation. ``form`` chooses among ResNeXt's three equivalent forms (Fig. 3):
+
+    * ``"c"`` grouped convolution (default): ``conv1`` 1x1, ``conv2`` 3x3 with C groups,
+      ``conv3`` 1x1;
+    * ``"b"`` early concatenation: C paths of (1x1, 3x3) whose outputs are concatenated and
+      fed to one 1x1 ``conv3``;
+    * ``"a"`` C complete paths (1x1, 3x3, 1x1) whose outputs are summed. The last batch norm
+      (``bn3``) acts on the sum: one BN over the aggregated output is what form (c) computes
+      and what makes the forms equivalent; a BN on each path's output would not be.
+
+    All three have the same parameters; :func:`grouped_to_paths` / :func:`paths_to_grouped` map
+    weights between them. ``out_channels`` defaults to ``4 * width`` (ResNet), ``reduce_width``
+    (the first 1x1's width) to ``width``; SENet-154 halves it.
+    """
 
     expansion = 4
 
@@ -133,24 +232,163 @@ class Bottleneck(nn.Module):
         stride: int = 1,
         shortcut: Shortcut = "B",
         stride_in: StrideIn = "1x1",
+        cardinality: int = 1,
+        out_channels: int | None = None,
+        reduce_width: int | None = None,
+        form: BlockForm = "c",
+        se: SEConfig | None = None,
+        se_position: SEPosition = "standard",
+        shortcut_kernel: int = 1,
     ) -> None:
         super().__init__()
         if stride_in not in ("1x1", "3x3"):
             raise ValueError(f"stride_in must be '1x1' (paper) or '3x3' (v1.5), got {stride_in!r}")
-        out_channels = width * self.expansion
+        if form not in ("a", "b", "c"):
+            raise ValueError(f"block form must be 'a', 'b' or 'c' (ResNeXt Fig. 3), got {form!r}")
+        reduce_width = width if reduce_width is None else reduce_width
+        out_channels = width * self.expansion if out_channels is None else out_channels
+        if cardinality < 1 or width % cardinality or reduce_width % cardinality:
+            raise ValueError(
+                f"cardinality {cardinality} must divide the bottleneck widths "
+                f"({reduce_width} -> {width})"
+            )
+        if form != "c" and reduce_width != width:
+            raise ValueError("block forms 'a' and 'b' need reduce_width == width; use form 'c'")
+        if form != "c" and se is not None and se_position == "3x3":
+            raise ValueError("se_position='3x3' needs the grouped form 'c'")
+        self.form = form
+        self.cardinality = cardinality
         s1, s3 = (stride, 1) if stride_in == "1x1" else (1, stride)
-        self.conv1 = ConvNormAct(in_channels, width, 1, stride=s1)
-        self.conv2 = ConvNormAct(width, width, 3, stride=s3)
-        self.conv3 = ConvNormAct(width, out_channels, 1, act=False)
-        self.shortcut = make_shortcut(shortcut, in_channels, out_channels, stride)
-        self.act = nn.ReLU(inplace=True)
+        if form == "c":
+            self.conv1 = ConvNormAct(in_channels, reduce_width, 1, stride=s1)
+            self.conv2 = ConvNormAct(reduce_width, width, 3, stride=s3, groups=cardinality)
+            self.conv3 = ConvNormAct(width, out_channels, 1, act=False)
+        else:
+            d = width // cardinality
+            self.paths = nn.ModuleList(
+                nn.Sequential(
+                    OrderedDict(
+                        conv1=ConvNormAct(in_channels, d, 1, stride=s1),
+                        conv2=ConvNormAct(d, d, 3, stride=s3),
+                        **(
+                            {"conv3": nn.Conv2d(d, out_channels, 1, bias=False)}
+                            if form == "a"
+                            else {}
+                        ),
+                    )
+                )
+                for _ in range(cardinality)
+            )
+            if form == "a":
+                self.bn3 = nn.BatchNorm2d(out_channels)
+            else:
+                self.conv3 = ConvNormAct(width, out_channels, 1, act=False)
+        self.shortcut = make_shortcut(
+            shortcut, in_channels, out_channels, stride, kernel_size=shortcut_kernel
+        )
+        self._init_se(
+            se,
+            se_position,
+            in_channels=in_channels,
+            out_channels=out_channels,
+            inner_channels=width,
+        )
 
     def zero_init_last(self) -> None:
-        nn.init.zeros_(self.conv3.bn.weight)
+        nn.init.zeros_(self.bn3.weight if self.form == "a" else self.conv3.bn.weight)
 
-    def forward(self, x: Tensor) -> Tensor:
-        out = self.conv3(self.conv2(self.conv1(x)))
-        return self.act(out + self.shortcut(x))
+    def residual(self, x: Tensor) -> Tensor:
+        if self.form == "a":  # C paths, summed, then one BN over the aggregate
+            return self.bn3(sum(path(x) for path in self.paths))  # type: ignore[arg-type]
+        if self.form == "b":  # C paths of (1x1, 3x3), concatenated, then one 1x1
+            return self.conv3(torch.cat([path(x) for path in self.paths], dim=1))
+        out = self.conv2(self.conv1(x))  # (N, width, H', W')
+        return self.conv3(self._se_at("3x3", out))
+
+
+def _slice(t: Tensor, i: int, d: int, dim: int = 0) -> Tensor:
+    return t.narrow(dim, i * d, d).clone() if t.dim() else t.clone()
+
+
+def grouped_to_paths(
+    state: dict[str, Tensor], *, cardinality: int, form: Literal["a", "b"]
+) -> dict[str, Tensor]:
+    """Map a form-(c) bottleneck's state dict onto form (a) or (b): the same function.
+
+    Path i takes output channels ``[i*d, (i+1)*d)`` of the first 1x1 and of the grouped 3x3 (its
+    group i), with their BN entries; in form (a) it also takes input channels ``[i*d, (i+1)*d)``
+    of the last 1x1. Keys outside conv1/conv2/conv3 (shortcut, SE) are unchanged.
+    """
+    d = state["conv2.conv.weight"].shape[0] // cardinality
+    out: dict[str, Tensor] = {}
+    for key, value in state.items():
+        layer, _, rest = key.partition(".")
+        if layer in ("conv1", "conv2"):
+            for i in range(cardinality):
+                out[f"paths.{i}.{layer}.{rest}"] = _slice(value, i, d)
+        elif layer == "conv3" and form == "a":
+            if rest == "conv.weight":
+                for i in range(cardinality):
+                    out[f"paths.{i}.conv3.weight"] = _slice(value, i, d, dim=1)
+            else:
+                out[f"bn3.{rest.removeprefix('bn.')}"] = value.clone()
+        else:
+            out[key] = value.clone()
+    return out
+
+
+def paths_to_grouped(state: dict[str, Tensor], *, cardinality: int) -> dict[str, Tensor]:
+    """The inverse of :func:`grouped_to_paths`: a form-(a) or (b) state dict in form (c)."""
+    out: dict[str, Tensor] = {}
+    pieces: dict[tuple[str, int], Tensor] = {}
+    for key, value in state.items():
+        if key.startswith("paths."):
+            _, i, rest = key.split(".", 2)
+            if rest == "conv3.weight":
+                pieces[("conv3.conv.weight", int(i))] = value
+            elif rest.endswith("num_batches_tracked"):
+                out[rest] = value.clone()
+            else:
+                pieces[(rest, int(i))] = value
+        elif key.startswith("bn3."):
+            out[f"conv3.bn.{key.removeprefix('bn3.')}"] = value.clone()
+        else:
+            out[key] = value.clone()
+    for name in sorted({n for n, _ in pieces}):
+        dim = 1 if name == "conv3.conv.weight" else 0
+        out[name] = torch.cat([pieces[(name, i)] for i in range(cardinality)], dim=dim)
+    return out
+
+
+# -- stems -------------------------------------------------------------------------------------
+
+
+def make_stem(kind: StemKind, in_chans: int, width: int) -> nn.Module:
+    """The layers before the first stage (without the max pool)."""
+    if kind == "imagenet":  # Table 1: 7x7/2
+        return ConvNormAct(in_chans, width, 7, stride=2)
+    if kind == "deep":  # SENet-154 (SENet Appendix): three 3x3 convs, the first strided
+        return nn.Sequential(
+            OrderedDict(
+                conv1=ConvNormAct(in_chans, 64, 3, stride=2),
+                conv2=ConvNormAct(64, 64, 3),
+                conv3=ConvNormAct(64, width, 3),
+            )
+        )
+    return ConvNormAct(in_chans, width, 3)  # CIFAR, Sec. 4.2
+
+
+def make_stem_pool(kind: StemPool) -> nn.Module:
+    """3x3/2 max pool: zero padding 1 (torchvision) or Caffe's ceil rounding with no padding.
+
+    Both give 56x56 from 112x112, with windows offset by one pixel; the Caffe form is the one
+    the SENet authors' released models (and timm's ``legacy_*`` ports) use.
+    """
+    if kind == "pad":
+        return nn.MaxPool2d(3, stride=2, padding=1)
+    if kind == "ceil":
+        return nn.MaxPool2d(3, stride=2, ceil_mode=True)
+    raise ValueError(f"stem_pool must be 'pad' or 'ceil' (Caffe), got {kind!r}")
 
 
 # -- the network -------------------------------------------------------------------------------
@@ -160,8 +398,17 @@ class ResNet(ClassicNet):
     """A residual network: stem, stages of residual blocks, global pooling, linear classifier.
 
     ``stem="imagenet"`` is the 7x7/2 conv + 3x3/2 max pool of Table 1; ``stem="cifar"`` the
-    single 3x3 conv of Sec. 4.2. ``widths`` are the base channels of the stages; each stage but
-    the first halves the resolution.
+    single 3x3 conv of Sec. 4.2; ``stem="deep"`` SENet-154's three 3x3 convs + max pool.
+    ``widths`` are the base channels of the stages; each stage but the first halves the
+    resolution.
+
+    ResNeXt options: ``cardinality`` C and ``base_width`` d, the bottleneck width of each of the C
+    groups in the first stage, doubled with the stage width (so the 3x3 of stage i is
+    ``C * d * widths[i] / widths[0]`` wide); ``block_form`` (Fig. 3 (a), (b), (c)).
+    SENet options: ``se`` (the block's own options, or None for no SE), ``se_position`` (see
+    :class:`ResidualBlock`), ``se_stages`` (stage numbers 1.. = layer1.., i.e. the paper's
+    conv2_x..; None = all); ``halve_first_1x1``, ``downsample_kernel`` and ``stem_width`` for
+    SENet-154; ``stem_pool`` for the Caffe max pool of the released SENet models.
     """
 
     def __init__(
@@ -170,9 +417,19 @@ class ResNet(ClassicNet):
         block: BlockKind,
         layers: Sequence[int],
         widths: Sequence[int] = IMAGENET_WIDTHS,
-        stem: Literal["imagenet", "cifar"] = "imagenet",
+        stem: StemKind = "imagenet",
+        stem_width: int | None = None,
+        stem_pool: StemPool = "pad",
         shortcut: Shortcut = "B",
         stride_in: StrideIn = "1x1",
+        downsample_kernel: int = 1,
+        cardinality: int = 1,
+        base_width: int | None = None,
+        block_form: BlockForm = "c",
+        halve_first_1x1: bool = False,
+        se: SEConfig | None = None,
+        se_position: SEPosition = "standard",
+        se_stages: Sequence[int] | None = None,
         num_classes: int = 1000,
         in_chans: int = 3,
         drop_rate: float = 0.0,
@@ -180,49 +437,73 @@ class ResNet(ClassicNet):
     ) -> None:
         if len(layers) != len(widths):
             raise ValueError(f"layers {tuple(layers)} and widths {tuple(widths)} differ in length")
-        if stem not in ("imagenet", "cifar"):
-            raise ValueError(f"stem must be 'imagenet' or 'cifar', got {stem!r}")
-        stem_reduction = 4 if stem == "imagenet" else 1
+        if stem not in ("imagenet", "cifar", "deep"):
+            raise ValueError(f"stem must be 'imagenet', 'cifar' or 'deep', got {stem!r}")
+        if block not in ("basic", "bottleneck"):
+            raise ValueError(f"block must be 'basic' or 'bottleneck', got {block!r}")
+        if block == "basic" and (cardinality != 1 or halve_first_1x1 or block_form != "c"):
+            raise ValueError(
+                "cardinality, block_form and halve_first_1x1 apply to bottleneck blocks only"
+            )
+        if downsample_kernel not in (1, 3):
+            raise ValueError(f"downsample_kernel must be 1 or 3, got {downsample_kernel}")
+        n_stages = len(layers)
+        se_stages = tuple(range(1, n_stages + 1)) if se_stages is None else tuple(se_stages)
+        if any(not 1 <= i <= n_stages for i in se_stages):
+            raise ValueError(f"se_stages must be stage numbers in 1..{n_stages}, got {se_stages}")
+        base_width = widths[0] if base_width is None else base_width
+        stem_reduction = 1 if stem == "cifar" else 4
         super().__init__(
             num_classes=num_classes,
             in_chans=in_chans,
-            min_input_size=stem_reduction * 2 ** (len(layers) - 1),
+            min_input_size=stem_reduction * 2 ** (n_stages - 1),
         )
         self.shortcut_kind = shortcut
         self.stride_in = stride_in
 
-        stem_width = widths[0]
-        stages: list[tuple[list[str], int, int]] = []
-        if stem == "imagenet":
-            self.stem = ConvNormAct(in_chans, stem_width, 7, stride=2)
-            self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-            stages.append((["stem"], stem_width, 2))
+        stem_width = widths[0] if stem_width is None else stem_width
+        self.stem = make_stem(stem, in_chans, stem_width)
+        # the stem's output is at stride 2 (before the max pool) or 1 (CIFAR, no pool)
+        stages: list[tuple[list[str], int, int]] = [
+            (["stem"], stem_width, stem_reduction // 2 or 1)
+        ]
+        first: list[str] = []
+        if stem != "cifar":
+            self.maxpool = make_stem_pool(stem_pool)
             first = ["maxpool"]
-        else:
-            self.stem = ConvNormAct(in_chans, stem_width, 3)
-            stages.append((["stem"], stem_width, 1))
-            first = []
 
-        block_cls: type[BasicBlock] | type[Bottleneck] = (
-            BasicBlock if block == "basic" else Bottleneck
-        )
         channels, reduction = stem_width, stem_reduction
-        for i, (n_blocks, width) in enumerate(zip(layers, widths, strict=True)):
+        for i, (n_blocks, planes) in enumerate(zip(layers, widths, strict=True)):
             stride = 1 if i == 0 else 2
             reduction *= stride
-            blocks = []
+            stage_se = se if i + 1 in se_stages else None
+            blocks: list[nn.Module] = []
             for j in range(n_blocks):
-                kwargs = {"stride_in": stride_in} if block_cls is Bottleneck else {}
+                common = {
+                    "stride": stride if j == 0 else 1,
+                    "shortcut": shortcut,
+                    "se": stage_se,
+                    "se_position": se_position,
+                    "shortcut_kernel": downsample_kernel,
+                }
+                if block == "basic":
+                    blocks.append(BasicBlock(channels, planes, **common))  # type: ignore[arg-type]
+                    channels = planes
+                    continue
+                width = cardinality * (base_width * planes // widths[0])
                 blocks.append(
-                    block_cls(
+                    Bottleneck(
                         channels,
                         width,
-                        stride=stride if j == 0 else 1,
-                        shortcut=shortcut,
-                        **kwargs,  # type: ignore[arg-type]
+                        out_channels=planes * Bottleneck.expansion,
+                        reduce_width=width // 2 if halve_first_1x1 else width,
+                        cardinality=cardinality,
+                        form=block_form,
+                        stride_in=stride_in,
+                        **common,  # type: ignore[arg-type]
                     )
                 )
-                channels = width * block_cls.expansion
+                channels = planes * Bottleneck.expansion
             name = f"layer{i + 1}"
             self.add_module(name, nn.Sequential(*blocks))
             stages.append(([*first, name] if i == 0 else [name], channels, reduction))

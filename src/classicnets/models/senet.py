@@ -1,0 +1,298 @@
+"""SENet. Hu, Shen, Albanie, Sun, Wu: "Squeeze-and-Excitation Networks" (arXiv 1709.01507,
+TPAMI version).
+
+What the paper defines, and how it maps onto this file:
+
+* Sec. 3, Fig. 1: the SE block (squeeze by global average pooling, excitation by FC C/r - ReLU -
+  FC C - sigmoid, channel-wise scale): :class:`~classicnets.layers.se.SqueezeExcite`, built from
+  an :class:`~classicnets.layers.se.SEConfig` (r = 16 by default). The hidden width is
+  ``max(1, C // r)`` (see layers/se.py).
+* Sec. 4, Fig. 3, Table 1: SE-ResNet and SE-ResNeXt: an SE block on every residual branch, before
+  the summation with the identity. These are ResNet / ResNeXt with ``se=SEConfig()``; the
+  integration lives in the residual block (``resnet.ResidualBlock``).
+* Sec. 6 ablations, all options of the same models: reduction ratio r (Table 10,
+  ``se=SEConfig(reduction=r)``), squeeze avg/max (Table 11, ``SEConfig(squeeze="max")``),
+  excitation sigmoid/ReLU/tanh (Table 12, ``SEConfig(excitation=...)``), which stages get SE
+  (Table 13, ``se_stages=(3,)``: stage numbers count layer1..layer4, the paper's stages 2..5),
+  integration standard / SE-PRE / SE-POST / SE-Identity (Table 14) and after the 3x3 (Table 15):
+  ``se_position="standard" | "pre" | "post" | "identity" | "3x3"``.
+* Eq. 5: the parameters SE adds, ``(2/r) * sum_s N_s * C_s^2`` weights (2,514,944 for ResNet-50
+  at r = 16), plus the FC biases (16,048).
+* Appendix, SENet-154: ResNeXt-152 (3, 8, 36, 3) 64x4d with SE and (1) the first 1x1 of every
+  bottleneck halved, (2) the 7x7 stem replaced by three 3x3 convolutions, (3) the strided 1x1
+  downsampling projections replaced by 3x3 stride-2 ones, (4) dropout 0.2 before the classifier.
+  (5) label smoothing, (6) BN frozen for the last epochs and (7) batch 2048 / lr 1.0 are training
+  matters, not the model's.
+
+**Stride placement**, per family as in the authors' released Caffe models (and timm's
+``legacy_*`` ports): SE-ResNet strides the first 1x1 of a downsampling bottleneck, like the
+ResNet paper's models (3.860 G mult-adds for SE-ResNet-50; the paper prints 3.87); SE-ResNeXt and
+SENet-154 stride the 3x3, like the ResNeXt paper (4.233 G for SE-ResNeXt-50; paper 4.25). The
+stem's 3x3/2 max pool uses Caffe's rounding (no padding, output size rounded up,
+``stem_pool="ceil"``): the same output sizes and mult-adds as zero padding at 224x224, windows
+offset by one pixel, and what the released weights expect.
+
+Not in the paper's text but taken from the released SENet-154: the stem widths 64, 64, 128 (the
+first conv strided). SE-ResNet-18/34 (basic blocks with SE on the residual after the second 3x3's
+BN) follow the same rule as the bottleneck networks; the paper reports no figure for them. timm's
+``legacy_seresnet18/34`` (weights trained by timm, not by the authors) apply a ReLU to the
+residual before SE: same parameters, a different function, so their weights load (the keys map)
+but do not give the same logits. timm's non-legacy ``seresnet*`` round the SE width up to a
+multiple of 8 instead of ``C // r``.
+
+Deviations from the paper: none in the architecture.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..layers.se import SEConfig
+from ..registry import register_model
+from ..specs import ErrorFigure, Paper, PaperFigures
+from .resnet import IMAGENET_DEPTHS, ResNet
+
+PAPER = Paper(
+    key="senet",
+    title="Squeeze-and-Excitation Networks",
+    authors="Hu, Shen, Albanie, Sun, Wu",
+    year=2017,
+    arxiv="1709.01507",
+)
+
+# Table 10 (SE-ResNet-50, ablation protocol): reduction ratio r -> paper params, errors.
+REDUCTION_TABLE: dict[int, tuple[float, float, float]] = {
+    2: (45.7e6, 22.29, 6.00),
+    4: (35.7e6, 22.25, 6.09),
+    8: (30.7e6, 22.26, 5.99),
+    16: (28.1e6, 22.28, 6.03),
+    32: (26.9e6, 22.72, 6.20),
+}
+
+# SENet-154 (Appendix): ResNeXt-152 64x4d with the modifications listed above.
+SENET154_LAYERS = IMAGENET_DEPTHS[152][1]
+SENET154_CARDINALITY, SENET154_BASE_WIDTH = 64, 4
+SENET154_STEM_WIDTH = 128
+
+
+def se_overhead(stages: list[tuple[int, int]], reduction: int = 16) -> float:
+    """Eq. 5: the SE weights ``(2/r) * sum_s N_s * C_s^2`` for (blocks N_s, channels C_s)."""
+    return 2 / reduction * sum(n * c * c for n, c in stages)
+
+
+def _se_resnet(depth: int, **options: object) -> ResNet:
+    block, layers = IMAGENET_DEPTHS[depth]
+    options.setdefault("se", SEConfig())
+    options.setdefault("stem_pool", "ceil")
+    return ResNet(block=block, layers=layers, **options)  # type: ignore[arg-type]
+
+
+def _se_resnext(depth: int, row: tuple[int, int], **options: object) -> ResNet:
+    options.setdefault("cardinality", row[0])
+    options.setdefault("base_width", row[1])
+    options.setdefault("stride_in", "3x3")
+    return _se_resnet(depth, **options)
+
+
+_ONE_CROP = "single 224x224 center crop (Table 2, the paper's re-implementation protocol)"
+_RELEASED = "released Caffe model, single 224x224 center crop"
+
+
+def _figures(
+    *,
+    params: int,
+    gmacs: float,
+    table2: tuple[float, float] | None,
+    released: tuple[float, float] | None,
+    paper_gflops: float | None = None,
+    paper_params: float | None = None,
+    timm: str,
+) -> PaperFigures:
+    errors = []
+    if table2:
+        errors.append(ErrorFigure(*table2, "ImageNet val", _ONE_CROP, "S1 Table 2"))
+    if released:
+        errors.append(ErrorFigure(*released, "ImageNet val", _RELEASED, "S2"))
+    return PaperFigures(
+        source="S1 Table 2, 10; S2",
+        paper_params=paper_params,
+        paper_macs=paper_gflops * 1e9 if paper_gflops else None,
+        ref_params=params,
+        ref_gmacs=gmacs,
+        ref_source=f"computed; equals timm {timm}",
+        errors=tuple(errors),
+    )
+
+
+# -- SE-ResNet -----------------------------------------------------------------------------------
+
+
+@register_model(
+    family="senet",
+    paper=PAPER,
+    figures=_figures(
+        params=11_778_592, gmacs=1.814, table2=None, released=None, timm="legacy_seresnet18's count"
+    ),
+)
+def seresnet18(**options: object) -> ResNet:
+    """SE-ResNet-18: ResNet-18 with an SE block (r=16) on each residual branch."""
+    return _se_resnet(18, **options)
+
+
+@register_model(
+    family="senet",
+    paper=PAPER,
+    figures=_figures(
+        params=21_958_868, gmacs=3.664, table2=None, released=None, timm="legacy_seresnet34's count"
+    ),
+)
+def seresnet34(**options: object) -> ResNet:
+    """SE-ResNet-34: ResNet-34 with an SE block (r=16) on each residual branch."""
+    return _se_resnet(34, **options)
+
+
+@register_model(
+    family="senet",
+    paper=PAPER,
+    figures=_figures(
+        params=28_088_024,
+        gmacs=3.860,
+        paper_params=28.1e6,
+        paper_gflops=3.87,
+        table2=(23.29, 6.62),
+        released=(22.37, 6.36),
+        timm="legacy_seresnet50",
+    ),
+)
+def seresnet50(**options: object) -> ResNet:
+    """SE-ResNet-50: ResNet-50 (stride on the first 1x1) with SE (r=16) on every bottleneck."""
+    return _se_resnet(50, **options)
+
+
+@register_model(
+    family="senet",
+    paper=PAPER,
+    figures=_figures(
+        params=49_326_872,
+        gmacs=7.575,
+        paper_gflops=7.60,
+        table2=(22.38, 6.07),
+        released=(21.75, 5.72),
+        timm="legacy_seresnet101",
+    ),
+)
+def seresnet101(**options: object) -> ResNet:
+    """SE-ResNet-101: ResNet-101 (stride on the first 1x1) with SE (r=16) on every bottleneck."""
+    return _se_resnet(101, **options)
+
+
+@register_model(
+    family="senet",
+    paper=PAPER,
+    figures=_figures(
+        params=66_821_848,
+        gmacs=11.289,
+        paper_gflops=11.32,
+        table2=(21.57, 5.73),
+        released=(21.34, 5.54),
+        timm="legacy_seresnet152",
+    ),
+)
+def seresnet152(**options: object) -> ResNet:
+    """SE-ResNet-152: ResNet-152 (stride on the first 1x1) with SE (r=16) on every bottleneck."""
+    return _se_resnet(152, **options)
+
+
+# -- SE-ResNeXt ----------------------------------------------------------------------------------
+
+
+@register_model(
+    family="senet",
+    paper=PAPER,
+    figures=_figures(
+        params=27_559_896,
+        gmacs=4.233,
+        paper_gflops=4.25,
+        table2=(21.10, 5.49),
+        released=(20.97, 5.54),
+        timm="legacy_seresnext50_32x4d",
+    ),
+)
+def seresnext50_32x4d(**options: object) -> ResNet:
+    """SE-ResNeXt-50 (32x4d): ResNeXt-50 (stride on the 3x3) with SE (r=16) on every block."""
+    return _se_resnext(50, (32, 4), **options)
+
+
+@register_model(
+    family="senet",
+    paper=PAPER,
+    figures=_figures(
+        params=48_955_416,
+        gmacs=7.975,
+        paper_gflops=8.00,
+        table2=(20.70, 5.01),
+        released=(19.81, 4.96),
+        timm="legacy_seresnext101_32x4d",
+    ),
+)
+def seresnext101_32x4d(**options: object) -> ResNet:
+    """SE-ResNeXt-101 (32x4d): ResNeXt-101 (stride on the 3x3) with SE (r=16) on every block."""
+    return _se_resnext(101, (32, 4), **options)
+
+
+# -- SENet-154 -----------------------------------------------------------------------------------
+
+
+@register_model(
+    family="senet",
+    paper=PAPER,
+    figures=PaperFigures(
+        source="S1 Table 8, Appendix; S2",
+        ref_params=115_088_984,
+        ref_gmacs=20.688,
+        ref_source="computed; equals timm legacy_senet154",
+        errors=(
+            ErrorFigure(18.68, 4.47, "ImageNet val", "single 224x224 crop", "S1 Table 8"),
+            ErrorFigure(17.28, 3.79, "ImageNet val", "single 320x320 crop", "S1 Table 8"),
+        ),
+        notes="The paper prints no parameter or mult-add count for SENet-154.",
+    ),
+)
+def senet154(**options: object) -> ResNet:
+    """SENet-154: SE-ResNeXt-152 64x4d, 3x3 stem, halved first 1x1, 3x3/2 projections, dropout."""
+    options.setdefault("stem", "deep")
+    options.setdefault("stem_width", SENET154_STEM_WIDTH)
+    options.setdefault("halve_first_1x1", True)
+    options.setdefault("downsample_kernel", 3)
+    options.setdefault("drop_rate", 0.2)
+    return _se_resnext(152, (SENET154_CARDINALITY, SENET154_BASE_WIDTH), **options)
+
+
+# -- timm's legacy SENet key layout (the authors' Caffe models, as ported by Cadene/timm) --------
+
+TIMM_KEY_RULES: tuple[tuple[str, str], ...] = (
+    (r"^layer0\.conv1\.", "stem.conv."),
+    (r"^layer0\.bn1\.", "stem.bn."),
+    (r"^(layer\d+\.\d+)\.conv(\d)\.", r"\1.conv\2.conv."),
+    (r"^(layer\d+\.\d+)\.bn(\d)\.", r"\1.conv\2.bn."),
+    (r"^(layer\d+\.\d+)\.downsample\.0\.", r"\1.shortcut.conv."),
+    (r"^(layer\d+\.\d+)\.downsample\.1\.", r"\1.shortcut.bn."),
+    (r"^(layer\d+\.\d+)\.se_module\.", r"\1.se."),
+    (r"^last_linear\.", "head.fc."),
+)
+
+#: SENet-154's three-conv stem (``layer0.conv1..3``); used instead of the first two rules.
+TIMM_DEEP_STEM_RULES: tuple[tuple[str, str], ...] = (
+    (r"^layer0\.conv(\d)\.", r"stem.conv\1.conv."),
+    (r"^layer0\.bn(\d)\.", r"stem.conv\1.bn."),
+)
+
+
+def from_timm(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename a timm ``legacy_se*`` / ``legacy_senet154`` state dict's keys to this module's."""
+    from ..weights import remap_keys
+
+    rules = TIMM_KEY_RULES
+    if "layer0.conv2.weight" in state_dict:
+        rules = TIMM_DEEP_STEM_RULES + TIMM_KEY_RULES[2:]
+    return remap_keys(state_dict, rules)
