@@ -61,3 +61,12 @@ def test_option_errors() -> None:
         classicnets.create_model("resnet18", shortcut="D")
     with pytest.raises(ValueError, match="only applies with features_only"):
         classicnets.create_model("resnet18", out_indices=(1,))
+
+
+def test_default_options_are_what_the_builder_passes() -> None:
+    opts = classicnets.model_info("resnet50_v1_5").default_options()
+    assert opts["stride_in"] == "3x3" and opts["layers"] == (3, 4, 6, 3)
+    assert opts["num_classes"] == 1000 and opts["shortcut"] == "B"
+    assert classicnets.model_info("resnet20").default_options()["shortcut"] == "A"
+    # the spy is removed again: building still works normally afterwards
+    assert classicnets.create_model("resnet20").num_classes == 10

@@ -67,7 +67,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
         print(f"notes: {fig.notes}")
     if fig.accepted_deviation:
         print(f"accepted deviation: {fig.accepted_deviation}")
-    opts = ", ".join(f"{k}={p.default!r}" for k, p in info.options().items())
+    opts = ", ".join(f"{k}={v!r}" for k, v in info.default_options().items())
     print(f"options: {opts}")
     return 0
 

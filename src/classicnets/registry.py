@@ -48,6 +48,34 @@ class ModelInfo:
         params = inspect.signature(self.model_class.__init__).parameters
         return {k: p for k, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
 
+    def default_options(self) -> dict[str, Any]:
+        """Every constructor option with the value this model's builder gives it.
+
+        Found by building the model once on the meta device (no memory, no arithmetic) and
+        recording the arguments its class is constructed with.
+        """
+        import torch
+
+        cls = self.model_class
+        signature = inspect.signature(cls.__init__)
+        original = cls.__init__
+        seen: dict[str, Any] = {}
+
+        def spy(obj: nn.Module, *args: Any, **kwargs: Any) -> None:
+            if not seen and type(obj) is cls:
+                bound = signature.bind(obj, *args, **kwargs)
+                bound.apply_defaults()
+                seen.update(list(bound.arguments.items())[1:])
+            original(obj, *args, **kwargs)
+
+        cls.__init__ = spy  # type: ignore[method-assign]
+        try:
+            with torch.device("meta"):
+                self.builder(num_classes=self.num_classes, in_chans=3)
+        finally:
+            cls.__init__ = original  # type: ignore[method-assign]
+        return seen
+
 
 _REGISTRY: dict[str, ModelInfo] = {}
 
