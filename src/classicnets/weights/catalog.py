@@ -390,7 +390,9 @@ register_weights(
         sha256="e0069de4",
         layout="timm",
         preprocessing=_tf_port(299, 0.875),
-        accuracy=Accuracy(77.862, 93.644, _TIMM_PROTOCOL, f"{_TIMM_RESULTS} (inception_v3.tf_in1k)"),
+        accuracy=Accuracy(
+            77.862, 93.644, _TIMM_PROTOCOL, f"{_TIMM_RESULTS} (inception_v3.tf_in1k)"
+        ),
         license=_TIMM_LICENSE,
         recipe=f"TF-slim inception_v3_2016_08_28 checkpoint ({_TF_SLIM}), ported by timm",
         origin="ported",
@@ -409,7 +411,9 @@ register_weights(
         sha256="8e4777a0",
         layout="timm",
         preprocessing=_tf_port(299, 0.875),
-        accuracy=Accuracy(80.156, 94.968, _TIMM_PROTOCOL, f"{_TIMM_RESULTS} (inception_v4.tf_in1k)"),
+        accuracy=Accuracy(
+            80.156, 94.968, _TIMM_PROTOCOL, f"{_TIMM_RESULTS} (inception_v4.tf_in1k)"
+        ),
         license=_TIMM_LICENSE,
         recipe=f"TF-slim inception_v4 checkpoint ({_TF_SLIM}), ported to PyTorch by Remi Cadene "
         "(pretrainedmodels, same file name) and republished by timm",
