@@ -483,6 +483,8 @@ TORCHVISION_KEY_RULES: tuple[tuple[str, str], ...] = (
     (r"^(aux\d)\.fc2\.", r"\1.head.fc."),
     (r"^fc\.", "head.fc."),
 )
+#: Our keys of the auxiliary classifiers (``classicnets.weights`` loads with or without them).
+AUX_HEAD_PREFIXES: tuple[str, ...] = tuple(f"aux{i + 1}." for i in range(len(AUX_TAPS)))
 
 
 def from_torchvision(

@@ -448,6 +448,8 @@ TORCHVISION_KEY_RULES: tuple[tuple[str, str], ...] = (
     (r"^fc\.", "head.fc."),
 )
 TIMM_KEY_RULES = TORCHVISION_KEY_RULES
+#: Our keys of the auxiliary classifier (``classicnets.weights`` loads with or without it).
+AUX_HEAD_PREFIXES: tuple[str, ...] = ("aux.",)
 
 
 def from_torchvision(
@@ -465,5 +467,8 @@ def from_torchvision(
 
 
 def from_timm(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Rename a timm ``inception_v3`` state dict (no auxiliary head: build ``aux_logits=False``)."""
-    return from_torchvision(state_dict, aux_logits=False)
+    """Rename a timm ``inception_v3`` state dict's keys (timm uses torchvision's names).
+
+    timm's default has no auxiliary head (``AuxLogits`` only with ``aux_logits=True``).
+    """
+    return from_torchvision(state_dict)

@@ -15,6 +15,7 @@ the files are only ever read with ``torch.load(weights_only=True)``. An entry wi
 from __future__ import annotations
 
 import fnmatch
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -42,7 +43,9 @@ class Preprocessing:
     Resize the shorter side to ``resize_size`` with ``interpolation``, center-crop
     ``input_size`` (``crop_fraction`` = input / resize), convert to ``channel_order`` with
     values in ``value_range`` ("0-1": divide 8-bit values by 255), then ``(x - mean) / std``
-    per channel, mean and std given in that range.
+    per channel, mean and std given in that range. That is the input of the network as
+    registered (no transform inside the model); ``note`` says how the publisher feeds it where
+    that differs (torchvision's ``transform_input``).
     """
 
     input_size: int = 224
@@ -52,6 +55,7 @@ class Preprocessing:
     std: tuple[float, ...] = IMAGENET_STD
     channel_order: Literal["RGB", "BGR"] = "RGB"
     value_range: Literal["0-1", "0-255"] = "0-1"
+    note: str = ""
 
     @property
     def crop_fraction(self) -> float:
@@ -61,7 +65,7 @@ class Preprocessing:
         return (
             f"resize {self.resize_size} ({self.interpolation}), center crop {self.input_size} "
             f"(fraction {self.crop_fraction:.3f}), {self.channel_order} {self.value_range}, "
-            f"mean {self.mean}, std {self.std}"
+            f"mean {self.mean}, std {self.std}" + (f". {self.note}" if self.note else "")
         )
 
     def as_dict(self) -> dict[str, object]:
@@ -74,7 +78,7 @@ class Preprocessing:
             "std": list(self.std),
             "channel_order": self.channel_order,
             "value_range": self.value_range,
-        }
+        } | ({"note": self.note} if self.note else {})
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,9 @@ class WeightSpec:
     num_classes: int = 1000
     notes: str = ""
     file_name: str = field(default="")
+    #: Rows the file's classifier has before the ``num_classes`` categories (TF-slim's background
+    #: class at index 0: 1001 rows), dropped when it is loaded.
+    label_offset: int = 0
 
     def __post_init__(self) -> None:
         h = self.sha256.lower()
@@ -279,5 +286,159 @@ register_weights(
         "timm/resnet50.a1_in1k)",
         notes="timm's resnet50 is v1.5 (stride on the 3x3). Evaluated by timm at 288 with "
         "test crop 1.0 (the network takes any size).",
+    )
+)
+
+# -- Inception (GoogLeNet, Inception v3, Inception-v4, Inception-ResNet-v2) ------------------------
+#
+# Every one of these was trained with TensorFlow on pixels scaled to [-1, 1] (mean = std = 0.5),
+# and that is the preprocessing stated below: it is what the registered networks, which transform
+# nothing inside, need. torchvision feeds its GoogLeNet and Inception v3 weights ImageNet mean/std
+# and converts inside its model (it sets transform_input=True when it loads them), which gives the
+# first conv the same input; each torchvision entry's note says so.
+#
+# timm 1.0 serves its Inception weights from the Hugging Face hub (timm/inception_v3.tf_in1k,
+# timm/inception_v4.tf_in1k, timm/inception_resnet_v2.tf_in1k, model.safetensors): their SHA-256
+# is not in their name and could not be obtained here, so those files are not registered (download
+# one and pass its path: load_weights detects timm's layout). The entries below are the files
+# timm's configurations named for these weights before the hub (timm <= 0.6: GitHub releases,
+# names that carry the SHA-256 prefix); those configurations give their classifier 1001 rows
+# (label_offset 1: TF-slim's background class first), which is dropped on load. The hub copies
+# and these files were not compared here (no network). Accuracies are timm's evaluation
+# (results-imagenet.csv) with the preprocessing given.
+
+_TF_INPUT = (0.5, 0.5, 0.5)
+_TV_TRANSFORM = (
+    "torchvision evaluates these weights on ImageNet mean/std input converted inside its model "
+    "(transform_input=True, which it sets when it loads them); that is this input. Equivalently: "
+    "ImageNet mean/std and create_model(..., transform_input=True)"
+)
+_TIMM_GH = "https://github.com/rwightman/pytorch-image-models/releases/download"
+_TIMM_LICENSE = (
+    "Apache-2.0 (TF-slim's released checkpoints, ported by timm); trained on ImageNet-1k, whose "
+    "terms of access apply"
+)
+_TF_SLIM = "https://github.com/tensorflow/models/tree/master/research/slim"
+_TIMM_PROTOCOL = "ImageNet-1k val (50,000 images), single center crop, this entry's preprocessing"
+_TIMM_RESULTS = "timm results/results-imagenet.csv"
+
+
+def _tf_port(input_size: int, crop_pct: float) -> Preprocessing:
+    """timm's evaluation transform: resize floor(size / crop_pct), bicubic, [-1, 1] pixels."""
+    return Preprocessing(
+        input_size=input_size,
+        resize_size=math.floor(input_size / crop_pct),
+        interpolation="bicubic",
+        mean=_TF_INPUT,
+        std=_TF_INPUT,
+    )
+
+
+register_weights(
+    WeightSpec(
+        arch="googlenet_torchvision",
+        tag="tv_in1k",
+        url="https://download.pytorch.org/models/googlenet-1378be20.pth",
+        sha256="1378be20",
+        layout="torchvision",
+        preprocessing=Preprocessing(
+            input_size=224, resize_size=256, mean=_TF_INPUT, std=_TF_INPUT, note=_TV_TRANSFORM
+        ),
+        accuracy=Accuracy(
+            69.778, 89.530, _TV_PROTOCOL, "torchvision GoogLeNet_Weights.IMAGENET1K_V1 metadata"
+        ),
+        license=_TV_LICENSE,
+        recipe="not trained by torchvision (its metadata: 'ported from the original paper'); the "
+        "layout is TF-slim's inception_v1 (batch norm, 3x3 in the '5x5' branch). "
+        "https://github.com/pytorch/vision/tree/main/references/classification#googlenet",
+        origin="ported",
+        source="torchvision GoogLeNet_Weights.IMAGENET1K_V1",
+        notes="The file holds auxiliary heads that torchvision says are not trained ('auxiliary "
+        "heads in the pretrained googlenet model are NOT pretrained'); build aux_logits=False for "
+        "inference, or train them before using forward_with_aux.",
+    )
+)
+register_weights(
+    WeightSpec(
+        arch="inception_v3",
+        tag="tv_in1k",
+        url="https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth",
+        sha256="0cc3c7bd",
+        layout="torchvision",
+        preprocessing=Preprocessing(
+            input_size=299, resize_size=342, mean=_TF_INPUT, std=_TF_INPUT, note=_TV_TRANSFORM
+        ),
+        accuracy=Accuracy(
+            77.294, 93.450, _TV_PROTOCOL, "torchvision Inception_V3_Weights.IMAGENET1K_V1 metadata"
+        ),
+        license=_TV_LICENSE,
+        recipe="not trained by torchvision (its metadata: 'ported from the original paper'), "
+        "from Google's TensorFlow release. "
+        "https://github.com/pytorch/vision/tree/main/references/classification#inception-v3",
+        origin="ported",
+        source="torchvision Inception_V3_Weights.IMAGENET1K_V1",
+        notes="Includes the auxiliary classifier. timm's inception_v3.tv_in1k names torchvision's "
+        "earlier file inception_v3_google-1a9a5a14.pth as its origin (not compared here); timm "
+        "reports 77.434 / 93.474 for it with bicubic resize 341 and mean = std = 0.5.",
+    )
+)
+register_weights(
+    WeightSpec(
+        arch="inception_v3",
+        tag="tf_in1k",
+        url=f"{_TIMM_GH}/v0.1-weights/tf_inception_v3-e0069de4.pth",
+        sha256="e0069de4",
+        layout="timm",
+        preprocessing=_tf_port(299, 0.875),
+        accuracy=Accuracy(
+            77.862, 93.644, _TIMM_PROTOCOL, f"{_TIMM_RESULTS} (inception_v3.tf_in1k)"
+        ),
+        license=_TIMM_LICENSE,
+        recipe=f"TF-slim inception_v3_2016_08_28 checkpoint ({_TF_SLIM}), ported by timm",
+        origin="ported",
+        source="timm inception_v3.tf_in1k (first published as tf_inception_v3; timm 1.0 serves "
+        "it from the HF hub as timm/inception_v3.tf_in1k)",
+        notes="No auxiliary classifier in the file (a model built with one keeps it initialised; "
+        "aux_logits=False builds the inference network).",
+        label_offset=1,
+    )
+)
+register_weights(
+    WeightSpec(
+        arch="inception_v4_tf",
+        tag="tf_in1k",
+        url=f"{_TIMM_GH}/v0.1-cadene/inceptionv4-8e4777a0.pth",
+        sha256="8e4777a0",
+        layout="timm",
+        preprocessing=_tf_port(299, 0.875),
+        accuracy=Accuracy(
+            80.156, 94.968, _TIMM_PROTOCOL, f"{_TIMM_RESULTS} (inception_v4.tf_in1k)"
+        ),
+        license=_TIMM_LICENSE,
+        recipe=f"TF-slim inception_v4 checkpoint ({_TF_SLIM}), ported to PyTorch by Remi Cadene "
+        "(pretrainedmodels, same file name) and republished by timm",
+        origin="ported",
+        source="timm inception_v4.tf_in1k (first published as inception_v4; timm 1.0 serves it "
+        "from the HF hub as timm/inception_v4.tf_in1k)",
+        label_offset=1,
+    )
+)
+register_weights(
+    WeightSpec(
+        arch="inception_resnet_v2_tf",
+        tag="tf_in1k",
+        url=f"{_TIMM_GH}/v0.1-weights/inception_resnet_v2-940b1cd6.pth",
+        sha256="940b1cd6",
+        layout="timm",
+        preprocessing=_tf_port(299, 0.8975),
+        accuracy=Accuracy(
+            80.462, 95.308, _TIMM_PROTOCOL, f"{_TIMM_RESULTS} (inception_resnet_v2.tf_in1k)"
+        ),
+        license=_TIMM_LICENSE,
+        recipe=f"TF-slim inception_resnet_v2_2016_08_30 checkpoint ({_TF_SLIM}), ported by timm",
+        origin="ported",
+        source="timm inception_resnet_v2.tf_in1k (first published as inception_resnet_v2; timm "
+        "1.0 serves it from the HF hub as timm/inception_resnet_v2.tf_in1k)",
+        label_offset=1,
     )
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 from ..registry import create_model
 from ..table import format_table
@@ -64,10 +65,22 @@ def convert(
     """Load ``src`` into ``arch`` strictly and write it as safetensors; returns a report line.
 
     Strict: every key must fit, including the classifier (give ``num_classes`` for a checkpoint
-    that is not 1000-way), so a converted file holds exactly the source's weights.
+    that is not 1000-way), so a converted file holds exactly the source's weights. A source
+    without the auxiliary classifiers the architecture has by default is written without them
+    (``aux_logits=False`` in the file's options), not with initialised ones.
     """
     model = create_model(arch, num_classes=num_classes)
-    report = load_weights(model, src, layout=layout, check_arch=check_arch, adapt=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = load_weights(model, src, layout=layout, check_arch=check_arch, adapt=False)
+    options = dict(report.metadata.get("options") or {})
+    if report.aux_initialised:  # build the network without the heads the source does not have
+        model = create_model(arch, num_classes=num_classes, aux_logits=False)
+        report = load_weights(model, src, layout=layout, check_arch=check_arch, adapt=False)
+        options["aux_logits"] = False
+    else:
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     spec = get_weights(src) if src in list_weights() else None
     meta = report.metadata
     path = save_weights(
@@ -77,7 +90,7 @@ def convert(
         preprocessing=spec.preprocessing if spec else None,
         categories=spec.categories if spec else meta.get("categories"),
         classes=spec.class_names() if spec else meta.get("classes"),
-        options=meta.get("options"),
+        options=options,
         source=(f"{spec.source}, {spec.url}" if spec else os.path.basename(src))
         + f" ({report.layout} layout)",
     )

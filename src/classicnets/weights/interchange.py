@@ -14,6 +14,13 @@ A family plugs in with data only:
   ``resnet50_v1_5``), and its ``note`` is what a user is told when they load such a checkpoint
   into the paper's default.
 
+Auxiliary classifiers (GoogLeNet, Inception v3): a family whose models have them also declares
+``AUX_HEAD_PREFIXES``, our key prefixes of those heads (``("aux1.", "aux2.")``), so that a
+checkpoint with auxiliary heads loads into a model built without them and the reverse
+(``load.py`` says what it did), and architecture checks compare the networks without them.
+``ForeignArch.mirror`` names the options of our model that their constructor takes under the same
+name (``aux_logits``), so that export builds their model with or without the heads as ours is.
+
 Export needs no reverse rules: the foreign model is built on the ``meta`` device, its keys are
 converted with the forward rules, and the result is inverted, so the two directions cannot
 disagree. (This needs torchvision or timm installed to export to their layout.)
@@ -22,7 +29,7 @@ disagree. (This needs torchvision or timm installed to export to their layout.)
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from types import ModuleType
@@ -32,6 +39,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ArchitectureMismatchError, WeightsError
+from ..layers import AuxClassifier
 from ..registry import create_model, list_models, model_info
 from .keys import remap_keys
 
@@ -55,7 +63,8 @@ class ForeignArch:
     ``layout`` names the family file's rule set that converts its checkpoints
     (``"torchvision"`` -> ``TORCHVISION_KEY_RULES``, ``"timm"`` -> ``TIMM_KEY_RULES``); it
     defaults to ``library`` (timm's ResNets use torchvision's key names, so their layout is
-    ``"torchvision"``). ``kwargs`` go to the foreign constructor when export builds its skeleton.
+    ``"torchvision"``). ``kwargs`` go to the foreign constructor when export builds its skeleton,
+    with ``mirror``: attributes of our model passed under the same name (e.g. ``aux_logits``).
     """
 
     library: Library
@@ -64,6 +73,7 @@ class ForeignArch:
     layout: str = ""
     note: str = ""
     kwargs: Mapping[str, Any] = field(default_factory=dict)
+    mirror: tuple[str, ...] = ()
 
     @property
     def rules(self) -> str:
@@ -74,9 +84,18 @@ class ForeignArch:
 
 
 def _table(
-    library: Library, mapping: Mapping[str, str], *, layout: str = "", note: str = ""
+    library: Library,
+    mapping: Mapping[str, str],
+    *,
+    layout: str = "",
+    note: str = "",
+    kwargs: Mapping[str, Any] | None = None,
+    mirror: tuple[str, ...] = (),
 ) -> tuple[ForeignArch, ...]:
-    return tuple(ForeignArch(library, name, ours, layout, note) for name, ours in mapping.items())
+    return tuple(
+        ForeignArch(library, name, ours, layout, note, dict(kwargs or {}), mirror)
+        for name, ours in mapping.items()
+    )
 
 
 _V1_5 = (
@@ -90,6 +109,19 @@ _RESNET_V1_5 = {
     "resnet152": "resnet152_v1_5",
 }
 
+_GOOGLENET_TV = (
+    "it is the TF-slim Inception-v1 layout: batch norm, a 3x3 conv in the '5x5' branch, a 2x2 "
+    "pool after 4e (not the paper's LRN network with 5x5 convs)"
+)
+_V4_TF = (
+    "it is the authors' TF-slim release, whose factorised 1xn/nx1 convolutions run in the other "
+    "order than the paper's figures"
+)
+_IRV2_TF = (
+    "it is the authors' TF-slim release (another stem, 10/20/10 modules, a final 1x1 conv), not "
+    "the paper's Figure 15 network"
+)
+
 #: Every foreign architecture we load and export, grouped by family (add a family's block here).
 FOREIGN_ARCHS: tuple[ForeignArch, ...] = (
     # ResNet (models/resnet.py). Same names in torchvision and timm; timm uses torchvision's keys.
@@ -97,6 +129,25 @@ FOREIGN_ARCHS: tuple[ForeignArch, ...] = (
     *_table("torchvision", _RESNET_V1_5, note=_V1_5),
     *_table("timm", _RESNET_SAME, layout="torchvision"),
     *_table("timm", _RESNET_V1_5, layout="torchvision", note=_V1_5),
+    # Inception (models/googlenet.py, inception_v3.py, inception_v4.py). Auxiliary heads follow
+    # ours on export (mirror); init_weights=False spares torchvision's slow, warned-about init.
+    # timm's inception_v3 uses torchvision's key names (its aux head only with aux_logits=True).
+    *_table(
+        "torchvision",
+        {"googlenet": "googlenet_torchvision"},
+        note=_GOOGLENET_TV,
+        kwargs={"init_weights": False},
+        mirror=("aux_logits",),
+    ),
+    *_table(
+        "torchvision",
+        {"inception_v3": "inception_v3"},
+        kwargs={"init_weights": False},
+        mirror=("aux_logits",),
+    ),
+    *_table("timm", {"inception_v3": "inception_v3"}, layout="torchvision", mirror=("aux_logits",)),
+    *_table("timm", {"inception_v4": "inception_v4_tf"}, note=_V4_TF),
+    *_table("timm", {"inception_resnet_v2": "inception_resnet_v2_tf"}, note=_IRV2_TF),
 )
 
 
@@ -126,6 +177,17 @@ def _converter(
     if rules is None or direction == "to":
         return None
     return lambda sd: remap_keys(sd, rules)
+
+
+def aux_prefixes(model: nn.Module) -> tuple[str, ...]:
+    """Our key prefixes of auxiliary classifiers: the family's, and the model's own heads."""
+    declared = getattr(_family_module(model), "AUX_HEAD_PREFIXES", ())
+    own = (f"{n}." for n, m in model.named_modules() if isinstance(m, AuxClassifier) and n)
+    return tuple(dict.fromkeys((*declared, *own)))
+
+
+def without_aux(keys: Iterable[str], prefixes: tuple[str, ...]) -> set[str]:
+    return {k for k in keys if not k.startswith(prefixes)} if prefixes else set(keys)
 
 
 def layouts_for(model: nn.Module) -> dict[str, Converter]:
@@ -176,19 +238,22 @@ def implied_archs(
     """Foreign entries of the model's family, in ``layout``, whose structure the checkpoint has.
 
     ``state_dict`` is already converted to our keys; shapes the loader can adapt (classifier,
-    input channels) are not compared.
+    input channels) are not compared, nor auxiliary classifiers (present in one, not the other).
     """
     names = set(same_family_models(model))
+    aux = aux_prefixes(model)
+    keys = without_aux(state_dict, aux)
     found = []
     for entry in FOREIGN_ARCHS:
         if entry.rules != layout or entry.ours not in names:
             continue
         shapes = skeleton_shapes(entry.ours)
-        if set(shapes) != set(state_dict):
+        if without_aux(shapes, aux) != keys:
             continue
         if all(
-            shapes[k] == tuple(v.shape) or adaptable(k, tuple(v.shape), shapes[k])
-            for k, v in state_dict.items()
+            shapes[k] == tuple(state_dict[k].shape)
+            or adaptable(k, tuple(state_dict[k].shape), shapes[k])
+            for k in keys
         ):
             found.append(entry)
     return found
@@ -209,9 +274,11 @@ def check_architecture(
     if not matches or name in {e.ours for e in matches} or name not in list_models():
         return matches
     own = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    fits = set(own) == set(state_dict) and all(
-        own[k] == tuple(v.shape) or adaptable(k, tuple(v.shape), own[k])
-        for k, v in state_dict.items()
+    aux = aux_prefixes(model)
+    keys = without_aux(state_dict, aux)
+    fits = without_aux(own, aux) == keys and all(
+        own[k] == tuple(state_dict[k].shape) or adaptable(k, tuple(state_dict[k].shape), own[k])
+        for k in keys
     )
     if not fits:  # a plain mismatch: the loader's table says what differs and names the variant
         return matches
@@ -230,21 +297,21 @@ def check_architecture(
 # -- export --------------------------------------------------------------------------------------
 
 
-def _build_foreign(entry: ForeignArch, num_classes: int) -> nn.Module:
+def _build_foreign(entry: ForeignArch, model: nn.Module) -> nn.Module:
+    kwargs = {**entry.kwargs, **{a: getattr(model, a) for a in entry.mirror if hasattr(model, a)}}
+    num_classes = getattr(model, "num_classes", 1000)
     with torch.device("meta"):
         if entry.library == "torchvision":
             import torchvision
 
             return torchvision.models.get_model(
-                entry.name, weights=None, num_classes=num_classes, **entry.kwargs
+                entry.name, weights=None, num_classes=num_classes, **kwargs
             )
         try:
             import timm
         except ImportError:
             raise WeightsError("exporting to timm's layout needs timm (pip install timm)") from None
-        return timm.create_model(
-            entry.name, pretrained=False, num_classes=num_classes, **entry.kwargs
-        )
+        return timm.create_model(entry.name, pretrained=False, num_classes=num_classes, **kwargs)
 
 
 def export_state_dict(model: nn.Module, library: str) -> tuple[dict[str, Tensor], ForeignArch]:
@@ -270,7 +337,7 @@ def export_state_dict(model: nn.Module, library: str) -> tuple[dict[str, Tensor]
     to_fn = _converter(_family_module(model), entry.rules, "to")
     if to_fn is not None:
         return to_fn(dict(own)), entry
-    foreign = _build_foreign(entry, num_classes=getattr(model, "num_classes", 1000))
+    foreign = _build_foreign(entry, model)
     skeleton = foreign.state_dict()
     by_id = {id(v): k for k, v in skeleton.items()}
     converted = convert_from(model, skeleton, entry.rules)

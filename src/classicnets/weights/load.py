@@ -11,6 +11,12 @@ The steps, in order:
 4. fit: the classifier is re-initialised when the class counts differ, the first conv is adapted
    when the input channels differ (each with a warning), and any other missing, unexpected or
    mis-shaped key is reported in a table (an error with ``strict=True``).
+
+Auxiliary classifiers (GoogLeNet, Inception v3) are training-only heads that ``forward`` never
+runs: a checkpoint's heads that the model was built without (``aux_logits=False``) are left out,
+and heads the checkpoint lacks (timm's and TF's files have none) keep their initialisation, with
+a warning; both are listed in the report. A registered weight file whose classifier has extra
+leading classes (TF's background class, ``WeightSpec.label_offset``) has them dropped first.
 """
 
 from __future__ import annotations
@@ -27,13 +33,19 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ArchitectureMismatchError, UnknownWeightsError, WeightsError, WeightsFileError
-from ..layers import init_weights
+from ..layers import AuxClassifier, init_weights
 from ..registry import list_models
 from ..table import format_table
 from .catalog import WeightSpec, default_weights, get_weights, list_weights, weights_for
 from .files import read_file, read_metadata, unwrap_state_dict
 from .hub import fetch
-from .interchange import check_architecture, convert_from, foreign_archs, layouts_for
+from .interchange import (
+    aux_prefixes,
+    check_architecture,
+    convert_from,
+    foreign_archs,
+    layouts_for,
+)
 
 __all__ = ["LoadReport", "WeightsAdaptedWarning", "load_pretrained", "load_weights"]
 
@@ -63,17 +75,26 @@ class LoadReport:
     unexpected: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
     mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: Auxiliary classifiers of the checkpoint that the model does not have (left out), and the
+    #: model's that the checkpoint does not have (they keep their initialisation).
+    aux_dropped: list[str] = field(default_factory=list)
+    aux_initialised: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not (self.missing or self.unexpected or self.mismatched)
 
     def summary(self) -> str:
-        return (
+        text = (
             f"{self.model} <- {self.source} ({self.layout} layout): {self.loaded} tensors "
             f"loaded, {len(self.missing)} missing, {len(self.unexpected)} unexpected, "
             f"{len(self.mismatched)} with another shape"
         )
+        if self.aux_dropped:
+            text += f"; auxiliary heads the model lacks, left out: {', '.join(self.aux_dropped)}"
+        if self.aux_initialised:
+            text += f"; auxiliary heads not in the checkpoint: {', '.join(self.aux_initialised)}"
+        return text
 
     def table(self) -> str:
         """The keys that did not fit: problem, key, shape in the checkpoint, shape in the model."""
@@ -107,6 +128,13 @@ class _Fitter:
         self.classifier_prefix = next(
             (f"{n}." for n, m in model.named_modules() if m is classifier and n), None
         )
+        # where a checkpoint's classifier goes when the model has none (num_classes=0)
+        self.classifier_prefixes = tuple(
+            [self.classifier_prefix] * (self.classifier_prefix is not None)
+            + [f"{n}.head.fc." for n, m in model.named_modules() if isinstance(m, AuxClassifier)]
+        )
+        self.aux = aux_prefixes(model)
+        self.own_aux = tuple(p for p in self.aux if any(k.startswith(p) for k in self.own))
         in_chans = getattr(model, "in_chans", 3)
         self.first_conv = next(
             (k for k, v in self.own.items() if v.dim() == 4 and v.shape[1] == in_chans), None
@@ -237,6 +265,8 @@ def load_weights(
             layout = detect_layout(model, state)
     converted = convert_from(model, state, layout)
     fitter = _Fitter(model)
+    if spec is not None and spec.label_offset:
+        converted = _drop_leading_classes(converted, fitter, spec)
     if check_arch:
         if "architecture" in meta:
             _check_named_arch(model, str(meta["architecture"]), f"the weights in {origin}")
@@ -250,6 +280,19 @@ def load_weights(
     )
     _fit(model, fitter, converted, report, strict=strict, adapt=adapt)
     return report
+
+
+def _drop_leading_classes(
+    state: dict[str, Tensor], fitter: _Fitter, spec: WeightSpec
+) -> dict[str, Tensor]:
+    """The checkpoint without the first ``spec.label_offset`` rows of its classifier."""
+    prefix = fitter.classifier_prefix or "head.fc."
+    out = dict(state)
+    for key in (f"{prefix}weight", f"{prefix}bias"):
+        value = out.get(key)
+        if value is not None and value.shape[0] == spec.num_classes + spec.label_offset:
+            out[key] = value[spec.label_offset :]
+    return out
 
 
 def _fit(
@@ -267,8 +310,12 @@ def _fit(
     for key, value in state.items():
         theirs = tuple(value.shape)
         if key not in own:
-            if fitter.classifier_prefix and key.startswith(fitter.classifier_prefix):
+            if fitter.classifier_prefixes and key.startswith(fitter.classifier_prefixes):
                 dropped_classifier.append(key)  # the model has no classifier (num_classes=0)
+            elif key.startswith(fitter.aux) and not key.startswith(fitter.own_aux):
+                head = next(p for p in fitter.aux if key.startswith(p)).rstrip(".")
+                if head not in report.aux_dropped:  # built without this auxiliary head
+                    report.aux_dropped.append(head)
             else:
                 report.unexpected.append((key, theirs))
             continue
@@ -283,10 +330,16 @@ def _fit(
             report.adapted.append(key)
         else:
             report.mismatched.append((key, theirs, ours))
+    absent_heads = tuple(
+        p for p in fitter.own_aux if not any(k.startswith(p) for k in state if k in own)
+    )
+    report.aux_initialised = [p.rstrip(".") for p in absent_heads]
     report.missing = [
         (k, tuple(v.shape))
         for k, v in own.items()
-        if k not in state and not k.endswith("num_batches_tracked")  # torch fills those in
+        if k not in state
+        and not k.endswith("num_batches_tracked")  # torch fills those in
+        and not (absent_heads and k.startswith(absent_heads))
     ]
     if strict and not report.ok:
         raise _mismatch_error(model, fitter, state, report)
@@ -315,6 +368,15 @@ def _announce(
         warnings.warn(
             f"{report.model} has no classifier (num_classes=0): the checkpoint's "
             f"{', '.join(dropped)} were not used",
+            WeightsAdaptedWarning,
+            stacklevel=4,
+        )
+    if report.aux_initialised:
+        heads = ", ".join(report.aux_initialised)
+        warnings.warn(
+            f"{report.model}: the checkpoint has no weights for the auxiliary classifier(s) "
+            f"{heads}; they keep their initialisation (forward never runs them; train them "
+            "before using forward_with_aux, or build the model with aux_logits=False)",
             WeightsAdaptedWarning,
             stacklevel=4,
         )
