@@ -15,7 +15,7 @@ the files are only ever read with ``torch.load(weights_only=True)``. An entry wi
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Literal
 
 from ..errors import UnknownWeightsError
@@ -264,6 +264,14 @@ _TV_DENSENET_KEYS = (
     "its loader); densenet.py's rules read both spellings."
 )
 
+
+def _with(spec: WeightSpec, **changes: str) -> WeightSpec:
+    """``spec`` with other recipe/notes (``_tv`` gives ResNet's recipe)."""
+    from dataclasses import replace
+
+    return replace(spec, **changes)  # type: ignore[arg-type]
+
+
 for _spec in (
     _tv("vgg11", "tv_in1k", "vgg11-8a719046.pth", "VGG11_Weights.IMAGENET1K_V1", 69.020, 88.628),
     _tv("vgg11_bn", "tv_in1k", "vgg11_bn-6002323d.pth", "VGG11_BN_Weights.IMAGENET1K_V1",
@@ -278,7 +286,7 @@ for _spec in (
     _tv("vgg19_bn", "tv_in1k", "vgg19_bn-c79401a0.pth", "VGG19_BN_Weights.IMAGENET1K_V1",
         74.218, 91.842),
 ):  # fmt: skip
-    register_weights(replace(_spec, recipe=f"{_TV_VGG_RECIPE}#alexnet-and-vgg"))
+    register_weights(_with(_spec, recipe=f"{_TV_VGG_RECIPE}#alexnet-and-vgg"))
 
 for _spec in (
     _tv("densenet121", "tv_in1k", "densenet121-a639ec97.pth", "DenseNet121_Weights.IMAGENET1K_V1",
@@ -290,7 +298,7 @@ for _spec in (
     _tv("densenet201", "tv_in1k", "densenet201-c1103571.pth", "DenseNet201_Weights.IMAGENET1K_V1",
         76.896, 93.370),
 ):  # fmt: skip
-    register_weights(replace(_spec, recipe=_TV_DENSENET_RECIPE, notes=_TV_DENSENET_KEYS))
+    register_weights(_with(_spec, recipe=_TV_DENSENET_RECIPE, notes=_TV_DENSENET_KEYS))
 
 # timm's own DenseNet-121 ("ra": its RandAugment recipe). timm 1.0 serves it from the Hugging Face
 # hub (timm/densenet121.ra_in1k), whose file's SHA-256 is not in its name and could not be
