@@ -257,7 +257,9 @@ for _spec in (
 
 # -- VGG and DenseNet: torchvision's IMAGENET1K_V1 (figures from its installed weight metadata) ----
 
-_TV_VGG_RECIPE = "https://github.com/pytorch/vision/tree/main/references/classification"
+_TV_VGG_RECIPE = (
+    "https://github.com/pytorch/vision/tree/main/references/classification#alexnet-and-vgg"
+)
 _TV_DENSENET_RECIPE = "https://github.com/pytorch/vision/pull/116"
 _TV_DENSENET_KEYS = (
     "The file names the dense layers' keys 'norm.1', 'conv.1', ... (torchvision renames them in "
@@ -286,7 +288,7 @@ for _spec in (
     _tv("vgg19_bn", "tv_in1k", "vgg19_bn-c79401a0.pth", "VGG19_BN_Weights.IMAGENET1K_V1",
         74.218, 91.842),
 ):  # fmt: skip
-    register_weights(_with(_spec, recipe=f"{_TV_VGG_RECIPE}#alexnet-and-vgg"))
+    register_weights(_with(_spec, recipe=_TV_VGG_RECIPE))
 
 for _spec in (
     _tv("densenet121", "tv_in1k", "densenet121-a639ec97.pth", "DenseNet121_Weights.IMAGENET1K_V1",
