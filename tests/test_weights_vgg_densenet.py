@@ -10,6 +10,7 @@ device wherever only keys and shapes matter.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -243,3 +244,17 @@ def test_catalog_entry_matches_torchvision_metadata(name: str) -> None:
     assert pre.interpolation == transform.interpolation.value
     assert list(pre.mean) == transform.mean and list(pre.std) == transform.std
     assert sum(v.numel() for v in _meta(spec.arch).parameters()) == published.meta["num_params"]
+
+
+def test_timm_densenet_entry_matches_its_pretrained_config() -> None:
+    timm = pytest.importorskip("timm")
+    spec, cfg = (
+        get_weights("densenet121.ra_in1k"),
+        timm.models.get_pretrained_cfg("densenet121.ra_in1k"),
+    )
+    pre = spec.preprocessing
+    assert (3, pre.input_size, pre.input_size) == cfg.input_size
+    assert pre.resize_size == math.floor(pre.input_size / cfg.crop_pct)
+    assert pre.interpolation == cfg.interpolation and pre.mean == cfg.mean and pre.std == cfg.std
+    assert spec.url.endswith(f"-{spec.sha256}.pth") and spec.layout == "timm"
+    assert classicnets.weights.default_weights("densenet121").tag == "tv_in1k"
