@@ -440,3 +440,63 @@ def from_torchvision(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Ten
         "state dict does not have the layer layout of torchvision vgg11/13/16/19 or their _bn "
         f"variants (its feature layers: {', '.join(sorted(have)[:6])}, ...)"
     )
+
+
+# -- timm key layout -----------------------------------------------------------------------------
+
+# timm's VGG keeps torchvision's ``features`` and applies the FC layers as convolutions (its
+# "pre_logits" ConvMlp: a 7x7 conv, a 1x1 conv), then global-average-pools before ``head.fc``:
+# the same numbers as our linear layers, reshaped. Its forward equals our FC form for inputs of
+# 32-255 pixels (both pool a smaller map up to 7x7; at 224-255 the map is 7x7) and, from 224 up,
+# our dense evaluation (``as_fully_convolutional()``), which is what it computes at any larger size.
+_TIMM_HEAD: dict[str, tuple[str, int]] = {
+    # timm prefix: (ours, kernel size of timm's conv; 0 = a linear layer there too)
+    "pre_logits.fc1": ("head.fc6", FC_GRID),
+    "pre_logits.fc2": ("head.fc7", 1),
+    "head.fc": ("head.classifier.fc", 0),
+}
+
+
+def from_timm(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename (and reshape the FC convolutions of) a timm vgg11/13/16/19(_bn) state dict."""
+    out = from_torchvision(state_dict)  # the conv layers; other keys pass through unchanged
+    for prefix, (ours, kernel) in _TIMM_HEAD.items():
+        for param in ("weight", "bias"):
+            value = out.pop(f"{prefix}.{param}", None)
+            if value is not None:
+                out[f"{ours}.{param}"] = value.flatten(1) if kernel and param == "weight" else value
+    return out
+
+
+def to_timm(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """This module's VGG (configurations A, B, D, E) state dict in timm's key layout.
+
+    Keys alone do not tell C from D or A-LRN from A (the same layers, other kernels or an LRN):
+    ``classicnets.export_weights`` checks the model's name first.
+    """
+    have = {k.rsplit(".", 1)[0] for k in state_dict if k.startswith("stage")}
+    back = next(
+        (
+            {dst: src for src, dst in layout.items()}
+            for layout in _TV_LAYOUTS.values()
+            if have == {dst for dst in layout.values() if dst.startswith("stage")}
+        ),
+        None,
+    )
+    if back is None:
+        raise ValueError(
+            "only VGG configurations A, B, D and E (vgg11/13/16/19 and _bn) exist in timm; this "
+            f"state dict has the layers {', '.join(sorted(have)[:6])}, ..."
+        )
+    heads = {ours: (prefix, kernel) for prefix, (ours, kernel) in _TIMM_HEAD.items()}
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state_dict.items():
+        prefix, _, param = key.rpartition(".")
+        if prefix in heads:
+            name, kernel = heads[prefix]
+            if kernel and param == "weight":  # (out, C*k*k) -> (out, C, k, k), channel-major
+                value = value.reshape(value.shape[0], -1, kernel, kernel)
+            out[f"{name}.{param}"] = value
+        else:
+            out[f"{back[prefix]}.{param}"] = value
+    return out

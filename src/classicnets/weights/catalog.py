@@ -262,6 +262,84 @@ for _spec in (
 ):  # fmt: skip
     register_weights(_spec)
 
+# -- VGG and DenseNet: torchvision's IMAGENET1K_V1 (figures from its installed weight metadata) ----
+
+_TV_VGG_RECIPE = (
+    "https://github.com/pytorch/vision/tree/main/references/classification#alexnet-and-vgg"
+)
+_TV_DENSENET_RECIPE = "https://github.com/pytorch/vision/pull/116"
+_TV_DENSENET_KEYS = (
+    "The file names the dense layers' keys 'norm.1', 'conv.1', ... (torchvision renames them in "
+    "its loader); densenet.py's rules read both spellings."
+)
+
+
+def _with(spec: WeightSpec, **changes: str) -> WeightSpec:
+    """``spec`` with other recipe/notes (``_tv`` gives ResNet's recipe)."""
+    from dataclasses import replace
+
+    return replace(spec, **changes)  # type: ignore[arg-type]
+
+
+for _spec in (
+    _tv("vgg11", "tv_in1k", "vgg11-8a719046.pth", "VGG11_Weights.IMAGENET1K_V1", 69.020, 88.628),
+    _tv("vgg11_bn", "tv_in1k", "vgg11_bn-6002323d.pth", "VGG11_BN_Weights.IMAGENET1K_V1",
+        70.370, 89.810),
+    _tv("vgg13", "tv_in1k", "vgg13-19584684.pth", "VGG13_Weights.IMAGENET1K_V1", 69.928, 89.246),
+    _tv("vgg13_bn", "tv_in1k", "vgg13_bn-abd245e5.pth", "VGG13_BN_Weights.IMAGENET1K_V1",
+        71.586, 90.374),
+    _tv("vgg16", "tv_in1k", "vgg16-397923af.pth", "VGG16_Weights.IMAGENET1K_V1", 71.592, 90.382),
+    _tv("vgg16_bn", "tv_in1k", "vgg16_bn-6c64b313.pth", "VGG16_BN_Weights.IMAGENET1K_V1",
+        73.360, 91.516),
+    _tv("vgg19", "tv_in1k", "vgg19-dcbb9e9d.pth", "VGG19_Weights.IMAGENET1K_V1", 72.376, 90.876),
+    _tv("vgg19_bn", "tv_in1k", "vgg19_bn-c79401a0.pth", "VGG19_BN_Weights.IMAGENET1K_V1",
+        74.218, 91.842),
+):  # fmt: skip
+    register_weights(_with(_spec, recipe=_TV_VGG_RECIPE))
+
+for _spec in (
+    _tv("densenet121", "tv_in1k", "densenet121-a639ec97.pth", "DenseNet121_Weights.IMAGENET1K_V1",
+        74.434, 91.972),
+    _tv("densenet161", "tv_in1k", "densenet161-8d451a50.pth", "DenseNet161_Weights.IMAGENET1K_V1",
+        77.138, 93.560),
+    _tv("densenet169", "tv_in1k", "densenet169-b2777c0a.pth", "DenseNet169_Weights.IMAGENET1K_V1",
+        75.600, 92.806),
+    _tv("densenet201", "tv_in1k", "densenet201-c1103571.pth", "DenseNet201_Weights.IMAGENET1K_V1",
+        76.896, 93.370),
+):  # fmt: skip
+    register_weights(_with(_spec, recipe=_TV_DENSENET_RECIPE, notes=_TV_DENSENET_KEYS))
+
+# timm's own DenseNet-121 ("ra": its RandAugment recipe). timm 1.0 serves it from the Hugging Face
+# hub (timm/densenet121.ra_in1k), whose file's SHA-256 is not in its name and could not be
+# obtained here; the entry is the file timm's configuration named before the hub (a GitHub
+# release whose name carries the prefix). The two copies were not compared here (no network).
+register_weights(
+    WeightSpec(
+        arch="densenet121",
+        tag="ra_in1k",
+        url="https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/"
+        "densenet121_ra-50efcf5c.pth",
+        sha256="50efcf5c",
+        layout="timm",
+        # timm's configuration: 224, crop_pct 0.875 (resize 256), bicubic
+        preprocessing=Preprocessing(input_size=224, resize_size=256, interpolation="bicubic"),
+        accuracy=Accuracy(
+            75.56,
+            92.65,
+            "ImageNet-1k val (50,000 images), single center crop, this entry's preprocessing",
+            "timm documentation, docs/models/densenet.md (model-index)",
+        ),
+        license="Apache-2.0 (timm); trained on ImageNet-1k, whose terms of access apply",
+        recipe="timm's RandAugment recipe (the 'ra' tag); no exact hyper-parameters or training "
+        "log are published with the file",
+        origin="ported",
+        source="timm densenet121.ra_in1k (GitHub release v0.1-weights; timm 1.0 serves it from "
+        "the HF hub as timm/densenet121.ra_in1k)",
+        notes="timm 1.0 evaluates it at 288 with test crop 0.95 as well (the network takes any "
+        "size); the accuracy above is at 224.",
+    )
+)
+
 register_weights(
     WeightSpec(
         arch="resnet50_v1_5",

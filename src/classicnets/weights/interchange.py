@@ -98,6 +98,16 @@ def _table(
     )
 
 
+# VGG (models/vgg.py) and DenseNet (models/densenet.py): torchvision's and timm's names are ours.
+_VGG_NAMES = {n: n for c in ("11", "13", "16", "19") for n in (f"vgg{c}", f"vgg{c}_bn")}
+_DENSENET_NAMES = {f"densenet{d}": f"densenet{d}" for d in (121, 161, 169, 201)}
+_VGG_TIMM = (
+    "its FC layers are convolutions (a 7x7, a 1x1) followed by global average pooling: the same "
+    "weights, reshaped, and the same logits for inputs of 32-255 pixels; from 224 up it computes "
+    "our dense evaluation (model.as_fully_convolutional()), which differs from the FC form above "
+    "255"
+)
+
 _V1_5 = (
     "its bottlenecks put the downsampling stride on the 3x3 conv (ResNet v1.5), while the "
     "paper's models stride the first 1x1"
@@ -124,6 +134,13 @@ _IRV2_TF = (
 
 #: Every foreign architecture we load and export, grouped by family (add a family's block here).
 FOREIGN_ARCHS: tuple[ForeignArch, ...] = (
+    # VGG: timm keeps torchvision's conv keys; vgg.from_timm/to_timm reshape its FC convolutions.
+    *_table("torchvision", _VGG_NAMES),
+    *_table("timm", _VGG_NAMES, note=_VGG_TIMM),
+    # DenseNet: timm's keys are torchvision's (densenet.py also takes the "norm.1" names that
+    # torchvision's published files have).
+    *_table("torchvision", _DENSENET_NAMES),
+    *_table("timm", _DENSENET_NAMES, layout="torchvision"),
     # ResNet (models/resnet.py). Same names in torchvision and timm; timm uses torchvision's keys.
     *_table("torchvision", _RESNET_SAME),
     *_table("torchvision", _RESNET_V1_5, note=_V1_5),
@@ -213,7 +230,12 @@ def convert_from(model: nn.Module, state_dict: dict[str, Tensor], layout: str) -
             f"({layout.upper()}_KEY_RULES in models/{family}.py), so {layout} checkpoints "
             f"cannot be converted for {getattr(model, 'model_name', type(model).__name__)}"
         )
-    return fn(dict(state_dict))
+    try:
+        return fn(dict(state_dict))
+    except ValueError as e:  # a family converter that recognises its layout: this is not it
+        from ..errors import WeightsMismatchError
+
+        raise WeightsMismatchError(f"the checkpoint is not in the {layout} layout: {e}") from e
 
 
 # -- identifying the architecture a checkpoint was made for ---------------------------------------
