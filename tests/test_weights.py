@@ -81,6 +81,10 @@ def _params(name: str) -> int:
     return sum(math.prod(s) for s in skeleton_shapes(name).values())
 
 
+# deeper copies of an architecture whose shallower sibling is checked by default
+_SLOW_ORACLES = {"legacy_seresnet152"}
+
+
 def _oracle_params() -> list[object]:
     params = []
     for e in FOREIGN_ARCHS:
@@ -95,6 +99,7 @@ def _oracle_params() -> list[object]:
         )
         big = _params(e.ours) > _BIG_PARAMS and (e.library, e.name) not in _BIG_BY_DEFAULT
         marks = [pytest.mark.slow] if redundant or big else []
+        marks = [pytest.mark.slow] if redundant or e.name in _SLOW_ORACLES else []
         params.append(pytest.param(e, id=f"{e.library}-{e.name}", marks=marks))
     return params
 

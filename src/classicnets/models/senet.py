@@ -36,14 +36,26 @@ Not in the paper's text but taken from the released SENet-154: the stem widths 6
 first conv strided). SE-ResNet-18/34 (basic blocks with SE on the residual after the second 3x3's
 BN) follow the same rule as the bottleneck networks; the paper reports no figure for them. timm's
 ``legacy_seresnet18/34`` (weights trained by timm, not by the authors) apply a ReLU to the
-residual before SE: same parameters, a different function, so their weights load (the keys map)
-but do not give the same logits. timm's non-legacy ``seresnet*`` round the SE width up to a
-multiple of 8 instead of ``C // r``.
+residual before SE: same parameters, a different function, so their weights load (the keys map,
+with a warning) but do not give the same logits; they are not in ``weights.FOREIGN_ARCHS``.
+
+timm's non-legacy ``seresnet*`` / ``seresnext*`` (ResNet-style keys: ``conv1``, ``layerN.M.se``,
+``fc``) are torchvision-style ResNets with SE: the stem max pool padded (not Caffe's ceil), the
+stride on the 3x3, and the SE width rounded up to a multiple of 8. For the bottleneck networks
+``C // 16`` is already a multiple of 8, so timm ``seresnet50/101/152`` is exactly our
+``seresnet50/101/152`` built with ``stride_in="3x3", stem_pool="pad"``, and timm
+``seresnext50_32x4d`` / ``seresnext101_32x4d`` is our SE-ResNeXt with ``stem_pool="pad"``
+(tests/test_weights_senet.py checks both against timm); their keys are renamed with
+``resnet.TORCHVISION_KEY_RULES``. No registered name builds those options, so they are not
+detected automatically. timm's ``seresnet18/34`` do not map: 64-channel SE blocks get 8 hidden
+units there, 4 (= 64 // 16) here.
 
 Deviations from the paper: none in the architecture.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import torch
 
@@ -288,10 +300,25 @@ TIMM_DEEP_STEM_RULES: tuple[tuple[str, str], ...] = (
 )
 
 
+_RELU_BEFORE_SE = (
+    "this checkpoint has the layout of timm's legacy_seresnet18/34, which apply a ReLU to the "
+    "residual before SE: its weights load into seresnet18/34 but that network computes another "
+    "function (expect lower accuracy until fine-tuned)"
+)
+
+
 def from_timm(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Rename a timm ``legacy_se*`` / ``legacy_senet154`` state dict's keys to this module's."""
+    """Rename a timm ``legacy_se*`` / ``legacy_senet154`` state dict's keys to this module's.
+
+    A basic-block checkpoint (timm's ``legacy_seresnet18/34``) is renamed too, with a warning:
+    those networks are not the paper's (see the module docstring).
+    """
     from ..weights import remap_keys
 
+    keys = state_dict.keys()
+    basic_legacy = {"layer0.conv1.weight", "layer1.0.conv2.weight"} <= keys
+    if basic_legacy and "layer1.0.conv3.weight" not in keys:
+        warnings.warn(_RELU_BEFORE_SE, UserWarning, stacklevel=2)
     rules = TIMM_KEY_RULES
     if "layer0.conv2.weight" in state_dict:
         rules = TIMM_DEEP_STEM_RULES + TIMM_KEY_RULES[2:]

@@ -520,3 +520,101 @@ register_weights(
         label_offset=1,
     )
 )
+
+# -- ResNeXt (torchvision) and SENet (timm's legacy ports) ---------------------------------------
+
+
+def _tv_resnext(
+    arch: str,
+    tag: str,
+    file: str,
+    enum: str,
+    top1: float,
+    top5: float,
+    *,
+    recipe: str,
+    resize_232: bool = False,
+) -> WeightSpec:
+    """A torchvision ResNeXt entry; recipe and resize size as in torchvision's metadata."""
+    from dataclasses import replace
+
+    return replace(_tv(arch, tag, file, enum, top1, top5, v2=resize_232), recipe=recipe)
+
+
+_TVX = "https://github.com/pytorch/vision/tree/main/references/classification#resnext"
+_TVX2 = "https://github.com/pytorch/vision/issues/3995#new-recipe"
+
+for _spec in (
+    _tv_resnext("resnext50_32x4d", "tv_in1k", "resnext50_32x4d-7cdf4587.pth",
+                "ResNeXt50_32X4D_Weights.IMAGENET1K_V1", 77.618, 93.698, recipe=_TVX),
+    _tv_resnext("resnext50_32x4d", "tv2_in1k", "resnext50_32x4d-1a0047aa.pth",
+                "ResNeXt50_32X4D_Weights.IMAGENET1K_V2", 81.198, 95.340, recipe=_TVX2,
+                resize_232=True),
+    _tv_resnext("resnext101_32x8d", "tv_in1k", "resnext101_32x8d-8ba56ff5.pth",
+                "ResNeXt101_32X8D_Weights.IMAGENET1K_V1", 79.312, 94.526, recipe=_TVX),
+    _tv_resnext("resnext101_32x8d", "tv2_in1k", "resnext101_32x8d-110c445d.pth",
+                "ResNeXt101_32X8D_Weights.IMAGENET1K_V2", 82.834, 96.228,
+                recipe=_TVX2 + "-with-fixres", resize_232=True),
+    _tv_resnext("resnext101_64x4d", "tv_in1k", "resnext101_64x4d-173b62eb.pth",
+                "ResNeXt101_64X4D_Weights.IMAGENET1K_V1", 83.246, 96.454,
+                recipe="https://github.com/pytorch/vision/pull/5935", resize_232=True),
+):  # fmt: skip
+    register_weights(_spec)
+
+_SENET_RELEASES = "https://github.com/rwightman/pytorch-image-models/releases/download/"
+_SENET_LICENSE = (
+    "timm lists apache-2.0; the weights are the SENet authors' released Caffe models "
+    "(github.com/hujie-frank/SENet; their terms were not checked offline), converted by Cadene "
+    "(pretrained-models.pytorch); trained on ImageNet-1k, whose terms of access apply"
+)
+_SENET_RECIPE = (
+    "the SENet authors' Caffe training (Hu et al., arXiv 1709.01507, Sec. 5.1; SENet-154: "
+    "Appendix); ported, not retrained"
+)
+_SENET_PROTOCOL = (
+    "ImageNet-1k val, single 224x224 center crop, reported by the authors for their released "
+    "Caffe model; not re-measured on this PyTorch port (timm's own evaluation is not available "
+    "offline)"
+)
+
+
+def _legacy_senet(
+    arch: str, file: str, timm_name: str, error: tuple[float, float], source: str
+) -> WeightSpec:
+    return WeightSpec(
+        arch=arch,
+        tag="legacy_in1k",
+        url=_SENET_RELEASES + file,
+        sha256=file.rsplit("-", 1)[1].split(".")[0],
+        layout="timm",
+        preprocessing=Preprocessing(input_size=224, resize_size=256, interpolation="bilinear"),
+        accuracy=Accuracy(
+            round(100 - error[0], 2), round(100 - error[1], 2), _SENET_PROTOCOL, source
+        ),
+        license=_SENET_LICENSE,
+        recipe=_SENET_RECIPE,
+        origin="ported",
+        source=f"timm {timm_name}.in1k (GitHub release file, the URL timm's pretrained_cfg "
+        "names; the key layout of timm's legacy senet.py)",
+        notes="RGB, 0-1, ImageNet mean/std, as timm's cfg and Cadene's port give (the Caffe "
+        "originals were fed BGR 0-255 with mean subtraction; the port is not).",
+    )
+
+
+for _spec in (
+    _legacy_senet("seresnet50", "v0.1-cadene/se_resnet50-ce0d4300.pth", "legacy_seresnet50",
+                  (22.37, 6.36), "SENet GitHub README (released models)"),
+    _legacy_senet("seresnet101", "v0.1-cadene/se_resnet101-7e38fcc6.pth", "legacy_seresnet101",
+                  (21.75, 5.72), "SENet GitHub README (released models)"),
+    _legacy_senet("seresnet152", "v0.1-cadene/se_resnet152-d17c99b7.pth", "legacy_seresnet152",
+                  (21.34, 5.54), "SENet GitHub README (released models)"),
+    _legacy_senet("seresnext50_32x4d", "v0.1-weights/legacy_se_resnext50_32x4d-f3651bad.pth",
+                  "legacy_seresnext50_32x4d", (20.97, 5.54),
+                  "SENet GitHub README (released models)"),
+    _legacy_senet("seresnext101_32x4d", "v0.1-weights/legacy_se_resnext101_32x4d-37725eac.pth",
+                  "legacy_seresnext101_32x4d", (19.81, 4.96),
+                  "SENet GitHub README (released models)"),
+    _legacy_senet("senet154", "v0.1-weights/legacy_senet154-e9eb9fe6.pth", "legacy_senet154",
+                  (18.68, 4.47), "SENet paper (arXiv 1709.01507) Table 8, 224x224 crop"),
+):  # fmt: skip
+    register_weights(_spec)

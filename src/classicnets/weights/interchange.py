@@ -131,6 +131,21 @@ _IRV2_TF = (
     "it is the authors' TF-slim release (another stem, 10/20/10 modules, a final 1x1 conv), not "
     "the paper's Figure 15 network"
 )
+# ResNeXt: the same names in torchvision and timm (timm's keys are torchvision's); 32x4d-101 is
+# timm's only. Every one strides the 3x3, as the ResNeXt paper does: no variant to choose.
+_RESNEXT_TV = {n: n for n in ("resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d")}
+_RESNEXT_TIMM = {**_RESNEXT_TV, "resnext101_32x4d": "resnext101_32x4d"}
+# SENet: timm's legacy_* models, the authors' Caffe networks as ported by Cadene (Caffe max pool,
+# SE-ResNet strides the first 1x1). legacy_seresnet18/34 are not here: they put a ReLU before SE
+# (see models/senet.py), so their weights load into seresnet18/34 but compute another function.
+_SENET_LEGACY = {
+    "legacy_seresnet50": "seresnet50",
+    "legacy_seresnet101": "seresnet101",
+    "legacy_seresnet152": "seresnet152",
+    "legacy_seresnext50_32x4d": "seresnext50_32x4d",
+    "legacy_seresnext101_32x4d": "seresnext101_32x4d",
+    "legacy_senet154": "senet154",
+}
 
 #: Every foreign architecture we load and export, grouped by family (add a family's block here).
 FOREIGN_ARCHS: tuple[ForeignArch, ...] = (
@@ -165,6 +180,11 @@ FOREIGN_ARCHS: tuple[ForeignArch, ...] = (
     *_table("timm", {"inception_v3": "inception_v3"}, layout="torchvision", mirror=("aux_logits",)),
     *_table("timm", {"inception_v4": "inception_v4_tf"}, note=_V4_TF),
     *_table("timm", {"inception_resnet_v2": "inception_resnet_v2_tf"}, note=_IRV2_TF),
+    # ResNeXt (models/resnext.py): ResNet's torchvision key rules, in torchvision and timm.
+    *_table("torchvision", _RESNEXT_TV),
+    *_table("timm", _RESNEXT_TIMM, layout="torchvision"),
+    # SENet (models/senet.py): timm's legacy layout (layer0, se_module, last_linear).
+    *_table("timm", _SENET_LEGACY),
 )
 
 
@@ -181,6 +201,11 @@ def foreign_archs(*, ours: str | None = None, library: str | None = None) -> lis
 
 
 def _family_module(model: nn.Module) -> ModuleType:
+    """The family file: the registered builder's module (ResNeXt and SENet build the ResNet
+    class in their own files), else the module of the model's class."""
+    name = getattr(model, "model_name", "")
+    if name in list_models():
+        return sys.modules[model_info(name).builder.__module__]
     return sys.modules[type(model).__module__]
 
 
@@ -250,7 +275,7 @@ def skeleton_shapes(name: str) -> dict[str, tuple[int, ...]]:
 
 
 def same_family_models(model: nn.Module) -> list[str]:
-    module = type(model).__module__
+    module = _family_module(model).__name__
     return [n for n in list_models() if model_info(n).builder.__module__ == module]
 
 
