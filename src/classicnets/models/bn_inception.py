@@ -27,6 +27,16 @@ Deviations and readings of the table:
   rounds up, which only agrees with them on even-sized maps, e.g. at 224x224).
 * No auxiliary classifiers: the paper does not describe any for this network.
 * Initialisation is the project's (He for convs, identity BN, N(0, 0.01) for the linear layer).
+
+SE-BN-Inception (SENet, Hu et al., arXiv 1709.01507; Sec. 4, Fig. 2, Table 2): ``se=SEConfig()``
+puts an SE block on the output of an inception module, after the concatenation (Sec. 4: the
+transformation F_tr is "an entire Inception module"). The paper does not list the modules; every
+one of Figure 5's ten rows gets one, the grid-reducing 3c and 4e included (they are inception
+modules of the same table). The hidden width is ``max(1, C // r)`` (layers/se.py). Registered as
+``se_bn_inception``: 11,931,622 parameters, 2.033 G mult-adds against the paper's 2.04 G
+(BN-Inception is 2.03 G in the paper's Table 2 and 2.033 G here; the SE blocks' FC layers add
+0.6 M mult-adds, and the paper's +0.01 G presumably also counts the pooling and scaling, which
+this project's convention does not).
 """
 
 from __future__ import annotations
@@ -36,10 +46,11 @@ from typing import Literal, NamedTuple
 
 from torch import nn
 
-from ..layers import ClassifierHead, ConcatBranches, ConvNormAct, init_weights
+from ..layers import ClassifierHead, ConcatBranches, ConvNormAct, SEConfig, init_weights
 from ..registry import register_model
 from ..specs import ErrorFigure, Paper, PaperFigures
 from .base import ClassicNet
+from .senet import PAPER as SENET_PAPER
 
 PAPER = Paper(
     key="bn_inception",
@@ -156,7 +167,10 @@ class BNInceptionBlock(ConcatBranches):
 
 
 class BNInception(ClassicNet):
-    """BN-Inception: BN stem, inception 3a-5b (Figure 5 rows), global average pool, linear."""
+    """BN-Inception: BN stem, inception 3a-5b (Figure 5 rows), global average pool, linear.
+
+    ``se``: an SE block on every inception module's output (SE-BN-Inception; None: none).
+    """
 
     def __init__(
         self,
@@ -165,6 +179,7 @@ class BNInception(ClassicNet):
         in_chans: int = 3,
         drop_rate: float = 0.0,
         bn_eps: float = 1e-5,
+        se: SEConfig | None = None,
     ) -> None:
         # Each 3x3/2 stem pool (rounding up) needs >= 2 pixels; the stride-2 modules take 1.
         super().__init__(num_classes=num_classes, in_chans=in_chans, min_input_size=7)
@@ -197,6 +212,8 @@ class BNInception(ClassicNet):
                     stride=row.stride,
                     bn_eps=bn_eps,
                 )
+                if se is not None:
+                    block.set_se(se.build(block.out_channels))
                 self.add_module(f"inception{name}", block)
                 modules.append(f"inception{name}")
                 channels = block.out_channels
@@ -232,4 +249,33 @@ class BNInception(ClassicNet):
 )
 def bn_inception(**options: object) -> BNInception:
     """BN-Inception (Inception v2 of the BN paper): batch norm everywhere, double 3x3s."""
+    return BNInception(**options)  # type: ignore[arg-type]
+
+
+@register_model(
+    family="senet",
+    paper=SENET_PAPER,
+    figures=PaperFigures(
+        source="S1 Sec. 4, Fig. 2, Table 2; S2",
+        paper_macs=2.04e9,
+        ref_params=11_931_622,
+        ref_gmacs=2.033,
+        ref_source="computed: bn_inception + an SE block (r=16) on each of the 10 inception "
+        "modules (no torchvision/timm model)",
+        errors=(
+            ErrorFigure(
+                24.23,
+                7.14,
+                "ImageNet val",
+                "single 224x224 center crop (re-implementation)",
+                "S1 Table 2",
+            ),
+            ErrorFigure(23.62, 7.04, "ImageNet val", "released Caffe model, single crop", "S2"),
+        ),
+        notes="BN-Inception's re-implementation is 2.03 GFLOPs in SENet Table 2 (2.033 G here).",
+    ),
+)
+def se_bn_inception(**options: object) -> BNInception:
+    """SE-BN-Inception: BN-Inception with an SE block (r=16) on every inception module."""
+    options.setdefault("se", SEConfig())
     return BNInception(**options)  # type: ignore[arg-type]

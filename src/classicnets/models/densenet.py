@@ -42,6 +42,13 @@ Deviations from the paper: none in the architecture. The transition of the autho
 torchvision's) has a ReLU between BN and the 1x1 conv, the composite function of Sec. 3; so does
 this one. timm's ``densenet264d`` is a different, deep-stem network; ``densenet264`` here is the
 paper's.
+
+Option ``se=SEConfig()`` (not in this paper, nor in the SENet paper, arXiv 1709.01507, which has
+no SE-DenseNet): SENet integrates SE with residual networks by recalibrating the non-identity
+branch before it merges with the identity (Sec. 4). The DenseNet counterpart chosen here is the
+same rule: each dense layer's k new feature maps pass through an SE block before they join the
+concatenation, so earlier features are never rescaled twice. With k = 32 and r = 16 that is a
+hidden width of 2 (``max(1, k // r)``, layers/se.py); the transitions and the stem get none.
 """
 
 from __future__ import annotations
@@ -54,7 +61,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from ..layers import ClassifierHead, ConvNormAct, init_weights
+from ..layers import ClassifierHead, ConvNormAct, SEConfig, init_weights
 from ..registry import register_model
 from ..specs import ErrorFigure, Paper, PaperFigures
 from .base import ClassicNet
@@ -133,7 +140,8 @@ class DenseLayer(nn.Module):
     """One layer of a dense block: k new feature maps from all earlier ones.
 
     Bottleneck (DenseNet-B): BN-ReLU-Conv(1x1, 4k) -> BN-ReLU-Conv(3x3, k); otherwise
-    BN-ReLU-Conv(3x3, k). ``conv_drop_rate`` drops out after each convolution.
+    BN-ReLU-Conv(3x3, k). ``conv_drop_rate`` drops out after each convolution. ``se``: an SE
+    block on the k new maps, last.
     """
 
     def __init__(
@@ -144,6 +152,7 @@ class DenseLayer(nn.Module):
         bottleneck: bool,
         conv_drop_rate: float = 0.0,
         memory_efficient: bool = False,
+        se: SEConfig | None = None,
     ) -> None:
         super().__init__()
         self.memory_efficient = memory_efficient
@@ -158,6 +167,7 @@ class DenseLayer(nn.Module):
         else:
             self.conv1 = nn.Conv2d(in_channels, growth_rate, 3, padding=1, bias=False)
         self.drop = nn.Dropout(conv_drop_rate)
+        self.se = se.build(growth_rate) if se is not None else nn.Identity()
 
     def first_conv(self, *features: Tensor, update_stats: bool = True) -> Tensor:
         """Concatenate -> BN -> ReLU -> first conv: the memory-efficient mode's recomputed part."""
@@ -185,7 +195,7 @@ class DenseLayer(nn.Module):
         out = self.drop(out)  # (N, 4k or k, H, W)
         if self.conv2 is not None and self.norm2 is not None:
             out = self.drop(self.conv2(F.relu(self.norm2(out))))  # (N, k, H, W)
-        return out
+        return self.se(out)
 
 
 class DenseBlock(nn.ModuleDict):
@@ -200,6 +210,7 @@ class DenseBlock(nn.ModuleDict):
         bottleneck: bool,
         conv_drop_rate: float = 0.0,
         memory_efficient: bool = False,
+        se: SEConfig | None = None,
     ) -> None:
         super().__init__()
         for i in range(num_layers):
@@ -209,6 +220,7 @@ class DenseBlock(nn.ModuleDict):
                 bottleneck=bottleneck,
                 conv_drop_rate=conv_drop_rate,
                 memory_efficient=memory_efficient,
+                se=se,
             )
         self.out_channels = in_channels + num_layers * growth_rate
 
@@ -241,7 +253,8 @@ class DenseNet(ClassicNet):
 
     ``stem="imagenet"``: 7x7/2 conv + BN-ReLU + 3x3/2 max pool (Table 1); ``stem="cifar"``: one
     3x3 conv (Sec. 4.2). ``stem_width`` defaults to the paper's: 2k on ImageNet and for CIFAR
-    DenseNet-BC, 16 for the other CIFAR networks.
+    DenseNet-BC, 16 for the other CIFAR networks. ``se``: an SE block on every dense layer's new
+    maps (see the module docstring; None: none).
     """
 
     def __init__(
@@ -258,6 +271,7 @@ class DenseNet(ClassicNet):
         num_classes: int = 1000,
         in_chans: int = 3,
         drop_rate: float = 0.0,
+        se: SEConfig | None = None,
     ) -> None:
         if stem not in ("imagenet", "cifar"):
             raise ValueError(f"stem must be 'imagenet' or 'cifar', got {stem!r}")
@@ -307,6 +321,7 @@ class DenseNet(ClassicNet):
                 bottleneck=bottleneck,
                 conv_drop_rate=conv_drop_rate,
                 memory_efficient=memory_efficient,
+                se=se,
             )
             self.add_module(f"block{i + 1}", block)
             names.append(f"block{i + 1}")

@@ -57,6 +57,10 @@ Variants (registered under their own names, never mistaken for the paper):
   input inside ``forward`` (``transform_input``). Here that is explicit: either normalise with
   ``TORCHVISION_INPUT``, or build with ``transform_input=True``, which puts a visible
   ``input_transform`` module (:class:`~classicnets.layers.Renormalize`) first.
+
+Option ``se=SEConfig()`` (not in this paper; SENet, arXiv 1709.01507, Sec. 4, Fig. 2): an SE
+block on the output of each of the nine inception modules, after the concatenation, as in SENet's
+SE-Inception module. Any variant above takes it; the SE weights are ``inception<row>.se.*``.
 """
 
 from __future__ import annotations
@@ -76,6 +80,7 @@ from ..layers import (
     ConvNormAct,
     Normalization,
     Renormalize,
+    SEConfig,
     init_weights,
     run_with_aux,
 )
@@ -242,7 +247,8 @@ class GoogLeNet(ClassicNet):
     Options beyond the contract's: ``aux_logits`` (the two auxiliary classifiers, default on:
     the paper trains with them), ``aux_drop_rate``, ``norm`` ("lrn": the paper; "bn": batch norm
     after every conv, no LRN), and torchvision's layout details ``kernel_5x5``, ``pool4_kernel``,
-    ``aux_pool``, ``bn_eps`` and ``transform_input`` (see the module docstring).
+    ``aux_pool``, ``bn_eps`` and ``transform_input`` (see the module docstring), and ``se``: an
+    SE block on every inception module's output (SENet's SE-Inception; None: none).
     """
 
     def __init__(
@@ -259,6 +265,7 @@ class GoogLeNet(ClassicNet):
         aux_pool: AuxPoolKind = "paper",
         bn_eps: float = 1e-5,
         transform_input: bool = False,
+        se: SEConfig | None = None,
     ) -> None:
         if norm not in ("lrn", "bn"):
             raise ValueError(f"norm must be 'lrn' (paper) or 'bn', got {norm!r}")
@@ -320,6 +327,8 @@ class GoogLeNet(ClassicNet):
                 block = InceptionV1Block(
                     channels, *row, norm=bn, kernel_5x5=kernel_5x5, bn_eps=bn_eps
                 )
+                if se is not None:
+                    block.set_se(se.build(row.out_channels))
                 self.add_module(f"inception{name}", block)
                 modules.append(f"inception{name}")
                 channels = row.out_channels

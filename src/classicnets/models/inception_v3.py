@@ -49,6 +49,11 @@ code (TF-slim ``train_image_classifier``: ``weights=0.4`` on ``AuxLogits``), in
 ``aux_loss_weights``. Where the 17x17 map is smaller than 17 pixels (inputs under 299), the 5x5/3
 pool would leave less than the 5x5 the next conv needs, so the map is pooled adaptively to 5x5
 (:class:`~classicnets.layers.AuxPool`); at 299 and above the window is used as released.
+
+Option ``se=SEConfig()`` (not in this paper; SENet, arXiv 1709.01507, Sec. 4, Fig. 2): an SE
+block on the output of each of the eleven mixed modules (the two grid reductions included),
+after the concatenation, as in SENet's SE-Inception module; the SE weights are ``mixed<i>.se.*``.
+The auxiliary classifier reads mixed6e's recalibrated output.
 """
 
 from __future__ import annotations
@@ -68,6 +73,7 @@ from ..layers import (
     ConvNormAct,
     Normalization,
     Renormalize,
+    SEConfig,
     init_weights,
     run_with_aux,
 )
@@ -280,6 +286,7 @@ class InceptionV3(ClassicNet):
         aux_logits: bool = True,
         aux_head: AuxHeadKind = "released",
         transform_input: bool = False,
+        se: SEConfig | None = None,
     ) -> None:
         if aux_head not in ("released", "paper"):
             raise ValueError(f"aux_head must be 'released' or 'paper', got {aux_head!r}")
@@ -315,6 +322,8 @@ class InceptionV3(ClassicNet):
                 stages.append((modules, channels, reduction))
                 modules, reduction = [], reduction * 2
             block = _make_module(kind, channels, width)
+            if se is not None:
+                block.set_se(se.build(block.out_channels))  # type: ignore[arg-type]
             self.add_module(name, block)
             modules.append(name)
             channels = block.out_channels  # type: ignore[assignment]

@@ -39,6 +39,15 @@ Deviations from the paper, all documented here:
   deeper nets' first four conv layers and the FC layers from a trained A; it adds that Glorot
   initialisation works without the pre-training. A constructor cannot pre-train, so convolutions
   get He initialisation (fan-out), FC layers N(0, 0.01), biases zero (as torchvision).
+
+SE-VGG-16 (SENet, Hu et al., arXiv 1709.01507, Table 2): the option ``se=SEConfig()`` on any
+configuration. SENet Sec. 4 says SE blocks integrate into VGGNet "by insertion after the
+non-linearity following each convolution", and Sec. 5 adds batch norm after each convolution of
+VGG-16 to train it from scratch; it gives SE-VGG-16 no other description. So every conv layer
+(conv -> [BN] -> ReLU) is followed by an SE block on its output (:class:`SEConvLayer`; 13 of them
+in VGG-16; the 1x1 convs of C too); LRN and the FC layers get none. ``se_vgg16_bn`` is VGG-16 with
+batch norm and SE (r=16): 138,596,784 parameters, 15.470 G mult-adds (paper: 15.48 G; VGG-16 BN
+15.47 G in both).
 """
 
 from __future__ import annotations
@@ -50,10 +59,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import InputShapeError
-from ..layers import ClassifierHead, ConvNormAct, init_weights
+from ..layers import ClassifierHead, ConvNormAct, SEConfig, init_weights
 from ..registry import register_model
 from ..specs import ErrorFigure, Paper, PaperFigures
 from .base import ClassicNet
+from .senet import PAPER as SENET_PAPER
 
 PAPER = Paper(
     key="vgg",
@@ -195,11 +205,27 @@ class VGGHead(nn.Module):
         return x
 
 
+class SEConvLayer(ConvNormAct):
+    """A conv layer (conv -> [BN] -> ReLU) followed by an SE block on its output (SE-VGG)."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int, *, se: SEConfig, norm: bool
+    ) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, norm=norm, bias=True)
+        self.se = se.build(out_channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.se(super().forward(x))
+
+
 # -- the network -------------------------------------------------------------------------------
 
 
 class VGG(ClassicNet):
-    """A VGG configuration of Table 1: five blocks of convolutions and max pools, then the head."""
+    """A VGG configuration of Table 1: five blocks of convolutions and max pools, then the head.
+
+    ``se``: an SE block after every conv layer's ReLU (SE-VGG; None: none).
+    """
 
     def __init__(
         self,
@@ -209,6 +235,7 @@ class VGG(ClassicNet):
         num_classes: int = 1000,
         in_chans: int = 3,
         drop_rate: float = 0.5,
+        se: SEConfig | None = None,
     ) -> None:
         if config not in CONFIGS:
             raise ValueError(f"config must be one of {', '.join(CONFIGS)}, got {config!r}")
@@ -232,7 +259,10 @@ class VGG(ClassicNet):
                     )
                     continue
                 kernel, width = parse_layer(spec)
-                layers.append(ConvNormAct(channels, width, kernel, norm=batch_norm, bias=True))
+                if se is None:
+                    layers.append(ConvNormAct(channels, width, kernel, norm=batch_norm, bias=True))
+                else:
+                    layers.append(SEConvLayer(channels, width, kernel, se=se, norm=batch_norm))
                 channels = width
             layers.append(nn.MaxPool2d(2, stride=2))
             reduction *= 2
@@ -382,6 +412,34 @@ _NAMES = {
 for _config, (_name, _what) in _NAMES.items():
     _register(_name, _config, False, f"VGG configuration {_config}: {_what}.")
     _register(f"{_name}_bn", _config, True, f"VGG {_config} with batch norm: {_what}.")
+
+
+@register_model(
+    family="senet",
+    paper=SENET_PAPER,
+    figures=PaperFigures(
+        source="S1 Sec. 4, 5.1, Table 2",
+        paper_macs=15.48e9,
+        ref_params=138_596_784,
+        ref_gmacs=15.470,
+        ref_source="computed: vgg16_bn + an SE block (r=16) after each of the 13 conv layers "
+        "(no torchvision/timm model)",
+        errors=(
+            ErrorFigure(
+                25.22,
+                7.70,
+                "ImageNet val",
+                "single 224x224 center crop (re-implementation)",
+                "S1 Table 2",
+            ),
+        ),
+        notes="SENet's VGG-16 (BN) re-implementation: 15.47 GFLOPs, 27.02 / 8.81 error.",
+    ),
+)
+def se_vgg16_bn(**options: object) -> VGG:
+    """SE-VGG-16: VGG-16 with batch norm and an SE block (r=16) after every conv layer."""
+    options.setdefault("se", SEConfig())
+    return VGG(config="D", batch_norm=True, **options)  # type: ignore[arg-type]
 
 
 # -- torchvision key layout ----------------------------------------------------------------------
