@@ -173,7 +173,10 @@ def detect_layout(model: nn.Module, state_dict: Mapping[str, Tensor]) -> str:
     own = set(model.state_dict())
     best, best_hits = "classicnets", len(own & set(state_dict))
     for layout, convert in layouts_for(model).items():
-        hits = len(own & set(convert(dict(state_dict))))
+        try:
+            hits = len(own & set(convert(dict(state_dict))))
+        except ValueError:  # a family converter that recognises its layout and this is not it
+            continue
         if hits > best_hits:
             best, best_hits = layout, hits
     return best
