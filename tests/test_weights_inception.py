@@ -251,6 +251,18 @@ def test_timm_first_conv_adapts(ours: str, theirs: str, in_chans: int, how: str)
     assert report.ok and report.adapted == ["stem_convs.0.conv.weight"]
 
 
+@pytest.mark.filterwarnings("ignore:.*meta parameter:UserWarning")  # torch, on meta models
+@pytest.mark.parametrize(
+    "name", ["googlenet_torchvision", "inception_v3", "inception_v4_tf", "inception_resnet_v2_tf"]
+)
+def test_our_own_state_dict_is_detected_as_ours(name: str) -> None:
+    """inception_v4's timm converter rejects other layouts: detection must go on to ours."""
+    with torch.device("meta"):
+        model = classicnets.create_model(name)
+    report = load_weights(model, model.state_dict())
+    assert report.ok and report.layout == "classicnets"
+
+
 # -- the paper's networks are not the releases: the variant to build is named -------------------
 
 
