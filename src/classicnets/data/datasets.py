@@ -188,8 +188,9 @@ class TorchvisionCifar(Dataset):
         return self.ds[index]
 
 
-def extract_archive(archive: Path, cache_dir: Path = CACHE_DIR) -> Path:
+def extract_archive(archive: Path, cache_dir: Path | None = None) -> Path:
     """Extract a .tar.gz once into the cache (outside the repository); return the folder."""
+    cache_dir = CACHE_DIR if cache_dir is None else cache_dir
     name = archive.name.removesuffix(".tar.gz").removesuffix(".tgz").removesuffix(".tar")
     target = cache_dir / name
     done = target / ".extracted"

@@ -1,0 +1,185 @@
+"""Training: bit-exact resumption, interruption, divergence, distributed equivalence.
+
+All runs are ResNet-20 on a slice of the embedded digits at 8x8 (the network's stages then see
+8, 4 and 2 pixels), a few optimizer steps each, so the whole file runs in well under a minute.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from classicnets.config import TrainConfig, apply
+from classicnets.engine.checkpoint import load
+from classicnets.train import TrainingDiverged, train
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+def tiny(run_dir: Path, **changes: object) -> TrainConfig:
+    base = {
+        "model": "resnet20",
+        "model_options": {"drop_rate": 0.2},  # dropout: the model-side RNG must resume too
+        "dataset": "digits",
+        "input_size": 8,
+        "train_crop": "pad_crop",
+        "crop_padding": 1,
+        "train_subset": 48,
+        "test_subset": 24,
+        "batch_size": 16,
+        "epochs": 2,  # 3 steps per epoch, 6 in all
+        "lr": 0.05,
+        "schedule": "cosine",
+        "warmup": 1,
+        "ema_decay": 0.9,
+        "quiet": True,
+        "tensorboard": False,
+        "threads": 1,
+        "run_dir": str(run_dir),
+    }
+    base.update(changes)
+    return apply(TrainConfig(), base, source="test")
+
+
+def _final_state(run_dir: Path) -> dict:
+    return load(run_dir / "last.pt")
+
+
+def _assert_same_run(a: dict, b: dict) -> None:
+    assert a["step"] == b["step"]
+    for k, v in a["model"].items():
+        assert torch.equal(v, b["model"][k]), k
+    for k, v in a["ema"]["module"].items():
+        assert torch.equal(v, b["ema"]["module"][k]), k
+    sa, sb = a["optimizer"]["state"], b["optimizer"]["state"]
+    for i in sa:
+        assert torch.equal(sa[i]["momentum_buffer"], sb[i]["momentum_buffer"])
+    cols = ("train_loss", "train_acc", "test_loss", "test_acc", "lr")
+    assert [[r[c] for c in cols] for r in a["history"]] == [
+        [r[c] for c in cols] for r in b["history"]
+    ]
+
+
+def test_resume_is_bit_exact(tmp_path: Path) -> None:
+    full = train(tiny(tmp_path / "full"))
+    assert full.status == "completed" and full.step == 6
+    # stop mid-epoch (step 4 of 6: epoch 2, batch 1), then resume into the same directory
+    stopped = train(tiny(tmp_path / "split", stop_after=4))
+    assert stopped.status == "stopped" and stopped.step == 4
+    resumed = train(tiny(tmp_path / "split"))
+    assert resumed.status == "completed" and resumed.step == 6
+    _assert_same_run(_final_state(tmp_path / "full"), _final_state(tmp_path / "split"))
+    files = {p.name for p in (tmp_path / "split").iterdir()}
+    assert {"config.toml", "metrics.csv", "last.pt", "best.pt", "model.safetensors"} <= files
+    assert {"loss.png", "accuracy.png", "confusion_matrix.png", "summary.json"} <= files
+    rows = (tmp_path / "split" / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 3 and rows[0].startswith("epoch,step,lr,train_loss")
+
+
+def _cli(run_dir: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable, "-m", "classicnets", "train", "--quiet", "--run-dir", str(run_dir),
+        "--model", "resnet20", "--epochs", "3", "--batch-size", "16", "--lr", "0.05",
+        "--threads", "1",
+        "--set", "input_size=8", "--set", "train_subset=48", "--set", "test_subset=24",
+        "--set", "tensorboard=false", "--set", "checkpoint_every=1",
+        "--set", "model_options={drop_rate = 0.2}", *extra,
+    ]  # fmt: skip
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
+
+
+def _wait_for_checkpoint(proc: subprocess.Popen, path: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.is_file():
+        if proc.poll() is not None:
+            raise AssertionError(f"training exited early: {proc.stderr.read()}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError("no checkpoint appeared")
+        time.sleep(0.05)
+
+
+def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path: Path) -> None:
+    reference = subprocess.run(_cli(tmp_path / "ref"), env=_env(), capture_output=True, text=True)
+    assert reference.returncode == 0, reference.stderr
+    run = tmp_path / "killed"
+    proc = subprocess.Popen(_cli(run), env=_env(), stderr=subprocess.PIPE, text=True)
+    _wait_for_checkpoint(proc, run / "last.pt")
+    time.sleep(random.uniform(0.0, 0.5))  # an arbitrary point: mid-step, mid-save or mid-eval
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = load(run / "last.pt")["step"]  # the checkpoint survived the kill intact
+    assert 1 <= killed_at <= 9
+    resumed = subprocess.run(_cli(run), env=_env(), capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = load(tmp_path / "ref" / "last.pt"), load(run / "last.pt")
+    assert a["step"] == b["step"] == 9
+    for k, v in a["model"].items():
+        assert torch.equal(v, b["model"][k]), k
+
+
+def test_sigterm_saves_and_exits(tmp_path: Path) -> None:
+    run = tmp_path / "term"
+    proc = subprocess.Popen(
+        _cli(run, "--epochs", "50"), env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    _wait_for_checkpoint(proc, run / "last.pt")
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err.decode()
+    assert b"SIGTERM" in err and b"--resume" in out
+    step = load(run / "last.pt")["step"]
+    assert 1 <= step < 150
+
+
+def test_nan_loss_stops_naming_the_step(tmp_path: Path) -> None:
+    # an infinite learning rate: the first update is applied, the second loss is NaN
+    cfg = tiny(tmp_path / "nan", lr=float("inf"), warmup=0, schedule="constant", ema_decay=None)
+    with pytest.raises(TrainingDiverged, match=r"at step 2 \(epoch 1, batch 2\)"):
+        train(cfg)
+
+
+def test_distributed_two_processes_match_one_with_accumulation(tmp_path: Path) -> None:
+    """2 gloo processes x 8 images == 1 process x 2 micro-batches of 8 (same global batch).
+
+    The per-process batch norm statistics are the same in both (each half of the batch is
+    normalised on its own), and DDP averages the two halves' gradients exactly as
+    accumulation sums the halves' gradients scaled by 1/2.
+    """
+    common = ["--set", "model_options={}", "--epochs", "1", "--set", "ema_decay=0"]
+    one = subprocess.run(
+        [*_cli(tmp_path / "one"), *common, "--set", "grad_accum=2"],
+        env=_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert one.returncode == 0, one.stderr
+    two = subprocess.run(
+        [
+            sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+            "--master_port", str(29500 + os.getpid() % 1000), "-m", "classicnets",
+            *_cli(tmp_path / "two")[3:], *common,
+        ],  # fmt: skip
+        env=_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert two.returncode == 0, two.stderr
+    a, b = load(tmp_path / "one" / "last.pt"), load(tmp_path / "two" / "last.pt")
+    assert b["world_size"] == 2 and a["step"] == b["step"] == 3
+    for k, v in a["model"].items():
+        if "running" in k or "num_batches" in k:
+            continue  # DDP keeps rank 0's BN statistics; accumulation updates them twice
+        torch.testing.assert_close(v, b["model"][k], rtol=1e-4, atol=1e-5, msg=k)
+    assert abs(a["history"][0]["train_loss"] - b["history"][0]["train_loss"]) < 1e-5
