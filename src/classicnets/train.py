@@ -86,6 +86,14 @@ class EpochSums:
     def state(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
+    def total(self, info: distributed.DistInfo) -> EpochSums:
+        """The sums over all processes (the time is this process's)."""
+        if not info.enabled:
+            return self
+        t = torch.tensor([self.loss, self.correct, self.seen, self.skipped], dtype=torch.float64)
+        loss, correct, seen, skipped = distributed.all_reduce_sum(t, info).tolist()
+        return EpochSums(loss, round(correct), round(seen), round(skipped), self.seconds)
+
 
 @dataclass
 class State:
@@ -226,9 +234,12 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo, resume: str | Path | No
     )
 
     def save(path: Path) -> None:
+        """Called by every process at the same points; rank 0 writes the run's totals."""
+        totals = State(state.step, state.history, state.best_acc, state.sums.total(info))
+        totals.last_eval = state.last_eval
         if info.is_main:
             ckpt_io.atomic_save(
-                _checkpoint(cfg, info, data, model, optimizer, schedule, scaler, ema, state), path
+                _checkpoint(cfg, info, data, model, optimizer, schedule, scaler, ema, totals), path
             )
 
     # -- the loop ---------------------------------------------------------------------------------
@@ -302,7 +313,7 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo, resume: str | Path | No
 
             # -- end of epoch: evaluate, record, checkpoint --------------------------------------
             final = state.step >= total_steps
-            row = _epoch_row(epoch, state, lr, images_per_s)
+            row = _epoch_row(epoch, state.step, state.sums.total(info), lr, images_per_s)
             if final or (epoch + 1) % cfg.eval_every == 0:
                 result = evaluate_loader(
                     ema.module if ema is not None else model,
@@ -546,20 +557,24 @@ def _restore(
     if ema is not None and ckpt.get("ema"):
         ema.load_state_dict(ckpt["ema"])
     ckpt_io.restore_rng(ckpt["rng"])
+    sums = EpochSums(**ckpt["epoch_sums"])
+    if not info.is_main:  # the checkpoint holds the totals over all processes: count them once
+        sums = EpochSums(seconds=sums.seconds)
     return State(
         step=int(ckpt["step"]),
         history=list(ckpt["history"]),
         best_acc=float(ckpt["best_acc"]),
-        sums=EpochSums(**ckpt["epoch_sums"]),
+        sums=sums,
         last_eval=ckpt.get("last_eval"),
     )
 
 
-def _epoch_row(epoch: int, state: State, lr: float, images_per_s: float) -> dict[str, Any]:
-    s = state.sums
+def _epoch_row(
+    epoch: int, step: int, s: EpochSums, lr: float, images_per_s: float
+) -> dict[str, Any]:
     return {
         "epoch": epoch + 1,
-        "step": state.step,
+        "step": step,
         "lr": lr,
         "train_loss": s.loss / max(s.seen, 1),
         "train_acc": s.correct / max(s.seen, 1),
