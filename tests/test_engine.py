@@ -44,26 +44,29 @@ def test_recipes_load(name: str) -> None:
 def test_recipe_list_and_paper_settings() -> None:
     assert set(RECIPES) <= set(list_recipes())
     r = load_recipe("resnet_cifar")
-    assert (r.batch_size, r.steps, r.milestones, r.weight_decay) == (128, 64000, (32000, 48000), 1e-4)
+    assert (r.batch_size, r.steps, r.milestones, r.weight_decay) == (
+        128,
+        64000,
+        (32000, 48000),
+        1e-4,
+    )
     v3 = load_recipe("inception_v3_imagenet")
     assert (v3.optimizer, v3.rmsprop_eps, v3.gamma, v3.step_size) == ("rmsprop", 1.0, 0.94, 2)
     assert (v3.label_smoothing, v3.grad_clip_norm) == (0.1, 2.0)
 
 
 def test_overrides_are_typed_and_checked() -> None:
-    cfg = resolve(
-        "digits",
-        parse_overrides(["lr=0.05", "milestones=0.5,0.75", "nesterov=false", "model_options={drop_rate = 0.1}"]),
-    )  # fmt: skip
+    overrides = ["lr=0.05", "milestones=0.5,0.75", "nesterov=false"]
+    cfg = resolve("digits", parse_overrides([*overrides, "model_options={drop_rate = 0.1}"]))
     assert cfg.lr == 0.05 and cfg.milestones == (0.5, 0.75) and cfg.nesterov is False
     assert cfg.model_options == {"drop_rate": 0.1}
-    with pytest.raises(ConfigError, match="unknown setting.*did you mean lr"):
+    with pytest.raises(ConfigError, match=r"unknown setting.*did you mean lr"):
         apply(TrainConfig(), {"lrr": 1}, source="test")
     with pytest.raises(ConfigError, match="optimizer must be one of sgd, rmsprop, adamw"):
         apply(TrainConfig(), {"optimizer": "adam"}, source="test")
     with pytest.raises(ConfigError, match="KEY=VALUE"):
         parse_overrides(["lr"])
-    with pytest.raises(ConfigError, match="unknown recipe 'nope'.*digits"):
+    with pytest.raises(ConfigError, match=r"unknown recipe 'nope'.*digits"):
         load_recipe("nope")
     again = apply(TrainConfig(), load_recipe("digits").to_dict(), source="round trip")
     assert again == load_recipe("digits")

@@ -33,7 +33,9 @@ def test_train_prints_where_the_files_are(run_dir: Path) -> None:
 
 
 def test_eval_checkpoint(run_dir: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    assert main(["eval", "-c", str(run_dir), "--limit", "20", "--quiet", "--out", str(tmp_path)]) == 0
+    assert (
+        main(["eval", "-c", str(run_dir), "--limit", "20", "--quiet", "--out", str(tmp_path)]) == 0
+    )
     out = capsys.readouterr().out
     assert "resnet20 on digits (center, 20 images): top-1" in out and "accuracy" in out
     report = json.loads((tmp_path / "eval_center.json").read_text())
@@ -51,7 +53,9 @@ def test_eval_safetensors_multiview(run_dir: Path, capsys: pytest.CaptureFixture
     assert report["protocol"] == "ten_crop" and report["images"] == 4
 
 
-def test_predict_table_and_json(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_predict_table_and_json(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from classicnets.data.datasets import DigitsDataset
 
     img = DigitsDataset("test").images[0, 0].numpy()

@@ -19,7 +19,7 @@ import torch
 
 from classicnets.config import TrainConfig, apply
 from classicnets.engine.checkpoint import load
-from classicnets.train import TrainingDiverged, train
+from classicnets.train import TrainingDivergedError, train
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -146,7 +146,7 @@ def test_sigterm_saves_and_exits(tmp_path: Path) -> None:
 def test_nan_loss_stops_naming_the_step(tmp_path: Path) -> None:
     # an infinite learning rate: the first update is applied, the second loss is NaN
     cfg = tiny(tmp_path / "nan", lr=float("inf"), warmup=0, schedule="constant", ema_decay=None)
-    with pytest.raises(TrainingDiverged, match=r"at step 2 \(epoch 1, batch 2\)"):
+    with pytest.raises(TrainingDivergedError, match=r"at step 2 \(epoch 1, batch 2\)"):
         train(cfg)
 
 
@@ -167,10 +167,18 @@ def test_distributed_two_processes_match_one_with_accumulation(tmp_path: Path) -
     assert one.returncode == 0, one.stderr
     two = subprocess.run(
         [
-            sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-            "--master_port", str(29500 + os.getpid() % 1000), "-m", "classicnets",
-            *_cli(tmp_path / "two")[3:], *common,
-        ],  # fmt: skip
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            str(29500 + os.getpid() % 1000),
+            "-m",
+            "classicnets",
+            *_cli(tmp_path / "two")[3:],
+            *common,
+        ],
         env=_env(),
         capture_output=True,
         text=True,

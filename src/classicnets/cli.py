@@ -185,8 +185,14 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
     for name, typ in _TRAIN_FLAGS.items():
         p.add_argument("--" + name.replace("_", "-"), type=typ, default=None, dest=name)
     p.add_argument("--set", "-s", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--resume", nargs="?", const="", default=None, metavar="RUN_DIR|CKPT",
-                   help="continue a run (its config is reused; flags override it)")  # fmt: skip
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="RUN_DIR|CKPT",
+        help="continue a run (its config is reused; flags override it)",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars; one line/epoch")
     p.add_argument("--strict", action="store_true", help="fail on an unreadable image")
     p.add_argument("--channels-last", action="store_true", dest="channels_last")
@@ -197,8 +203,8 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
     _add_model_source(p)
     p.add_argument("--dataset", default=None, help="default: the one the model was trained on")
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--protocol", default="center",
-                   choices=["center", "ten_crop", "googlenet_144", "vgg_dense", "resnet_fcn"])  # fmt: skip
+    protocols = ["center", "ten_crop", "googlenet_144", "vgg_dense", "resnet_fcn"]
+    p.add_argument("--protocol", default="center", choices=protocols)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--limit", type=int, default=None, help="only the first N test images")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])

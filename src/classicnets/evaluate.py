@@ -1,4 +1,4 @@
-"""Evaluation: top-1/top-5, per-class accuracy and the confusion matrix, under the papers' protocols.
+"""Evaluation: top-1/top-5, per-class accuracy, confusion matrix, under the papers' protocols.
 
 Protocols (``--protocol``), for a network whose training crop is ``S`` (224 for ImageNet
 models); scales given for S = 224 are scaled by S / 224:
@@ -308,9 +308,12 @@ def run_eval(
         loader = make_loader(data.test, ShardSampler(n, batch_size), 0)
         result = EvalResult(len(lm.classes))
         for part in _batches_with_progress(loader, bar):
-            result = _merge(result, evaluate_loader(
-                model, part, num_classes=len(lm.classes), device=device, precision=precision
-            ))  # fmt: skip
+            result = _merge(
+                result,
+                evaluate_loader(
+                    model, part, num_classes=len(lm.classes), device=device, precision=precision
+                ),
+            )
     else:
         result = evaluate_multiview(
             model,
@@ -363,7 +366,9 @@ def _batches_with_progress(loader: DataLoader, bar: Any) -> Any:
 
 
 def _merge(a: EvalResult, b: EvalResult) -> EvalResult:
-    return EvalResult(a.num_classes, a.loss_sum + b.loss_sum, a.top5_hits + b.top5_hits, a.cm + b.cm)
+    return EvalResult(
+        a.num_classes, a.loss_sum + b.loss_sum, a.top5_hits + b.top5_hits, a.cm + b.cm
+    )
 
 
 def render_report(report: dict[str, Any]) -> str:

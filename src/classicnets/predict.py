@@ -63,5 +63,7 @@ def render(results: list[dict[str, Any]], as_json: bool) -> str:
     rows = []
     for r in results:
         for rank, t in enumerate(r["top"], 1):
-            rows.append([r["image"] if rank == 1 else "", str(rank), t["class"], f"{t['prob']:.2%}"])
+            rows.append(
+                [r["image"] if rank == 1 else "", str(rank), t["class"], f"{t['prob']:.2%}"]
+            )
     return format_table(["image", "rank", "class", "probability"], rows, right={1, 3})

@@ -47,7 +47,6 @@ from .engine.logging import (
     plot_curves,
     write_metrics_csv,
 )
-from .engine.metrics import EvalResult
 from .engine.optim import ModelEma, build_optimizer, clip_gradients, set_lr
 from .engine.runtime import autocast, num_threads, seed_all, set_deterministic, to_device
 from .engine.schedule import LRSchedule
@@ -57,7 +56,7 @@ from .evaluate import evaluate_loader
 from .registry import create_model, model_info
 
 
-class TrainingDiverged(ClassicNetsError, FloatingPointError):
+class TrainingDivergedError(ClassicNetsError, FloatingPointError):
     """The loss became NaN or infinite."""
 
 
@@ -186,7 +185,9 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo, resume: str | Path | No
         grad_accum=cfg.grad_accum,
     )
     train_loader = make_loader(data.train, sampler, cfg.workers)
-    test_sampler = ShardSampler(len(data.test), max(per_process_batch, 64), info.rank, info.world_size)
+    test_sampler = ShardSampler(
+        len(data.test), max(per_process_batch, 64), info.rank, info.world_size
+    )
     test_loader = make_loader(data.test, test_sampler, cfg.workers)
     steps_per_epoch = sampler.steps_per_epoch
     total_steps = cfg.steps or cfg.epochs * steps_per_epoch
@@ -265,16 +266,24 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo, resume: str | Path | No
                 set_lr(optimizer, lr)
                 _seed_step(cfg.seed, state.step, info)
                 nonfinite = _train_step(
-                    next(micro_batches), net, optimizer, scaler, cfg, info, aux_weights,
-                    mixer, state.sums, per_process_batch,
-                )  # fmt: skip
+                    next(micro_batches),
+                    net,
+                    optimizer,
+                    scaler,
+                    cfg,
+                    info,
+                    aux_weights,
+                    mixer,
+                    state.sums,
+                    per_process_batch,
+                )
                 flags = distributed.all_reduce_sum(
                     torch.tensor([float(nonfinite), float(stop.signum is not None)]), info
                 )
                 if flags[0] > 0:
                     progress.close()
                     last = run_dir / "last.pt"
-                    raise TrainingDiverged(
+                    raise TrainingDivergedError(
                         f"the loss became NaN or infinite at step {state.step + 1} (epoch "
                         f"{epoch + 1}, batch {state.step - epoch * steps_per_epoch + 1}); the "
                         "run stopped before applying that update. "
@@ -364,7 +373,7 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo, resume: str | Path | No
     )
 
 
-# -- one optimizer step -------------------------------------------------------------------------------
+# -- one optimizer step ---------------------------------------------------------------------
 
 
 def _train_step(
@@ -633,7 +642,7 @@ def _stopped(
 
 
 def _link_best(run_dir: Path) -> None:
-    """best.pt = the checkpoint just written (a hard link: last.pt is later replaced, not edited)."""
+    """best.pt = the checkpoint just written (a hard link: last.pt is replaced, never edited)."""
     best, last = run_dir / "best.pt", run_dir / "last.pt"
     tmp = run_dir / ".best.pt.tmp"
     tmp.unlink(missing_ok=True)
@@ -659,7 +668,9 @@ def _finish(
     final = ema.module if ema is not None else model
     meta = {**_meta(cfg, data), "config": cfg.to_dict()}
     weights = {k: v.detach().cpu().contiguous() for k, v in final.state_dict().items()}
-    save_file(weights, str(run_dir / "model.safetensors"), metadata={"classicnets": json.dumps(meta)})
+    save_file(
+        weights, str(run_dir / "model.safetensors"), metadata={"classicnets": json.dumps(meta)}
+    )
     files = ["config.toml", "metrics.csv", "last.pt", "best.pt", "model.safetensors"]
     if state.history:
         plot_curves(state.history, run_dir / "loss.png", run_dir / "accuracy.png")
@@ -705,6 +716,11 @@ def _finish(
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     files.append("summary.json")
     acc = f"{last['test_acc']:.2%}" if last.get("test_acc") is not None else "n/a"
+    if ev is not None and len(data.classes) <= 20:
+        per_class = "  ".join(
+            f"{c}: {a:.1%}" for c, a in zip(data.classes, ev["per_class"], strict=True)
+        )
+        print(f"per-class test accuracy ({ev['cm'].sum()} images): {per_class}")
     print(
         f"done: test accuracy {acc} after {len(state.history)} epochs "
         f"({summary['train_seconds']:.0f}s of training)\n"

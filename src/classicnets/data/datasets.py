@@ -243,7 +243,9 @@ def open_split(
         if data_dir is not None:
             root = _folder_root(data_dir)
             if (root / "train").is_dir():
-                ds = ImageFolderDataset(_split_folder(root, split), in_chans=in_chans, strict=strict)
+                ds = ImageFolderDataset(
+                    _split_folder(root, split), in_chans=in_chans, strict=strict
+                )
                 ds.native_size = 32
                 return ds
             return TorchvisionCifar(dataset, root, split)

@@ -84,9 +84,7 @@ def build_transforms(
             pad = round(cfg.crop_padding * input_size / native_size)
             train.append(v2.RandomCrop(input_size, padding=pad))
         elif cfg.train_crop == "random_resized_crop":
-            train.append(
-                v2.RandomResizedCrop(input_size, scale=cfg.rrc_scale, ratio=cfg.rrc_ratio)
-            )
+            train.append(v2.RandomResizedCrop(input_size, scale=cfg.rrc_scale, ratio=cfg.rrc_ratio))
     else:
         resize = round(input_size / cfg.eval_crop_pct)
         evaluation = v2.Compose(

@@ -51,7 +51,9 @@ class Progress:
     def update(self, images: int, loss: float, acc: float, lr: float) -> None:
         self.images += images
         if self.bar is not None:
-            self.bar.set_postfix(loss=f"{loss:.4f}", acc=f"{acc:.2%}", lr=f"{lr:.3g}", refresh=False)
+            self.bar.set_postfix(
+                loss=f"{loss:.4f}", acc=f"{acc:.2%}", lr=f"{lr:.3g}", refresh=False
+            )
             self.bar.update(images)
 
     @property

@@ -70,4 +70,4 @@ class EvalResult:
     @classmethod
     def from_tensor(cls, t: torch.Tensor, num_classes: int) -> EvalResult:
         cm = t[2:].round().long().reshape(num_classes, num_classes)
-        return cls(num_classes, float(t[0]), int(round(float(t[1]))), cm)
+        return cls(num_classes, float(t[0]), round(float(t[1])), cm)

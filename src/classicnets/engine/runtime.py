@@ -38,9 +38,7 @@ def set_deterministic(enabled: bool, device: torch.device) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def to_device(
-    x: torch.Tensor, device: torch.device, channels_last: bool = False
-) -> torch.Tensor:
+def to_device(x: torch.Tensor, device: torch.device, channels_last: bool = False) -> torch.Tensor:
     x = x.to(device, non_blocking=True)
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
