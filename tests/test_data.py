@@ -22,6 +22,17 @@ def test_digits_split_is_fixed_and_stratified() -> None:
     assert int(train.images.max()) == 255
 
 
+def test_digits_file_read_directly_equals_sklearn_loader() -> None:
+    from sklearn.datasets import load_digits
+
+    from classicnets.data.datasets import load_digits_arrays
+
+    images, labels = load_digits_arrays()
+    bunch = load_digits()
+    assert torch.equal(images, torch.from_numpy(bunch.images).float())
+    assert torch.equal(labels, torch.from_numpy(bunch.target).long())
+
+
 def _folder(root: Path, n_per_class: int = 3) -> Path:
     modes = {"L": 128, "RGBA": (10, 20, 30, 100), "P": 3, "CMYK": (0, 50, 100, 0), "RGB": (1, 2, 3)}
     for c in ("cat", "dog"):

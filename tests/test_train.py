@@ -191,3 +191,58 @@ def test_distributed_two_processes_match_one_with_accumulation(tmp_path: Path) -
             continue  # DDP keeps rank 0's BN statistics; accumulation updates them twice
         torch.testing.assert_close(v, b["model"][k], rtol=1e-4, atol=1e-5, msg=k)
     assert abs(a["history"][0]["train_loss"] - b["history"][0]["train_loss"]) < 1e-5
+
+
+def test_recipe_options_run_together(tmp_path: Path) -> None:
+    """RMSProp, plateau, label smoothing, mixup/cutmix, clipping, bf16, channels_last, accum."""
+    cfg = tiny(
+        tmp_path / "opts",
+        optimizer="rmsprop",
+        lr=0.01,
+        schedule="plateau",
+        plateau_patience=1,
+        warmup=0,
+        label_smoothing=0.1,
+        mixup_alpha=0.2,
+        cutmix_alpha=1.0,
+        mix_prob=0.5,
+        grad_clip_norm=2.0,
+        precision="bf16",
+        channels_last=True,
+        grad_accum=2,
+        epochs=1,
+    )
+    result = train(cfg)
+    assert result.status == "completed" and result.step == 3
+    ckpt = load(tmp_path / "opts" / "last.pt")
+    assert "square_avg" in next(iter(ckpt["optimizer"]["state"].values()))
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+
+
+def test_auxiliary_losses_come_from_the_model_contract(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import classicnets.train as train_module
+    from classicnets import create_model
+
+    seen: list[int] = []
+
+    def with_aux(name: str, **kwargs: object) -> torch.nn.Module:
+        model = create_model(name, **kwargs)
+        model.aux_loss_weights = (0.3,)
+
+        def forward_with_aux(x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+            logits = model(x)
+            seen.append(x.shape[0])
+            return logits, [logits * 0.5] if model.training else []
+
+        model.forward_with_aux = forward_with_aux
+        return model
+
+    plain = train(tiny(tmp_path / "plain", epochs=1, ema_decay=None))
+    monkeypatch.setattr(train_module, "create_model", with_aux)
+    aux = train(tiny(tmp_path / "aux", epochs=1, ema_decay=None))
+    assert len(seen) == 3 and plain.step == aux.step == 3
+    loss_plain = load(tmp_path / "plain" / "last.pt")["history"][0]["train_loss"]
+    loss_aux = load(tmp_path / "aux" / "last.pt")["history"][0]["train_loss"]
+    assert loss_aux > loss_plain  # the weighted auxiliary loss is added
