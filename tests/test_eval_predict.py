@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -19,7 +20,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     code = main([
         "train", "--quiet", "--run-dir", str(d), "--epochs", "1", "--batch-size", "16",
         "--threads", "1", "--set", "input_size=8", "--set", "train_subset=32",
-        "--set", "test_subset=20", "--set", "tensorboard=false",
+        "--set", "test_subset=20",
     ])  # fmt: skip
     assert code == 0
     return d
@@ -30,6 +31,8 @@ def test_train_prints_where_the_files_are(run_dir: Path) -> None:
     assert summary["model"] == "resnet20" and summary["epochs"] == 1
     assert len(summary["per_class_acc"]) == 10 and summary["steps"] == 2
     assert "model.safetensors" in summary["files"]
+    events = list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    assert events or importlib.util.find_spec("tensorboard") is None
 
 
 def test_eval_checkpoint(run_dir: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -120,6 +120,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
             overrides[flag] = True
     saved = None
     resume = args.resume
+    if resume == "":  # a bare --resume continues --run-dir
+        if not args.run_dir:
+            print("classicnets: error: --resume needs a run directory", file=sys.stderr)
+            return 2
+        resume = args.run_dir
     if resume is None and args.run_dir and (Path(args.run_dir) / "last.pt").is_file():
         resume = args.run_dir  # re-running into the same run directory continues it
     if resume is not None:

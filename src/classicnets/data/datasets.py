@@ -206,18 +206,35 @@ class TorchvisionCifar(Dataset):
 
 
 def extract_archive(archive: Path, cache_dir: Path | None = None) -> Path:
-    """Extract a .tar.gz once into the cache (outside the repository); return the folder."""
+    """Extract a .tar.gz once into the cache (outside the repository); return the folder.
+
+    The archive is extracted into a temporary folder that is then renamed into place, so
+    several processes (torchrun ranks) may call this at once and an interrupted extraction
+    leaves nothing half-done behind.
+    """
     cache_dir = CACHE_DIR if cache_dir is None else cache_dir
     name = archive.name.removesuffix(".tar.gz").removesuffix(".tgz").removesuffix(".tar")
     target = cache_dir / name
-    done = target / ".extracted"
-    if done.is_file():
+    if target.is_dir():
         return target
-    target.mkdir(parents=True, exist_ok=True)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = cache_dir / f".{name}.{os.getpid()}.tmp"
     print(f"extracting {archive} to {target} (once)", flush=True)
-    with tarfile.open(archive) as tar:
-        tar.extractall(target, filter="data")
-    done.write_text(str(archive))
+    try:
+        with tarfile.open(archive) as tar:
+            if hasattr(tarfile, "data_filter"):  # refuses absolute paths, links out, devices
+                tar.extractall(tmp, filter="data")
+            else:  # pragma: no cover (Python < 3.10.12 / 3.11.4)
+                tar.extractall(tmp)
+        os.rename(tmp, target)
+    except OSError:
+        if not target.is_dir():  # not a lost race with another process: a real failure
+            raise
+    finally:
+        if tmp.exists():
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 
