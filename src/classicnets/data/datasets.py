@@ -272,8 +272,11 @@ def open_split(
     if dataset == "digits":
         return DigitsDataset(split)
     if dataset in ("cifar10", "cifar100"):
-        if data_dir is None and (CACHE_DIR / dataset / "train").is_dir():
-            data_dir = str(CACHE_DIR / dataset)
+        if data_dir is None:  # an ImageFolder copy already in the cache
+            for name in (dataset, f"{dataset}-jpg"):
+                if (CACHE_DIR / name / "train").is_dir():
+                    data_dir = str(CACHE_DIR / name)
+                    break
         if data_dir is not None:
             root = _folder_root(data_dir)
             if (root / "train").is_dir():
