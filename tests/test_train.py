@@ -111,20 +111,26 @@ def _wait_for_checkpoint(proc: subprocess.Popen, path: Path, timeout: float = 12
 
 
 def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path: Path) -> None:
-    reference = subprocess.run(_cli(tmp_path / "ref"), env=_env(), capture_output=True, text=True)
-    assert reference.returncode == 0, reference.stderr
+    from classicnets.cli import main
+
+    args = [*_cli(tmp_path / "ref", "--epochs", "6")[3:]]
+    assert main(args) == 0  # the uninterrupted reference, in this process: 18 steps
     run = tmp_path / "killed"
-    proc = subprocess.Popen(_cli(run), env=_env(), stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        _cli(run, "--epochs", "6"), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     _wait_for_checkpoint(proc, run / "last.pt")
-    time.sleep(random.uniform(0.0, 0.5))  # an arbitrary point: mid-step, mid-save or mid-eval
+    time.sleep(random.uniform(0.0, 0.3))  # an arbitrary point: mid-step, mid-save or mid-eval
+    assert proc.poll() is None, "the run finished before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     killed_at = load(run / "last.pt")["step"]  # the checkpoint survived the kill intact
-    assert 1 <= killed_at <= 9
-    resumed = subprocess.run(_cli(run), env=_env(), capture_output=True, text=True)
+    assert 1 <= killed_at < 18
+    resumed = subprocess.run(_cli(run, "--epochs", "6"), env=_env(), capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming from {run / 'last.pt'} at step {killed_at}" in resumed.stdout
     a, b = load(tmp_path / "ref" / "last.pt"), load(run / "last.pt")
-    assert a["step"] == b["step"] == 9
+    assert a["step"] == b["step"] == 18
     for k, v in a["model"].items():
         assert torch.equal(v, b["model"][k]), k
 

@@ -106,12 +106,10 @@ _TRAIN_FLAGS = {  # flag -> config field; every other field via --set KEY=VALUE
 }
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
-    import signal
-
+def train_config_from_args(args: argparse.Namespace) -> tuple[object, str | None]:
+    """The TrainConfig and the resume path that `classicnets train` arguments describe."""
     from .config import parse_overrides, resolve
     from .engine.checkpoint import load
-    from .train import train
 
     overrides = parse_overrides(args.set)
     overrides.update({k: getattr(args, k) for k in _TRAIN_FLAGS if getattr(args, k) is not None})
@@ -122,14 +120,21 @@ def _cmd_train(args: argparse.Namespace) -> int:
     resume = args.resume
     if resume == "":  # a bare --resume continues --run-dir
         if not args.run_dir:
-            print("classicnets: error: --resume needs a run directory", file=sys.stderr)
-            return 2
+            raise ClassicNetsError("--resume without a path needs --run-dir")
         resume = args.run_dir
     if resume is None and args.run_dir and (Path(args.run_dir) / "last.pt").is_file():
         resume = args.run_dir  # re-running into the same run directory continues it
     if resume is not None:
         saved = load(resume)["config"]
-    cfg = resolve(args.recipe, overrides, saved=saved)
+    return resolve(args.recipe, overrides, saved=saved), resume
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import signal
+
+    from .train import train
+
+    cfg, resume = train_config_from_args(args)
     result = train(cfg, resume=resume)
     if result.status == "interrupted":
         return 128 + (result.signal or signal.SIGINT)
