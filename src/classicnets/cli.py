@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from .errors import ClassicNetsError
 
@@ -135,6 +136,149 @@ def _add_weights_commands(sub: argparse._SubParsersAction) -> None:  # type: ign
     p.set_defaults(fn=_cmd_convert)
 
 
+# -- train / eval / predict (logic in train.py, evaluate.py, predict.py) -------------------------
+
+_TRAIN_FLAGS = {  # flag -> config field; every other field via --set KEY=VALUE
+    "model": str,
+    "dataset": str,
+    "data_dir": str,
+    "epochs": int,
+    "steps": int,
+    "batch_size": int,
+    "lr": float,
+    "run_dir": str,
+    "precision": str,
+    "device": str,
+    "workers": int,
+    "seed": int,
+    "threads": int,
+}
+
+
+def train_config_from_args(args: argparse.Namespace) -> tuple[object, str | None]:
+    """The TrainConfig and the resume path that `classicnets train` arguments describe."""
+    from .config import parse_overrides, resolve
+    from .engine.checkpoint import load
+
+    overrides = parse_overrides(args.set)
+    overrides.update({k: getattr(args, k) for k in _TRAIN_FLAGS if getattr(args, k) is not None})
+    for flag in ("quiet", "strict", "channels_last", "compile"):
+        if getattr(args, flag):
+            overrides[flag] = True
+    saved = None
+    resume = args.resume
+    if resume == "":  # a bare --resume continues --run-dir
+        if not args.run_dir:
+            raise ClassicNetsError("--resume without a path needs --run-dir")
+        resume = args.run_dir
+    if resume is None and args.run_dir and (Path(args.run_dir) / "last.pt").is_file():
+        resume = args.run_dir  # re-running into the same run directory continues it
+    if resume is not None:
+        saved = load(resume)["config"]
+    return resolve(args.recipe, overrides, saved=saved), resume
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import signal
+
+    from .train import train
+
+    cfg, resume = train_config_from_args(args)
+    result = train(cfg, resume=resume)
+    if result.status == "interrupted":
+        return 128 + (result.signal or signal.SIGINT)
+    return 0
+
+
+def _load_for_inference(args: argparse.Namespace) -> object:
+    from .evaluate import load_trained
+
+    return load_trained(args.checkpoint, model_name=args.model, weights=args.weights)
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from .evaluate import render_report, run_eval
+
+    report = run_eval(
+        _load_for_inference(args),
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        protocol=args.protocol,
+        batch_size=args.batch_size,
+        limit=args.limit,
+        precision=args.precision,
+        device_name=args.device,
+        out_dir=args.out,
+        quiet=args.quiet or args.json,
+    )
+    print(json.dumps(report, indent=2) if args.json else render_report(report))
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from .predict import predict, render
+
+    results = predict(_load_for_inference(args), args.images, top_k=args.top_k)
+    print(render(results, args.json))
+    return 0
+
+
+def _add_model_source(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", "-c", help="a run directory or a .pt checkpoint")
+    p.add_argument("--model", help="a registered model name (with --weights)")
+    p.add_argument("--weights", help="a .safetensors file (e.g. a run's model.safetensors)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def _add_train_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a model with a recipe (default: resnet20 on the embedded digits)",
+        description="Train with a recipe from recipes/ (or a .toml path), overridden by flags "
+        "and --set KEY=VALUE (any config field). Re-running into an existing --run-dir, or "
+        "--resume, continues exactly where the run stopped.",
+    )
+    p.add_argument("--recipe", "-r", default=None, help="recipe name or .toml (default: digits)")
+    for name, typ in _TRAIN_FLAGS.items():
+        p.add_argument("--" + name.replace("_", "-"), type=typ, default=None, dest=name)
+    p.add_argument("--set", "-s", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="RUN_DIR|CKPT",
+        help="continue a run (its config is reused; flags override it)",
+    )
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars; one line/epoch")
+    p.add_argument("--strict", action="store_true", help="fail on an unreadable image")
+    p.add_argument("--channels-last", action="store_true", dest="channels_last")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.set_defaults(fn=_cmd_train)
+
+    p = sub.add_parser("eval", help="top-1/top-5, per-class accuracy, confusion matrix")
+    _add_model_source(p)
+    p.add_argument("--dataset", default=None, help="default: the one the model was trained on")
+    p.add_argument("--data-dir", default=None)
+    protocols = ["center", "ten_crop", "googlenet_144", "vgg_dense", "resnet_fcn"]
+    p.add_argument("--protocol", default="center", choices=protocols)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--limit", type=int, default=None, help="only the first N test images")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", default=None, help="folder for eval_<protocol>.json and a PNG")
+    p.add_argument("--quiet", "-q", action="store_true")
+    p.set_defaults(fn=_cmd_eval)
+
+    p = sub.add_parser("predict", help="top-k classes of images, as a table or JSON")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    _add_model_source(p)
+    p.add_argument("--top-k", "-k", type=int, default=5)
+    p.set_defaults(fn=_cmd_predict)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="classicnets",
@@ -162,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=_cmd_verify)
 
     _add_weights_commands(sub)
+    _add_train_commands(sub)
     return parser
 
 

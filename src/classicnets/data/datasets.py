@@ -1,0 +1,302 @@
+"""The datasets: scikit-learn's digits (embedded), CIFAR-10/100 and ImageNet-style folders.
+
+Every dataset here returns ``(image, label)`` where ``image`` is a PIL image or a uint8 tensor
+shaped (C, H, W), before any transform. A file that cannot be read as an image comes back as a
+:class:`BadSample` (the loader drops it, warns and counts it) or, with ``strict=True``, raises
+:class:`BadImageError` naming the file.
+
+The digits split (fixed, documented): scikit-learn's ``load_digits`` gives 1,797 8x8 images with
+values 0-16, in a fixed order. Within each class, in that order, every fifth image (positions 4,
+9, 14, ...) is a test image: 1,442 training and 355 test images (34-36 per class). Pixels are
+scaled to 0-255 so that digits go through the same uint8 pipeline as photographs.
+"""
+
+from __future__ import annotations
+
+import os
+import tarfile
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from ..errors import ClassicNetsError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
+CACHE_DIR = Path(os.environ.get("CLASSICNETS_CACHE", Path.home() / ".cache" / "classicnets"))
+
+
+class DataError(ClassicNetsError, ValueError):
+    """A data folder or dataset that is missing, empty or laid out differently than expected."""
+
+
+class BadImageError(ClassicNetsError, OSError):
+    """An image file that cannot be decoded (raised with --strict)."""
+
+
+@dataclass(frozen=True)
+class BadSample:
+    """Stands in for an image that could not be read; the collate function drops it."""
+
+    path: str
+    reason: str
+
+
+# -- digits ------------------------------------------------------------------------------------
+
+
+class DigitsDataset(Dataset):
+    """scikit-learn's handwritten digits, as uint8 tensors (1, 8, 8), split as the module says."""
+
+    classes = tuple(str(d) for d in range(10))
+    in_chans = 1
+    native_size = 8
+
+    def __init__(self, split: str) -> None:
+        if split not in ("train", "test"):
+            raise ValueError(f"digits split must be 'train' or 'test', got {split!r}")
+        images, labels = load_digits_arrays()  # (1797, 8, 8) values 0..16, (1797,)
+        test = digits_test_mask(labels)
+        keep = test if split == "test" else ~test
+        self.images = (images[keep] * (255 / 16)).round().to(torch.uint8).unsqueeze(1)
+        self.targets = labels[keep].tolist()
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.images[index], self.targets[index]
+
+
+def load_digits_arrays() -> tuple[torch.Tensor, torch.Tensor]:
+    """scikit-learn's digits file, read directly (importing sklearn.datasets takes seconds)."""
+    import importlib.util
+
+    import numpy as np
+
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or spec.origin is None:
+        raise DataError("the digits dataset ships with scikit-learn: pip install scikit-learn")
+    csv = Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz"
+    if csv.is_file():
+        data = np.loadtxt(csv, delimiter=",")  # 1797 rows: 64 pixels, then the label
+        images, target = data[:, :-1].reshape(-1, 8, 8), data[:, -1]
+    else:  # a future layout: go through the public loader
+        from sklearn.datasets import load_digits
+
+        bunch = load_digits()
+        images, target = bunch.images, bunch.target
+    return torch.from_numpy(images).float(), torch.from_numpy(target).long()
+
+
+def digits_test_mask(labels: torch.Tensor) -> torch.Tensor:
+    """True for every fifth image of each class (positions 4, 9, ... within the class)."""
+    mask = torch.zeros(len(labels), dtype=torch.bool)
+    for c in labels.unique().tolist():
+        idx = (labels == c).nonzero().flatten()
+        mask[idx[4::5]] = True
+    return mask
+
+
+# -- image folders -----------------------------------------------------------------------------
+
+
+def _pil_to_mode(img: Any, in_chans: int) -> Any:
+    """Grayscale, palette, RGBA (composited on white) and CMYK images to L or RGB."""
+    from PIL import Image
+
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba)
+    target = "L" if in_chans == 1 else "RGB"
+    return img if img.mode == target else img.convert(target)
+
+
+def load_image(path: str | Path, in_chans: int = 3) -> Any:
+    """Open, fully decode and convert an image; OSError/ValueError for an unreadable file."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        img.load()  # decode now: a truncated file fails here, not later in a transform
+        return _pil_to_mode(img, in_chans)
+
+
+class ImageFolderDataset(Dataset):
+    """``root/<class>/<image>`` files, classes sorted by name (the ImageNet/torchvision layout)."""
+
+    def __init__(self, root: str | Path, *, in_chans: int = 3, strict: bool = False) -> None:
+        self.root = Path(root)
+        self.in_chans = in_chans
+        self.strict = strict
+        self.native_size = None
+        if not self.root.is_dir():
+            raise DataError(
+                f"data folder {self.root} does not exist; expected one sub-folder per class "
+                f"with the images inside ({self.root}/<class>/<image>.jpg)"
+            )
+        class_dirs = sorted(d for d in self.root.iterdir() if d.is_dir())
+        self.classes = tuple(d.name for d in class_dirs)
+        self.samples: list[tuple[str, int]] = []
+        for label, d in enumerate(class_dirs):
+            for dirpath, _, files in os.walk(d, followlinks=True):
+                for f in sorted(files):
+                    if f.lower().endswith(IMAGE_EXTENSIONS):
+                        self.samples.append((os.path.join(dirpath, f), label))
+        if not self.samples:
+            found = ", ".join(sorted(p.name for p in self.root.iterdir())[:8]) or "nothing"
+            raise DataError(
+                f"no images found in {self.root}: expected one sub-folder per class with image "
+                f"files ({', '.join(IMAGE_EXTENSIONS[:4])}, ...) inside, e.g. "
+                f"{self.root}/cat/0001.jpg; found: {found}"
+            )
+        self.targets = [label for _, label in self.samples]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[Any, int] | BadSample:
+        path, label = self.samples[index]
+        try:
+            return load_image(path, self.in_chans), label
+        except (OSError, ValueError, SyntaxError) as e:  # PIL raises all three for bad files
+            if self.strict:
+                raise BadImageError(f"cannot read image {path}: {e}") from e
+            return BadSample(path, f"{type(e).__name__}: {e}")
+
+
+class TorchvisionCifar(Dataset):
+    """torchvision's CIFAR-10/100 (pickled batches), returning PIL images."""
+
+    native_size = 32
+    in_chans = 3
+
+    def __init__(self, name: str, root: Path, split: str) -> None:
+        from torchvision import datasets
+
+        cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
+        try:
+            self.ds = cls(str(root), train=split == "train", download=False)
+        except RuntimeError:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    self.ds = cls(str(root), train=split == "train", download=True)
+            except Exception as e:  # URLError, socket errors, HTTP errors
+                raise DataError(
+                    f"{name} is not in {root} and could not be downloaded ({e}). Offline, "
+                    f"either put torchvision's extracted release there, or pass --data-dir "
+                    "with an ImageFolder copy (train/<class>/*.jpg and test/<class>/*.jpg) or a "
+                    ".tar.gz of one, e.g. --data-dir ../shared/datasets/cifar10-jpg.tar.gz"
+                ) from None
+        self.classes = tuple(self.ds.classes)
+        self.targets = list(self.ds.targets)
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, index: int) -> tuple[Any, int]:
+        return self.ds[index]
+
+
+def extract_archive(archive: Path, cache_dir: Path | None = None) -> Path:
+    """Extract a .tar.gz once into the cache (outside the repository); return the folder.
+
+    The archive is extracted into a temporary folder that is then renamed into place, so
+    several processes (torchrun ranks) may call this at once and an interrupted extraction
+    leaves nothing half-done behind.
+    """
+    cache_dir = CACHE_DIR if cache_dir is None else cache_dir
+    name = archive.name.removesuffix(".tar.gz").removesuffix(".tgz").removesuffix(".tar")
+    target = cache_dir / name
+    if target.is_dir():
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = cache_dir / f".{name}.{os.getpid()}.tmp"
+    print(f"extracting {archive} to {target} (once)", flush=True)
+    try:
+        with tarfile.open(archive) as tar:
+            if hasattr(tarfile, "data_filter"):  # refuses absolute paths, links out, devices
+                tar.extractall(tmp, filter="data")
+            else:  # pragma: no cover (Python < 3.10.12 / 3.11.4)
+                tar.extractall(tmp)
+        os.rename(tmp, target)
+    except OSError:
+        if not target.is_dir():  # not a lost race with another process: a real failure
+            raise
+    finally:
+        if tmp.exists():
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _split_folder(root: Path, split: str) -> Path:
+    """root/train for training; root/val or root/test for testing."""
+    names = ("train",) if split == "train" else ("val", "test")
+    for n in names:
+        if (root / n).is_dir():
+            return root / n
+    subs = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    raise DataError(
+        f"{root} has no {' or '.join(names)}/ folder (found: {', '.join(subs) or 'nothing'}); "
+        "expected the ImageNet layout: train/<class>/<image> and val/<class>/<image>"
+    )
+
+
+def _folder_root(data_dir: str) -> Path:
+    p = Path(data_dir).expanduser()
+    if p.is_file() and p.name.endswith((".tar.gz", ".tgz", ".tar")):
+        p = extract_archive(p)
+    if not p.exists():
+        raise DataError(f"data folder {p} does not exist")
+    # an archive may hold one top-level folder
+    if not any((p / s).is_dir() for s in ("train", "val", "test")):
+        inner = [d for d in p.iterdir() if d.is_dir()]
+        if len(inner) == 1:
+            p = inner[0]
+    return p
+
+
+def open_split(
+    dataset: str, split: str, data_dir: str | None, *, in_chans: int = 3, strict: bool = False
+) -> Dataset:
+    """The raw (untransformed) split of a named dataset."""
+    if dataset == "digits":
+        return DigitsDataset(split)
+    if dataset in ("cifar10", "cifar100"):
+        if data_dir is None:  # an ImageFolder copy already in the cache
+            for name in (dataset, f"{dataset}-jpg"):
+                if (CACHE_DIR / name / "train").is_dir():
+                    data_dir = str(CACHE_DIR / name)
+                    break
+        if data_dir is not None:
+            root = _folder_root(data_dir)
+            if (root / "train").is_dir():
+                ds = ImageFolderDataset(
+                    _split_folder(root, split), in_chans=in_chans, strict=strict
+                )
+                ds.native_size = 32
+                return ds
+            return TorchvisionCifar(dataset, root, split)
+        return TorchvisionCifar(dataset, CACHE_DIR / "torchvision", split)
+    if dataset == "imagefolder":
+        if data_dir is None:
+            raise DataError(
+                "dataset 'imagefolder' needs --data-dir: a folder with train/<class>/<image> "
+                "and val/<class>/<image>"
+            )
+        root = _folder_root(data_dir)
+        return ImageFolderDataset(_split_folder(root, split), in_chans=in_chans, strict=strict)
+    raise DataError(f"unknown dataset {dataset!r}; use digits, cifar10, cifar100 or imagefolder")
+
+
+def dataset_classes(ds: Dataset) -> Sequence[str]:
+    return tuple(ds.classes)

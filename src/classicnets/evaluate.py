@@ -1,0 +1,385 @@
+"""Evaluation: top-1/top-5, per-class accuracy, confusion matrix, under the papers' protocols.
+
+Protocols (``--protocol``), for a network whose training crop is ``S`` (224 for ImageNet
+models); scales given for S = 224 are scaled by S / 224:
+
+* ``center``: resize the shorter side to S / crop_pct, one centre S x S crop (the default, and
+  the single-view test of the CIFAR papers when the images are already S x S).
+* ``ten_crop``: the four corners and the centre of that image, and their mirrors; softmax
+  averaged (ResNet Table 3, DenseNet Table 3).
+* ``googlenet_144``: GoogLeNet Sec. 6: the shorter side resized to 256, 288, 320 and 352; the
+  left, centre and right (or top, centre, bottom) squares; from each square the four corners,
+  the centre S crop and the square resized to S; and their mirrors: 4 x 3 x 6 x 2 = 144 views.
+* ``vgg_dense``: VGG Sec. 3.2: the network applied fully-convolutionally to the whole image
+  with the shorter side at Q = 256, 384 and 512, and to its mirror; class scores averaged. Our
+  heads pool globally, so the whole-image application is the dense evaluation.
+* ``resnet_fcn``: ResNet Sec. 3.4: fully-convolutional on the whole image with the shorter side
+  at 224, 256, 384, 480 and 640, scores averaged.
+
+Multi-view protocols average softmax probabilities over the views of one image.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+from torchvision.transforms import v2
+
+from .engine import distributed
+from .engine.checkpoint import CheckpointError
+from .engine.metrics import EvalResult
+from .engine.runtime import autocast, to_device
+
+PROTOCOLS = ("center", "ten_crop", "googlenet_144", "vgg_dense", "resnet_fcn")
+
+
+@torch.no_grad()
+def evaluate_loader(
+    model: nn.Module,
+    loader: DataLoader,
+    *,
+    num_classes: int,
+    device: torch.device,
+    precision: str = "fp32",
+    channels_last: bool = False,
+    dist_info: distributed.DistInfo | None = None,
+) -> EvalResult:
+    """Single-view evaluation over a loader of :class:`~classicnets.data.loader.Batch`."""
+    model.eval()
+    result = EvalResult(num_classes)
+    for batch in loader:
+        if batch.images is None:
+            continue
+        x = to_device(batch.images, device, channels_last)
+        y = batch.labels.to(device)
+        with autocast(device, precision):
+            logits = model(x)
+        loss = F.cross_entropy(logits.float(), y, reduction="sum")
+        result.add(logits, y, float(loss))
+    if dist_info is not None and dist_info.enabled:
+        total = distributed.all_reduce_sum(result.as_tensor(), dist_info)
+        result = EvalResult.from_tensor(total, num_classes)
+    return result
+
+
+# -- multi-view protocols ------------------------------------------------------------------------
+
+
+def _scaled(sizes: Sequence[int], input_size: int) -> list[int]:
+    return [round(s * input_size / 224) for s in sizes]
+
+
+def _resize_short(img: torch.Tensor, size: int) -> torch.Tensor:
+    return v2.functional.resize(img, size, antialias=True)
+
+
+def _with_flips(views: list[torch.Tensor]) -> list[torch.Tensor]:
+    return views + [v.flip(-1) for v in views]
+
+
+def ten_crop_views(img: torch.Tensor, input_size: int, crop_pct: float) -> list[torch.Tensor]:
+    img = _resize_short(img, round(input_size / crop_pct))
+    return list(v2.functional.ten_crop(img, [input_size, input_size]))
+
+
+def googlenet_144_views(img: torch.Tensor, input_size: int) -> list[torch.Tensor]:
+    views: list[torch.Tensor] = []
+    for short in _scaled((256, 288, 320, 352), input_size):
+        im = _resize_short(img, short)
+        h, w = im.shape[-2:]
+        side = min(h, w)
+        long_len = max(h, w)
+        for off in (0, (long_len - side) // 2, long_len - side):
+            square = im[..., off : off + side, :] if h > w else im[..., :, off : off + side]
+            views += list(v2.functional.five_crop(square, [input_size, input_size]))
+            views.append(v2.functional.resize(square, [input_size, input_size], antialias=True))
+    return _with_flips(views)
+
+
+def full_image_views(img: torch.Tensor, scales: Sequence[int], flip: bool) -> list[torch.Tensor]:
+    views = [_resize_short(img, s) for s in scales]
+    return _with_flips(views) if flip else views
+
+
+def protocol_views(
+    protocol: str, input_size: int, crop_pct: float
+) -> Callable[[torch.Tensor], list[torch.Tensor]]:
+    """A function from a uint8 image tensor (C, H, W) to the protocol's views (uint8)."""
+    if protocol == "ten_crop":
+        return lambda im: ten_crop_views(im, input_size, crop_pct)
+    if protocol == "googlenet_144":
+        return lambda im: googlenet_144_views(im, input_size)
+    if protocol == "vgg_dense":
+        scales = _scaled((256, 384, 512), input_size)
+        return lambda im: full_image_views(im, scales, flip=True)
+    if protocol == "resnet_fcn":
+        scales = _scaled((224, 256, 384, 480, 640), input_size)
+        return lambda im: full_image_views(im, scales, flip=False)
+    raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
+
+
+@torch.no_grad()
+def evaluate_multiview(
+    model: nn.Module,
+    dataset: Any,
+    *,
+    protocol: str,
+    input_size: int,
+    crop_pct: float,
+    mean: Sequence[float],
+    std: Sequence[float],
+    num_classes: int,
+    device: torch.device,
+    precision: str = "fp32",
+    limit: int | None = None,
+    on_image: Callable[[int], None] | None = None,
+) -> EvalResult:
+    """Average the softmax over the protocol's views, one image at a time."""
+    from .data import BadSample
+
+    model.eval()
+    make_views = protocol_views(protocol, input_size, crop_pct)
+    norm = v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)])
+    result = EvalResult(num_classes)
+    n = len(dataset) if limit is None else min(limit, len(dataset))
+    for i in range(n):
+        item = dataset[i]
+        if isinstance(item, BadSample):
+            continue
+        image, label = item
+        img = v2.functional.to_image(image)
+        views = [norm(v) for v in make_views(img)]
+        probs = torch.zeros(num_classes)
+        # views of one size go through together
+        by_shape: dict[tuple[int, ...], list[torch.Tensor]] = {}
+        for v in views:
+            by_shape.setdefault(tuple(v.shape), []).append(v)
+        for group in by_shape.values():
+            x = torch.stack(group).to(device)
+            with autocast(device, precision):
+                logits = model(x).float()
+            probs += logits.softmax(dim=1).sum(dim=0).cpu()
+        probs /= len(views)
+        target = torch.tensor([label])
+        loss = float(F.nll_loss(probs.clamp_min(1e-12).log().unsqueeze(0), target, reduction="sum"))
+        result.add(probs.unsqueeze(0), target, loss)
+        if on_image is not None:
+            on_image(i)
+    return result
+
+
+# -- loading a trained model ---------------------------------------------------------------------
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for inference, and what is needed to feed it."""
+
+    model: nn.Module
+    name: str
+    classes: tuple[str, ...]
+    in_chans: int
+    input_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    config: dict[str, Any]
+
+
+def load_trained(
+    checkpoint: str | Path | None = None,
+    *,
+    model_name: str | None = None,
+    weights: str | Path | None = None,
+    use_ema: bool = True,
+) -> LoadedModel:
+    """From a run directory, a ``.pt`` checkpoint, or a model name with a safetensors file."""
+    from .registry import create_model, model_info
+
+    if checkpoint is not None:
+        from .engine.checkpoint import load
+
+        ckpt = load(checkpoint)
+        meta = ckpt["meta"]
+        state = ckpt["ema"]["module"] if use_ema and ckpt.get("ema") else ckpt["model"]
+        cfg = ckpt["config"]
+        name = cfg["model"]
+    else:
+        if model_name is None or weights is None:
+            raise CheckpointError(
+                "give a checkpoint (a run directory or a .pt file), or --model with --weights "
+                "(a .safetensors file written by `classicnets train`)"
+            )
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+
+        with safe_open(str(weights), "pt") as f:
+            header = f.metadata() or {}
+        state = load_file(str(weights))
+        meta = json.loads(header["classicnets"]) if "classicnets" in header else {}
+        name = model_name
+        cfg = meta.get("config", {})
+        if not meta:
+            info = model_info(name)
+            meta = {
+                "classes": [str(i) for i in range(info.num_classes)],
+                "in_chans": 3,
+                "input_size": info.input_size,
+                "mean": [0.485, 0.456, 0.406],
+                "std": [0.229, 0.224, 0.225],
+            }
+    classes = tuple(meta["classes"])
+    model = create_model(
+        name,
+        num_classes=len(classes),
+        in_chans=int(meta["in_chans"]),
+        **dict(cfg.get("model_options", {})),
+    )
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise CheckpointError(f"the weights do not fit {name}: {e}") from None
+    model.eval()
+    return LoadedModel(
+        model=model,
+        name=name,
+        classes=classes,
+        in_chans=int(meta["in_chans"]),
+        input_size=int(meta["input_size"]),
+        mean=tuple(meta["mean"]),
+        std=tuple(meta["std"]),
+        config=cfg,
+    )
+
+
+# -- the `classicnets eval` command ---------------------------------------------------------------
+
+
+def run_eval(
+    lm: LoadedModel,
+    *,
+    dataset: str | None = None,
+    data_dir: str | None = None,
+    protocol: str = "center",
+    batch_size: int = 128,
+    limit: int | None = None,
+    precision: str = "fp32",
+    device_name: str = "auto",
+    out_dir: str | Path | None = None,
+    quiet: bool = False,
+) -> dict[str, Any]:
+    """Evaluate a loaded model on a dataset's test split; returns the report as a dict."""
+    from .config import TrainConfig, apply
+    from .data import build_data
+    from .data.loader import ShardSampler, make_loader
+    from .engine.distributed import resolve_device
+
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
+    saved = {k: v for k, v in lm.config.items() if k in ("dataset", "data_dir", "eval_crop_pct")}
+    cfg = apply(TrainConfig(), saved, source="checkpoint")
+    if dataset is not None:
+        cfg = apply(cfg, {"dataset": dataset, "data_dir": data_dir}, source="command line")
+    elif data_dir is not None:
+        cfg = apply(cfg, {"data_dir": data_dir}, source="command line")
+    cfg = apply(cfg, {"test_subset": limit}, source="eval")
+    data = build_data(cfg, input_size=lm.input_size, include_train=False)
+    if len(data.classes) != len(lm.classes):
+        raise ValueError(
+            f"the model has {len(lm.classes)} classes but {cfg.dataset} has "
+            f"{len(data.classes)}; evaluate on the dataset it was trained for"
+        )
+    device = resolve_device(device_name)
+    model = lm.model.to(device)
+    n = len(data.test)
+    bar = None
+    if not quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=n, desc=f"eval {protocol}", unit="img", leave=False)
+    if protocol == "center":
+        loader = make_loader(data.test, ShardSampler(n, batch_size), 0)
+        result = EvalResult(len(lm.classes))
+        for part in _batches_with_progress(loader, bar):
+            result = _merge(
+                result,
+                evaluate_loader(
+                    model, part, num_classes=len(lm.classes), device=device, precision=precision
+                ),
+            )
+    else:
+        result = evaluate_multiview(
+            model,
+            data.test.base,
+            protocol=protocol,
+            input_size=lm.input_size,
+            crop_pct=cfg.eval_crop_pct,
+            mean=data.mean,
+            std=data.std,
+            num_classes=len(lm.classes),
+            device=device,
+            precision=precision,
+            limit=limit,
+            on_image=(lambda _: bar.update(1)) if bar is not None else None,
+        )
+    if bar is not None:
+        bar.close()
+    report = {
+        "model": lm.name,
+        "dataset": cfg.dataset,
+        "protocol": protocol,
+        "images": result.count,
+        "top1": result.top1,
+        "top5": result.top5,
+        "loss": result.loss,
+        "per_class_acc": dict(zip(lm.classes, result.per_class(), strict=True)),
+        "confusion_matrix": result.cm.tolist(),
+    }
+    if out_dir is not None:
+        from .engine.logging import plot_confusion
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"eval_{protocol}.json").write_text(json.dumps(report, indent=2) + "\n")
+        plot_confusion(
+            result.cm,
+            lm.classes,
+            out / f"confusion_matrix_{protocol}.png",
+            f"{lm.name} on {cfg.dataset} ({protocol}): top-1 {result.top1:.2%}",
+        )
+    return report
+
+
+def _batches_with_progress(loader: DataLoader, bar: Any) -> Any:
+    """One-batch loaders, so the progress bar moves while evaluate_loader runs."""
+    for batch in loader:
+        if bar is not None and batch.images is not None:
+            bar.update(batch.images.shape[0])
+        yield [batch]
+
+
+def _merge(a: EvalResult, b: EvalResult) -> EvalResult:
+    return EvalResult(
+        a.num_classes, a.loss_sum + b.loss_sum, a.top5_hits + b.top5_hits, a.cm + b.cm
+    )
+
+
+def render_report(report: dict[str, Any]) -> str:
+    from .table import format_table
+
+    lines = [
+        f"{report['model']} on {report['dataset']} ({report['protocol']}, "
+        f"{report['images']} images): top-1 {report['top1']:.2%}  top-5 {report['top5']:.2%}  "
+        f"loss {report['loss']:.4f}",
+        "",
+    ]
+    rows = [[c, f"{a:.2%}"] for c, a in report["per_class_acc"].items()]
+    lines.append(format_table(["class", "accuracy"], rows, right={1}))
+    return "\n".join(lines)

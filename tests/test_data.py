@@ -1,0 +1,144 @@
+"""Data: the digits split, image folders with bad files, modes, layouts, the sampler."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from classicnets.config import TrainConfig, apply
+from classicnets.data import BadImageError, DataError, build_data
+from classicnets.data.datasets import DigitsDataset, ImageFolderDataset, open_split
+from classicnets.data.loader import SeededDataset, StepBatchSampler, collate
+
+
+def test_digits_split_is_fixed_and_stratified() -> None:
+    train, test = DigitsDataset("train"), DigitsDataset("test")
+    assert (len(train), len(test)) == (1442, 355)
+    assert train.images.dtype == torch.uint8 and tuple(train.images.shape[1:]) == (1, 8, 8)
+    assert sorted(set(test.targets)) == list(range(10))
+    assert int(train.images.max()) == 255
+
+
+def test_digits_file_read_directly_equals_sklearn_loader() -> None:
+    from sklearn.datasets import load_digits
+
+    from classicnets.data.datasets import load_digits_arrays
+
+    images, labels = load_digits_arrays()
+    bunch = load_digits()
+    assert torch.equal(images, torch.from_numpy(bunch.images).float())
+    assert torch.equal(labels, torch.from_numpy(bunch.target).long())
+
+
+def _folder(root: Path, n_per_class: int = 3) -> Path:
+    modes = {"L": 128, "RGBA": (10, 20, 30, 100), "P": 3, "CMYK": (0, 50, 100, 0), "RGB": (1, 2, 3)}
+    for c in ("cat", "dog"):
+        (root / c).mkdir(parents=True)
+        for i, (mode, color) in enumerate(list(modes.items())[:n_per_class]):
+            Image.new(mode, (12, 10), color).save(
+                root / c / f"{i}.{'tif' if mode == 'CMYK' else 'png'}"
+            )
+    return root
+
+
+def test_image_modes_are_converted(tmp_path: Path) -> None:
+    root = _folder(tmp_path / "imgs", n_per_class=5)
+    ds = ImageFolderDataset(root)
+    assert ds.classes == ("cat", "dog") and len(ds) == 10
+    for i in range(len(ds)):
+        img, _ = ds[i]
+        assert img.mode == "RGB" and img.size == (12, 10)
+    gray = ImageFolderDataset(root, in_chans=1)
+    assert all(gray[i][0].mode == "L" for i in range(len(gray)))
+
+
+def test_bad_images_are_skipped_and_counted_or_fail_in_strict_mode(tmp_path: Path) -> None:
+    root = _folder(tmp_path / "imgs")
+    (root / "cat" / "broken.jpg").write_bytes(b"not an image at all")
+    good = root / "dog" / "0.png"
+    (root / "dog" / "truncated.png").write_bytes(good.read_bytes()[:40])
+    ds = SeededDataset(ImageFolderDataset(root), lambda im: torch.zeros(1), seed=0)
+    batch = collate([ds[(i, 0)] for i in range(len(ds))])
+    assert batch.images.shape[0] == 6 and len(batch.bad) == 2
+    assert any("broken.jpg" in b for b in batch.bad) and any(
+        "truncated.png" in b for b in batch.bad
+    )
+    strict = ImageFolderDataset(root, strict=True)
+    idx = next(i for i, (p, _) in enumerate(strict.samples) if p.endswith("broken.jpg"))
+    with pytest.raises(BadImageError, match=r"broken\.jpg"):
+        strict[idx]
+
+
+def test_empty_or_wrong_folders_say_what_was_expected(tmp_path: Path) -> None:
+    (tmp_path / "empty" / "cat").mkdir(parents=True)
+    with pytest.raises(DataError, match=r"no images found.*one sub-folder per class"):
+        ImageFolderDataset(tmp_path / "empty")
+    with pytest.raises(DataError, match="does not exist"):
+        ImageFolderDataset(tmp_path / "missing")
+    (tmp_path / "flat").mkdir()
+    with pytest.raises(DataError, match=r"no train/ folder.*ImageNet layout"):
+        open_split("imagefolder", "train", str(tmp_path / "flat"))
+    with pytest.raises(DataError, match="needs --data-dir"):
+        open_split("imagefolder", "train", None)
+
+
+def test_cifar_offline_gives_a_clear_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from torchvision import datasets
+
+    def offline(*args: object, **kwargs: object) -> None:
+        if kwargs.get("download"):
+            raise OSError("network is unreachable")
+        raise RuntimeError("Dataset not found")
+
+    monkeypatch.setattr(datasets.CIFAR10, "__init__", offline)
+    with pytest.raises(DataError, match=r"could not be downloaded.*cifar10-jpg.tar.gz"):
+        open_split("cifar10", "train", str(tmp_path))
+
+
+def test_imagefolder_training_data_from_a_tarball(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tarfile
+
+    for split in ("train", "val"):
+        _folder(tmp_path / "src" / split)
+    archive = tmp_path / "tiny.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tmp_path / "src", arcname="tiny")
+    monkeypatch.setattr("classicnets.data.datasets.CACHE_DIR", tmp_path / "cache")
+    cfg = apply(
+        TrainConfig(),
+        {"dataset": "imagefolder", "data_dir": str(archive), "train_crop": "random_resized_crop",
+         "hflip": True, "color_jitter": 0.4, "lighting": 0.1},
+        source="test",
+    )  # fmt: skip
+    data = build_data(cfg, input_size=8)
+    assert (tmp_path / "cache" / "tiny" / "tiny" / "train" / "cat").is_dir()
+    assert data.classes == ("cat", "dog") and len(data.train) == 6 and len(data.test) == 6
+    x, _ = data.train[(0, 0)]
+    assert x.shape == (3, 8, 8) and x.dtype == torch.float32
+    assert torch.equal(x, data.train[(0, 0)][0])  # same (index, epoch): same augmentation
+    x_eval, _ = data.test[(0, 0)]
+    assert x_eval.shape == (3, 8, 8)
+
+
+def test_sampler_shards_the_global_batch_like_accumulation() -> None:
+    one = list(StepBatchSampler(40, global_batch=8, seed=3, grad_accum=2))
+    two = [
+        list(StepBatchSampler(40, global_batch=8, seed=3, rank=r, world_size=2)) for r in range(2)
+    ]
+    # step s: process r's batch == micro-batch r of the single process
+    for s in range(5):
+        assert one[2 * s] == two[0][s] and one[2 * s + 1] == two[1][s]
+    flat = [i for mb in one for i, _ in mb]
+    assert sorted(flat) == list(range(40))
+    resumed = StepBatchSampler(40, global_batch=8, seed=3, grad_accum=2)
+    resumed.set_epoch(0, start_step=3)
+    assert list(resumed) == one[6:]
+    with pytest.raises(ValueError, match="divisible"):
+        StepBatchSampler(40, global_batch=6, seed=0, world_size=4)

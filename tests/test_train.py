@@ -1,0 +1,254 @@
+"""Training: bit-exact resumption, interruption, divergence, distributed equivalence.
+
+All runs are ResNet-20 on a slice of the embedded digits at 8x8 (the network's stages then see
+8, 4 and 2 pixels), a few optimizer steps each, so the whole file runs in well under a minute.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from classicnets.config import TrainConfig, apply
+from classicnets.engine.checkpoint import load
+from classicnets.train import TrainingDivergedError, train
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+def tiny(run_dir: Path, **changes: object) -> TrainConfig:
+    base = {
+        "model": "resnet20",
+        "model_options": {"drop_rate": 0.2},  # dropout: the model-side RNG must resume too
+        "dataset": "digits",
+        "input_size": 8,
+        "train_crop": "pad_crop",
+        "crop_padding": 1,
+        "train_subset": 48,
+        "test_subset": 24,
+        "batch_size": 16,
+        "epochs": 2,  # 3 steps per epoch, 6 in all
+        "lr": 0.05,
+        "schedule": "cosine",
+        "warmup": 1,
+        "ema_decay": 0.9,
+        "quiet": True,
+        "tensorboard": False,
+        "threads": 1,
+        "run_dir": str(run_dir),
+    }
+    base.update(changes)
+    return apply(TrainConfig(), base, source="test")
+
+
+def _final_state(run_dir: Path) -> dict:
+    return load(run_dir / "last.pt")
+
+
+def _assert_same_run(a: dict, b: dict) -> None:
+    assert a["step"] == b["step"]
+    for k, v in a["model"].items():
+        assert torch.equal(v, b["model"][k]), k
+    for k, v in a["ema"]["module"].items():
+        assert torch.equal(v, b["ema"]["module"][k]), k
+    sa, sb = a["optimizer"]["state"], b["optimizer"]["state"]
+    for i in sa:
+        assert torch.equal(sa[i]["momentum_buffer"], sb[i]["momentum_buffer"])
+    cols = ("train_loss", "train_acc", "test_loss", "test_acc", "lr")
+    assert [[r[c] for c in cols] for r in a["history"]] == [
+        [r[c] for c in cols] for r in b["history"]
+    ]
+
+
+def test_resume_is_bit_exact(tmp_path: Path) -> None:
+    full = train(tiny(tmp_path / "full"))
+    assert full.status == "completed" and full.step == 6
+    # stop mid-epoch (step 4 of 6: epoch 2, batch 1), then resume into the same directory
+    stopped = train(tiny(tmp_path / "split", stop_after=4))
+    assert stopped.status == "stopped" and stopped.step == 4
+    resumed = train(tiny(tmp_path / "split"))
+    assert resumed.status == "completed" and resumed.step == 6
+    _assert_same_run(_final_state(tmp_path / "full"), _final_state(tmp_path / "split"))
+    files = {p.name for p in (tmp_path / "split").iterdir()}
+    assert {"config.toml", "metrics.csv", "last.pt", "best.pt", "model.safetensors"} <= files
+    assert {"loss.png", "accuracy.png", "confusion_matrix.png", "summary.json"} <= files
+    rows = (tmp_path / "split" / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 3 and rows[0].startswith("epoch,step,lr,train_loss")
+
+
+def _cli(run_dir: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable, "-m", "classicnets", "train", "--quiet", "--run-dir", str(run_dir),
+        "--model", "resnet20", "--epochs", "3", "--batch-size", "16", "--lr", "0.05",
+        "--threads", "1",
+        "--set", "input_size=8", "--set", "train_subset=48", "--set", "test_subset=24",
+        "--set", "tensorboard=false", "--set", "checkpoint_every=1",
+        "--set", "model_options={drop_rate = 0.2}", *extra,
+    ]  # fmt: skip
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
+
+
+def _wait_for_checkpoint(proc: subprocess.Popen, path: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.is_file():
+        if proc.poll() is not None:
+            raise AssertionError(f"training exited early: {proc.stderr.read()}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError("no checkpoint appeared")
+        time.sleep(0.05)
+
+
+def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path: Path) -> None:
+    from classicnets.cli import main
+
+    args = [*_cli(tmp_path / "ref", "--epochs", "6")[3:]]
+    assert main(args) == 0  # the uninterrupted reference, in this process: 18 steps
+    run = tmp_path / "killed"
+    proc = subprocess.Popen(
+        _cli(run, "--epochs", "6"), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    _wait_for_checkpoint(proc, run / "last.pt")
+    time.sleep(random.uniform(0.0, 0.3))  # an arbitrary point: mid-step, mid-save or mid-eval
+    assert proc.poll() is None, "the run finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = load(run / "last.pt")["step"]  # the checkpoint survived the kill intact
+    assert 1 <= killed_at < 18
+    resumed = subprocess.run(_cli(run, "--epochs", "6"), env=_env(), capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming from {run / 'last.pt'} at step {killed_at}" in resumed.stdout
+    a, b = load(tmp_path / "ref" / "last.pt"), load(run / "last.pt")
+    assert a["step"] == b["step"] == 18
+    for k, v in a["model"].items():
+        assert torch.equal(v, b["model"][k]), k
+
+
+def test_sigterm_saves_and_exits(tmp_path: Path) -> None:
+    run = tmp_path / "term"
+    proc = subprocess.Popen(
+        _cli(run, "--epochs", "50"), env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    _wait_for_checkpoint(proc, run / "last.pt")
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err.decode()
+    assert b"SIGTERM" in err and b"--resume" in out
+    step = load(run / "last.pt")["step"]
+    assert 1 <= step < 150
+
+
+def test_nan_loss_stops_naming_the_step(tmp_path: Path) -> None:
+    # an infinite learning rate: the first update is applied, the second loss is NaN
+    cfg = tiny(tmp_path / "nan", lr=float("inf"), warmup=0, schedule="constant", ema_decay=None)
+    with pytest.raises(TrainingDivergedError, match=r"at step 2 \(epoch 1, batch 2\)"):
+        train(cfg)
+
+
+def test_distributed_two_processes_match_one_with_accumulation(tmp_path: Path) -> None:
+    """2 gloo processes x 8 images == 1 process x 2 micro-batches of 8 (same global batch).
+
+    The per-process batch norm statistics are the same in both (each half of the batch is
+    normalised on its own), and DDP averages the two halves' gradients exactly as
+    accumulation sums the halves' gradients scaled by 1/2.
+    """
+    common = ["--set", "model_options={}", "--epochs", "1", "--set", "ema_decay=0"]
+    one = subprocess.run(
+        [*_cli(tmp_path / "one"), *common, "--set", "grad_accum=2"],
+        env=_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert one.returncode == 0, one.stderr
+    two = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            str(29500 + os.getpid() % 1000),
+            "-m",
+            "classicnets",
+            *_cli(tmp_path / "two")[3:],
+            *common,
+        ],
+        env=_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert two.returncode == 0, two.stderr
+    a, b = load(tmp_path / "one" / "last.pt"), load(tmp_path / "two" / "last.pt")
+    assert b["world_size"] == 2 and a["step"] == b["step"] == 3
+    for k, v in a["model"].items():
+        if "running" in k or "num_batches" in k:
+            continue  # DDP keeps rank 0's BN statistics; accumulation updates them twice
+        torch.testing.assert_close(v, b["model"][k], rtol=1e-4, atol=1e-5, msg=k)
+    assert abs(a["history"][0]["train_loss"] - b["history"][0]["train_loss"]) < 1e-5
+
+
+def test_recipe_options_run_together(tmp_path: Path) -> None:
+    """RMSProp, plateau, label smoothing, mixup/cutmix, clipping, bf16, channels_last, accum."""
+    cfg = tiny(
+        tmp_path / "opts",
+        optimizer="rmsprop",
+        lr=0.01,
+        schedule="plateau",
+        plateau_patience=1,
+        warmup=0,
+        label_smoothing=0.1,
+        mixup_alpha=0.2,
+        cutmix_alpha=1.0,
+        mix_prob=0.5,
+        grad_clip_norm=2.0,
+        precision="bf16",
+        channels_last=True,
+        grad_accum=2,
+        epochs=1,
+    )
+    result = train(cfg)
+    assert result.status == "completed" and result.step == 3
+    ckpt = load(tmp_path / "opts" / "last.pt")
+    assert "square_avg" in next(iter(ckpt["optimizer"]["state"].values()))
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+
+
+def test_auxiliary_losses_come_from_the_model_contract(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import classicnets.train as train_module
+    from classicnets import create_model
+
+    seen: list[int] = []
+
+    def with_aux(name: str, **kwargs: object) -> torch.nn.Module:
+        model = create_model(name, **kwargs)
+        model.aux_loss_weights = (0.3,)
+
+        def forward_with_aux(x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+            logits = model(x)
+            seen.append(x.shape[0])
+            return logits, [logits * 0.5] if model.training else []
+
+        model.forward_with_aux = forward_with_aux
+        return model
+
+    plain = train(tiny(tmp_path / "plain", epochs=1, ema_decay=None))
+    monkeypatch.setattr(train_module, "create_model", with_aux)
+    aux = train(tiny(tmp_path / "aux", epochs=1, ema_decay=None))
+    assert len(seen) == 3 and plain.step == aux.step == 3
+    loss_plain = load(tmp_path / "plain" / "last.pt")["history"][0]["train_loss"]
+    loss_aux = load(tmp_path / "aux" / "last.pt")["history"][0]["train_loss"]
+    assert loss_aux > loss_plain  # the weighted auxiliary loss is added
