@@ -18,6 +18,7 @@ and weights) over the machine's matmul peak measured here for the same dtype.
 from __future__ import annotations
 
 import contextlib
+import copy
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -39,6 +40,7 @@ __all__ = [
     "format_results",
     "matmul_peak",
     "run_bench",
+    "run_variants",
 ]
 
 MODES = ("infer", "train")
@@ -350,6 +352,57 @@ def run_bench(cfg: BenchConfig) -> list[BenchResult]:
         results[0].ratio = statistics.median(ratios)
         results[0].ratio_spread = (min(ratios), max(ratios))
     return results
+
+
+def run_variants(configs: list[BenchConfig]) -> list[BenchResult]:
+    """Several settings of one of our models (same weights), run alternately in one process.
+
+    For comparisons within classicnets: bf16 against fp32 training, or the memory that gradient
+    checkpointing saves. Every config must name the same model, device and batch size.
+    """
+    first = configs[0]
+    if any(
+        (c.model, c.device, c.batch_size) != (first.model, first.device, first.batch_size)
+        for c in configs
+    ):
+        raise ValueError("run_variants compares settings of one model, device and batch size")
+    from .registry import create_model
+
+    device = torch.device(first.device)
+    base = create_model(first.model)
+    size = first.input_size or model_info(first.model).input_size
+    with torch.device("meta"):
+        macs = profile_model(create_model(first.model), (size, size), base.in_chans).macs
+    x = torch.randn(first.batch_size, base.in_chans, size, size, device=device)
+    candidates = []
+    for cfg in configs:
+        model = copy.deepcopy(base).to(device)
+        step, notes = _make_step(
+            model,
+            x,
+            cfg,
+            device,
+            channels_last=cfg.channels_last,
+            compile_model=cfg.compile,
+            deploy_model=cfg.deploy,
+        )
+        label = " ".join([cfg.mode, cfg.dtype, *notes]) or cfg.mode
+        candidates.append(Candidate(label, step, notes=notes))
+    _run_alternating(candidates, first, device)
+    mem_kind = _MemoryProbe(device).kind
+    return [
+        BenchResult(
+            label=c.label,
+            times_s=c.times_s,
+            batch_size=cfg.batch_size,
+            macs_per_step=macs * cfg.batch_size * (3 if cfg.mode == "train" else 1),
+            peak_mem_bytes=max(c.peaks, default=0),
+            mem_kind=mem_kind,
+            peak_macs_per_s=matmul_peak(device, parse_dtype(cfg.dtype)),
+            notes=c.notes,
+        )
+        for c, cfg in zip(candidates, configs, strict=True)
+    ]
 
 
 def _ref_label(cfg: BenchConfig) -> str:
