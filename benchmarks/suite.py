@@ -21,10 +21,17 @@ from pathlib import Path
 
 import torch
 
-from classicnets.bench import BenchConfig, BenchResult, describe_machine, run_bench, run_variants
+from classicnets.bench import (
+    BenchConfig,
+    BenchResult,
+    describe_machine,
+    run_bench,
+    run_variants,
+    saved_activation_bytes,
+)
 from classicnets.errors import ClassicNetsError
 from classicnets.reference import NoReferenceError, paired_models
-from classicnets.registry import list_models
+from classicnets.registry import create_model, list_models, model_info
 
 REPRESENTATIVE = (
     "resnet50",
@@ -112,8 +119,15 @@ def _row(model: str, library: str | None, s: Setting, res: list[BenchResult]) ->
         "ref peak MiB": f"{ref.peak_mem_bytes / 2**20:.0f}" if ref else "",
         "ours eff": f"{100 * ours.efficiency:.0f}%",
         "ref eff": f"{100 * ref.efficiency:.0f}%" if ref else "",
-        "notes": "; ".join(ours.notes + (ref.notes if ref else [])),
+        "notes": "; ".join(
+            [f"ours: {', '.join(ours.notes)}"] * bool(ours.notes)
+            + ([f"ref: {', '.join(ref.notes)}"] if ref and ref.notes else [])
+        ),
     }
+
+
+def _all_keys(rows: list[dict]) -> list[str]:
+    return list(dict.fromkeys(k for r in rows for k in r))
 
 
 def _md_table(rows: list[dict], columns: list[str]) -> str:
@@ -135,7 +149,10 @@ def main(argv: list[str] | None = None) -> int:
         help="bf16-train (ours bf16+CL vs fp32 training), checkpointing (peak memory)",
     )
     p.add_argument("--out", default="benchmarks/results/cpu")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     command = "PYTHONPATH=src python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])])
 
     wanted = [m for m in args.models.split(",") if m]
@@ -181,11 +198,23 @@ def main(argv: list[str] | None = None) -> int:
                      for m in present]:  # fmt: skip
             base = BenchConfig(model=name, mode="train", batch_size=8, warmup=1, repeats=2)
             res = run_variants([base, replace(base, grad_checkpointing=True)])
-            extra_rows.append(_variant_row(f"{name} training step, b8", res))
+            row = _variant_row(f"{name} training step, b8", res)
+            row["saved for backward MiB (A -> B)"] = _saved_mib(name, 8)
+            extra_rows.append(row)
             print(f"checkpointing: {extra_rows[-1]}", flush=True)
 
     _write(args.out, command, machine_before, rows, extra_rows, missing, no_reference, started)
     return 0
+
+
+def _saved_mib(name: str, batch: int) -> str:
+    model = create_model(name)
+    size = model_info(name).input_size
+    x = torch.randn(batch, model.in_chans, size, size)
+    plain = saved_activation_bytes(model, x)
+    model.set_grad_checkpointing()
+    ckpt = saved_activation_bytes(model, x)
+    return f"{plain / 2**20:.0f} -> {ckpt / 2**20:.0f}"
 
 
 def _variant_row(what: str, res: list[BenchResult]) -> dict:
@@ -227,7 +256,7 @@ def _write(
         w.writerows(rows)
     if extra_rows:
         with open(path.parent / (path.name + "_variants.csv"), "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(extra_rows[0]))
+            w = csv.DictWriter(f, fieldnames=_all_keys(extra_rows))
             w.writeheader()
             w.writerows(extra_rows)
     lines = [
@@ -254,7 +283,7 @@ def _write(
     ]
     if extra_rows:
         lines += ["## Within classicnets (alternating, one process)", "",
-                  _md_table(extra_rows, list(extra_rows[0])), ""]  # fmt: skip
+                  _md_table(extra_rows, _all_keys(extra_rows)), ""]  # fmt: skip
     if missing:
         lines.append("Not registered yet (skipped): " + ", ".join(f"`{m}`" for m in missing))
         lines.append("")

@@ -41,6 +41,7 @@ __all__ = [
     "matmul_peak",
     "run_bench",
     "run_variants",
+    "saved_activation_bytes",
 ]
 
 MODES = ("infer", "train")
@@ -150,12 +151,29 @@ def _rss_bytes(field_name: str) -> int:
     return 0
 
 
+def _malloc_trim() -> Callable[[], None]:
+    """glibc's malloc_trim(0): hand freed heap memory back, so RSS shows what is in use."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        return lambda: libc.malloc_trim(0)
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        return lambda: None
+
+
 class _MemoryProbe:
-    """Peak memory of one step above what was in use before it."""
+    """Peak memory of one step above what was in use before it.
+
+    On CPU, memory freed by the previous step stays resident in the allocator's caches, so the
+    freed heap is returned first (malloc_trim); the step's peak RSS above the RSS before it is
+    then the memory the step itself needs (activations, workspaces, gradients).
+    """
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
         self.cpu_ok = Path("/proc/self/clear_refs").exists()
+        self.trim = _malloc_trim()
         self.kind = (
             "CUDA allocator peak" if device.type == "cuda" else "peak RSS" if self.cpu_ok else "n/a"
         )
@@ -168,6 +186,7 @@ class _MemoryProbe:
             yield
             sink.append(torch.cuda.max_memory_allocated(self.device) - before)
         elif self.cpu_ok:
+            self.trim()
             with open("/proc/self/clear_refs", "w") as f:
                 f.write("5")  # reset the peak-RSS high-water mark to the current RSS
             before = _rss_bytes("VmRSS")
@@ -386,7 +405,7 @@ def run_variants(configs: list[BenchConfig]) -> list[BenchResult]:
             compile_model=cfg.compile,
             deploy_model=cfg.deploy,
         )
-        label = " ".join([cfg.mode, cfg.dtype, *notes]) or cfg.mode
+        label = " ".join([cfg.mode, cfg.dtype, *(n for n in notes if "autocast" not in n)])
         candidates.append(Candidate(label, step, notes=notes))
     _run_alternating(candidates, first, device)
     mem_kind = _MemoryProbe(device).kind
@@ -403,6 +422,24 @@ def run_variants(configs: list[BenchConfig]) -> list[BenchResult]:
         )
         for c, cfg in zip(candidates, configs, strict=True)
     ]
+
+
+def saved_activation_bytes(model: nn.Module, x: Tensor) -> int:
+    """Bytes of the tensors autograd keeps for the backward pass of ``model(x)`` (train mode).
+
+    Exact and independent of the allocator: what gradient checkpointing reduces.
+    """
+    seen: dict[int, int] = {}
+
+    def pack(t: Tensor) -> Tensor:
+        seen.setdefault(t.untyped_storage().data_ptr(), t.untyped_storage().nbytes())
+        return t
+
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    model.train()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(x)
+    return sum(n for ptr, n in seen.items() if ptr not in params)
 
 
 def _ref_label(cfg: BenchConfig) -> str:

@@ -108,6 +108,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         "compare",
     )
     cfg = BenchConfig(**{k: getattr(args, k) for k in fields})
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     print(format_results(cfg, run_bench(cfg)))
     return 0
 
@@ -151,6 +155,7 @@ def _add_bench_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compile", action="store_true", help="torch.compile (ours only)")
     p.add_argument("--deploy", action="store_true", help="classicnets.deploy (ours only)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--grad-checkpointing", action="store_true", help="with --mode train")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--repeats", type=int, default=10, help="timed rounds (default 10)")
