@@ -143,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--train-batch", type=int, default=None, help="override train batch size")
+    p.add_argument("--batch", type=int, default=None, help="override the batch of b32 settings")
     p.add_argument(
         "--extras",
         default="bf16-train,checkpointing",
@@ -170,13 +171,15 @@ def main(argv: list[str] | None = None) -> int:
         if library is None:
             no_reference.append(f"`{target}`: {why}")
         for s in settings:
-            batch = args.train_batch if s.mode == "train" and args.train_batch else s.batch
+            batch = args.batch if args.batch and s.batch > 1 else s.batch
+            batch = args.train_batch if s.mode == "train" and args.train_batch else batch
             cfg = BenchConfig(
                 model=target, mode=s.mode, batch_size=batch, dtype=s.dtype,
                 channels_last=s.channels_last, deploy=s.deploy, compile=s.compile,
                 warmup=args.warmup, repeats=args.repeats, compare=library,
             )  # fmt: skip
-            print(f"[{time.time() - started:6.0f}s] {target} {s.describe()}", flush=True)
+            print(f"[{time.time() - started:6.0f}s] {target} {s.describe()} (batch {batch})",
+                  flush=True)  # fmt: skip
             try:
                 res = run_bench(cfg)
             except (ClassicNetsError, RuntimeError, ValueError) as e:
