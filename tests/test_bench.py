@@ -19,11 +19,13 @@ from classicnets.reference import NoReferenceError, paired_models
 from classicnets.registry import create_model
 
 
-@pytest.mark.parametrize("library", ["torchvision", "timm"])
-def test_reference_pair_has_the_same_weights_and_logits(library: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "library"), [("resnet50_v1_5", "torchvision"), ("resnet18", "timm")]
+)
+def test_reference_pair_has_the_same_weights_and_logits(name: str, library: str) -> None:
     if library == "timm":
         pytest.importorskip("timm")
-    ours, ref = paired_models("resnet50_v1_5", library, check_size=32)
+    ours, ref = paired_models(name, library, check_size=32)
     x = torch.randn(1, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(ours(x), ref(x), rtol=1e-4, atol=1e-5)
