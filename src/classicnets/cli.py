@@ -279,6 +279,98 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(fn=_cmd_predict)
 
 
+# -- bench and export (logic in bench.py / export.py) ---------------------------------------------
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import BenchConfig, format_results, run_bench
+
+    fields = (
+        "model",
+        "mode",
+        "batch_size",
+        "input_size",
+        "dtype",
+        "channels_last",
+        "compile",
+        "deploy",
+        "device",
+        "grad_checkpointing",
+        "warmup",
+        "repeats",
+        "compare",
+    )
+    cfg = BenchConfig(**{k: getattr(args, k) for k in fields})
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    print(format_results(cfg, run_bench(cfg)))
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .export import FORMATS, export_model, load_checkpoint
+    from .registry import create_model, model_info
+
+    model = create_model(args.model)
+    if args.checkpoint:
+        load_checkpoint(model, args.checkpoint)
+    if args.deploy:
+        from .deploy import deploy
+
+        model = deploy(model, channels_last=False)
+    out = args.output or f"{args.model}{FORMATS[args.format]}"
+    size = args.input_size or model_info(args.model).input_size
+    check = export_model(
+        model, out, fmt=args.format, input_size=size, dynamic_batch=args.dynamic_batch
+    )
+    print(
+        f"wrote {check.path} ({args.format}); checked against eager at batch "
+        f"{check.checked_batch}: max relative error {check.max_rel_error:.1e}"
+    )
+    return 0
+
+
+def _add_bench_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="images/s, latency, memory; --compare torchvision|timm")
+    p.add_argument("model")
+    p.add_argument("--mode", choices=("infer", "train"), default="infer")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--input-size", type=int, default=None, help="default: the paper's")
+    p.add_argument(
+        "--dtype",
+        choices=("fp32", "bf16", "fp16"),
+        default="fp32",
+        help="bf16/fp16: autocast, or weights in that dtype with --deploy",
+    )
+    p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--compile", action="store_true", help="torch.compile (ours only)")
+    p.add_argument("--deploy", action="store_true", help="classicnets.deploy (ours only)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--grad-checkpointing", action="store_true", help="with --mode train")
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=10, help="timed rounds (default 10)")
+    p.add_argument(
+        "--compare",
+        choices=("torchvision", "timm"),
+        default=None,
+        help="run the same architecture and weights from that library alternately",
+    )
+    p.set_defaults(fn=_cmd_bench)
+
+    p = sub.add_parser("export", help="ONNX / TorchScript / torch.export, checked against eager")
+    p.add_argument("model")
+    p.add_argument("--format", choices=("onnx", "torchscript", "exported-program"), required=True)
+    p.add_argument("--checkpoint", default=None, help="state dict (.safetensors or torch file)")
+    p.add_argument("--output", "-o", default=None, help="default: MODEL.onnx|.ts|.pt2")
+    p.add_argument("--input-size", type=int, default=None, help="example size (default: paper)")
+    p.add_argument("--dynamic-batch", action="store_true")
+    p.add_argument("--deploy", action="store_true", help="export the BN-folded inference form")
+    p.set_defaults(fn=_cmd_export)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="classicnets",
@@ -307,6 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_weights_commands(sub)
     _add_train_commands(sub)
+    _add_bench_export(sub)
     return parser
 
 

@@ -40,6 +40,8 @@ class ClassicNet(nn.Module):
     #: Loss weight of each auxiliary classifier, in the order ``forward_with_aux`` returns them
     #: (GoogLeNet: (0.3, 0.3)). Empty for models without auxiliary heads.
     aux_loss_weights: tuple[float, ...] = ()
+    #: Recompute stage activations in backward instead of storing them (set_grad_checkpointing).
+    grad_checkpointing: bool = False
 
     def __init__(self, *, num_classes: int, in_chans: int, min_input_size: int) -> None:
         super().__init__()
@@ -105,8 +107,7 @@ class ClassicNet(nn.Module):
         last = max(wanted)
         out: list[Tensor] = []
         for i, names in enumerate(self._stage_modules[: last + 1]):
-            for n in names:
-                x = getattr(self, n)(x)
+            x = self._run_stage(names, x)
             if i in wanted:
                 out.append(x)
         return out
@@ -115,8 +116,26 @@ class ClassicNet(nn.Module):
         """The last stage's feature map, before pooling."""
         self.check_input(x)
         for names in self._stage_modules:
+            x = self._run_stage(names, x)
+        return x
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Trade compute for memory in training: stage activations are recomputed in backward.
+
+        Works on every model through its ``set_stages`` description (sequential stages are
+        checkpointed block by block); gradients and batch-norm statistics are unchanged.
+        """
+        self.grad_checkpointing = enable
+
+    def _run_stage(self, names: tuple[str, ...], x: Tensor) -> Tensor:
+        if self.grad_checkpointing and self.training:
+            from ..grad_checkpoint import run_checkpointed
+
             for n in names:
-                x = getattr(self, n)(x)
+                x = run_checkpointed(getattr(self, n), x)
+            return x
+        for n in names:
+            x = getattr(self, n)(x)
         return x
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:

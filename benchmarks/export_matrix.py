@@ -1,0 +1,80 @@
+"""Export every registered model in every format and check it against eager.
+
+    PYTHONPATH=src python benchmarks/export_matrix.py [PATTERN] [--out FILE.md]
+
+For each model: ONNX (run with onnxruntime), TorchScript (traced) and torch.export (.pt2),
+the first and last with a dynamic batch dimension; each export runs at batch 3 (the example
+had 2) and is compared with eager, max relative error <= 1e-4. Failures are listed with the
+reason, never skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import classicnets
+from classicnets.bench import describe_machine
+from classicnets.export import FORMATS, export_model
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("pattern", nargs="?", default="*")
+    p.add_argument("--out", default="benchmarks/results/export_matrix.md")
+    args = p.parse_args(argv)
+    command = "PYTHONPATH=src python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])])
+    rows, failures = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in classicnets.list_models(args.pattern):
+            model = classicnets.create_model(name, num_classes=10)
+            size = max(model.min_input_size, 32)
+            cells = [f"`{name}`", str(size)]
+            for fmt, suffix in FORMATS.items():
+                start = time.time()
+                try:
+                    check = export_model(
+                        model,
+                        Path(tmp) / f"{name}{suffix}",
+                        fmt=fmt,
+                        input_size=size,
+                        dynamic_batch=fmt != "torchscript",
+                    )
+                    cells.append(f"ok {check.max_rel_error:.0e} ({time.time() - start:.0f} s)")
+                except Exception as e:  # every failure is a row of the report
+                    cells.append("FAIL")
+                    failures.append(f"- `{name}` {fmt}: {e}")
+                print(name, fmt, cells[-1], flush=True)
+            rows.append("| " + " | ".join(cells) + " |")
+    machine = describe_machine()
+    text = [
+        "# Export matrix",
+        "",
+        f"Command: `{command}`",
+        "",
+        "Each cell: the max relative error of the exported model against eager at batch 3 "
+        "(the export saw batch 2; ONNX and torch.export with a dynamic batch dimension, "
+        "TorchScript traced), and the time to export and check. 10 classes, input "
+        "max(min_input_size, 32).",
+        "",
+        "Machine: " + "; ".join(f"{k} {v}" for k, v in machine.items()),
+        "",
+        "| model | input | " + " | ".join(FORMATS) + " |",
+        "|---|---|" + "---|" * len(FORMATS),
+        *rows,
+        "",
+        "Failures (with the reason):" if failures else "Failures: none.",
+        *failures,
+        "",
+    ]
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text("\n".join(text))
+    print(f"wrote {args.out}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

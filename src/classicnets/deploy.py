@@ -1,0 +1,195 @@
+"""The inference path: ``deploy(model, dtype=...)`` returns a faster copy with the same outputs.
+
+What it does, in order, on a deep copy of the model (the original is left untouched):
+
+1. eval mode, no gradients;
+2. every batch norm that directly follows a convolution is folded into that convolution's
+   weight and bias (``ConvNormAct`` units and ``conv -> BN`` pairs inside ``nn.Sequential``),
+   computed in float64 so the fold adds no error of its own. A batch norm that follows a ReLU
+   (DenseNet's pre-activation units) cannot be folded and stays;
+3. weights cast to the target dtype (fp32, bf16, fp16);
+4. channels_last memory format where it helps (``CHANNELS_LAST`` per family, measured: see
+   benchmarks/README.md);
+5. optionally ``torch.compile`` with inductor's weight freezing (constant folding, prepacked
+   oneDNN weights, conv + activation fusion).
+
+The returned :class:`DeployedModel` takes float32 or any-dtype images, converts them to its dtype
+and layout, and returns float32 logits. Its outputs equal the undeployed model's to within the
+dtype's precision (tested over the registry: fp32 max relative error 1e-4; bf16 2e-2 and the
+same top-1).
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import warnings
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from .layers import ConvNormAct
+
+__all__ = ["CHANNELS_LAST", "DTYPES", "DeployedModel", "deploy", "fold_batchnorm", "parse_dtype"]
+
+DTypeName = Literal["fp32", "bf16", "fp16"]
+
+DTYPES: dict[str, torch.dtype] = {
+    "fp32": torch.float32,
+    "bf16": torch.bfloat16,
+    "fp16": torch.float16,
+}
+
+#: Whether channels_last is the default for a family in ``deploy`` (measured on CPU with
+#: oneDNN; families not listed default to True). Grouped convolutions are the known exception
+#: candidate; an entry here records a measurement, not a guess.
+CHANNELS_LAST: dict[str, bool] = {}
+
+
+def parse_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    """``"fp32" | "bf16" | "fp16"`` (or a torch dtype among those) -> torch dtype."""
+    if isinstance(dtype, torch.dtype):
+        if dtype not in DTYPES.values():
+            raise ValueError(f"dtype {dtype} is not supported; use one of {', '.join(DTYPES)}")
+        return dtype
+    try:
+        return DTYPES[dtype]
+    except KeyError:
+        raise ValueError(f"unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}") from None
+
+
+# -- batch-norm folding --------------------------------------------------------------------------
+
+
+def _foldable(bn: nn.Module) -> bool:
+    return (
+        isinstance(bn, nn.BatchNorm2d)
+        and bn.running_mean is not None
+        and bn.running_var is not None
+    )
+
+
+@torch.no_grad()
+def _fold_into(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
+    """conv(x) * s + t with s = gamma / sqrt(var + eps), t = beta - mean * s, in float64."""
+    if conv.out_channels != bn.num_features:
+        raise ValueError(
+            f"cannot fold a {bn.num_features}-channel batch norm into a conv with "
+            f"{conv.out_channels} output channels"
+        )
+    var = bn.running_var.double()  # type: ignore[union-attr]
+    mean = bn.running_mean.double()  # type: ignore[union-attr]
+    gamma = bn.weight.double() if bn.weight is not None else torch.ones_like(var)
+    beta = bn.bias.double() if bn.bias is not None else torch.zeros_like(var)
+    scale = gamma / torch.sqrt(var + bn.eps)
+    bias = conv.bias.double() if conv.bias is not None else torch.zeros_like(var)
+    weight = conv.weight.double() * scale.reshape(-1, 1, 1, 1)
+    conv.weight.copy_(weight.to(conv.weight.dtype))
+    new_bias = (bias - mean) * scale + beta
+    conv.bias = nn.Parameter(
+        new_bias.to(device=conv.weight.device, dtype=conv.weight.dtype),
+        requires_grad=conv.weight.requires_grad,
+    )
+
+
+def fold_batchnorm(model: nn.Module) -> int:
+    """Fold every batch norm that directly follows a conv into it, in place; returns the count.
+
+    Only valid in eval mode (the fold uses the running statistics). Covers ``ConvNormAct`` and
+    consecutive ``Conv2d, BatchNorm2d`` children of an ``nn.Sequential``; the folded norm is
+    replaced by ``nn.Identity`` so state-dict keys of everything else are unchanged.
+    """
+    if model.training:
+        raise ValueError("fold_batchnorm needs a model in eval mode (call model.eval() first)")
+    folded = 0
+    for module in list(model.modules()):
+        if isinstance(module, ConvNormAct) and _foldable(module.bn):
+            _fold_into(module.conv, module.bn)  # type: ignore[arg-type]
+            module.bn = nn.Identity()
+            folded += 1
+        elif isinstance(module, nn.Sequential):
+            names = list(module._modules)
+            for first, second in itertools.pairwise(names):
+                conv, bn = module._modules[first], module._modules[second]
+                if isinstance(conv, nn.Conv2d) and _foldable(bn):
+                    _fold_into(conv, bn)  # type: ignore[arg-type]
+                    module._modules[second] = nn.Identity()
+                    folded += 1
+    return folded
+
+
+# -- the deployed model --------------------------------------------------------------------------
+
+
+class DeployedModel(nn.Module):
+    """An inference-only model: converts inputs to its dtype/layout, returns float32 logits."""
+
+    def __init__(
+        self, model: nn.Module, *, dtype: torch.dtype, channels_last: bool, compiled: bool
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.dtype = dtype
+        self.channels_last = channels_last
+        self.compiled = compiled
+        # the compiled function is kept out of the module tree (its parameters are the model's)
+        self.__dict__["_runner"] = (
+            torch.compile(model, options={"freezing": True}) if compiled else model
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        fmt = (
+            torch.channels_last if self.channels_last and x.dim() == 4 else torch.contiguous_format
+        )
+        x = x.to(dtype=self.dtype, memory_format=fmt)
+        with torch.no_grad():
+            return self.__dict__["_runner"](x).float()
+
+    def extra_repr(self) -> str:
+        return f"dtype={self.dtype}, channels_last={self.channels_last}, compiled={self.compiled}"
+
+
+def default_channels_last(model: nn.Module) -> bool:
+    """The measured per-family default (see ``CHANNELS_LAST``); True when unmeasured."""
+    name = getattr(model, "model_name", "")
+    try:
+        from .registry import model_info
+
+        family = model_info(name).family
+    except Exception:
+        return True
+    return CHANNELS_LAST.get(family, True)
+
+
+def deploy(
+    model: nn.Module,
+    *,
+    dtype: DTypeName | torch.dtype = "fp32",
+    channels_last: bool | None = None,
+    compile: bool = False,
+    fold_bn: bool = True,
+) -> DeployedModel:
+    """A deployed (inference-only) copy of ``model``; the original is not modified.
+
+    ``channels_last=None`` uses the family's measured default (``CHANNELS_LAST``). ``compile``
+    runs ``torch.compile`` with inductor weight freezing (first call compiles; needs a C++
+    compiler on CPU). ``fold_bn=False`` keeps batch norms (for measuring what the fold gives).
+    """
+    torch_dtype = parse_dtype(dtype)
+    deployed = copy.deepcopy(model).eval()
+    for p in deployed.parameters():
+        p.requires_grad_(False)
+    if fold_bn:
+        fold_batchnorm(deployed)
+    device = next(deployed.parameters()).device
+    if torch_dtype == torch.float16 and device.type == "cpu":
+        warnings.warn(
+            "fp16 on CPU runs through slow reference kernels on most CPUs; use bf16",
+            stacklevel=2,
+        )
+    deployed = deployed.to(dtype=torch_dtype)
+    use_cl = default_channels_last(model) if channels_last is None else channels_last
+    if use_cl:
+        deployed = deployed.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    return DeployedModel(deployed, dtype=torch_dtype, channels_last=use_cl, compiled=compile)

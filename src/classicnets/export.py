@@ -1,0 +1,190 @@
+"""Export a model out of Python, and prove the export computes what the model computes.
+
+Formats: ONNX (``torch.onnx.export``, the torch.export-based exporter; checked by running it
+with onnxruntime); TorchScript (``torch.jit.trace``: the models' input checks are Python and
+are evaluated while tracing; PyTorch deprecates TorchScript in favour of torch.export, it is
+kept because deployment stacks still load it); ``torch.export``'s ExportedProgram (.pt2). With
+``dynamic_batch`` the batch dimension is symbolic, and the check runs at another batch size
+than the example the export saw. Models with auxiliary heads export their inference form (eval
+mode returns the logits alone). Every export is compared with the eager model:
+``max|exported - eager| / max|eager|`` must stay below ``tolerance`` (1e-4 in fp32).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from .errors import ClassicNetsError
+
+__all__ = [
+    "FORMATS",
+    "ExportCheck",
+    "ExportError",
+    "export_model",
+    "load_checkpoint",
+    "load_exported",
+    "max_rel_error",
+]
+
+FORMATS: dict[str, str] = {"onnx": ".onnx", "torchscript": ".ts", "exported-program": ".pt2"}
+
+
+class ExportError(ClassicNetsError):
+    """An export that failed or does not reproduce the eager output (the message says how)."""
+
+
+@dataclass(frozen=True)
+class ExportCheck:
+    """The result of one verified export."""
+
+    path: Path
+    format: str
+    max_rel_error: float
+    checked_batch: int
+
+
+def max_rel_error(actual: Tensor, expected: Tensor) -> float:
+    """``max |actual - expected| / max |expected|``: the error relative to the logits' scale."""
+    actual, expected = actual.detach().double(), expected.detach().double()
+    return float((actual - expected).abs().max() / expected.abs().max().clamp_min(1e-12))
+
+
+def load_checkpoint(model: nn.Module, path: str | Path) -> None:
+    """Load a state dict (``.safetensors``, or a torch file holding it or ``{"model": ...}``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ExportError(f"checkpoint {path} does not exist")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        for key in ("model", "state_dict", "model_state_dict"):
+            if isinstance(state, dict) and isinstance(state.get(key), dict):
+                state = state[key]
+                break
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise ExportError(f"{path} does not fit the model: {str(e).splitlines()[0]}") from None
+
+
+def _batch_dim() -> torch.export.Dim:
+    return torch.export.Dim("batch", min=1, max=4096)
+
+
+def _export_onnx(model: nn.Module, x: Tensor, path: Path, dynamic_batch: bool) -> None:
+    try:
+        import onnxscript  # noqa: F401  (needed by torch.onnx's exporter)
+    except ImportError:
+        raise ExportError(
+            "ONNX export needs onnx and onnxscript: pip install 'classicnets[dev]'"
+        ) from None
+    dynamic = {"x": {0: _batch_dim()}} if dynamic_batch else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(
+            model,
+            (x,),
+            dynamo=True,
+            dynamic_shapes=dynamic,
+            input_names=["x"],
+            output_names=["logits"],
+            verbose=False,
+        )
+    program.save(str(path))
+
+
+def _export_torchscript(model: nn.Module, x: Tensor, path: Path) -> None:
+    with warnings.catch_warnings():
+        # tracer warnings about the Python input checks, and TorchScript's deprecation notice
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(model, (x,), check_trace=False)
+        torch.jit.save(traced, str(path))
+
+
+def _export_program(model: nn.Module, x: Tensor, path: Path, dynamic_batch: bool) -> None:
+    dynamic = {"x": {0: _batch_dim()}} if dynamic_batch else None
+    program = torch.export.export(model, (x,), dynamic_shapes=dynamic)
+    torch.export.save(program, str(path))
+
+
+def load_exported(path: str | Path, fmt: str) -> Callable[[Tensor], Tensor]:
+    """A callable that runs the exported file on a float32 tensor and returns a tensor."""
+    path = Path(path)
+    if fmt == "onnx":
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise ExportError("checking ONNX needs onnxruntime: pip install onnxruntime") from None
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+
+        def run_onnx(x: Tensor) -> Tensor:
+            return torch.from_numpy(session.run(None, {name: x.numpy()})[0])
+
+        return run_onnx
+    if fmt == "torchscript":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated in torch
+            return torch.jit.load(str(path))
+    if fmt == "exported-program":
+        return torch.export.load(str(path)).module()
+    raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+
+
+def export_model(
+    model: nn.Module,
+    path: str | Path,
+    *,
+    fmt: str,
+    input_size: int,
+    in_chans: int = 3,
+    dynamic_batch: bool = False,
+    tolerance: float = 1e-4,
+) -> ExportCheck:
+    """Export ``model`` (eval mode, fp32, CPU) to ``path`` and check it against eager.
+
+    Raises :class:`ExportError` if the export fails or its output differs by more than
+    ``tolerance`` (relative to the largest logit).
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    path = Path(path)
+    if fmt == "exported-program" and path.suffix != ".pt2":
+        raise ValueError(f"torch.export saves .pt2 files; name the output {path.stem}.pt2")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = model.eval().float().cpu()
+    example = torch.randn(2, in_chans, input_size, input_size)
+    try:
+        with torch.no_grad():
+            if fmt == "onnx":
+                _export_onnx(model, example, path, dynamic_batch)
+            elif fmt == "torchscript":
+                _export_torchscript(model, example, path)
+            else:
+                _export_program(model, example, path, dynamic_batch)
+    except ExportError:
+        raise
+    except Exception as e:  # the exporters raise many kinds; the reason is what matters
+        reason = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+        raise ExportError(f"{fmt} export failed: {reason}") from e
+    batch = 3 if dynamic_batch or fmt == "torchscript" else 2
+    x = torch.randn(batch, in_chans, input_size, input_size)
+    with torch.no_grad():
+        expected = model(x)
+        actual = load_exported(path, fmt)(x)
+    err = max_rel_error(actual, expected)
+    if not err <= tolerance:
+        raise ExportError(
+            f"{fmt} export of {path.name} differs from eager: max relative error {err:.2e} "
+            f"> {tolerance:.0e} (batch {batch})"
+        )
+    return ExportCheck(path=path, format=fmt, max_rel_error=err, checked_batch=batch)

@@ -1,0 +1,107 @@
+"""classicnets.deploy: BN folded, dtype and layout changed, same outputs, over the registry."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import classicnets
+from classicnets.deploy import DeployedModel, deploy, fold_batchnorm, parse_dtype
+from classicnets.export import max_rel_error
+from classicnets.layers import ConvNormAct
+
+ALL = classicnets.list_models()
+
+
+@torch.no_grad()
+def randomize_batchnorm(model: nn.Module) -> nn.Module:
+    """Random affine parameters and running statistics near the identity (returns eval model).
+
+    Near the identity because an untrained deep network is only well conditioned there: with
+    statistics measured on a small random batch, the eval-mode network divides by variances of
+    a handful of samples and amplifies any rounding, so no bf16 comparison would be meaningful.
+    Far enough from it that folding a batch norm is a non-trivial transform.
+    """
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.normal_(0.0, 0.1)
+            m.running_var.uniform_(0.8, 1.25)
+            if m.affine:
+                m.weight.uniform_(0.8, 1.2)
+                m.bias.normal_(0.0, 0.1)
+    return model.eval()
+
+
+def _model_and_batch(name: str) -> tuple[nn.Module, torch.Tensor]:
+    model = randomize_batchnorm(classicnets.create_model(name, num_classes=10))
+    s = max(model.min_input_size, 32)
+    return model, torch.randn(4, 3, s, s)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_deploy_matches_eager_fp32_and_bf16(name: str) -> None:
+    model, x = _model_and_batch(name)
+    with torch.no_grad():
+        expected = model(x)
+    if not torch.isfinite(expected).all():
+        # ResNet-1202 untrained: 600 residual branches add up past float32 (see test_models)
+        pytest.skip(f"untrained {name} overflows in eval mode: no finite output to compare")
+    fp32 = deploy(model)
+    assert not any(
+        isinstance(m, ConvNormAct) and isinstance(m.bn, nn.BatchNorm2d) for m in fp32.modules()
+    ), "a ConvNormAct batch norm was left unfolded"
+    assert max_rel_error(fp32(x), expected) < 1e-4
+    bf16 = deploy(model, dtype="bf16")
+    out = bf16(x)
+    assert out.dtype == torch.float32 and next(bf16.parameters()).dtype == torch.bfloat16
+    assert max_rel_error(out, expected) < 2e-2
+    # Same top-1, except where the fp32 logits themselves are within 1% of a tie: random
+    # weights give near-ties that no 8-bit mantissa can be asked to break the same way.
+    top2 = expected.topk(2, dim=1).values
+    clear = (top2[:, 0] - top2[:, 1]) > 0.01 * expected.abs().max()
+    assert clear.any()
+    assert torch.equal(out.argmax(1)[clear], expected.argmax(1)[clear])
+
+
+def test_deploy_leaves_the_model_alone_and_folds_every_resnet_norm() -> None:
+    model, _ = _model_and_batch("resnet18")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    d = deploy(model, channels_last=True)
+    assert isinstance(d, DeployedModel) and d.channels_last
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in d.modules())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert all(not p.requires_grad for p in d.parameters())
+
+
+def test_fold_plain_sequential_pairs_and_refuse_training_mode() -> None:
+    seq = nn.Sequential(
+        nn.Conv2d(3, 8, 3, bias=True),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.BatchNorm2d(8),
+        nn.Conv2d(8, 4, 1),
+    )
+    x = torch.randn(2, 3, 9, 9)
+    randomize_batchnorm(seq)
+    with torch.no_grad():
+        expected = seq(x)
+        assert fold_batchnorm(seq) == 1  # the BN after a ReLU cannot be folded
+        assert isinstance(seq[1], nn.Identity) and isinstance(seq[3], nn.BatchNorm2d)
+        assert max_rel_error(seq(x), expected) < 1e-5
+    with pytest.raises(ValueError, match="eval mode"):
+        fold_batchnorm(seq.train())
+
+
+def test_dtype_names() -> None:
+    assert parse_dtype("bf16") is torch.bfloat16 and parse_dtype(torch.float16) is torch.float16
+    with pytest.raises(ValueError, match="fp32, bf16, fp16"):
+        parse_dtype("int8")
+
+
+@pytest.mark.slow
+def test_compiled_deploy_matches_eager() -> None:
+    model, x = _model_and_batch("resnet20")
+    with torch.no_grad():
+        expected = model(x)
+    assert max_rel_error(deploy(model, compile=True)(x), expected) < 1e-4

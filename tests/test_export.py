@@ -1,0 +1,70 @@
+"""Export: ONNX (run with onnxruntime), TorchScript and torch.export, each checked against eager.
+
+The default suite exports one representative per family (its smallest registered model, so a
+new family is covered without edits); the whole registry runs under the ``slow`` marker and in
+benchmarks/export_matrix.py, which writes benchmarks/results/export_matrix.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import classicnets
+from classicnets.export import FORMATS, ExportError, export_model
+from representatives import smallest_per_family
+
+ALL = classicnets.list_models()
+
+
+REPRESENTATIVES = smallest_per_family()
+NEEDS = {"onnx": ("onnxscript", "onnxruntime")}
+
+
+def _check(name: str, fmt: str, tmp_path: Path) -> None:
+    for module in NEEDS.get(fmt, ()):
+        pytest.importorskip(module, reason=f"{fmt} export needs {module} (the dev extra)")
+    model = classicnets.create_model(name, num_classes=10)
+    size = max(model.min_input_size, 32)
+    check = export_model(model, tmp_path / f"{name}{FORMATS[fmt]}", fmt=fmt, input_size=size,
+                         dynamic_batch=fmt != "torchscript")  # fmt: skip
+    assert check.max_rel_error <= 1e-4
+    assert check.checked_batch == 3  # not the example's batch of 2: the batch is dynamic
+
+
+@pytest.mark.parametrize("fmt", list(FORMATS))
+@pytest.mark.parametrize("name", REPRESENTATIVES)
+def test_export_representative(name: str, fmt: str, tmp_path: Path) -> None:
+    _check(name, fmt, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", list(FORMATS))
+@pytest.mark.parametrize("name", ALL)
+def test_export_registry(name: str, fmt: str, tmp_path: Path) -> None:
+    _check(name, fmt, tmp_path)
+
+
+def test_export_check_catches_a_wrong_export(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import classicnets.export as ex
+
+    real = ex.load_exported
+    monkeypatch.setattr(ex, "load_exported", lambda p, f: lambda x: real(p, f)(x) * 1.001)
+    model = classicnets.create_model("resnet20")
+    with pytest.raises(ExportError, match="differs from eager"):
+        export_model(model, tmp_path / "m.pt2", fmt="exported-program", input_size=32)
+
+
+def test_export_reports_the_reason_and_names_pt2(tmp_path: Path) -> None:
+    class Branchy(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x if float(x.sum()) > 0 else -x  # data-dependent: torch.export refuses
+
+    with pytest.raises(ExportError, match=r"exported-program export failed: .+"):
+        export_model(Branchy(), tmp_path / "b.pt2", fmt="exported-program", input_size=4)
+    with pytest.raises(ValueError, match=r"b\.pt2"):
+        export_model(Branchy(), tmp_path / "b.onnx", fmt="exported-program", input_size=4)
