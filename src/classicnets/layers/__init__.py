@@ -5,6 +5,7 @@ from .branches import ConcatBranches
 from .conv import ConvNormAct
 from .head import ClassifierHead
 from .init import init_weights
+from .lrn import LocalResponseNorm
 from .normalize import IMAGENET, SYMMETRIC, Normalization, Renormalize
 from .se import SEConfig, SqueezeExcite
 
@@ -16,6 +17,7 @@ __all__ = [
     "ClassifierHead",
     "ConcatBranches",
     "ConvNormAct",
+    "LocalResponseNorm",
     "Normalization",
     "Renormalize",
     "SEConfig",

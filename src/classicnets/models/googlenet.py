@@ -78,6 +78,7 @@ from ..layers import (
     ClassifierHead,
     ConcatBranches,
     ConvNormAct,
+    LocalResponseNorm,
     Normalization,
     Renormalize,
     SEConfig,
@@ -296,7 +297,7 @@ class GoogLeNet(ClassicNet):
             return ConvNormAct(cin, cout, k, stride=stride, norm=bn, bn_eps=bn_eps)
 
         def lrn() -> nn.Module:
-            return nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0)
+            return LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0)
 
         def pool(k: int = 3) -> nn.MaxPool2d:
             return nn.MaxPool2d(k, stride=2, ceil_mode=True)

@@ -59,7 +59,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import InputShapeError
-from ..layers import ClassifierHead, ConvNormAct, SEConfig, init_weights
+from ..layers import ClassifierHead, ConvNormAct, LocalResponseNorm, SEConfig, init_weights
 from ..registry import register_model
 from ..specs import ErrorFigure, Paper, PaperFigures
 from .base import ClassicNet
@@ -253,7 +253,7 @@ class VGG(ClassicNet):
             for spec in block:
                 if spec == "LRN":
                     layers.append(
-                        nn.LocalResponseNorm(
+                        LocalResponseNorm(
                             LRN_SIZE, alpha=LRN_ALPHA * LRN_SIZE, beta=LRN_BETA, k=LRN_K
                         )
                     )
