@@ -41,9 +41,10 @@ DTYPES: dict[str, torch.dtype] = {
     "fp16": torch.float16,
 }
 
-#: Whether channels_last is the default for a family in ``deploy`` (measured on CPU with
-#: oneDNN; families not listed default to True). Grouped convolutions are the known exception
-#: candidate; an entry here records a measurement, not a guess.
+#: Families for which ``deploy`` does *not* default to channels_last. Empty: channels_last was
+#: measured faster for the ResNets (benchmarks/results/cpu.md); families not measured yet use it
+#: too. An entry records a measurement (``classicnets bench MODEL --deploy`` against
+#: ``--channels-last`` off), e.g. should grouped convolutions (ResNeXt) prove slower in it.
 CHANNELS_LAST: dict[str, bool] = {}
 
 
@@ -159,7 +160,7 @@ def default_channels_last(model: nn.Module) -> bool:
         family = model_info(name).family
     except Exception:
         return True
-    return CHANNELS_LAST.get(family, True)
+    return CHANNELS_LAST.get(family, True)  # family -> False where measured slower
 
 
 def deploy(
