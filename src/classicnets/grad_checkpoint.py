@@ -41,6 +41,10 @@ def _no_running_stat_updates(module: nn.Module) -> Iterator[None]:
 
 
 def _checkpoint(module: nn.Module, x: Tensor) -> Tensor:
+    if next(module.parameters(), None) is None:
+        # A lone activation or pool: nothing to save by recomputing it, and an in-place one
+        # (DenseNet's final ReLU) would modify the checkpointed output its neighbour replays.
+        return module(x)
     return checkpoint(  # type: ignore[no-any-return]
         module,
         x,
