@@ -48,7 +48,7 @@ class TrainConfig:
     dataset: Literal["digits", "cifar10", "cifar100", "imagefolder"] = "digits"
     data_dir: str | None = None  # folder, or an ImageFolder .tar.gz extracted to a cache
     input_size: int | None = None  # None: the model's (model_info(...).input_size)
-    train_subset: int | None = None  # use only the first N training images (quick runs, tests)
+    train_subset: int | None = None  # use N training images, evenly spread (quick runs, tests)
     test_subset: int | None = None
     workers: int = 0
     strict: bool = False  # fail on the first unreadable image instead of skipping it
