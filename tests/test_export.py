@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import classicnets
-from classicnets.export import FORMATS, ExportError, export_model
+from classicnets.export import FORMATS, ExportError, calibrate_batchnorm, export_model
 from representatives import smallest_per_family
 
 ALL = classicnets.list_models()
@@ -28,6 +28,7 @@ def _check(name: str, fmt: str, tmp_path: Path) -> None:
         pytest.importorskip(module, reason=f"{fmt} export needs {module} (the dev extra)")
     model = classicnets.create_model(name, num_classes=10)
     size = max(model.min_input_size, 32)
+    calibrate_batchnorm(model, torch.randn(8, 3, size, size))
     check = export_model(model, tmp_path / f"{name}{FORMATS[fmt]}", fmt=fmt, input_size=size,
                          dynamic_batch=fmt != "torchscript")  # fmt: skip
     assert check.max_rel_error <= 1e-4
