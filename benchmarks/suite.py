@@ -30,7 +30,7 @@ from classicnets.bench import (
     saved_activation_bytes,
 )
 from classicnets.errors import ClassicNetsError
-from classicnets.reference import NoReferenceError, paired_models
+from classicnets.reference import NoReferenceError, comparable_model, paired_models
 from classicnets.registry import create_model, list_models, model_info
 
 REPRESENTATIVE = (
@@ -43,10 +43,6 @@ REPRESENTATIVE = (
     "resnext50_32x4d",
     "seresnet50",
 )
-
-#: The registered model that has the reference libraries' architecture for a representative
-#: name (torchvision/timm "resnet50" is the v1.5 layout). Missing: the name itself.
-COMPARABLE = {"resnet50": "resnet50_v1_5"}
 
 
 @dataclass(frozen=True)
@@ -166,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict] = []
     no_reference: list[str] = []
     for name in present:
-        target = COMPARABLE.get(name, name) if COMPARABLE.get(name) in registered else name
+        target = comparable_model(name)
         library, why = _reference_library(target)
         if library is None:
             no_reference.append(f"`{target}`: {why}")
@@ -197,8 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         extra_rows.append(_variant_row("resnet20 training step, b128", res))
         print(f"bf16 training: {extra_rows[-1]}", flush=True)
     if "checkpointing" in extras:
-        for name in [COMPARABLE.get(m, m) if COMPARABLE.get(m) in registered else m
-                     for m in present]:  # fmt: skip
+        for name in [comparable_model(m) for m in present]:
             base = BenchConfig(model=name, mode="train", batch_size=8, warmup=1, repeats=2)
             res = run_variants([base, replace(base, grad_checkpointing=True)])
             row = _variant_row(f"{name} training step, b8", res)

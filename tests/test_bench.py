@@ -34,7 +34,7 @@ def test_reference_pair_has_the_same_weights_and_logits(name: str, library: str)
 def test_reference_refuses_a_different_architecture() -> None:
     with pytest.raises(NoReferenceError, match="resnet50_v1_5"):
         paired_models("resnet50", "torchvision")
-    with pytest.raises(NoReferenceError, match="no model named 'resnet20'"):
+    with pytest.raises(NoReferenceError, match="no counterpart of our 'resnet20'"):
         paired_models("resnet20", "torchvision")
 
 

@@ -46,6 +46,7 @@ from .keys import remap_keys
 __all__ = [
     "FOREIGN_ARCHS",
     "ForeignArch",
+    "build_foreign",
     "convert_from",
     "export_state_dict",
     "foreign_archs",
@@ -344,10 +345,12 @@ def check_architecture(
 # -- export --------------------------------------------------------------------------------------
 
 
-def _build_foreign(entry: ForeignArch, model: nn.Module) -> nn.Module:
+def build_foreign(entry: ForeignArch, model: nn.Module, *, device: str = "meta") -> nn.Module:
+    """Their model for ``entry``, shaped like ours (classes, mirrored options); on ``device``
+    (``meta``: a skeleton for its keys and shapes, no memory)."""
     kwargs = {**entry.kwargs, **{a: getattr(model, a) for a in entry.mirror if hasattr(model, a)}}
     num_classes = getattr(model, "num_classes", 1000)
-    with torch.device("meta"):
+    with torch.device(device):
         if entry.library == "torchvision":
             import torchvision
 
@@ -384,7 +387,7 @@ def export_state_dict(model: nn.Module, library: str) -> tuple[dict[str, Tensor]
     to_fn = _converter(_family_module(model), entry.rules, "to")
     if to_fn is not None:
         return to_fn(dict(own)), entry
-    foreign = _build_foreign(entry, model)
+    foreign = build_foreign(entry, model)
     skeleton = foreign.state_dict()
     by_id = {id(v): k for k, v in skeleton.items()}
     converted = convert_from(model, skeleton, entry.rules)
