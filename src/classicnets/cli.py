@@ -319,7 +319,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if args.deploy:
         from .deploy import deploy
 
-        model = deploy(model, channels_last=False)
+        model = deploy(model, channels_last=False, fuse=False)
     out = args.output or f"{args.model}{FORMATS[args.format]}"
     size = args.input_size or model_info(args.model).input_size
     check = export_model(

@@ -7,11 +7,14 @@ What it does, in order, on a deep copy of the model (the original is left untouc
    weight and bias (``ConvNormAct`` units and ``conv -> BN`` pairs inside ``nn.Sequential``),
    computed in float64 so the fold adds no error of its own. A batch norm that follows a ReLU
    (DenseNet's pre-activation units) cannot be folded and stays;
+   then the convolutions are fused with the ReLU that follows them and, in residual blocks,
+   with the shortcut's addition (``layers/fused.py``: oneDNN post-ops, one pass over memory
+   instead of three; DenseNet's bottleneck folds its second norm here too);
 3. weights cast to the target dtype (fp32, bf16, fp16);
 4. channels_last memory format where it helps (``CHANNELS_LAST`` per family, measured: see
    benchmarks/README.md);
 5. optionally ``torch.compile`` with inductor's weight freezing (constant folding, prepacked
-   oneDNN weights, conv + activation fusion).
+   oneDNN weights, and fusions of its own).
 
 The returned :class:`DeployedModel` takes float32 or any-dtype images, converts them to its dtype
 and layout, and returns float32 logits. Its outputs equal the undeployed model's to within the
@@ -30,8 +33,17 @@ import torch
 from torch import Tensor, nn
 
 from .layers import ConvNormAct
+from .layers.fused import fold_batchnorm_into, foldable
 
-__all__ = ["CHANNELS_LAST", "DTYPES", "DeployedModel", "deploy", "fold_batchnorm", "parse_dtype"]
+__all__ = [
+    "CHANNELS_LAST",
+    "DTYPES",
+    "DeployedModel",
+    "deploy",
+    "fold_batchnorm",
+    "fuse_convolutions",
+    "parse_dtype",
+]
 
 DTypeName = Literal["fp32", "bf16", "fp16"]
 
@@ -63,37 +75,6 @@ def parse_dtype(dtype: str | torch.dtype) -> torch.dtype:
 # -- batch-norm folding --------------------------------------------------------------------------
 
 
-def _foldable(bn: nn.Module) -> bool:
-    return (
-        isinstance(bn, nn.BatchNorm2d)
-        and bn.running_mean is not None
-        and bn.running_var is not None
-    )
-
-
-@torch.no_grad()
-def _fold_into(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
-    """conv(x) * s + t with s = gamma / sqrt(var + eps), t = beta - mean * s, in float64."""
-    if conv.out_channels != bn.num_features:
-        raise ValueError(
-            f"cannot fold a {bn.num_features}-channel batch norm into a conv with "
-            f"{conv.out_channels} output channels"
-        )
-    var = bn.running_var.double()  # type: ignore[union-attr]
-    mean = bn.running_mean.double()  # type: ignore[union-attr]
-    gamma = bn.weight.double() if bn.weight is not None else torch.ones_like(var)
-    beta = bn.bias.double() if bn.bias is not None else torch.zeros_like(var)
-    scale = gamma / torch.sqrt(var + bn.eps)
-    bias = conv.bias.double() if conv.bias is not None else torch.zeros_like(var)
-    weight = conv.weight.double() * scale.reshape(-1, 1, 1, 1)
-    conv.weight.copy_(weight.to(conv.weight.dtype))
-    new_bias = (bias - mean) * scale + beta
-    conv.bias = nn.Parameter(
-        new_bias.to(device=conv.weight.device, dtype=conv.weight.dtype),
-        requires_grad=conv.weight.requires_grad,
-    )
-
-
 def fold_batchnorm(model: nn.Module) -> int:
     """Fold every batch norm that directly follows a conv into it, in place; returns the count.
 
@@ -105,19 +86,34 @@ def fold_batchnorm(model: nn.Module) -> int:
         raise ValueError("fold_batchnorm needs a model in eval mode (call model.eval() first)")
     folded = 0
     for module in list(model.modules()):
-        if isinstance(module, ConvNormAct) and _foldable(module.bn):
-            _fold_into(module.conv, module.bn)  # type: ignore[arg-type]
+        if isinstance(module, ConvNormAct) and foldable(module.bn):
+            fold_batchnorm_into(module.conv, module.bn)  # type: ignore[arg-type]
             module.bn = nn.Identity()
             folded += 1
         elif isinstance(module, nn.Sequential):
             names = list(module._modules)
             for first, second in itertools.pairwise(names):
                 conv, bn = module._modules[first], module._modules[second]
-                if isinstance(conv, nn.Conv2d) and _foldable(bn):
-                    _fold_into(conv, bn)  # type: ignore[arg-type]
+                if isinstance(conv, nn.Conv2d) and foldable(bn):
+                    fold_batchnorm_into(conv, bn)  # type: ignore[arg-type]
                     module._modules[second] = nn.Identity()
                     folded += 1
     return folded
+
+
+def fuse_convolutions(model: nn.Module) -> int:
+    """Fuse convolutions with what follows them, in place: every module's
+    ``fuse_for_inference()`` (``ConvNormAct``: conv + ReLU; residual blocks: + the shortcut's
+    addition; DenseNet's bottleneck: its second norm), children before their parents. Eval mode
+    only, after :func:`fold_batchnorm`. Returns the number of fusions."""
+    if model.training:
+        raise ValueError("fuse_convolutions needs a model in eval mode (call model.eval() first)")
+    fused = 0
+    for module in reversed(list(model.modules())):  # children first: blocks fuse their units
+        hook = getattr(module, "fuse_for_inference", None)
+        if callable(hook):
+            fused += int(bool(hook()))
+    return fused
 
 
 # -- the deployed model --------------------------------------------------------------------------
@@ -170,12 +166,15 @@ def deploy(
     channels_last: bool | None = None,
     compile: bool = False,
     fold_bn: bool = True,
+    fuse: bool = True,
 ) -> DeployedModel:
     """A deployed (inference-only) copy of ``model``; the original is not modified.
 
     ``channels_last=None`` uses the family's measured default (``CHANNELS_LAST``). ``compile``
     runs ``torch.compile`` with inductor weight freezing (first call compiles; needs a C++
-    compiler on CPU). ``fold_bn=False`` keeps batch norms (for measuring what the fold gives).
+    compiler on CPU). ``fold_bn=False`` keeps batch norms (for measuring what the fold gives);
+    ``fuse=False`` keeps convolution, ReLU and residual addition as separate operations (what
+    ONNX / TorchScript export needs: the fused oneDNN kernels are not exportable operators).
     """
     torch_dtype = parse_dtype(dtype)
     deployed = copy.deepcopy(model).eval()
@@ -183,6 +182,8 @@ def deploy(
         p.requires_grad_(False)
     if fold_bn:
         fold_batchnorm(deployed)
+        if fuse:
+            fuse_convolutions(deployed)
     device = next(deployed.parameters()).device
     if torch_dtype == torch.float16 and device.type == "cpu":
         warnings.warn(

@@ -56,3 +56,17 @@ class ConvNormAct(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.act(self.bn(self.conv(x)))
+
+    def fuse_for_inference(self) -> bool:
+        """``deploy()``, after the batch norm was folded: the convolution and its ReLU become one
+        :class:`~classicnets.layers.fused.FusedConv` call (``self.conv``)."""
+        from .fused import FusedConv
+
+        relu = isinstance(self.act, nn.ReLU)
+        if not isinstance(self.bn, nn.Identity) or not (relu or isinstance(self.act, nn.Identity)):
+            return False
+        if not isinstance(self.conv, nn.Conv2d) or isinstance(self.conv.padding, str):
+            return False
+        self.conv = FusedConv(self.conv, relu=relu)  # type: ignore[assignment]
+        self.act = nn.Identity()
+        return True

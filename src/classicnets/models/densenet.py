@@ -62,6 +62,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from ..layers import ClassifierHead, ConvNormAct, SEConfig, init_weights
+from ..layers.fused import FusedConv, fold_batchnorm_into, foldable
 from ..registry import register_model
 from ..specs import ErrorFigure, Paper, PaperFigures
 from .base import ClassicNet
@@ -193,9 +194,20 @@ class DenseLayer(nn.Module):
         else:
             out = self.first_conv(*features)
         out = self.drop(out)  # (N, 4k or k, H, W)
-        if self.conv2 is not None and self.norm2 is not None:
-            out = self.drop(self.conv2(F.relu(self.norm2(out))))  # (N, k, H, W)
+        if self.conv2 is not None:
+            if self.norm2 is not None:  # None once deploy() fused it into conv1
+                out = F.relu(self.norm2(out))
+            out = self.drop(self.conv2(out))  # (N, k, H, W)
         return self.se(out)
+
+    def fuse_for_inference(self) -> bool:
+        """``deploy()``: the bottleneck's conv1 -> BN -> ReLU becomes one fused convolution."""
+        if self.norm2 is None or not foldable(self.norm2) or not isinstance(self.conv1, nn.Conv2d):
+            return False
+        fold_batchnorm_into(self.conv1, self.norm2)
+        self.conv1 = FusedConv(self.conv1, relu=True)  # type: ignore[assignment]
+        self.norm2 = None
+        return True
 
 
 class DenseBlock(nn.ModuleDict):
