@@ -27,7 +27,7 @@ from classicnets.engine.schedule import LRSchedule, from_config
 RECIPES = (
     "digits", "resnet_cifar", "densenet_cifar", "resnext_cifar", "resnet_imagenet",
     "vgg_imagenet", "googlenet_imagenet", "inception_v3_imagenet", "densenet_imagenet",
-    "senet_imagenet",
+    "senet_imagenet", "resnet110_cifar",
 )  # fmt: skip
 
 
@@ -106,6 +106,50 @@ def test_schedules() -> None:
     cfg = load_recipe("resnet_cifar")
     s = from_config(cfg, total_steps=64000, steps_per_epoch=390)
     assert _lrs(s, [31999, 32000, 48000]) == [0.1, 0.01, 0.001]
+
+
+def test_warmup_until_train_error() -> None:
+    """ResNet-110: 0.01 until the training error over the window is below 80%, then 0.1."""
+    kw = {"base_lr": 0.1, "total_steps": 100, "steps_per_epoch": 10, "unit": "step"}
+    s = LRSchedule("multistep", milestones=(50,), warmup=20, warmup_lr=0.01,
+                   warmup_mode="constant", warmup_until_error=0.8, warmup_error_window=2,
+                   **kw)  # fmt: skip
+    # errors out of 10 per step; 2-step windows: -, 0.85, 0.85, 0.8 (not below), 0.75 (below)
+    ends = []
+    for step, errors in enumerate((9, 8, 9, 7, 8, 9), start=1):
+        assert s.lr_at(step - 1) == 0.01
+        ends.append(s.on_train_step(step, 10 - errors, 10))
+        if ends[-1]:
+            break
+    assert ends == [False, False, False, False, True] and s.warmup_ended_at == 5
+    assert _lrs(s, [4, 5, 49, 50]) == [0.01, 0.1, 0.1, 0.01]
+    assert s.window_error == 0.75
+    assert not s.on_train_step(6, 0, 10) and s.warmup_ended_at == 5  # over for good
+    restored = from_config(
+        apply(TrainConfig(), {"schedule": "multistep", "schedule_unit": "step", "milestones": [50],
+              "warmup": 20, "warmup_lr": 0.01, "warmup_mode": "constant",
+              "warmup_until_train_error": 0.8, "warmup_error_window": 2}, source="t"),
+        total_steps=100, steps_per_epoch=10,
+    )  # fmt: skip
+    assert restored.lr_at(5) == 0.01
+    restored.load_state_dict(s.state_dict())
+    assert restored.warmup_ended_at == 5 and _lrs(restored, [4, 5]) == [0.01, 0.1]
+    # a window that is not full yet never ends the warm-up; the bound always does
+    b = LRSchedule("constant", warmup=3, warmup_lr=0.01, warmup_mode="constant",
+                   warmup_until_error=0.8, warmup_error_window=5, **kw)  # fmt: skip
+    assert [b.on_train_step(i, 10, 10) for i in (1, 2, 3)] == [False, False, True]
+    assert b.warmup_ended_at == 3 and _lrs(b, [2, 3]) == [0.01, 0.1]
+    # cosine decays from where the warm-up ended
+    c = LRSchedule("cosine", warmup=50, warmup_lr=0.01, warmup_mode="constant",
+                   warmup_until_error=0.8, warmup_error_window=1, **kw)  # fmt: skip
+    c.on_train_step(10, 10, 10)
+    assert c.lr_at(10) == 0.1 and math.isclose(c.lr_at(55), 0.05)
+    with pytest.raises(ValueError, match="warmup_mode = 'constant' and warmup > 0"):
+        LRSchedule("constant", warmup=0, warmup_until_error=0.8, **kw)
+    with pytest.raises(ValueError, match=r"fraction in \(0, 1\]"):
+        LRSchedule("constant", warmup=5, warmup_mode="constant", warmup_until_error=80, **kw)
+    r110 = load_recipe("resnet110_cifar")
+    assert (r110.model, r110.warmup_lr, r110.warmup_until_train_error) == ("resnet110", 0.01, 0.8)
 
 
 def test_rmsprop_tf_update_rule() -> None:

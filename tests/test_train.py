@@ -84,6 +84,58 @@ def test_resume_is_bit_exact(tmp_path: Path) -> None:
     assert len(rows) == 3 and rows[0].startswith("epoch,step,lr,train_loss")
 
 
+def test_warmup_until_train_error_switches_when_the_error_drops_and_resumes_exactly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ResNet-110's warm-up: warmup_lr until the running training error is below the
+    threshold, then the schedule's lr; a run stopped inside the warm-up switches at the same
+    step after resuming, and ends bit for bit where the uninterrupted run ends."""
+    import classicnets.train as train_module
+    from classicnets.engine.schedule import LRSchedule
+
+    hits: list[tuple[int, int, int]] = []  # (step, errors, seen) as the loop reports them
+    lrs: list[float] = []
+    feed, set_lr = LRSchedule.on_train_step, train_module.set_lr
+
+    def record_hits(self: LRSchedule, step: int, correct: int, seen: int) -> bool:
+        hits.append((step, seen - correct, seen))
+        return feed(self, step, correct, seen)
+
+    monkeypatch.setattr(LRSchedule, "on_train_step", record_hits)
+    monkeypatch.setattr(
+        train_module, "set_lr", lambda opt, lr: (lrs.append(lr), set_lr(opt, lr))[1]
+    )
+    warm = {
+        "epochs": 3,  # 9 steps
+        "lr": 0.1,
+        "schedule": "constant",
+        "schedule_unit": "step",
+        "warmup_mode": "constant",
+        "warmup_lr": 0.02,
+        "warmup": 8,  # the upper bound
+        "warmup_until_train_error": 0.85,
+        "warmup_error_window": 2,
+    }
+    train(tiny(tmp_path / "full", **warm))
+    ended = load(tmp_path / "full" / "last.pt")["schedule"]["warmup_ended_at"]
+    window_errors = [
+        sum(e for _, e, _ in hits[i - 1 : i + 1]) / sum(n for _, _, n in hits[i - 1 : i + 1])
+        for i in range(1, len(hits))
+    ]  # window_errors[j]: the window that ends at step j + 2
+    first_below = next(j + 2 for j, err in enumerate(window_errors) if err < 0.85)
+    assert ended == first_below, (ended, window_errors)
+    assert 2 < ended < 8  # ended by the error test, not at the first full window or the bound
+    assert lrs == [0.02] * ended + [0.1] * (9 - ended)
+    summary = (tmp_path / "full" / "summary.json").read_text()
+    assert f'"warmup_ended_at_step": {ended}' in summary
+    # stop one step before the switch (the window is mid-way), resume, finish
+    train(tiny(tmp_path / "split", stop_after=ended - 1, **warm))
+    train(tiny(tmp_path / "split", **warm))
+    a, b = _final_state(tmp_path / "full"), _final_state(tmp_path / "split")
+    _assert_same_run(a, b)
+    assert a["schedule"] == b["schedule"]
+
+
 def _cli(run_dir: Path, *extra: str) -> list[str]:
     return [
         sys.executable, "-m", "classicnets", "train", "--quiet", "--run-dir", str(run_dir),
