@@ -56,6 +56,40 @@ def test_eval_safetensors_multiview(run_dir: Path, capsys: pytest.CaptureFixture
     assert report["protocol"] == "ten_crop" and report["images"] == 4
 
 
+@pytest.mark.parametrize("protocol", ["googlenet_144", "vgg_dense", "resnet_fcn"])
+def test_eval_multiscale_protocols_run(
+    run_dir: Path, protocol: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["eval", "-c", str(run_dir), "--protocol", protocol, "--limit", "2", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["protocol"] == protocol and report["images"] == 2
+    assert 0.0 <= report["top1"] <= report["top5"] <= 1.0
+
+
+def test_vgg_dense_protocol_uses_the_fully_convolutional_form() -> None:
+    """VGG's dense evaluation is its FC layers as convolutions (as_fully_convolutional), not
+    the FC form on an adaptively pooled map; other protocols keep the model as it is."""
+    from classicnets.evaluate import evaluate_multiview
+
+    def says(cls: int) -> torch.nn.Module:
+        class Constant(torch.nn.Module):
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                return (
+                    torch.nn.functional.one_hot(torch.tensor(cls), 2).float().expand(x.shape[0], 2)
+                    * 5
+                )
+
+        return Constant()
+
+    fc_form = says(1)
+    fc_form.as_fully_convolutional = lambda: says(0)  # type: ignore[attr-defined]
+    images = [(Image.new("RGB", (12, 10), (40, 80, 120)), 0)]
+    kw = {"input_size": 8, "crop_pct": 0.875, "mean": (0.5,) * 3, "std": (0.25,) * 3,
+          "num_classes": 2, "device": torch.device("cpu")}  # fmt: skip
+    assert evaluate_multiview(fc_form, images, protocol="vgg_dense", **kw).top1 == 1.0
+    assert evaluate_multiview(fc_form, images, protocol="resnet_fcn", **kw).top1 == 0.0
+
+
 def test_predict_table_and_json(
     run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

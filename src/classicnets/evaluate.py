@@ -11,8 +11,10 @@ models); scales given for S = 224 are scaled by S / 224:
   left, centre and right (or top, centre, bottom) squares; from each square the four corners,
   the centre S crop and the square resized to S; and their mirrors: 4 x 3 x 6 x 2 = 144 views.
 * ``vgg_dense``: VGG Sec. 3.2: the network applied fully-convolutionally to the whole image
-  with the shorter side at Q = 256, 384 and 512, and to its mirror; class scores averaged. Our
-  heads pool globally, so the whole-image application is the dense evaluation.
+  with the shorter side at Q = 256, 384 and 512, and to its mirror; class scores averaged. A
+  model with ``as_fully_convolutional()`` (VGG: the FC layers as 7x7 and 1x1 convolutions, the
+  score map averaged) is evaluated in that form; the other families' heads pool globally, so
+  their whole-image application already is the dense evaluation.
 * ``resnet_fcn``: ResNet Sec. 3.4: fully-convolutional on the whole image with the shorter side
   at 224, 256, 384, 480 and 640, scores averaged.
 
@@ -146,6 +148,8 @@ def evaluate_multiview(
     from .data import BadSample
 
     model.eval()
+    if protocol == "vgg_dense" and hasattr(model, "as_fully_convolutional"):
+        model = model.as_fully_convolutional().eval()  # the paper's dense form (VGG)
     make_views = protocol_views(protocol, input_size, crop_pct)
     norm = v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)])
     result = EvalResult(num_classes)
