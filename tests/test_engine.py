@@ -184,6 +184,33 @@ def test_ema_averages_parameters_and_copies_buffers() -> None:
     assert float(ema.module.weight) == 2.0 and float(ema.module.running_mean) == 7.0
 
 
+def test_clipping_mixing_and_bf16_autocast() -> None:
+    from classicnets.engine.optim import clip_gradients
+    from classicnets.engine.runtime import autocast
+    from classicnets.train import _build_mixer
+
+    w = nn.Parameter(torch.zeros(2))
+    w.grad = torch.tensor([3.0, 4.0])
+    assert clip_gradients(nn.ParameterList([w]), 2.0) == 5.0  # the norm before clipping
+    assert math.isclose(float(w.grad.norm()), 2.0, rel_tol=1e-6)
+    assert clip_gradients(nn.ParameterList([w]), None) is None
+    assert _build_mixer(TrainConfig(), 3) is None  # off by default
+    x, y = torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 2, 0])
+    for kind in ("mixup_alpha", "cutmix_alpha"):
+        never = _build_mixer(apply(TrainConfig(), {kind: 1.0, "mix_prob": 0.0}, source="t"), 3)
+        x0, t0 = never(x, y)
+        assert torch.equal(x0, x) and torch.equal(t0, nn.functional.one_hot(y, 3).float())
+        always = _build_mixer(apply(TrainConfig(), {kind: 1.0}, source="t"), 3)
+        x1, t1 = always(x, y)
+        assert not torch.equal(x1, x) and torch.allclose(t1.sum(1), torch.ones(4))
+        assert ((t1 > 0) & (t1 < 1)).any()  # soft targets: two labels mixed
+    conv = nn.Conv2d(3, 2, 3)
+    with autocast(torch.device("cpu"), "bf16"):
+        assert conv(x).dtype == torch.bfloat16
+    with pytest.raises(ValueError, match="fp16 autocast needs a CUDA device"):
+        autocast(torch.device("cpu"), "fp16")
+
+
 def test_metrics() -> None:
     logits = torch.tensor([[0.1, 0.9, 0.0], [0.8, 0.1, 0.1], [0.2, 0.3, 0.5]])
     target = torch.tensor([1, 2, 2])
