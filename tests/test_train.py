@@ -304,9 +304,14 @@ def test_distributed_two_processes_match_one_with_accumulation(tmp_path: Path) -
 
     The per-process batch norm statistics are the same in both (each half of the batch is
     normalised on its own), and DDP averages the two halves' gradients exactly as
-    accumulation sums the halves' gradients scaled by 1/2.
+    accumulation sums the halves' gradients scaled by 1/2. The error-driven warm-up decides on
+    the global batch's training error, so both switch at the same step (step 3: 15 of 16
+    wrong, below 95%; the processes' halves alone would disagree).
     """
-    common = ["--set", "model_options={}", "--epochs", "1", "--set", "ema_decay=0"]
+    common = ["--set", "model_options={}", "--epochs", "2", "--set", "ema_decay=0"]
+    for kv in ("warmup_mode=constant", "warmup=2", "warmup_lr=0.05",
+               "warmup_until_train_error=0.95", "warmup_error_window=1"):  # fmt: skip
+        common += ["--set", kv]
     one = subprocess.run(
         [*_cli(tmp_path / "one"), *common, "--set", "grad_accum=2"],
         env=_env(),
@@ -334,7 +339,8 @@ def test_distributed_two_processes_match_one_with_accumulation(tmp_path: Path) -
     )
     assert two.returncode == 0, two.stderr
     a, b = load(tmp_path / "one" / "last.pt"), load(tmp_path / "two" / "last.pt")
-    assert b["world_size"] == 2 and a["step"] == b["step"] == 3
+    assert b["world_size"] == 2 and a["step"] == b["step"] == 6
+    assert a["schedule"]["warmup_ended_at"] == b["schedule"]["warmup_ended_at"] < 6
     for k, v in a["model"].items():
         if "running" in k or "num_batches" in k:
             continue  # DDP keeps rank 0's BN statistics; accumulation updates them twice
