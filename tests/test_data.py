@@ -72,6 +72,39 @@ def test_bad_images_are_skipped_and_counted_or_fail_in_strict_mode(tmp_path: Pat
         strict[idx]
 
 
+def test_training_skips_and_counts_bad_images_or_stops_in_strict_mode(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """End to end: the bad files are warned about, skipped and counted in metrics.csv and
+    summary.json; with strict = true the run stops with an error naming the file."""
+    import json
+
+    from classicnets.train import train
+
+    root = tmp_path / "data"
+    for split in ("train", "val"):
+        _folder(root / split)
+    (root / "train" / "cat" / "broken.jpg").write_bytes(b"not an image at all")
+    good = (root / "train" / "dog" / "0.png").read_bytes()
+    (root / "train" / "dog" / "truncated.png").write_bytes(good[:40])
+    cfg = apply(
+        TrainConfig(),
+        {"dataset": "imagefolder", "data_dir": str(root), "model": "resnet20", "input_size": 8,
+         "batch_size": 4, "epochs": 1, "quiet": True, "tensorboard": False, "threads": 1,
+         "run_dir": str(tmp_path / "run")},
+        source="test",
+    )  # fmt: skip
+    train(cfg)
+    err = capsys.readouterr().err
+    assert "skipped unreadable image" in err and "broken.jpg" in err and "truncated.png" in err
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["skipped_images"] == 2
+    assert "skipped_images" in (tmp_path / "run" / "metrics.csv").read_text().splitlines()[0]
+    strict = apply(cfg, {"strict": True, "run_dir": str(tmp_path / "strict")}, source="test")
+    with pytest.raises(BadImageError, match=r"cannot read image .*(broken\.jpg|truncated\.png)"):
+        train(strict)
+
+
 def test_empty_or_wrong_folders_say_what_was_expected(tmp_path: Path) -> None:
     (tmp_path / "empty" / "cat").mkdir(parents=True)
     with pytest.raises(DataError, match=r"no images found.*one sub-folder per class"):

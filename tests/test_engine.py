@@ -27,7 +27,7 @@ from classicnets.engine.schedule import LRSchedule, from_config
 RECIPES = (
     "digits", "resnet_cifar", "densenet_cifar", "resnext_cifar", "resnet_imagenet",
     "vgg_imagenet", "googlenet_imagenet", "inception_v3_imagenet", "densenet_imagenet",
-    "senet_imagenet",
+    "senet_imagenet", "resnet110_cifar",
 )  # fmt: skip
 
 
@@ -108,6 +108,50 @@ def test_schedules() -> None:
     assert _lrs(s, [31999, 32000, 48000]) == [0.1, 0.01, 0.001]
 
 
+def test_warmup_until_train_error() -> None:
+    """ResNet-110: 0.01 until the training error over the window is below 80%, then 0.1."""
+    kw = {"base_lr": 0.1, "total_steps": 100, "steps_per_epoch": 10, "unit": "step"}
+    s = LRSchedule("multistep", milestones=(50,), warmup=20, warmup_lr=0.01,
+                   warmup_mode="constant", warmup_until_error=0.8, warmup_error_window=2,
+                   **kw)  # fmt: skip
+    # errors out of 10 per step; 2-step windows: -, 0.85, 0.85, 0.8 (not below), 0.75 (below)
+    ends = []
+    for step, errors in enumerate((9, 8, 9, 7, 8, 9), start=1):
+        assert s.lr_at(step - 1) == 0.01
+        ends.append(s.on_train_step(step, 10 - errors, 10))
+        if ends[-1]:
+            break
+    assert ends == [False, False, False, False, True] and s.warmup_ended_at == 5
+    assert _lrs(s, [4, 5, 49, 50]) == [0.01, 0.1, 0.1, 0.01]
+    assert s.window_error == 0.75
+    assert not s.on_train_step(6, 0, 10) and s.warmup_ended_at == 5  # over for good
+    restored = from_config(
+        apply(TrainConfig(), {"schedule": "multistep", "schedule_unit": "step", "milestones": [50],
+              "warmup": 20, "warmup_lr": 0.01, "warmup_mode": "constant",
+              "warmup_until_train_error": 0.8, "warmup_error_window": 2}, source="t"),
+        total_steps=100, steps_per_epoch=10,
+    )  # fmt: skip
+    assert restored.lr_at(5) == 0.01
+    restored.load_state_dict(s.state_dict())
+    assert restored.warmup_ended_at == 5 and _lrs(restored, [4, 5]) == [0.01, 0.1]
+    # a window that is not full yet never ends the warm-up; the bound always does
+    b = LRSchedule("constant", warmup=3, warmup_lr=0.01, warmup_mode="constant",
+                   warmup_until_error=0.8, warmup_error_window=5, **kw)  # fmt: skip
+    assert [b.on_train_step(i, 10, 10) for i in (1, 2, 3)] == [False, False, True]
+    assert b.warmup_ended_at == 3 and _lrs(b, [2, 3]) == [0.01, 0.1]
+    # cosine decays from where the warm-up ended
+    c = LRSchedule("cosine", warmup=50, warmup_lr=0.01, warmup_mode="constant",
+                   warmup_until_error=0.8, warmup_error_window=1, **kw)  # fmt: skip
+    c.on_train_step(10, 10, 10)
+    assert c.lr_at(10) == 0.1 and math.isclose(c.lr_at(55), 0.05)
+    with pytest.raises(ValueError, match="warmup_mode = 'constant' and warmup > 0"):
+        LRSchedule("constant", warmup=0, warmup_until_error=0.8, **kw)
+    with pytest.raises(ValueError, match=r"fraction in \(0, 1\]"):
+        LRSchedule("constant", warmup=5, warmup_mode="constant", warmup_until_error=80, **kw)
+    r110 = load_recipe("resnet110_cifar")
+    assert (r110.model, r110.warmup_lr, r110.warmup_until_train_error) == ("resnet110", 0.01, 0.8)
+
+
 def test_rmsprop_tf_update_rule() -> None:
     p = nn.Parameter(torch.tensor([1.0]))
     opt = RMSpropTF([p], lr=0.1, decay=0.9, momentum=0.5, eps=1.0)
@@ -138,6 +182,33 @@ def test_ema_averages_parameters_and_copies_buffers() -> None:
     ema.updates = 100  # past the start-up phase: plain decay
     ema.update(model)
     assert float(ema.module.weight) == 2.0 and float(ema.module.running_mean) == 7.0
+
+
+def test_clipping_mixing_and_bf16_autocast() -> None:
+    from classicnets.engine.optim import clip_gradients
+    from classicnets.engine.runtime import autocast
+    from classicnets.train import _build_mixer
+
+    w = nn.Parameter(torch.zeros(2))
+    w.grad = torch.tensor([3.0, 4.0])
+    assert clip_gradients(nn.ParameterList([w]), 2.0) == 5.0  # the norm before clipping
+    assert math.isclose(float(w.grad.norm()), 2.0, rel_tol=1e-6)
+    assert clip_gradients(nn.ParameterList([w]), None) is None
+    assert _build_mixer(TrainConfig(), 3) is None  # off by default
+    x, y = torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 2, 0])
+    for kind in ("mixup_alpha", "cutmix_alpha"):
+        never = _build_mixer(apply(TrainConfig(), {kind: 1.0, "mix_prob": 0.0}, source="t"), 3)
+        x0, t0 = never(x, y)
+        assert torch.equal(x0, x) and torch.equal(t0, nn.functional.one_hot(y, 3).float())
+        always = _build_mixer(apply(TrainConfig(), {kind: 1.0}, source="t"), 3)
+        x1, t1 = always(x, y)
+        assert not torch.equal(x1, x) and torch.allclose(t1.sum(1), torch.ones(4))
+        assert ((t1 > 0) & (t1 < 1)).any()  # soft targets: two labels mixed
+    conv = nn.Conv2d(3, 2, 3)
+    with autocast(torch.device("cpu"), "bf16"):
+        assert conv(x).dtype == torch.bfloat16
+    with pytest.raises(ValueError, match="fp16 autocast needs a CUDA device"):
+        autocast(torch.device("cpu"), "fp16")
 
 
 def test_metrics() -> None:

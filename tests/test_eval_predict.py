@@ -56,6 +56,40 @@ def test_eval_safetensors_multiview(run_dir: Path, capsys: pytest.CaptureFixture
     assert report["protocol"] == "ten_crop" and report["images"] == 4
 
 
+@pytest.mark.parametrize("protocol", ["googlenet_144", "vgg_dense", "resnet_fcn"])
+def test_eval_multiscale_protocols_run(
+    run_dir: Path, protocol: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["eval", "-c", str(run_dir), "--protocol", protocol, "--limit", "2", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["protocol"] == protocol and report["images"] == 2
+    assert 0.0 <= report["top1"] <= report["top5"] <= 1.0
+
+
+def test_vgg_dense_protocol_uses_the_fully_convolutional_form() -> None:
+    """VGG's dense evaluation is its FC layers as convolutions (as_fully_convolutional), not
+    the FC form on an adaptively pooled map; other protocols keep the model as it is."""
+    from classicnets.evaluate import evaluate_multiview
+
+    def says(cls: int) -> torch.nn.Module:
+        class Constant(torch.nn.Module):
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                return (
+                    torch.nn.functional.one_hot(torch.tensor(cls), 2).float().expand(x.shape[0], 2)
+                    * 5
+                )
+
+        return Constant()
+
+    fc_form = says(1)
+    fc_form.as_fully_convolutional = lambda: says(0)  # type: ignore[attr-defined]
+    images = [(Image.new("RGB", (12, 10), (40, 80, 120)), 0)]
+    kw = {"input_size": 8, "crop_pct": 0.875, "mean": (0.5,) * 3, "std": (0.25,) * 3,
+          "num_classes": 2, "device": torch.device("cpu")}  # fmt: skip
+    assert evaluate_multiview(fc_form, images, protocol="vgg_dense", **kw).top1 == 1.0
+    assert evaluate_multiview(fc_form, images, protocol="resnet_fcn", **kw).top1 == 0.0
+
+
 def test_predict_table_and_json(
     run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -74,6 +108,63 @@ def test_predict_table_and_json(
     (tmp_path / "bad.png").write_bytes(b"nope")
     assert main(["predict", str(tmp_path / "bad.png"), "-c", str(run_dir)]) == 2
     assert "cannot read image" in capsys.readouterr().err
+
+
+def test_eval_and_predict_with_registered_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--weights ARCH.TAG: the registered file (here already in the cache: no download), its
+    classes and its preprocessing (crop fraction, mean, std) are used."""
+    import hashlib
+
+    import numpy
+
+    from classicnets import create_model
+    from classicnets.weights import (
+        Accuracy,
+        Preprocessing,
+        WeightSpec,
+        register_weights,
+        save_weights,
+        unregister_weights,
+    )
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    cache = tmp_path / "torch-home" / "hub" / "checkpoints"
+    model = create_model("resnet20", num_classes=2).eval()
+    body = save_weights(model, cache / "r20-two.safetensors").read_bytes()
+    pre = Preprocessing(input_size=32, resize_size=40, mean=(0.5,) * 3, std=(0.25,) * 3)
+    spec = WeightSpec(
+        arch="resnet20", tag="evaltest", url="http://127.0.0.1:9/r20-two.safetensors",
+        sha256=hashlib.sha256(body).hexdigest(), layout="classicnets", preprocessing=pre,
+        accuracy=Accuracy(0.0, None, "untrained, for tests", "generated"), license="MIT",
+        recipe="none", origin="trained here", source="test", categories="two", num_classes=2,
+    )  # fmt: skip
+    register_weights(spec)
+    try:
+        root = tmp_path / "data"
+        for split in ("train", "val"):
+            for c in ("cat", "dog"):
+                (root / split / c).mkdir(parents=True)
+                pixels = torch.randint(0, 256, (40, 48, 3), dtype=torch.uint8).numpy()
+                Image.fromarray(pixels).save(root / split / c / "a.png")
+        args = ["eval", "--weights", "resnet20.evaltest", "--data-dir", str(root), "--json"]
+        assert main(args) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["model"] == "resnet20" and report["images"] == 2
+        assert list(report["per_class_acc"]) == ["0", "1"]
+        image = root / "val" / "dog" / "a.png"
+        assert main(["predict", str(image), "--weights", "resnet20.evaltest", "--json"]) == 0
+        top = json.loads(capsys.readouterr().out)[0]["top"]
+        x = torch.from_numpy(numpy.array(Image.open(image))).permute(2, 0, 1).float() / 255
+        x = (x[:, 4:36, 8:40] - 0.5) / 0.25  # shorter side 40 already: crop 32, mean/std
+        with torch.no_grad():
+            expected = model(x.unsqueeze(0)).softmax(1)[0]
+        assert top[0]["prob"] == pytest.approx(float(expected.max()), abs=1e-5)
+        assert main(["eval", "--weights", "resnet20.evaltset", "--data-dir", str(root)]) == 2
+        assert "Did you mean: resnet20.evaltest" in capsys.readouterr().err
+    finally:
+        unregister_weights("resnet20.evaltest")
 
 
 def test_protocol_views() -> None:

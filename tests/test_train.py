@@ -84,6 +84,121 @@ def test_resume_is_bit_exact(tmp_path: Path) -> None:
     assert len(rows) == 3 and rows[0].startswith("epoch,step,lr,train_loss")
 
 
+def test_warmup_until_train_error_switches_when_the_error_drops_and_resumes_exactly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ResNet-110's warm-up: warmup_lr until the running training error is below the
+    threshold, then the schedule's lr; a run stopped inside the warm-up switches at the same
+    step after resuming, and ends bit for bit where the uninterrupted run ends."""
+    import classicnets.train as train_module
+    from classicnets.engine.schedule import LRSchedule
+
+    hits: list[tuple[int, int, int]] = []  # (step, errors, seen) as the loop reports them
+    lrs: list[float] = []
+    feed, set_lr = LRSchedule.on_train_step, train_module.set_lr
+
+    def record_hits(self: LRSchedule, step: int, correct: int, seen: int) -> bool:
+        hits.append((step, seen - correct, seen))
+        return feed(self, step, correct, seen)
+
+    monkeypatch.setattr(LRSchedule, "on_train_step", record_hits)
+    monkeypatch.setattr(
+        train_module, "set_lr", lambda opt, lr: (lrs.append(lr), set_lr(opt, lr))[1]
+    )
+    warm = {
+        "epochs": 3,  # 9 steps
+        "lr": 0.1,
+        "schedule": "constant",
+        "schedule_unit": "step",
+        "warmup_mode": "constant",
+        "warmup_lr": 0.02,
+        "warmup": 8,  # the upper bound
+        "warmup_until_train_error": 0.85,
+        "warmup_error_window": 2,
+    }
+    train(tiny(tmp_path / "full", **warm))
+    ended = load(tmp_path / "full" / "last.pt")["schedule"]["warmup_ended_at"]
+    window_errors = [
+        sum(e for _, e, _ in hits[i - 1 : i + 1]) / sum(n for _, _, n in hits[i - 1 : i + 1])
+        for i in range(1, len(hits))
+    ]  # window_errors[j]: the window that ends at step j + 2
+    first_below = next(j + 2 for j, err in enumerate(window_errors) if err < 0.85)
+    assert ended == first_below, (ended, window_errors)
+    assert 2 < ended < 8  # ended by the error test, not at the first full window or the bound
+    assert lrs == [0.02] * ended + [0.1] * (9 - ended)
+    summary = (tmp_path / "full" / "summary.json").read_text()
+    assert f'"warmup_ended_at_step": {ended}' in summary
+    # stop one step before the switch (the window is mid-way), resume, finish
+    train(tiny(tmp_path / "split", stop_after=ended - 1, **warm))
+    train(tiny(tmp_path / "split", **warm))
+    a, b = _final_state(tmp_path / "full"), _final_state(tmp_path / "split")
+    _assert_same_run(a, b)
+    assert a["schedule"] == b["schedule"]
+
+
+class _TinyNet(torch.nn.Module):
+    """Conv -> BN -> ReLU -> pool -> linear, with the model contract's forward_with_aux: small
+    enough for torch.compile to build its kernels in seconds."""
+
+    def __init__(self, num_classes: int = 10, in_chans: int = 3, **_: object) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(in_chans, 4, 3, padding=1, bias=False)
+        self.bn = torch.nn.BatchNorm2d(4)
+        self.fc = torch.nn.Linear(4, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.relu(self.bn(self.conv(x))).mean((2, 3)))
+
+    def forward_with_aux(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        return self(x), []
+
+
+@pytest.mark.slow  # a cold torch.compile of even this tiny network takes ~35 s on 2 cores
+def test_compile_trains_like_eager_and_saves_plain_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--compile: the compiled module (around DDP when distributed) trains the same weights as
+    eager within float tolerance; checkpoints, EMA and model.safetensors hold the plain keys
+    (no ``_orig_mod.``), so they load into an uncompiled model."""
+    from safetensors.torch import load_file
+
+    import classicnets.train as train_module
+
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))  # a cold compile
+    monkeypatch.setattr(train_module, "create_model", lambda name, **kw: _TinyNet(**kw))
+    changes = {"model_options": {}, "epochs": 1, "warmup": 0, "schedule": "constant"}
+    train(tiny(tmp_path / "eager", **changes))
+    from torch._dynamo.utils import counters
+
+    counters.clear()
+    train(tiny(tmp_path / "compiled", compile=True, **changes))
+    assert counters["stats"]["unique_graphs"] >= 1  # really compiled, not silently eager
+    a, b = load(tmp_path / "eager" / "last.pt"), load(tmp_path / "compiled" / "last.pt")
+    assert b["step"] == 3 and b["config"]["compile"] is True
+    assert list(b["model"]) == list(a["model"]) == list(_TinyNet().state_dict())
+    assert list(b["ema"]["module"]) == list(a["ema"]["module"])
+    for k, v in a["model"].items():
+        torch.testing.assert_close(b["model"][k], v, rtol=1e-4, atol=1e-5, msg=k)
+    final = load_file(str(tmp_path / "compiled" / "model.safetensors"))
+    assert sorted(final) == sorted(a["model"])
+
+
+def test_compile_without_a_cpp_compiler_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from torch._inductor import cpp_builder, exc
+
+    from classicnets.config import ConfigError
+
+    def no_compiler() -> str:
+        raise exc.InvalidCxxCompiler
+
+    monkeypatch.setattr(cpp_builder, "get_cpp_compiler", no_compiler)
+    with pytest.raises(ConfigError, match=r"needs a working C\+\+ compiler.*without --compile"):
+        train(tiny(tmp_path / "nocc", compile=True))
+    assert not (tmp_path / "nocc" / "last.pt").exists()
+
+
 def _cli(run_dir: Path, *extra: str) -> list[str]:
     return [
         sys.executable, "-m", "classicnets", "train", "--quiet", "--run-dir", str(run_dir),
@@ -135,16 +250,17 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path: Path) -> None:
         assert torch.equal(v, b["model"][k]), k
 
 
-def test_sigterm_saves_and_exits(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_sigterm_and_sigint_save_and_exit(tmp_path: Path, signum: signal.Signals) -> None:
     run = tmp_path / "term"
     proc = subprocess.Popen(
         _cli(run, "--epochs", "50"), env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     _wait_for_checkpoint(proc, run / "last.pt")
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 128 + signal.SIGTERM, err.decode()
-    assert b"SIGTERM" in err and b"--resume" in out
+    assert proc.returncode == 128 + signum, err.decode()
+    assert signum.name.encode() in err and b"--resume" in out
     step = load(run / "last.pt")["step"]
     assert 1 <= step < 150
 
@@ -156,14 +272,46 @@ def test_nan_loss_stops_naming_the_step(tmp_path: Path) -> None:
         train(cfg)
 
 
+def test_nan_loss_keeps_the_last_good_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A loss that turns NaN at step 3: the run stops naming that step and the checkpoint of
+    step 2 is left as it was (finite weights, the update of step 3 not applied)."""
+    import classicnets.train as train_module
+
+    class TurnsNaN(_TinyNet):
+        calls = 0
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if self.training:
+                TurnsNaN.calls += 1
+            out = super().forward(x)
+            return out * float("nan") if TurnsNaN.calls == 3 else out
+
+    monkeypatch.setattr(train_module, "create_model", lambda name, **kw: TurnsNaN(**kw))
+    run = tmp_path / "nan"
+    cfg = tiny(run, model_options={}, checkpoint_every=1, ema_decay=None)
+    with pytest.raises(TrainingDivergedError, match=r"at step 3 \(epoch 1, batch 3\)") as e:
+        train(cfg)
+    assert f"The last good checkpoint is {run / 'last.pt'}" in str(e.value)
+    ckpt = load(run / "last.pt")
+    assert ckpt["step"] == 2
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+
+
 def test_distributed_two_processes_match_one_with_accumulation(tmp_path: Path) -> None:
     """2 gloo processes x 8 images == 1 process x 2 micro-batches of 8 (same global batch).
 
     The per-process batch norm statistics are the same in both (each half of the batch is
     normalised on its own), and DDP averages the two halves' gradients exactly as
-    accumulation sums the halves' gradients scaled by 1/2.
+    accumulation sums the halves' gradients scaled by 1/2. The error-driven warm-up decides on
+    the global batch's training error, so both switch at the same step (step 3: 15 of 16
+    wrong, below 95%; the processes' halves alone would disagree).
     """
-    common = ["--set", "model_options={}", "--epochs", "1", "--set", "ema_decay=0"]
+    common = ["--set", "model_options={}", "--epochs", "2", "--set", "ema_decay=0"]
+    for kv in ("warmup_mode=constant", "warmup=2", "warmup_lr=0.05",
+               "warmup_until_train_error=0.95", "warmup_error_window=1"):  # fmt: skip
+        common += ["--set", kv]
     one = subprocess.run(
         [*_cli(tmp_path / "one"), *common, "--set", "grad_accum=2"],
         env=_env(),
@@ -191,7 +339,8 @@ def test_distributed_two_processes_match_one_with_accumulation(tmp_path: Path) -
     )
     assert two.returncode == 0, two.stderr
     a, b = load(tmp_path / "one" / "last.pt"), load(tmp_path / "two" / "last.pt")
-    assert b["world_size"] == 2 and a["step"] == b["step"] == 3
+    assert b["world_size"] == 2 and a["step"] == b["step"] == 6
+    assert a["schedule"]["warmup_ended_at"] == b["schedule"]["warmup_ended_at"] < 6
     for k, v in a["model"].items():
         if "running" in k or "num_batches" in k:
             continue  # DDP keeps rank 0's BN statistics; accumulation updates them twice

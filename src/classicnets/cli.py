@@ -228,7 +228,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 def _add_model_source(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", "-c", help="a run directory or a .pt checkpoint")
     p.add_argument("--model", help="a registered model name (with --weights)")
-    p.add_argument("--weights", help="a .safetensors file (e.g. a run's model.safetensors)")
+    p.add_argument(
+        "--weights",
+        help="a .safetensors file (e.g. a run's model.safetensors, with --model), or registered "
+        "weights such as resnet50.tv_in1k (`classicnets weights` lists them)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 

@@ -98,6 +98,10 @@ class TrainConfig:
     warmup: float = 0  # warm-up length in schedule_unit
     warmup_lr: float = 0.0  # lr at the start of warm-up
     warmup_mode: Literal["linear", "constant"] = "linear"  # constant: ResNet-110's 0.01
+    # constant warm-up that ends once the training error over the last warmup_error_window steps
+    # is below this fraction (ResNet-110: 0.8); warmup is then the upper bound
+    warmup_until_train_error: float | None = None
+    warmup_error_window: int = 20  # steps
     # -- speed ----------------------------------------------------------------------------------
     device: str = "auto"  # auto: cuda when available, else cpu
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"

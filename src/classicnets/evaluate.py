@@ -11,8 +11,10 @@ models); scales given for S = 224 are scaled by S / 224:
   left, centre and right (or top, centre, bottom) squares; from each square the four corners,
   the centre S crop and the square resized to S; and their mirrors: 4 x 3 x 6 x 2 = 144 views.
 * ``vgg_dense``: VGG Sec. 3.2: the network applied fully-convolutionally to the whole image
-  with the shorter side at Q = 256, 384 and 512, and to its mirror; class scores averaged. Our
-  heads pool globally, so the whole-image application is the dense evaluation.
+  with the shorter side at Q = 256, 384 and 512, and to its mirror; class scores averaged. A
+  model with ``as_fully_convolutional()`` (VGG: the FC layers as 7x7 and 1x1 convolutions, the
+  score map averaged) is evaluated in that form; the other families' heads pool globally, so
+  their whole-image application already is the dense evaluation.
 * ``resnet_fcn``: ResNet Sec. 3.4: fully-convolutional on the whole image with the shorter side
   at 224, 256, 384, 480 and 640, scores averaged.
 
@@ -146,6 +148,8 @@ def evaluate_multiview(
     from .data import BadSample
 
     model.eval()
+    if protocol == "vgg_dense" and hasattr(model, "as_fully_convolutional"):
+        model = model.as_fully_convolutional().eval()  # the paper's dense form (VGG)
     make_views = protocol_views(protocol, input_size, crop_pct)
     norm = v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)])
     result = EvalResult(num_classes)
@@ -191,6 +195,47 @@ class LoadedModel:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     config: dict[str, Any]
+    crop_pct: float = 0.875  # eval: resize the shorter side to input_size / crop_pct, crop
+
+
+def load_registered(name: str, model_name: str | None = None) -> LoadedModel:
+    """Registered weights (``arch.tag``, see ``classicnets weights``), downloaded or cached,
+    with their classes and evaluation preprocessing (size, crop fraction, mean, std)."""
+    from .registry import create_model
+    from .weights import get_weights, load_weights
+
+    spec = get_weights(name)
+    if model_name is not None and model_name != spec.arch:
+        raise CheckpointError(
+            f"the weights {name} are for {spec.arch}, not {model_name}; leave --model out or "
+            f"give --model {spec.arch}"
+        )
+    pre = spec.preprocessing
+    if pre.channel_order != "RGB" or pre.value_range != "0-1":
+        raise CheckpointError(
+            f"{name} expects {pre.channel_order} input in {pre.value_range}; eval and predict "
+            "feed RGB images scaled to 0-1 only"
+        )
+    try:
+        classes = tuple(spec.class_names())
+    except ValueError:  # categories without known names: the indices
+        classes = tuple(str(i) for i in range(spec.num_classes))
+    model = create_model(spec.arch, num_classes=spec.num_classes)
+    load_weights(model, name)
+    model.eval()
+    return LoadedModel(
+        model=model,
+        name=spec.arch,
+        classes=classes,
+        in_chans=3,
+        input_size=pre.input_size,
+        mean=tuple(pre.mean),
+        std=tuple(pre.std),
+        # ImageNet-style folders (train/ and val/); bilinear resizing (a bicubic entry's
+        # interpolation is not reproduced)
+        config={"dataset": "imagefolder", "mean": list(pre.mean), "std": list(pre.std)},
+        crop_pct=pre.crop_fraction,
+    )
 
 
 def load_trained(
@@ -200,9 +245,14 @@ def load_trained(
     weights: str | Path | None = None,
     use_ema: bool = True,
 ) -> LoadedModel:
-    """From a run directory, a ``.pt`` checkpoint, or a model name with a safetensors file."""
+    """From a run directory, a ``.pt`` checkpoint, a model name with a safetensors file, or
+    registered weights (``weights="resnet50.tv_in1k"``, :func:`load_registered`)."""
     from .registry import create_model, model_info
 
+    if checkpoint is None and weights is not None and not Path(weights).exists():
+        name = str(weights)
+        if "/" not in name and not name.endswith((".safetensors", ".pt", ".pth", ".bin")):
+            return load_registered(name, model_name)  # an unknown name: the close ones named
     if checkpoint is not None:
         from .engine.checkpoint import load
 
@@ -256,6 +306,7 @@ def load_trained(
         mean=tuple(meta["mean"]),
         std=tuple(meta["std"]),
         config=cfg,
+        crop_pct=float(cfg.get("eval_crop_pct") or 0.875),
     )
 
 
@@ -283,8 +334,8 @@ def run_eval(
 
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
-    saved = {k: v for k, v in lm.config.items() if k in ("dataset", "data_dir", "eval_crop_pct")}
-    cfg = apply(TrainConfig(), saved, source="checkpoint")
+    saved = {k: v for k, v in lm.config.items() if k in ("dataset", "data_dir", "mean", "std")}
+    cfg = apply(TrainConfig(), {**saved, "eval_crop_pct": lm.crop_pct}, source="checkpoint")
     if dataset is not None:
         cfg = apply(cfg, {"dataset": dataset, "data_dir": data_dir}, source="command line")
     elif data_dir is not None:

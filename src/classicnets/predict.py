@@ -14,11 +14,15 @@ from .data import BadImageError, load_image
 from .evaluate import LoadedModel
 from .table import format_table
 
+SMALL_IMAGE_DATASETS = ("digits", "cifar10", "cifar100")  # a native size (data.transforms)
+
 
 def eval_transform(lm: LoadedModel, crop_pct: float) -> v2.Compose:
-    """The evaluation transform the model was trained with (small images: a plain resize)."""
+    """The evaluation transform of ``classicnets eval``: small-image datasets (digits, CIFAR)
+    resize the whole image, others resize the shorter side to size / crop_pct and crop."""
     size = lm.input_size
-    small = size <= 64  # digits/CIFAR-size networks: resize the whole image, no crop
+    dataset = lm.config.get("dataset")
+    small = dataset in SMALL_IMAGE_DATASETS or (dataset is None and size <= 64)
     geometry: list[Any] = (
         [v2.Resize((size, size), antialias=True)]
         if small
@@ -36,10 +40,15 @@ def eval_transform(lm: LoadedModel, crop_pct: float) -> v2.Compose:
 
 @torch.no_grad()
 def predict(
-    lm: LoadedModel, images: Sequence[str | Path], *, top_k: int = 5, crop_pct: float = 0.875
+    lm: LoadedModel,
+    images: Sequence[str | Path],
+    *,
+    top_k: int = 5,
+    crop_pct: float | None = None,
 ) -> list[dict[str, Any]]:
-    """For each image: ``{"image", "top": [{"class", "index", "prob"}, ...]}``."""
-    tf = eval_transform(lm, crop_pct)
+    """For each image: ``{"image", "top": [{"class", "index", "prob"}, ...]}``; ``crop_pct``
+    None: the model's (its training config's, or its registered weights')."""
+    tf = eval_transform(lm, lm.crop_pct if crop_pct is None else crop_pct)
     k = min(top_k, len(lm.classes))
     out = []
     for path in images:

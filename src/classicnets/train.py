@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import TrainConfig
+from .config import ConfigError, TrainConfig
 from .data import DataBundle, build_data
 from .data.loader import ShardSampler, StepBatchSampler, make_loader, sample_seed
 from .engine import checkpoint as ckpt_io
@@ -207,7 +207,7 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo, resume: str | Path | No
             net, device_ids=[device.index] if device.type == "cuda" else None
         )
     if cfg.compile:
-        net = torch.compile(net)
+        net = _compiled(net, device)
 
     # -- optimizer, schedule, loss --------------------------------------------------------------
     optimizer = build_optimizer(model, cfg)
@@ -265,6 +265,7 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo, resume: str | Path | No
                 lr = schedule.lr_at(state.step)
                 set_lr(optimizer, lr)
                 _seed_step(cfg.seed, state.step, info)
+                hits_before = (state.sums.correct, state.sums.seen)
                 nonfinite = _train_step(
                     next(micro_batches),
                     net,
@@ -277,8 +278,18 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo, resume: str | Path | No
                     state.sums,
                     per_process_batch,
                 )
+                # [non-finite loss, stop requested, correct, seen] over all processes
                 flags = distributed.all_reduce_sum(
-                    torch.tensor([float(nonfinite), float(stop.signum is not None)]), info
+                    torch.tensor(
+                        [
+                            float(nonfinite),
+                            float(stop.signum is not None),
+                            state.sums.correct - hits_before[0],
+                            state.sums.seen - hits_before[1],
+                        ],
+                        dtype=torch.float64,
+                    ),
+                    info,
                 )
                 if flags[0] > 0:
                     progress.close()
@@ -300,6 +311,10 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo, resume: str | Path | No
                 if ema is not None:
                     ema.update(model)
                 state.step += 1
+                if schedule.on_train_step(
+                    state.step, round(float(flags[2])), round(float(flags[3]))
+                ):
+                    _log_warmup_end(schedule, state.step, progress, info)
                 progress.update(
                     cfg.batch_size,
                     state.sums.loss / max(state.sums.seen, 1),
@@ -359,7 +374,7 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo, resume: str | Path | No
 
     tb.close()
     if info.is_main:
-        _finish(run_dir, cfg, info, data, model, ema, state)
+        _finish(run_dir, cfg, info, data, model, ema, schedule, state)
     distributed.barrier(info)
     last = state.history[-1] if state.history else {}
     return TrainResult(
@@ -371,6 +386,30 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo, resume: str | Path | No
         best_acc=state.best_acc,
         train_seconds=_train_seconds(state),
     )
+
+
+def _compiled(net: nn.Module, device: torch.device) -> nn.Module:
+    """``torch.compile`` around the DDP wrapper (the order PyTorch documents for DDP). The
+    checkpoints and the final weights come from the plain ``model``, so they never hold the
+    compiled module's ``_orig_mod.`` keys; EMA and evaluation use the plain modules too.
+
+    On CPU, inductor builds C++ kernels: a missing compiler is reported here, not as a long
+    traceback at the first step."""
+    if device.type == "cpu":
+        try:
+            from torch._inductor.cpp_builder import get_cpp_compiler
+        except ImportError:  # another PyTorch version: torch.compile reports problems itself
+            get_cpp_compiler = None
+        if get_cpp_compiler is not None:
+            try:
+                get_cpp_compiler()
+            except Exception as e:
+                raise ConfigError(
+                    "compile = true needs a working C++ compiler on CPU (PyTorch's inductor "
+                    f"builds C++ kernels), and none was found ({type(e).__name__}). Install "
+                    "g++ (or set CXX to a compiler), or train without --compile"
+                ) from None
+    return torch.compile(net)
 
 
 # -- one optimizer step ---------------------------------------------------------------------
@@ -420,6 +459,22 @@ def _train_step(
         sums.correct += int((logits.detach().argmax(1) == y).sum())
         sums.seen += x.shape[0]
     return nonfinite
+
+
+def _log_warmup_end(
+    schedule: LRSchedule, step: int, progress: Progress, info: distributed.DistInfo
+) -> None:
+    """ResNet-110's warm-up (warmup_until_train_error) is over: say when and why."""
+    error = schedule.window_error
+    below = error is not None and error < (schedule.warmup_until_error or 0.0)
+    why = (
+        f"training error {error:.1%} over the last {len(schedule.window)} steps is below "
+        f"{schedule.warmup_until_error:.0%}"
+        if below
+        else f"the warm-up bound of {schedule.warmup:g} {schedule.unit}s was reached"
+    )
+    if info.is_main:
+        progress.write(f"warm-up over after step {step}: {why}; lr now {schedule.lr_at(step):.3g}")
 
 
 def _seed_step(seed: int, step: int, info: distributed.DistInfo) -> None:
@@ -660,6 +715,7 @@ def _finish(
     data: DataBundle,
     model: nn.Module,
     ema: ModelEma | None,
+    schedule: LRSchedule,
     state: State,
 ) -> None:
     """Final weights, plots and the summary; prints where everything is."""
@@ -703,6 +759,7 @@ def _finish(
             sum(r["images_per_s"] for r in state.history) / max(len(state.history), 1), 1
         ),
         "skipped_images": sum(r["skipped_images"] for r in state.history),
+        "warmup_ended_at_step": schedule.warmup_ended_at,
         "per_class_acc": dict(zip(data.classes, ev["per_class"], strict=True)) if ev else None,
         "confusion_matrix": ev["cm"].tolist() if ev else None,
         "classes": list(data.classes),

@@ -56,6 +56,13 @@ class Progress:
             )
             self.bar.update(images)
 
+    def write(self, msg: str) -> None:
+        """A line of text that does not break the bar."""
+        if self.bar is not None:
+            self.bar.write(msg, file=sys.stdout)
+        else:
+            print(msg, flush=True)
+
     @property
     def images_per_s(self) -> float:
         return self.images / max(time.perf_counter() - self.start, 1e-9)

@@ -15,13 +15,19 @@ plateau state. Kinds (``t`` is the position in ``unit``: epochs, fractional, or 
   ``patience`` evaluations (VGG: / 10, three times).
 
 Warm-up covers ``t < warmup``: ``linear`` from warmup_lr to the schedule's lr, or ``constant`` at
-warmup_lr (ResNet-110 on CIFAR: 0.01 for about 400 steps, then 0.1).
+warmup_lr. With ``warmup_until_error`` set (constant mode only), the constant warm-up ends as
+soon as the training error over the last ``warmup_error_window`` steps is below that fraction,
+and ``warmup`` is only an upper bound: ResNet-110 on CIFAR (He et al. 2015, Sec. 4.2) "use[s]
+0.01 to warm up the training until the training error is below 80% (about 400 iterations), and
+then go[es] back to 0.1". The loop feeds each step's global hits to :meth:`on_train_step`; the
+step at which warm-up ended and the window are part of :meth:`state_dict`, so a resumed run
+switches at the same step.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -41,10 +47,15 @@ class LRSchedule:
     warmup_mode: str = "linear"
     patience: int = 5
     max_decays: int | None = None
+    warmup_until_error: float | None = None  # end the constant warm-up below this train error
+    warmup_error_window: int = 20  # steps whose training error is averaged for that test
     # plateau state
     best: float = -math.inf
     bad_evals: int = 0
     decays: int = 0
+    # warm-up-until-error state: the step it ended at, and the window's (errors, seen) per step
+    warmup_ended_at: int | None = None
+    window: list[tuple[int, int]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         kinds = ("constant", "step", "multistep", "exponential", "cosine", "plateau")
@@ -54,6 +65,20 @@ class LRSchedule:
             raise ValueError(f"schedule_unit must be 'epoch' or 'step', got {self.unit!r}")
         if self.kind in ("step", "exponential") and self.step_size <= 0:
             raise ValueError("step_size must be positive")
+        if self.warmup_until_error is not None:
+            if not 0 < self.warmup_until_error <= 1:
+                raise ValueError(
+                    f"warmup_until_train_error is a fraction in (0, 1], e.g. 0.8; got "
+                    f"{self.warmup_until_error}"
+                )
+            if self.warmup_mode != "constant" or self.warmup <= 0:
+                raise ValueError(
+                    "warmup_until_train_error needs warmup_mode = 'constant' and warmup > 0 (the "
+                    "upper bound of the warm-up, in schedule_unit; ResNet-110: warmup = 2000 "
+                    "steps, warmup_lr = 0.01)"
+                )
+            if self.warmup_error_window < 1:
+                raise ValueError("warmup_error_window must be at least 1 step")
 
     def _t(self, step: int) -> float:
         return step / self.steps_per_epoch if self.unit == "epoch" else float(step)
@@ -61,6 +86,13 @@ class LRSchedule:
     @property
     def _total(self) -> float:
         return self._t(self.total_steps)
+
+    @property
+    def _warmup_end(self) -> float:
+        """Where warm-up ends (in schedule_unit): ``warmup``, or earlier by the error test."""
+        if self.warmup_ended_at is not None:
+            return min(self._t(self.warmup_ended_at), self.warmup)
+        return self.warmup
 
     def _milestones(self) -> list[float]:
         ms = list(self.milestones)
@@ -77,8 +109,8 @@ class LRSchedule:
         if self.kind == "exponential":
             return lr * self.gamma ** (t / self.step_size)
         if self.kind == "cosine":
-            span = max(self._total - self.warmup, 1e-12)
-            progress = min(max((t - self.warmup) / span, 0.0), 1.0)
+            span = max(self._total - self._warmup_end, 1e-12)
+            progress = min(max((t - self._warmup_end) / span, 0.0), 1.0)
             return self.min_lr + (lr - self.min_lr) * 0.5 * (1 + math.cos(math.pi * progress))
         if self.kind == "plateau":
             return lr * self.gamma**self.decays
@@ -87,12 +119,34 @@ class LRSchedule:
     def lr_at(self, step: int) -> float:
         """The learning rate for the update that follows ``step`` completed updates."""
         t = self._t(step)
-        if t < self.warmup:
+        if t < self._warmup_end:
             if self.warmup_mode == "constant":
                 return self.warmup_lr
             target = self._main(self.warmup)
             return self.warmup_lr + (target - self.warmup_lr) * t / self.warmup
         return self._main(t)
+
+    @property
+    def window_error(self) -> float | None:
+        """The training error over the current window (None before the first step)."""
+        seen = sum(n for _, n in self.window)
+        return sum(e for e, _ in self.window) / seen if seen else None
+
+    def on_train_step(self, step: int, correct: int, seen: int) -> bool:
+        """Feed the training hits of the update that made ``step`` steps (all processes
+        together). True when this ends the warm-up (by the error test, or at its bound);
+        only with ``warmup_until_error``."""
+        if self.warmup_until_error is None or self.warmup_ended_at is not None:
+            return False
+        self.window = [*self.window, (seen - correct, seen)][-self.warmup_error_window :]
+        full = len(self.window) == self.warmup_error_window
+        error = self.window_error
+        if (full and error is not None and error < self.warmup_until_error) or (
+            self._t(step) >= self.warmup
+        ):
+            self.warmup_ended_at = step
+            return True
+        return False
 
     def on_eval(self, accuracy: float) -> bool:
         """Feed the test accuracy (plateau only); True when the lr was decayed."""
@@ -111,12 +165,21 @@ class LRSchedule:
         return False
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "bad_evals": self.bad_evals, "decays": self.decays}
+        return {
+            "best": self.best,
+            "bad_evals": self.bad_evals,
+            "decays": self.decays,
+            "warmup_ended_at": self.warmup_ended_at,
+            "window": [list(w) for w in self.window],
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.best = float(state["best"])
         self.bad_evals = int(state["bad_evals"])
         self.decays = int(state["decays"])
+        ended = state.get("warmup_ended_at")  # absent in checkpoints of earlier versions
+        self.warmup_ended_at = None if ended is None else int(ended)
+        self.window = [(int(e), int(n)) for e, n in state.get("window", [])]
 
 
 def from_config(cfg: Any, *, total_steps: int, steps_per_epoch: int) -> LRSchedule:
@@ -135,4 +198,6 @@ def from_config(cfg: Any, *, total_steps: int, steps_per_epoch: int) -> LRSchedu
         warmup_mode=cfg.warmup_mode,
         patience=cfg.plateau_patience,
         max_decays=cfg.plateau_max_decays,
+        warmup_until_error=cfg.warmup_until_train_error,
+        warmup_error_window=cfg.warmup_error_window,
     )
