@@ -82,7 +82,14 @@ def _params(name: str) -> int:
 
 
 # deeper copies of an architecture whose shallower sibling is checked by default
-_SLOW_ORACLES = {"legacy_seresnet152"}
+_SLOW_ORACLES = {
+    "legacy_seresnet152",
+    "legacy_seresnet34",
+    "seresnet34",
+    "seresnet101",
+    "seresnet152",
+    "seresnext101_32x4d",
+}
 
 
 def _oracle_params() -> list[object]:
