@@ -113,6 +113,10 @@ class WeightSpec:
     #: Rows the file's classifier has before the ``num_classes`` categories (TF-slim's background
     #: class at index 0: 1001 rows), dropped when it is loaded.
     label_offset: int = 0
+    #: Only the feature extractor is trained: the file's head (every key under the model's
+    #: ``head``) holds no usable values and is never loaded. ``create_model`` then needs
+    #: ``features_only=True`` or an explicit ``num_classes`` (a new head, to be trained).
+    features_only: bool = False
 
     def __post_init__(self) -> None:
         h = self.sha256.lower()
@@ -296,6 +300,38 @@ for _spec in (
         74.218, 91.842),
 ):  # fmt: skip
     register_weights(_with(_spec, recipe=_TV_VGG_RECIPE))
+
+# torchvision's VGG16_Weights.IMAGENET1K_FEATURES: convolutional features only. torchvision: "These
+# weights can't be used for classification because they are missing values in the classifier
+# module. Only the features module has valid values" (NaN in the file); "trained using the
+# original input standardization method as described in the paper": mean subtraction on 0-255
+# RGB values, no division (torchvision's transform: mean 0.48235, 0.45882, 0.40784, std 1/255).
+register_weights(
+    WeightSpec(
+        arch="vgg16",
+        tag="tv_features",
+        url="https://download.pytorch.org/models/vgg16_features-amdegroot-88682ab5.pth",
+        sha256="88682ab5",
+        layout="torchvision",
+        preprocessing=Preprocessing(
+            input_size=224,
+            resize_size=256,
+            mean=(123.0, 117.0, 104.0),
+            std=(1.0, 1.0, 1.0),
+            value_range="0-255",
+        ),
+        accuracy=None,
+        license=_TV_LICENSE,
+        recipe="https://github.com/amdegroot/ssd.pytorch#training-ssd (torchvision's metadata)",
+        origin="ported",
+        source="torchvision VGG16_Weights.IMAGENET1K_FEATURES (ported by torchvision from "
+        "amdegroot/ssd.pytorch)",
+        notes="Features only: the file's classifier holds no usable values and is never loaded. "
+        "create_model('vgg16', pretrained='vgg16.tv_features') needs features_only=True or "
+        "num_classes (a new head to train). No accuracy: it does not classify.",
+        features_only=True,
+    )
+)
 
 for _spec in (
     _tv("densenet121", "tv_in1k", "densenet121-a639ec97.pth", "DenseNet121_Weights.IMAGENET1K_V1",
