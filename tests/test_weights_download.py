@@ -247,6 +247,6 @@ def test_features_only_weights_give_features_and_a_new_head(features_file, recwa
 def test_vgg16_features_entry_is_features_only() -> None:
     spec = classicnets.weights.get_weights("vgg16.tv_features")
     assert spec.features_only and spec.accuracy is None and spec.sha256 == "88682ab5"
-    assert spec.preprocessing.value_range == "0-255" and spec.preprocessing.std == (1.0,) * 3
+    assert spec.preprocessing.std == (1 / 255,) * 3  # mean subtraction only, on 0-255 values
     with torch.device("meta"), pytest.raises(WeightsError, match="features only"):
         classicnets.create_model("vgg16", pretrained="vgg16.tv_features")  # refused, no download

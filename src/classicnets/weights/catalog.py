@@ -313,22 +313,23 @@ register_weights(
         url="https://download.pytorch.org/models/vgg16_features-amdegroot-88682ab5.pth",
         sha256="88682ab5",
         layout="torchvision",
+        # torchvision's numbers: 0-255 RGB values minus (123, 117, 104), not divided
         preprocessing=Preprocessing(
             input_size=224,
             resize_size=256,
-            mean=(123.0, 117.0, 104.0),
-            std=(1.0, 1.0, 1.0),
-            value_range="0-255",
+            mean=(0.48235, 0.45882, 0.40784),
+            std=(1.0 / 255.0, 1.0 / 255.0, 1.0 / 255.0),
         ),
         accuracy=None,
         license=_TV_LICENSE,
-        recipe="https://github.com/amdegroot/ssd.pytorch#training-ssd (torchvision's metadata)",
+        recipe="https://github.com/amdegroot/ssd.pytorch#training-ssd",
         origin="ported",
-        source="torchvision VGG16_Weights.IMAGENET1K_FEATURES (ported by torchvision from "
-        "amdegroot/ssd.pytorch)",
-        notes="Features only: the file's classifier holds no usable values and is never loaded. "
-        "create_model('vgg16', pretrained='vgg16.tv_features') needs features_only=True or "
-        "num_classes (a new head to train). No accuracy: it does not classify.",
+        source="torchvision VGG16_Weights.IMAGENET1K_FEATURES",
+        notes="Features only (ported by torchvision from amdegroot/ssd.pytorch): the file's "
+        "classifier holds no usable values and is never loaded; create_model('vgg16', "
+        "pretrained='vgg16.tv_features') needs features_only=True or num_classes (a new head to "
+        "train). No accuracy: it does not classify. Input: 0-255 RGB values minus "
+        "(123, 117, 104), not divided (the mean/std above in 0-1 units).",
         features_only=True,
     )
 )
