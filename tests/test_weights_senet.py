@@ -129,3 +129,23 @@ def test_registered_weights_resolve_to_the_right_layout() -> None:
         spec = classicnets.weights.default_weights(arch)
         assert spec is not None and spec.layout == "timm" and spec.tag == "legacy_in1k"
     assert classicnets.weights.default_weights("seresnet18") is None
+
+
+def test_timm_se_catalog_entries_match_their_pretrained_config() -> None:
+    """URL, input size, crop, interpolation, mean/std as timm's own pretrained_cfg says."""
+    specs = [
+        get_weights(n)
+        for n in classicnets.weights.list_weights("se*_timm*")
+        if n.split(".")[0].endswith(("_timm", "_timm_legacy"))
+    ]
+    assert len(specs) == 9
+    for spec in specs:
+        theirs = spec.source.split()[1]  # "timm legacy_seresnet18.in1k (...)"
+        cfg = timm.models.get_pretrained_cfg(theirs)
+        pre = spec.preprocessing
+        assert spec.url == cfg.url and spec.layout == "timm", spec.name
+        assert (pre.input_size, pre.interpolation) == (cfg.input_size[1], cfg.interpolation)
+        assert pre.resize_size == int(pre.input_size / cfg.crop_pct), spec.name
+        assert (pre.mean, pre.std) == (cfg.mean, cfg.std), spec.name
+        entry = classicnets.weights.foreign_archs(ours=spec.arch, library="timm")
+        assert [e.name for e in entry] == [theirs.split(".")[0]], spec.name
