@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import socket
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -14,16 +15,19 @@ import pytest
 import torch
 
 import classicnets
-from classicnets.errors import WeightsDownloadError, WeightsIntegrityError
+from classicnets.errors import WeightsDownloadError, WeightsError, WeightsIntegrityError
+from classicnets.features import FeatureExtractor
 from classicnets.weights import (
     Accuracy,
     Preprocessing,
+    WeightsAdaptedWarning,
     WeightSpec,
     cache_dir,
     register_weights,
     save_weights,
     unregister_weights,
 )
+from classicnets.weights.commands import convert
 
 
 @dataclass
@@ -90,7 +94,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, torch.n
 def register() -> Iterator[object]:
     names: list[str] = []
 
-    def add(tag: str, url: str, sha256: str) -> WeightSpec:
+    def add(tag: str, url: str, sha256: str, **changes: object) -> WeightSpec:
         spec = WeightSpec(
             arch="resnet20",
             tag=tag,
@@ -106,6 +110,7 @@ def register() -> Iterator[object]:
             categories="cifar-10",
             num_classes=10,
         )
+        spec = replace(spec, **changes)  # type: ignore[arg-type]
         names.append(register_weights(spec).name)
         return spec
 
@@ -192,3 +197,56 @@ def test_offline_error_says_how_to_use_a_local_file(cache, checkpoint, register,
     local.write_bytes(body)
     model = classicnets.create_model("resnet20", pretrained=str(local))
     torch.testing.assert_close(model.stem.conv.weight, source.stem.conv.weight)
+
+
+# -- weights with trained features only (torchvision's vgg16 IMAGENET1K_FEATURES) ---------------
+
+
+@pytest.fixture
+def features_file(server, cache, register) -> tuple[str, torch.nn.Module]:
+    """A features-only .pth like torchvision's: trained stages, a NaN classifier."""
+    torch.manual_seed(4)
+    source = classicnets.create_model("resnet20").eval()
+    state = {
+        k: torch.full_like(v, float("nan")) if k.startswith("head.") else v
+        for k, v in source.state_dict().items()
+    }
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    body = buffer.getvalue()
+    server.routes["/w/resnet20_features.pth"] = Route(body)
+    url = f"{server.base}/w/resnet20_features.pth"
+    spec = register("features", url, hashlib.sha256(body).hexdigest(), features_only=True)
+    return spec.name, source
+
+
+def test_features_only_weights_do_not_pretend_to_classify(features_file) -> None:
+    name, _ = features_file
+    with pytest.raises(WeightsError, match=r"features only.*features_only=True.*num_classes=N"):
+        classicnets.create_model("resnet20", pretrained=name)
+
+
+def test_features_only_weights_give_features_and_a_new_head(features_file, recwarn) -> None:
+    name, source = features_file
+    x = torch.randn(2, 3, 32, 32)
+    extractor = classicnets.create_model("resnet20", pretrained=name, features_only=True).eval()
+    assert not [w for w in recwarn if "features only" in str(w.message)]
+    expected = FeatureExtractor(source)(x)
+    for got, want in zip(extractor(x), expected, strict=True):
+        torch.testing.assert_close(got, want)
+
+    with pytest.warns(WeightsAdaptedWarning, match=r"features only.*keeps its initialisation"):
+        model = classicnets.create_model("resnet20", pretrained=name, num_classes=10).eval()
+    assert torch.isfinite(model.head.fc.weight).all() and torch.isfinite(model(x)).all()
+    torch.testing.assert_close(model.forward_features(x), source.forward_features(x))
+
+    with pytest.raises(WeightsError, match="features only"):
+        convert(name, "resnet20", "unused.safetensors")
+
+
+def test_vgg16_features_entry_is_features_only() -> None:
+    spec = classicnets.weights.get_weights("vgg16.tv_features")
+    assert spec.features_only and spec.accuracy is None and spec.sha256 == "88682ab5"
+    assert spec.preprocessing.std == (1 / 255,) * 3  # mean subtraction only, on 0-255 values
+    with torch.device("meta"), pytest.raises(WeightsError, match="features only"):
+        classicnets.create_model("vgg16", pretrained="vgg16.tv_features")  # refused, no download

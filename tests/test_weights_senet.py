@@ -1,6 +1,6 @@
-"""Weights for ResNeXt and SENet: what maps to timm's non-legacy models, what does not, and the
-variant named when a checkpoint fits another one. (The oracles of every FOREIGN_ARCHS entry,
-both directions, are in test_weights.py.)"""
+"""Weights for ResNeXt and SENet: timm's checkpoints refused by the paper's networks with the
+compatibility variant named, and the variant named when a checkpoint fits another one. (The
+oracles of every FOREIGN_ARCHS entry, both directions, are in test_weights.py.)"""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import torch
 from torch import nn
 
 import classicnets
-from classicnets.errors import WeightsMismatchError
-from classicnets.models import resnet
-from classicnets.weights import get_weights, load_weights, remap_keys
+from classicnets.errors import ArchitectureMismatchError, WeightsMismatchError
+from classicnets.layers.se import se_hidden_channels
+from classicnets.weights import get_weights, load_weights
 
 timm = pytest.importorskip("timm")
 tvm = pytest.importorskip("torchvision.models")
@@ -41,54 +41,64 @@ def _meta_state(fn: object, name: str) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.parametrize(
-    ("theirs", "ours", "options"),
+    ("theirs", "paper", "variant"),
     [
-        ("seresnet50", "seresnet50", {"stride_in": "3x3", "stem_pool": "pad"}),
-        ("seresnext50_32x4d", "seresnext50_32x4d", {"stem_pool": "pad"}),
+        ("legacy_seresnet18", "seresnet18", "seresnet18_timm_legacy"),
+        ("seresnet50", "seresnet50", "seresnet50_timm"),
+        ("seresnext50_32x4d", "seresnext50_32x4d", "seresnext50_32x4d_timm"),
     ],
 )
-def test_timm_non_legacy_se_models_are_ours_with_options(
-    theirs: str, ours: str, options: dict[str, str]
+def test_timm_checkpoint_into_the_paper_model_names_the_variant(
+    theirs: str, paper: str, variant: str
 ) -> None:
-    """timm's seresnet50 / seresnext50_32x4d: exact with the options, not with the paper's."""
+    """Same keys and shapes as the paper's network, another function: refused, variant named."""
+    state = _meta_state(timm.create_model, theirs)
+    with torch.device("meta"):
+        model = classicnets.create_model(paper)
+    with pytest.raises(ArchitectureMismatchError, match=rf"create_model\('{variant}'\)"):
+        load_weights(model, state)
+
+
+@pytest.mark.parametrize(
+    ("theirs", "paper"),
+    [("legacy_seresnet18", "seresnet18"), ("seresnext50_32x4d", "seresnext50_32x4d")],
+)
+def test_the_differences_change_the_function(theirs: str, paper: str) -> None:
+    """Loaded anyway (check_arch=False), the paper's network computes something else: the ReLU
+    before SE (legacy SE-ResNet-18), the padded stem max pool alone (SE-ResNeXt-50)."""
     torch.manual_seed(0)
     reference = _randomized(timm.create_model(theirs))
-    state = remap_keys(reference.state_dict(), resnet.TORCHVISION_KEY_RULES)
-    model = classicnets.create_model(ours, **options).eval()
-    assert load_weights(model, state, layout="classicnets").ok
+    model = classicnets.create_model(paper).eval()
+    assert load_weights(model, reference.state_dict(), check_arch=False).ok
     diff, scale = _max_diff(reference, model)
-    assert diff <= 1e-5 * max(scale, 1.0)
-
-    paper = classicnets.create_model(ours).eval()  # Caffe max pool (and 1x1 stride): another net
-    load_weights(paper, state, layout="classicnets")
-    diff, scale = _max_diff(reference, paper)
     assert diff > 1e-3 * max(scale, 1.0)
 
 
-def test_timm_seresnet18_se_width_differs() -> None:
-    """timm rounds 64 // 16 = 4 hidden SE units up to 8: no option of ours builds that."""
-    theirs = remap_keys(_meta_state(timm.create_model, "seresnet18"), resnet.TORCHVISION_KEY_RULES)
+def test_timm_seresnet18_into_the_paper_seresnet18_shows_the_se_widths() -> None:
+    """timm rounds 64 // 16 = 4 hidden SE units up to 8: a shape mismatch that names the variant."""
+    state = _meta_state(timm.create_model, "seresnet18")
     with torch.device("meta"):
-        ours = classicnets.create_model("seresnet18").state_dict()
-    assert set(theirs) == set(ours)
-    differ = sorted(k for k in ours if theirs[k].shape != ours[k].shape)
-    assert differ and all(k.startswith("layer1.") and ".se.fc" in k for k in differ)
-    assert theirs["layer1.0.se.fc1.weight"].shape[0] == 8
-    assert ours["layer1.0.se.fc1.weight"].shape[0] == 4
+        model = classicnets.create_model("seresnet18")
+    with pytest.raises(WeightsMismatchError) as info:
+        load_weights(model, state)
+    text = str(info.value)
+    assert "layer1.0.se.fc1.weight" in text and "8x64x1x1" in text and "4x64x1x1" in text
+    assert "create_model('seresnet18_timm')" in text
 
 
-def test_legacy_seresnet18_loads_with_a_warning_and_differs() -> None:
-    """timm's legacy_seresnet18 has a ReLU before SE: the keys map, the function does not."""
-    torch.manual_seed(0)
-    reference = _randomized(timm.create_model("legacy_seresnet18"))
-    model = classicnets.create_model("seresnet18").eval()
-    with pytest.warns(UserWarning, match="ReLU to the residual before SE"):
-        report = load_weights(model, reference.state_dict())
-    assert report.ok and report.layout == "timm"
-    diff, scale = _max_diff(reference, model)
-    assert diff > 1e-3 * max(scale, 1.0)
-    with pytest.raises(classicnets.errors.WeightsError, match="no timm equivalent"):
-        classicnets.weights.export_weights(model, "timm")
+def test_timm_se_width_rounding_is_timms() -> None:
+    """SEConfig(divisor=8) gives timm's make_divisible widths, the default the paper's floor."""
+    from timm.layers import make_divisible
+
+    for channels in (8, 24, 64, 96, 100, 128, 200, 256, 1000, 2048):
+        theirs = make_divisible(channels / 16, 8, round_limit=0.0)
+        assert se_hidden_channels(channels, 16, divisor=8) == theirs, channels
+    assert se_hidden_channels(64, 16) == 4 and se_hidden_channels(100, 16) == 6
+    with torch.device("meta"):
+        model = classicnets.create_model("seresnet18_timm")
+        legacy = classicnets.create_model("seresnet18_timm_legacy")
+    assert model.layer1[0].se.fc1.out_channels == 8
+    assert legacy.layer1[0].se.fc1.out_channels == 4 and legacy.layer1[0].se.input_relu
 
 
 @pytest.mark.parametrize(
@@ -119,3 +129,23 @@ def test_registered_weights_resolve_to_the_right_layout() -> None:
         spec = classicnets.weights.default_weights(arch)
         assert spec is not None and spec.layout == "timm" and spec.tag == "legacy_in1k"
     assert classicnets.weights.default_weights("seresnet18") is None
+
+
+def test_timm_se_catalog_entries_match_their_pretrained_config() -> None:
+    """URL, input size, crop, interpolation, mean/std as timm's own pretrained_cfg says."""
+    specs = [
+        get_weights(n)
+        for n in classicnets.weights.list_weights("se*_timm*")
+        if n.split(".")[0].endswith(("_timm", "_timm_legacy"))
+    ]
+    assert len(specs) == 9
+    for spec in specs:
+        theirs = spec.source.split()[1]  # "timm legacy_seresnet18.in1k (...)"
+        cfg = timm.models.get_pretrained_cfg(theirs)
+        pre = spec.preprocessing
+        assert spec.url == cfg.url and spec.layout == "timm", spec.name
+        assert (pre.input_size, pre.interpolation) == (cfg.input_size[1], cfg.interpolation)
+        assert pre.resize_size == int(pre.input_size / cfg.crop_pct), spec.name
+        assert (pre.mean, pre.std) == (cfg.mean, cfg.std), spec.name
+        entry = classicnets.weights.foreign_archs(ours=spec.arch, library="timm")
+        assert [e.name for e in entry] == [theirs.split(".")[0]], spec.name

@@ -188,7 +188,8 @@ def create_model(
     if pretrained is not False and pretrained is not None:
         from .weights import load_pretrained
 
-        load_pretrained(model, pretrained)
+        head = "unused" if features_only else "pretrained" if num_classes is None else "new"
+        load_pretrained(model, pretrained, head=head)
     if features_only:
         from .features import FeatureExtractor
 

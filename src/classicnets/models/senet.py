@@ -34,34 +34,42 @@ offset by one pixel, and what the released weights expect.
 
 Not in the paper's text but taken from the released SENet-154: the stem widths 64, 64, 128 (the
 first conv strided). SE-ResNet-18/34 (basic blocks with SE on the residual after the second 3x3's
-BN) follow the same rule as the bottleneck networks; the paper reports no figure for them. timm's
-``legacy_seresnet18/34`` (weights trained by timm, not by the authors) apply a ReLU to the
-residual before SE: same parameters, a different function, so their weights load (the keys map,
-with a warning) but do not give the same logits; they are not in ``weights.FOREIGN_ARCHS``.
+BN) follow the same rule as the bottleneck networks; the paper reports no figure for them.
 
-timm's non-legacy ``seresnet*`` / ``seresnext*`` (ResNet-style keys: ``conv1``, ``layerN.M.se``,
-``fc``) are torchvision-style ResNets with SE: the stem max pool padded (not Caffe's ceil), the
-stride on the 3x3, and the SE width rounded up to a multiple of 8. For the bottleneck networks
-``C // 16`` is already a multiple of 8, so timm ``seresnet50/101/152`` is exactly our
-``seresnet50/101/152`` built with ``stride_in="3x3", stem_pool="pad"``, and timm
-``seresnext50_32x4d`` / ``seresnext101_32x4d`` is our SE-ResNeXt with ``stem_pool="pad"``
-(tests/test_weights_senet.py checks both against timm); their keys are renamed with
-``resnet.TORCHVISION_KEY_RULES``. No registered name builds those options, so they are not
-detected automatically. timm's ``seresnet18/34`` do not map: 64-channel SE blocks get 8 hidden
-units there, 4 (= 64 // 16) here.
+**timm's networks** (compatibility variants, registered under their own names so that their
+checkpoints load exactly and are never mistaken for the paper's; ``weights.FOREIGN_ARCHS`` maps
+them, so ``load_weights`` detects them and ``export_weights(model, "timm")`` writes them):
+
+* ``seresnet18_timm_legacy``, ``seresnet34_timm_legacy`` = timm ``legacy_seresnet18/34``
+  (weights trained by timm, not by the authors): the legacy key layout and the paper's
+  SE-ResNet-18/34, except for a ReLU on the residual before SE (``SEConfig(input_relu=True)``):
+  same parameters, another function. Their weights loaded into ``seresnet18/34`` are refused
+  with this name (``check_arch=False`` loads them anyway, e.g. to fine-tune).
+* ``seresnet{18,34,50,101,152}_timm``, ``seresnext50_32x4d_timm``, ``seresnext101_32x4d_timm`` =
+  timm's non-legacy ``seresnet*`` / ``seresnext*``: torchvision-style ResNets with SE
+  (ResNet-style keys ``conv1``, ``layerN.M.se.fc1``, ``fc``, renamed with
+  ``resnet.TORCHVISION_KEY_RULES``, hence the ``"torchvision"`` layout in ``FOREIGN_ARCHS``).
+  They differ from the released models in three ways: the stem max pool zero-padded
+  (``stem_pool="pad"``, not Caffe's ceil mode: same sizes and mult-adds, windows offset by one
+  pixel), the stride on the 3x3 of a downsampling bottleneck (``stride_in="3x3"``, as SE-ResNeXt
+  already has; SE-ResNet-50/101/152 then cost what ResNet v1.5 does) and the SE hidden width
+  ``C / 16`` rounded to the nearest multiple of 8, at least 8 (``SEConfig(divisor=8)``): 8
+  hidden units for the 64-channel blocks of SE-ResNet-18/34 (the paper's rule gives 4); every
+  other width is already a multiple of 8. timm's ``seresnext101_32x8d``, ``seresnext101_64x4d``
+  and its ``d`` / ``t`` / ``ts`` / ``aa`` models (deep stems, average-pool shortcuts, other
+  depths) are not registered: none of them is a network of the SENet paper.
 
 Deviations from the paper: none in the architecture.
 """
 
 from __future__ import annotations
 
-import warnings
-
 import torch
 
 from ..layers.se import SEConfig
 from ..registry import register_model
 from ..specs import ErrorFigure, Paper, PaperFigures
+from . import resnet
 from .resnet import IMAGENET_DEPTHS, ResNet
 
 PAPER = Paper(
@@ -280,6 +288,151 @@ def senet154(**options: object) -> ResNet:
     return _se_resnext(152, (SENET154_CARDINALITY, SENET154_BASE_WIDTH), **options)
 
 
+# -- timm's networks (compatibility variants; see the module docstring) ----------------------------
+
+#: timm's legacy SE-ResNet-18/34 block: a ReLU on the residual before SE.
+TIMM_LEGACY_BASIC_SE = SEConfig(input_relu=True)
+#: timm's non-legacy SE block: hidden width C / 16 rounded to a multiple of 8.
+TIMM_SE = SEConfig(divisor=8)
+
+
+def _timm_figures(
+    timm: str, params: int, gmacs: float, notes: str, *, paper_gflops: float | None = None
+) -> PaperFigures:
+    return PaperFigures(
+        source=f"not in the paper: timm {timm}'s layout"
+        + ("; S1 Table 2 mult-adds" if paper_gflops else ""),
+        paper_macs=paper_gflops * 1e9 if paper_gflops else None,
+        ref_params=params,
+        ref_gmacs=gmacs,
+        ref_source=f"computed; params equal timm {timm}",
+        notes=notes,
+    )
+
+
+_LEGACY_NOTE = (
+    "The paper's SE-ResNet with a ReLU on the residual before SE (timm's own network and "
+    "training): same parameters and mult-adds as the paper's rule gives."
+)
+_TIMM_RESNET_NOTE = (
+    "Zero-padded stem max pool, stride on the 3x3 of downsampling bottlenecks, SE widths "
+    "rounded to multiples of 8 (timm's ResNet with SE). The paper's figures are for the "
+    "released models' layout."
+)
+_TIMM_RESNEXT_NOTE = (
+    "Zero-padded stem max pool (not Caffe's ceil mode): the same layers, sizes and mult-adds as "
+    "the paper's network, windows offset by one pixel. The paper's errors are its released "
+    "models', not this layout's."
+)
+
+
+def _timm_se_resnet(depth: int, **options: object) -> ResNet:
+    options.setdefault("se", TIMM_SE)
+    options.setdefault("stem_pool", "pad")
+    options.setdefault("stride_in", "3x3")
+    return _se_resnet(depth, **options)
+
+
+@register_model(
+    family="senet",
+    paper=PAPER,
+    figures=_timm_figures("legacy_seresnet18", 11_778_592, 1.814, _LEGACY_NOTE),
+)
+def seresnet18_timm_legacy(**options: object) -> ResNet:
+    """timm's legacy_seresnet18: SE-ResNet-18 with a ReLU on the residual before SE."""
+    options.setdefault("se", TIMM_LEGACY_BASIC_SE)
+    return _se_resnet(18, **options)
+
+
+@register_model(
+    family="senet",
+    paper=PAPER,
+    figures=_timm_figures("legacy_seresnet34", 21_958_868, 3.664, _LEGACY_NOTE),
+)
+def seresnet34_timm_legacy(**options: object) -> ResNet:
+    """timm's legacy_seresnet34: SE-ResNet-34 with a ReLU on the residual before SE."""
+    options.setdefault("se", TIMM_LEGACY_BASIC_SE)
+    return _se_resnet(34, **options)
+
+
+@register_model(
+    family="senet",
+    paper=PAPER,
+    figures=_timm_figures("seresnet18", 11_779_624, 1.814, _TIMM_RESNET_NOTE),
+)
+def seresnet18_timm(**options: object) -> ResNet:
+    """timm's seresnet18: padded stem pool, SE widths rounded to multiples of 8."""
+    return _timm_se_resnet(18, **options)
+
+
+@register_model(
+    family="senet",
+    paper=PAPER,
+    figures=_timm_figures("seresnet34", 21_960_416, 3.664, _TIMM_RESNET_NOTE),
+)
+def seresnet34_timm(**options: object) -> ResNet:
+    """timm's seresnet34: padded stem pool, SE widths rounded to multiples of 8."""
+    return _timm_se_resnet(34, **options)
+
+
+@register_model(
+    family="senet",
+    paper=PAPER,
+    figures=_timm_figures("seresnet50", 28_088_024, 4.092, _TIMM_RESNET_NOTE),
+)
+def seresnet50_timm(**options: object) -> ResNet:
+    """timm's seresnet50: padded stem pool, stride on the 3x3 (v1.5)."""
+    return _timm_se_resnet(50, **options)
+
+
+@register_model(
+    family="senet",
+    paper=PAPER,
+    figures=_timm_figures("seresnet101", 49_326_872, 7.806, _TIMM_RESNET_NOTE),
+)
+def seresnet101_timm(**options: object) -> ResNet:
+    """timm's seresnet101: padded stem pool, stride on the 3x3 (v1.5)."""
+    return _timm_se_resnet(101, **options)
+
+
+@register_model(
+    family="senet",
+    paper=PAPER,
+    figures=_timm_figures("seresnet152", 66_821_848, 11.520, _TIMM_RESNET_NOTE),
+)
+def seresnet152_timm(**options: object) -> ResNet:
+    """timm's seresnet152: padded stem pool, stride on the 3x3 (v1.5)."""
+    return _timm_se_resnet(152, **options)
+
+
+@register_model(
+    family="senet",
+    paper=PAPER,
+    figures=_timm_figures(
+        "seresnext50_32x4d", 27_559_896, 4.233, _TIMM_RESNEXT_NOTE, paper_gflops=4.25
+    ),
+)
+def seresnext50_32x4d_timm(**options: object) -> ResNet:
+    """timm's seresnext50_32x4d: SE-ResNeXt-50 (32x4d) with a padded stem max pool."""
+    options.setdefault("se", TIMM_SE)
+    options.setdefault("stem_pool", "pad")
+    return _se_resnext(50, (32, 4), **options)
+
+
+@register_model(
+    family="senet",
+    paper=PAPER,
+    figures=_timm_figures(
+        "seresnext101_32x4d", 48_955_416, 7.975, _TIMM_RESNEXT_NOTE, paper_gflops=8.00
+    ),
+)
+def seresnext101_32x4d_timm(**options: object) -> ResNet:
+    """timm's seresnext101_32x4d: SE-ResNeXt-101 (32x4d) with a padded stem max pool."""
+    options.setdefault("se", TIMM_SE)
+    options.setdefault("stem_pool", "pad")
+    return _se_resnext(101, (32, 4), **options)
+
+
 # -- timm's legacy SENet key layout (the authors' Caffe models, as ported by Cadene/timm) --------
 
 TIMM_KEY_RULES: tuple[tuple[str, str], ...] = (
@@ -300,25 +453,19 @@ TIMM_DEEP_STEM_RULES: tuple[tuple[str, str], ...] = (
 )
 
 
-_RELU_BEFORE_SE = (
-    "this checkpoint has the layout of timm's legacy_seresnet18/34, which apply a ReLU to the "
-    "residual before SE: its weights load into seresnet18/34 but that network computes another "
-    "function (expect lower accuracy until fine-tuned)"
-)
+#: timm's non-legacy ``seresnet*`` / ``seresnext*`` keys are torchvision's ResNet keys (their
+#: ``layerN.M.se.fc1/fc2`` are already ours): the "torchvision" layout of this family.
+TORCHVISION_KEY_RULES = resnet.TORCHVISION_KEY_RULES
 
 
 def from_timm(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Rename a timm ``legacy_se*`` / ``legacy_senet154`` state dict's keys to this module's.
 
-    A basic-block checkpoint (timm's ``legacy_seresnet18/34``) is renamed too, with a warning:
-    those networks are not the paper's (see the module docstring).
+    (A ``legacy_seresnet18/34`` checkpoint loaded into ``seresnet18/34`` is refused by the
+    architecture check, which names ``seresnet18_timm_legacy`` / ``34``.)
     """
     from ..weights import remap_keys
 
-    keys = state_dict.keys()
-    basic_legacy = {"layer0.conv1.weight", "layer1.0.conv2.weight"} <= keys
-    if basic_legacy and "layer1.0.conv3.weight" not in keys:
-        warnings.warn(_RELU_BEFORE_SE, UserWarning, stacklevel=2)
     rules = TIMM_KEY_RULES
     if "layer0.conv2.weight" in state_dict:
         rules = TIMM_DEEP_STEM_RULES + TIMM_KEY_RULES[2:]

@@ -113,6 +113,10 @@ class WeightSpec:
     #: Rows the file's classifier has before the ``num_classes`` categories (TF-slim's background
     #: class at index 0: 1001 rows), dropped when it is loaded.
     label_offset: int = 0
+    #: Only the feature extractor is trained: the file's head (every key under the model's
+    #: ``head``) holds no usable values and is never loaded. ``create_model`` then needs
+    #: ``features_only=True`` or an explicit ``num_classes`` (a new head, to be trained).
+    features_only: bool = False
 
     def __post_init__(self) -> None:
         h = self.sha256.lower()
@@ -296,6 +300,39 @@ for _spec in (
         74.218, 91.842),
 ):  # fmt: skip
     register_weights(_with(_spec, recipe=_TV_VGG_RECIPE))
+
+# torchvision's VGG16_Weights.IMAGENET1K_FEATURES: convolutional features only. torchvision: "These
+# weights can't be used for classification because they are missing values in the classifier
+# module. Only the features module has valid values" (NaN in the file); "trained using the
+# original input standardization method as described in the paper": mean subtraction on 0-255
+# RGB values, no division (torchvision's transform: mean 0.48235, 0.45882, 0.40784, std 1/255).
+register_weights(
+    WeightSpec(
+        arch="vgg16",
+        tag="tv_features",
+        url="https://download.pytorch.org/models/vgg16_features-amdegroot-88682ab5.pth",
+        sha256="88682ab5",
+        layout="torchvision",
+        # torchvision's numbers: 0-255 RGB values minus (123, 117, 104), not divided
+        preprocessing=Preprocessing(
+            input_size=224,
+            resize_size=256,
+            mean=(0.48235, 0.45882, 0.40784),
+            std=(1.0 / 255.0, 1.0 / 255.0, 1.0 / 255.0),
+        ),
+        accuracy=None,
+        license=_TV_LICENSE,
+        recipe="https://github.com/amdegroot/ssd.pytorch#training-ssd",
+        origin="ported",
+        source="torchvision VGG16_Weights.IMAGENET1K_FEATURES",
+        notes="Features only (ported by torchvision from amdegroot/ssd.pytorch): the file's "
+        "classifier holds no usable values and is never loaded; create_model('vgg16', "
+        "pretrained='vgg16.tv_features') needs features_only=True or num_classes (a new head to "
+        "train). No accuracy: it does not classify. Input: 0-255 RGB values minus "
+        "(123, 117, 104), not divided (the mean/std above in 0-1 units).",
+        features_only=True,
+    )
+)
 
 for _spec in (
     _tv("densenet121", "tv_in1k", "densenet121-a639ec97.pth", "DenseNet121_Weights.IMAGENET1K_V1",
@@ -616,5 +653,129 @@ for _spec in (
                   "SENet GitHub README (released models)"),
     _legacy_senet("senet154", "v0.1-weights/legacy_senet154-e9eb9fe6.pth", "legacy_senet154",
                   (18.68, 4.47), "SENet paper (arXiv 1709.01507) Table 8, 224x224 crop"),
+):  # fmt: skip
+    register_weights(_spec)
+
+# -- SENet: timm's weights for its compatibility variants (models/senet.py) -------------------
+#
+# URLs and preprocessing are timm 1.0.31's pretrained_cfg (url; input_size, crop_pct,
+# interpolation, mean/std; license). timm 1.0 serves these from the HF hub (timm/<name>), whose
+# files' SHA-256 are not in their names; the entries are the GitHub release files that the same
+# cfg names, whose names carry the prefix. Hub copies and these files were not compared here (no
+# network). Accuracies: legacy_seresnet18/34 from timm's documentation (docs/models/
+# legacy-se-resnet.md, model-index); the others from the "Model Comparison" table of timm's
+# Hugging Face ResNet-family model cards (read in the card of
+# timm/resnext101_32x16d.fb_swsl_ig1b_ft_in1k), which lists timm's own evaluation at each size.
+
+_TIMM_SE_LICENSE = "Apache-2.0 (timm's pretrained_cfg); trained on ImageNet-1k, whose terms apply"
+_TIMM_SE_DOCS = "timm documentation, docs/models/legacy-se-resnet.md (model-index)"
+_TIMM_SE_CARDS = (
+    "timm Hugging Face model cards, 'Model Comparison' table (as read in the card of "
+    "timm/resnext101_32x16d.fb_swsl_ig1b_ft_in1k)"
+)
+_RSB = "ResNet strikes back (Wightman, Touvron, Jégou, arXiv 2110.00476), procedure"
+
+
+def _timm_se(
+    arch: str,
+    tag: str,
+    url: str,
+    *,
+    input_size: int = 224,
+    crop_pct: float = 0.875,
+    interpolation: str = "bicubic",
+    accuracy: tuple[float, float, str],
+    recipe: str,
+    source: str,
+    notes: str = "",
+) -> WeightSpec:
+    """A timm weight file for one of SENet's timm variants; preprocessing from its cfg."""
+    top1, top5, where = accuracy
+    return WeightSpec(
+        arch=arch,
+        tag=tag,
+        url=url,
+        sha256=url.rsplit("-", 1)[1].split(".")[0],
+        layout="timm",
+        preprocessing=Preprocessing(
+            input_size=input_size,
+            resize_size=math.floor(input_size / crop_pct),
+            interpolation=interpolation,
+        ),
+        accuracy=Accuracy(
+            top1,
+            top5,
+            f"ImageNet-1k val (50,000 images), single center crop at {input_size}x{input_size}, "
+            "this entry's preprocessing; timm's evaluation",
+            where,
+        ),
+        license=_TIMM_SE_LICENSE,
+        recipe=recipe,
+        origin="ported",
+        source=source,
+        notes=notes,
+    )
+
+
+_TIMM_OWN = (
+    "trained by timm's author with timm's training script; no hyper-parameters or log are "
+    "published with the file"
+)
+_GLUON = (
+    "trained by GluonCV (MXNet; https://cv.gluon.ai/model_zoo/classification.html), converted "
+    "to PyTorch by timm's author (github.com/rwightman/pytorch-pretrained-gluonresnet)"
+)
+
+for _spec in (
+    _timm_se("seresnet18_timm_legacy", "in1k",
+             f"{_TIMM_GH}/v0.1-weights/seresnet18-4bb0ce65.pth",
+             accuracy=(71.74, 90.34, _TIMM_SE_DOCS), recipe=_TIMM_OWN,
+             source="timm legacy_seresnet18.in1k (GitHub release file named by its cfg)"),
+    _timm_se("seresnet34_timm_legacy", "in1k",
+             f"{_TIMM_GH}/v0.1-weights/seresnet34-a4004e63.pth", interpolation="bilinear",
+             accuracy=(74.79, 92.13, _TIMM_SE_DOCS), recipe=_TIMM_OWN,
+             source="timm legacy_seresnet34.in1k (GitHub release file named by its cfg)"),
+    _timm_se("seresnet50_timm", "a1_in1k",
+             "https://github.com/huggingface/pytorch-image-models/releases/download/"
+             "v0.1-rsb-weights/seresnet50_a1_0-ffa00869.pth", crop_pct=0.95,
+             accuracy=(80.02, 94.71, _TIMM_SE_CARDS), recipe=f"{_RSB} A1 (600 epochs)",
+             source="timm seresnet50.a1_in1k (GitHub release; HF hub timm/seresnet50.a1_in1k)",
+             notes="timm also evaluates it at 288 with crop 1.0: 81.10 / 95.12 (same table)."),
+    _timm_se("seresnet50_timm", "a2_in1k",
+             "https://github.com/huggingface/pytorch-image-models/releases/download/"
+             "v0.1-rsb-weights/seresnet50_a2_0-850de0d9.pth", crop_pct=0.95,
+             accuracy=(80.08, 94.74, _TIMM_SE_CARDS), recipe=f"{_RSB} A2 (300 epochs)",
+             source="timm seresnet50.a2_in1k (GitHub release; HF hub timm/seresnet50.a2_in1k)",
+             notes="timm also evaluates it at 288 with crop 1.0: 81.10 / 95.23 (same table)."),
+    _timm_se("seresnet50_timm", "a3_in1k",
+             "https://github.com/huggingface/pytorch-image-models/releases/download/"
+             "v0.1-rsb-weights/seresnet50_a3_0-317ecd56.pth", input_size=160, crop_pct=0.95,
+             accuracy=(75.10, 92.08, _TIMM_SE_CARDS), recipe=f"{_RSB} A3 (100 epochs at 160)",
+             source="timm seresnet50.a3_in1k (GitHub release; HF hub timm/seresnet50.a3_in1k)",
+             notes="Trained at 160x160 (timm's cfg input); at 224 timm reports 77.02 / 93.07 "
+             "(same table)."),
+    _timm_se("seresnet50_timm", "ra2_in1k",
+             f"{_TIMM_GH}/v0.1-weights/seresnet50_ra_224-8efdb4bb.pth",
+             accuracy=(80.26, 95.08, _TIMM_SE_CARDS),
+             recipe="timm's RandAugment recipe (the 'ra2' tag); " + _TIMM_OWN,
+             source="timm seresnet50.ra2_in1k (GitHub release; HF hub timm/seresnet50.ra2_in1k)"),
+    _timm_se("seresnext50_32x4d_timm", "racm_in1k",
+             f"{_TIMM_GH}/v0.1-weights/seresnext50_32x4d_racm-a304a460.pth",
+             accuracy=(81.27, 95.62, _TIMM_SE_CARDS),
+             recipe="timm's RandAugment + CutMix recipe (the 'racm' tag); " + _TIMM_OWN,
+             source="timm seresnext50_32x4d.racm_in1k (GitHub release; HF hub "
+             "timm/seresnext50_32x4d.racm_in1k)"),
+    _timm_se("seresnext50_32x4d_timm", "gluon_in1k",
+             "https://github.com/rwightman/pytorch-pretrained-gluonresnet/releases/download/"
+             "v0.1/gluon_seresnext50_32x4d-90cf2d6e.pth",
+             accuracy=(79.91, 94.82, _TIMM_SE_CARDS), recipe=_GLUON,
+             source="timm seresnext50_32x4d.gluon_in1k (GitHub release; HF hub "
+             "timm/seresnext50_32x4d.gluon_in1k)"),
+    _timm_se("seresnext101_32x4d_timm", "gluon_in1k",
+             "https://github.com/rwightman/pytorch-pretrained-gluonresnet/releases/download/"
+             "v0.1/gluon_seresnext101_32x4d-cf52900d.pth",
+             accuracy=(80.90, 95.31, _TIMM_SE_CARDS), recipe=_GLUON,
+             source="timm seresnext101_32x4d.gluon_in1k (GitHub release; HF hub "
+             "timm/seresnext101_32x4d.gluon_in1k)"),
 ):  # fmt: skip
     register_weights(_spec)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import warnings
 
+from ..errors import WeightsError
 from ..registry import create_model
 from ..table import format_table
 from .catalog import get_weights, list_weights
@@ -69,6 +70,12 @@ def convert(
     without the auxiliary classifiers the architecture has by default is written without them
     (``aux_logits=False`` in the file's options), not with initialised ones.
     """
+    if src in list_weights() and get_weights(src).features_only:
+        raise WeightsError(
+            f"{src} holds trained features only (no trained classifier); convert writes a whole "
+            "classifier, so it would write an untrained head as if it were theirs. Load it with "
+            f"create_model({arch!r}, pretrained={src!r}, features_only=True) instead"
+        )
     model = create_model(arch, num_classes=num_classes)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -137,8 +137,7 @@ _IRV2_TF = (
 _RESNEXT_TV = {n: n for n in ("resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d")}
 _RESNEXT_TIMM = {**_RESNEXT_TV, "resnext101_32x4d": "resnext101_32x4d"}
 # SENet: timm's legacy_* models, the authors' Caffe networks as ported by Cadene (Caffe max pool,
-# SE-ResNet strides the first 1x1). legacy_seresnet18/34 are not here: they put a ReLU before SE
-# (see models/senet.py), so their weights load into seresnet18/34 but compute another function.
+# SE-ResNet strides the first 1x1); legacy_seresnet18/34 (timm's own) add a ReLU before SE.
 _SENET_LEGACY = {
     "legacy_seresnet50": "seresnet50",
     "legacy_seresnet101": "seresnet101",
@@ -147,6 +146,21 @@ _SENET_LEGACY = {
     "legacy_seresnext101_32x4d": "seresnext101_32x4d",
     "legacy_senet154": "senet154",
 }
+_SENET_LEGACY_BASIC = {f"legacy_seresnet{d}": f"seresnet{d}_timm_legacy" for d in (18, 34)}
+_SE_RELU = "it applies a ReLU to the residual before SE (timm's network, not the paper's)"
+# timm's non-legacy seresnet*/seresnext*: torchvision's ResNet keys with SE (senet.py's
+# "torchvision" layout); see models/senet.py for how they differ from the released models.
+_SENET_TIMM_RESNET = {f"seresnet{d}": f"seresnet{d}_timm" for d in (18, 34, 50, 101, 152)}
+_SENET_TIMM_RESNEXT = {n: f"{n}_timm" for n in ("seresnext50_32x4d", "seresnext101_32x4d")}
+_SE_TIMM_RESNET = (
+    "it is timm's ResNet with SE: a zero-padded stem max pool (the released models use Caffe's "
+    "ceil mode), the stride on the 3x3 of downsampling bottlenecks and SE widths rounded to "
+    "multiples of 8"
+)
+_SE_TIMM_RESNEXT = (
+    "it is timm's ResNeXt with SE: a zero-padded stem max pool (the released models use Caffe's "
+    "ceil mode)"
+)
 
 #: Every foreign architecture we load and export, grouped by family (add a family's block here).
 FOREIGN_ARCHS: tuple[ForeignArch, ...] = (
@@ -184,8 +198,12 @@ FOREIGN_ARCHS: tuple[ForeignArch, ...] = (
     # ResNeXt (models/resnext.py): ResNet's torchvision key rules, in torchvision and timm.
     *_table("torchvision", _RESNEXT_TV),
     *_table("timm", _RESNEXT_TIMM, layout="torchvision"),
-    # SENet (models/senet.py): timm's legacy layout (layer0, se_module, last_linear).
+    # SENet (models/senet.py): timm's legacy layout (layer0, se_module, last_linear), and its
+    # non-legacy models in torchvision's ResNet keys (conv1, layerN.M.se, fc).
     *_table("timm", _SENET_LEGACY),
+    *_table("timm", _SENET_LEGACY_BASIC, note=_SE_RELU),
+    *_table("timm", _SENET_TIMM_RESNET, layout="torchvision", note=_SE_TIMM_RESNET),
+    *_table("timm", _SENET_TIMM_RESNEXT, layout="torchvision", note=_SE_TIMM_RESNEXT),
 )
 
 

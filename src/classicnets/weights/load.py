@@ -27,7 +27,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -270,6 +270,9 @@ def load_weights(
     fitter = _Fitter(model)
     if spec is not None and spec.label_offset:
         converted = _drop_leading_classes(converted, fitter, spec)
+    untrained_head: list[str] = []
+    if spec is not None and spec.features_only:
+        converted, untrained_head = _without_head(model, converted, spec)
     if check_arch:
         if "architecture" in meta:
             _check_named_arch(model, str(meta["architecture"]), f"the weights in {origin}")
@@ -281,8 +284,32 @@ def load_weights(
         model=getattr(model, "model_name", type(model).__name__),
         metadata=meta,
     )
-    _fit(model, fitter, converted, report, strict=strict, adapt=adapt)
+    _fit(model, fitter, converted, report, strict=strict, adapt=adapt, keep=untrained_head)
     return report
+
+
+def _without_head(
+    model: nn.Module, state: dict[str, Tensor], spec: WeightSpec
+) -> tuple[dict[str, Tensor], list[str]]:
+    """A features-only file: its head's keys left out, and the model's head keys, which keep
+    their initialisation (with a warning)."""
+    prefix = "head." if isinstance(getattr(model, "head", None), nn.Module) else None
+    if prefix is None:
+        raise WeightsError(
+            f"{spec.name} holds trained features only, and "
+            f"{getattr(model, 'model_name', type(model).__name__)} has no 'head' module to "
+            "leave untrained"
+        )
+    own = [k for k in model.state_dict() if k.startswith(prefix)]
+    if own:
+        warnings.warn(
+            f"{spec.name} holds trained features only (its classifier is not trained): the "
+            f"model's head ({len(own)} tensors under '{prefix}') keeps its initialisation; "
+            "train it before use, or use the model as a feature extractor (features_only=True)",
+            WeightsAdaptedWarning,
+            stacklevel=3,
+        )
+    return {k: v for k, v in state.items() if not k.startswith(prefix)}, own
 
 
 def _drop_leading_classes(
@@ -306,7 +333,9 @@ def _fit(
     *,
     strict: bool,
     adapt: bool,
+    keep: list[str] | tuple[str, ...] = (),
 ) -> None:
+    """``keep``: the model's keys that the checkpoint deliberately does not fill (not missing)."""
     own = fitter.own
     take: dict[str, Tensor] = {}
     dropped_classifier: list[str] = []
@@ -341,6 +370,7 @@ def _fit(
         (k, tuple(v.shape))
         for k, v in own.items()
         if k not in state
+        and k not in keep
         and not k.endswith("num_batches_tracked")  # torch fills those in
         and not (absent_heads and k.startswith(absent_heads))
     ]
@@ -461,8 +491,31 @@ def _no_weights_message(arch: str) -> str:
 
 
 def load_pretrained(
-    model: nn.Module, pretrained: bool | str | os.PathLike[str], *, progress: bool = True
+    model: nn.Module,
+    pretrained: bool | str | os.PathLike[str],
+    *,
+    progress: bool = True,
+    head: Literal["pretrained", "new", "unused"] = "pretrained",
 ) -> LoadReport:
-    """What ``create_model(..., pretrained=...)`` does after building the model."""
+    """What ``create_model(..., pretrained=...)`` does after building the model.
+
+    ``head`` says what the caller wants of the weights' head: ``"pretrained"`` (their classes;
+    refused for features-only weights, whose head is not trained), ``"new"`` (another
+    ``num_classes``) or ``"unused"`` (``features_only=True``: no warning about the head).
+    """
     arch = getattr(model, "model_name", type(model).__name__)
-    return load_weights(model, resolve_pretrained(arch, pretrained), progress=progress)
+    source = resolve_pretrained(arch, pretrained)
+    spec = get_weights(source) if source in list_weights() else None
+    if spec is None or not spec.features_only:
+        return load_weights(model, source, progress=progress)
+    if head == "pretrained":
+        raise WeightsError(
+            f"{source} holds trained features only: its classifier is not trained (the "
+            "published file has no usable values there), so it cannot classify. Build "
+            f"create_model({arch!r}, pretrained={source!r}, features_only=True) for feature "
+            "maps, or pass num_classes=N for a new head (initialised, to be trained)"
+        )
+    with warnings.catch_warnings():
+        if head == "unused":
+            warnings.filterwarnings("ignore", message=".*holds trained features only")
+        return load_weights(model, source, progress=progress)
