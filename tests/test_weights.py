@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import pickle
 import random
@@ -31,7 +30,6 @@ from classicnets.weights import (
     read_file,
     save_weights,
 )
-from classicnets.weights.interchange import skeleton_shapes
 
 tvm = pytest.importorskip("torchvision.models")
 
@@ -71,16 +69,6 @@ def _assert_same_logits(a: nn.Module, b: nn.Module, size: int) -> None:
 # -- oracles: every entry of FOREIGN_ARCHS, both directions ------------------------------------
 
 
-# Above this many parameters (VGG: 130M+, ~10 s per oracle on the CI's cores) only these run by
-# default; the others are the same conversion code with other layer numbers (-m slow runs them).
-_BIG_PARAMS = 50_000_000
-_BIG_BY_DEFAULT = {("torchvision", "vgg16_bn"), ("timm", "vgg11")}
-
-
-def _params(name: str) -> int:
-    return sum(math.prod(s) for s in skeleton_shapes(name).values())
-
-
 # deeper copies of an architecture whose shallower sibling is checked by default
 _SLOW_ORACLES = {
     "legacy_seresnet152",
@@ -104,8 +92,6 @@ def _oracle_params() -> list[object]:
             and e.name not in ("resnet50", "densenet121")
             and any(f.library == "torchvision" and f.ours == e.ours for f in FOREIGN_ARCHS)
         )
-        big = _params(e.ours) > _BIG_PARAMS and (e.library, e.name) not in _BIG_BY_DEFAULT
-        marks = [pytest.mark.slow] if redundant or big else []
         marks = [pytest.mark.slow] if redundant or e.name in _SLOW_ORACLES else []
         params.append(pytest.param(e, id=f"{e.library}-{e.name}", marks=marks))
     return params
