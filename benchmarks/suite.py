@@ -142,8 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=None, help="override the batch of b32 settings")
     p.add_argument(
         "--extras",
-        default="bf16-train,checkpointing",
-        help="bf16-train (ours bf16+CL vs fp32 training), checkpointing (peak memory)",
+        default="bf16-train,checkpointing,deploy-ablation",
+        help="bf16-train (ours bf16+CL vs fp32 training), checkpointing (peak memory), "
+        "deploy-ablation (deploy: fusion on/off, channels_last on/off, per model)",
     )
     p.add_argument("--out", default="benchmarks/results/cpu")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
@@ -200,6 +201,21 @@ def main(argv: list[str] | None = None) -> int:
             row["saved for backward MiB (A -> B)"] = _saved_mib(name, 8)
             extra_rows.append(row)
             print(f"checkpointing: {extra_rows[-1]}", flush=True)
+
+    if "deploy-ablation" in extras:
+        for name in [comparable_model(m) for m in present]:
+            batch = args.batch or 32
+            fused = BenchConfig(model=name, batch_size=batch, deploy=True,
+                                deploy_channels_last=True, warmup=1,
+                                repeats=args.repeats)  # fmt: skip
+            no_cl = replace(fused, deploy_channels_last=False)
+            for what, other in (
+                ("deploy: what fusion adds (A not fused)", replace(fused, fuse=False)),
+                ("deploy: channels_last (A contiguous)", no_cl),
+            ):
+                res = run_variants([other, fused])
+                extra_rows.append(_variant_row(f"{name} {what}, b{batch}", res))
+                print(f"deploy ablation: {extra_rows[-1]}", flush=True)
 
     _write(args.out, command, machine_before, rows, extra_rows, missing, no_reference, started)
     return 0

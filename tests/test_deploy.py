@@ -10,6 +10,9 @@ import classicnets
 from classicnets.deploy import DeployedModel, deploy, fold_batchnorm, parse_dtype
 from classicnets.export import max_rel_error
 from classicnets.layers import ConvNormAct
+from classicnets.layers.fused import FusedConv, onednn_fusion_available
+from classicnets.models.densenet import DenseLayer
+from classicnets.models.resnet import ResidualBlock
 
 ALL = classicnets.list_models()
 
@@ -96,6 +99,50 @@ def test_fold_plain_sequential_pairs_and_refuse_training_mode() -> None:
         assert max_rel_error(seq(x), expected) < 1e-5
     with pytest.raises(ValueError, match="eval mode"):
         fold_batchnorm(seq.train())
+
+
+@pytest.mark.parametrize(
+    ("name", "units", "tails"),
+    [("resnet50", 53, 16), ("resnet20", 19, 9), ("seresnet50", 53, 0), ("densenet121", 59, 0)],
+)
+def test_deploy_fuses_relus_residual_adds_and_dense_bottlenecks(
+    name: str, units: int, tails: int
+) -> None:
+    model, x = _model_and_batch(name)
+    d = deploy(model)
+    convs = [m for m in d.modules() if isinstance(m, FusedConv)]
+    assert len(convs) == units  # every conv: ConvNormAct units, DenseNet bottleneck conv1s
+    assert sum(getattr(m, "fused_tail", False) for m in d.modules()) == tails
+    if name == "seresnet50":  # SE sits between the last conv and the addition: not fused
+        assert not any(m.fused_tail for m in d.modules() if isinstance(m, ResidualBlock))
+    if name == "densenet121":
+        assert all(m.norm2 is None for m in d.modules() if isinstance(m, DenseLayer))
+    plain = deploy(model, fuse=False)
+    assert not any(isinstance(m, FusedConv) for m in plain.modules())
+    with torch.no_grad():
+        assert max_rel_error(d(x), plain(x)) < 1e-5
+
+
+@pytest.mark.parametrize("relu", [True, False])
+@pytest.mark.parametrize("residual", [True, False])
+def test_fused_conv_kernel_and_fallback_agree_with_plain_ops(relu: bool, residual: bool) -> None:
+    conv = nn.Conv2d(8, 16, 3, stride=2, padding=1, groups=2).eval()
+    x = torch.randn(2, 8, 9, 9)
+    r = torch.randn(2, 16, 5, 5) if residual else None
+    with torch.no_grad():
+        expected = conv(x) + (r if r is not None else 0)
+        expected = expected.relu() if relu else expected
+        fused = FusedConv(conv, relu=relu)
+        got = fused(x, r)
+        # the oneDNN kernel wherever PyTorch has oneDNN (every official CPU build)
+        assert onednn_fusion_available(x) == torch.backends.mkldnn.is_available()
+        cl = torch.channels_last
+        got_cl = fused(
+            x.contiguous(memory_format=cl), None if r is None else r.contiguous(memory_format=cl)
+        )
+    assert max_rel_error(got, expected) < 1e-5 and max_rel_error(got_cl, expected) < 1e-5
+    got_autograd = fused(x, r)  # gradients enabled: the plain operations (no fused backward)
+    assert max_rel_error(got_autograd.detach(), expected) < 1e-5
 
 
 def test_dtype_names() -> None:

@@ -59,6 +59,9 @@ class BenchConfig:
     channels_last: bool = False
     compile: bool = False
     deploy: bool = False
+    #: with ``deploy``: fuse conv + ReLU (+ residual add); channels_last None = family default
+    fuse: bool = True
+    deploy_channels_last: bool | None = None
     device: str = "cpu"
     grad_checkpointing: bool = False
     warmup: int = 3
@@ -231,11 +234,15 @@ def _make_step(
     notes: list[str] = []
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     if deploy_model:
+        cl: bool | None = cfg.deploy_channels_last
+        if cl is None:
+            cl = True if channels_last else None  # None: the family's measured default
         runner: nn.Module = deploy(
-            model, dtype=dtype, channels_last=channels_last or None, compile=compile_model
+            model, dtype=dtype, channels_last=cl, compile=compile_model, fuse=cfg.fuse
         )
         notes.append(
-            f"deploy: BN folded, weights {cfg.dtype}, channels_last={runner.channels_last}"
+            f"deploy: BN folded, {'fused, ' if cfg.fuse else 'not fused, '}weights {cfg.dtype}, "
+            f"channels_last={runner.channels_last}"
             + (", torch.compile (freezing)" if compile_model else "")
         )
 
