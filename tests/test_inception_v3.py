@@ -10,7 +10,7 @@ import classicnets
 from classicnets.layers import Renormalize
 from classicnets.models.inception_v3 import InceptionV3Aux, from_timm, from_torchvision
 from classicnets.summary import summarize
-from helpers import randomize_bn
+from helpers import meta_model, randomize_bn
 
 
 def test_counts_released_and_paper_aux() -> None:
@@ -23,8 +23,7 @@ def test_counts_released_and_paper_aux() -> None:
 
 
 def test_released_layout_and_its_differences_from_the_text() -> None:
-    with torch.device("meta"):
-        model = classicnets.create_model("inception_v3")
+    model = meta_model("inception_v3")
     assert model.conv3b.conv.kernel_size == (1, 1)  # Table 1: a 3x3 conv 80
     assert model.mixed5b.b5x5.conv.conv.kernel_size == (5, 5)  # Fig. 5: two 3x3s
     assert model.mixed6b.b7x7.conv1.conv.kernel_size == (1, 7)

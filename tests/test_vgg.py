@@ -14,7 +14,7 @@ from torch import nn
 import classicnets
 from classicnets.errors import InputShapeError
 from classicnets.models.vgg import CONFIGS, VGG, VGGHead, from_torchvision
-from helpers import meta_model
+from helpers import meta_model, randomize_bn
 
 NAMES = {
     "A": "vgg11",
@@ -142,11 +142,8 @@ def _fill_random(model: nn.Module) -> None:
             nn.init.kaiming_normal_(m.weight)
             nn.init.uniform_(m.bias, -0.1, 0.1)
         elif isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.1, 0.1)
-            m.running_var.uniform_(0.5, 1.5)
-            m.weight.data.uniform_(0.5, 1.0)
-            m.bias.data.uniform_(-0.1, 0.1)
             m.num_batches_tracked.zero_()
+    randomize_bn(model)
 
 
 @pytest.mark.parametrize("name", ORACLE)
