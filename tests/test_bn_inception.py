@@ -6,19 +6,14 @@ import pytest
 import torch
 from torch import nn
 
-import classicnets
 from classicnets.layers import ConvNormAct
 from classicnets.models.bn_inception import FIGURE5, BNInceptionBlock
 from classicnets.summary import summarize
-
-
-def _meta() -> nn.Module:
-    with torch.device("meta"):
-        return classicnets.create_model("bn_inception")
+from helpers import meta_model
 
 
 def test_figure5_rows_give_the_channels() -> None:
-    model = _meta()
+    model = meta_model("bn_inception")
     out = {name: getattr(model, f"inception{name}").out_channels for name in FIGURE5}
     assert out == {
         "3a": 256,
@@ -39,7 +34,7 @@ def test_figure5_rows_give_the_channels() -> None:
 
 
 def test_batch_norm_everywhere_double_3x3_no_5x5_no_lrn_no_dropout() -> None:
-    model = _meta()
+    model = meta_model("bn_inception")
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     units = [m for m in model.modules() if isinstance(m, ConvNormAct)]
     assert len(units) == len(convs) and all(isinstance(u.bn, nn.BatchNorm2d) for u in units)

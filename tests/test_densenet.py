@@ -17,13 +17,7 @@ from classicnets.models.densenet import (
     cifar_layers_per_block,
     from_torchvision,
 )
-
-
-def _meta(name: str, **options: object) -> DenseNet:
-    with torch.device("meta"):
-        model = classicnets.create_model(name, **options)
-    assert isinstance(model, DenseNet)
-    return model
+from helpers import meta_model, randomize_bn
 
 
 def _count(model: nn.Module, kind: type[nn.Module]) -> int:
@@ -37,7 +31,7 @@ def _depth(model: nn.Module) -> int:
 
 @pytest.mark.parametrize("depth", sorted(IMAGENET_CONFIGS))
 def test_imagenet_depth_and_stages(depth: int) -> None:
-    model = _meta(f"densenet{depth}")
+    model = meta_model(f"densenet{depth}", DenseNet)
     k, layers = IMAGENET_CONFIGS[depth]
     # Table 1's "DenseNet-264" blocks (6, 12, 64, 48) make 265 layers by the paper's own count
     assert _depth(model) == (265 if depth == 264 else depth)
@@ -54,7 +48,7 @@ def test_imagenet_depth_and_stages(depth: int) -> None:
 @pytest.mark.parametrize("name", sorted(CIFAR_CONFIGS))
 def test_cifar_depth_and_options(name: str) -> None:
     depth, k, bc = CIFAR_CONFIGS[name]
-    model = _meta(name)
+    model = meta_model(name, DenseNet)
     assert _depth(model) == depth
     assert model.bottleneck is bc and model.compression == (0.5 if bc else 1.0)
     assert model.stem.conv.out_channels == (2 * k if bc else 16)
@@ -71,13 +65,14 @@ def test_cifar_depth_and_options(name: str) -> None:
 
 
 def test_b_and_c_are_separate_options() -> None:
-    b = _meta("densenet40_k12", bottleneck=True)  # DenseNet-B: 12 bottleneck layers per block
-    c = _meta("densenet40_k12", compression=0.5)
+    # DenseNet-B: 12 bottleneck layers per block
+    b = meta_model("densenet40_k12", DenseNet, bottleneck=True)
+    c = meta_model("densenet40_k12", DenseNet, compression=0.5)
     assert b.compression == 1.0 and b.block1.layer1.conv2 is not None
     assert b.stem.conv.out_channels == 16  # 2k only for BC, as in the paper
     assert c.block1.layer1.conv2 is None
     assert c.transition1.conv.out_channels == (16 + 12 * 12) // 2
-    theta = _meta("densenet121", compression=0.3)
+    theta = meta_model("densenet121", DenseNet, compression=0.3)
     assert theta.transition1.conv.out_channels == int(0.3 * 256)
 
 
@@ -86,7 +81,7 @@ def test_bad_options_are_explained() -> None:
         cifar_layers_per_block(101, True)
     assert cifar_layers_per_block(190, True) == 31 and cifar_layers_per_block(40, False) == 12
     with pytest.raises(ValueError, match="compression"):
-        _meta("densenet121", compression=0.0)
+        meta_model("densenet121", DenseNet, compression=0.0)
 
 
 def test_dropout_after_every_conv_but_the_first() -> None:
@@ -196,7 +191,7 @@ def test_memory_efficient_really_recomputes() -> None:
 
 
 def test_memory_efficient_can_be_switched_on_a_built_model() -> None:
-    model = _meta("densenet121")
+    model = meta_model("densenet121", DenseNet)
     assert not model.memory_efficient
     model.memory_efficient = True
     assert model.memory_efficient and model.block4.layer16.memory_efficient
@@ -214,21 +209,12 @@ def test_memory_efficient_does_nothing_without_autograd() -> None:
 ORACLE = ["densenet121", "densenet161", "densenet169", "densenet201"]
 
 
-def _randomize_bn(model: nn.Module) -> None:
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.1, 0.1)
-            m.running_var.uniform_(0.5, 1.5)
-            m.weight.data.uniform_(0.5, 1.0)
-            m.bias.data.uniform_(-0.1, 0.1)
-
-
 @pytest.mark.parametrize("name", ORACLE)
 def test_same_logits_as_torchvision(name: str) -> None:
     tvm = pytest.importorskip("torchvision.models")
     reference = getattr(tvm, name)(weights=None).eval()
-    _randomize_bn(reference)
-    model = _meta(name).eval()
+    randomize_bn(reference)
+    model = meta_model(name, DenseNet).eval()
     model.load_state_dict(from_torchvision(reference.state_dict()), strict=True, assign=True)
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
@@ -251,4 +237,6 @@ def test_published_key_layout_maps_too() -> None:
         for k, v in sd.items()
     }
     assert legacy.keys() != sd.keys()
-    assert from_torchvision(legacy).keys() == _meta("densenet121").state_dict().keys()
+    assert (
+        from_torchvision(legacy).keys() == meta_model("densenet121", DenseNet).state_dict().keys()
+    )

@@ -17,21 +17,7 @@ from classicnets.models.googlenet import (
     from_torchvision,
 )
 from classicnets.summary import profile_model, render, summarize
-
-
-def _meta(name: str, **options: object) -> nn.Module:
-    with torch.device("meta"):
-        return classicnets.create_model(name, **options)
-
-
-def _randomize_bn(model: nn.Module) -> None:
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.1, 0.1)
-            m.running_var.uniform_(0.5, 1.5)
-            m.weight.data.uniform_(0.5, 1.0)
-            m.bias.data.uniform_(-0.1, 0.1)
-
+from helpers import meta_model, randomize_bn
 
 # -- Table 1 and the paper's layers --------------------------------------------------------------
 
@@ -46,7 +32,7 @@ def test_table1_rows_are_data() -> None:
         832,
         1024,
     ]
-    model = _meta("googlenet")
+    model = meta_model("googlenet")
     for name, row in TABLE1.items():
         block = getattr(model, f"inception{name}")
         assert block.out_channels == row.out_channels
@@ -55,7 +41,7 @@ def test_table1_rows_are_data() -> None:
 
 
 def test_paper_network_has_lrn_biases_real_5x5_and_no_batch_norm() -> None:
-    model = _meta("googlenet")
+    model = meta_model("googlenet")
     kinds = {type(m) for m in model.modules()}
     assert nn.BatchNorm2d not in kinds
     assert sum(isinstance(m, nn.LocalResponseNorm) for m in model.modules()) == 2
@@ -69,7 +55,7 @@ def test_paper_network_has_lrn_biases_real_5x5_and_no_batch_norm() -> None:
 
 
 def test_aux_heads_as_specified() -> None:
-    model = _meta("googlenet")
+    model = meta_model("googlenet")
     assert model.aux_loss_weights == (0.3, 0.3)
     assert [type(a) for a in model.aux_heads()] == [GoogLeNetAux, GoogLeNetAux]
     for aux, channels in zip(model.aux_heads(), (512, 528), strict=True):
@@ -78,7 +64,7 @@ def test_aux_heads_as_specified() -> None:
         assert aux.body.conv.conv.out_channels == 128
         assert (aux.body.fc.in_features, aux.body.fc.out_features) == (2048, 1024)
         assert aux.head.drop.p == 0.7 and aux.head.fc.out_features == 1000
-    bare = _meta("googlenet", aux_logits=False)
+    bare = meta_model("googlenet", aux_logits=False)
     assert bare.aux_loss_weights == () and not hasattr(bare, "aux1")
 
 
@@ -256,7 +242,7 @@ def test_same_logits_as_torchvision() -> None:
     reference = tvm.googlenet(
         weights=None, aux_logits=True, transform_input=True, init_weights=True
     )
-    _randomize_bn(reference)
+    randomize_bn(reference)
     model = classicnets.create_model("googlenet_torchvision", transform_input=True)
     model.load_state_dict(from_torchvision(reference.state_dict()), strict=True)
     x = torch.randn(2, 3, 64, 64)
@@ -279,7 +265,7 @@ def test_same_logits_as_torchvision() -> None:
 def test_torchvision_checkpoint_without_aux() -> None:
     tvm = pytest.importorskip("torchvision.models")
     reference = tvm.googlenet(weights=None, aux_logits=True, init_weights=False).eval()
-    _randomize_bn(reference)
+    randomize_bn(reference)
     model = classicnets.create_model("googlenet_torchvision", aux_logits=False).eval()
     model.load_state_dict(from_torchvision(reference.state_dict(), aux_logits=False), strict=True)
     x = torch.randn(1, 3, 32, 32)

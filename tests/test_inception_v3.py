@@ -10,15 +10,7 @@ import classicnets
 from classicnets.layers import Renormalize
 from classicnets.models.inception_v3 import InceptionV3Aux, from_timm, from_torchvision
 from classicnets.summary import summarize
-
-
-def _randomize_bn(model: nn.Module) -> None:
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.1, 0.1)
-            m.running_var.uniform_(0.5, 1.5)
-            m.weight.data.uniform_(0.5, 1.0)
-            m.bias.data.uniform_(-0.1, 0.1)
+from helpers import meta_model, randomize_bn
 
 
 def test_counts_released_and_paper_aux() -> None:
@@ -31,8 +23,7 @@ def test_counts_released_and_paper_aux() -> None:
 
 
 def test_released_layout_and_its_differences_from_the_text() -> None:
-    with torch.device("meta"):
-        model = classicnets.create_model("inception_v3")
+    model = meta_model("inception_v3")
     assert model.conv3b.conv.kernel_size == (1, 1)  # Table 1: a 3x3 conv 80
     assert model.mixed5b.b5x5.conv.conv.kernel_size == (5, 5)  # Fig. 5: two 3x3s
     assert model.mixed6b.b7x7.conv1.conv.kernel_size == (1, 7)
@@ -75,7 +66,7 @@ def test_same_logits_as_torchvision_with_aux_in_training() -> None:
     reference = tvm.inception_v3(
         weights=None, aux_logits=True, transform_input=True, init_weights=False
     )
-    _randomize_bn(reference)
+    randomize_bn(reference)
     model = classicnets.create_model("inception_v3", transform_input=True)
     model.load_state_dict(from_torchvision(reference.state_dict()), strict=True)
     x = torch.randn(1, 3, 299, 299)  # the aux head's 5x5/3 pool needs the 17x17 map
@@ -96,7 +87,7 @@ def test_same_logits_as_torchvision_with_aux_in_training() -> None:
 def test_same_logits_as_timm() -> None:
     timm = pytest.importorskip("timm")
     reference = timm.create_model("inception_v3", pretrained=False).eval()
-    _randomize_bn(reference)
+    randomize_bn(reference)
     model = classicnets.create_model("inception_v3", aux_logits=False).eval()
     model.load_state_dict(from_timm(reference.state_dict()), strict=True)
     x = torch.randn(1, 3, 107, 107)

@@ -21,13 +21,9 @@ from classicnets.models.inception_v4 import (
     reduction_a,
 )
 from classicnets.summary import count_params
+from helpers import meta_model, randomize_bn
 
 NAMES = ("inception_v4", "inception_v4_tf", "inception_resnet_v1", "inception_resnet_v2")
-
-
-def _meta(name: str, **options: object) -> nn.Module:
-    with torch.device("meta"):
-        return classicnets.create_model(name, **options)
 
 
 def _blocks(model: nn.Module, kind: type[nn.Module]) -> list[nn.Module]:
@@ -44,7 +40,7 @@ def _blocks(model: nn.Module, kind: type[nn.Module]) -> list[nn.Module]:
     ],
 )
 def test_module_counts(name: str, depths: tuple[int, int, int]) -> None:
-    model = _meta(name)
+    model = meta_model(name)
     assert (len(model.blocks_a), len(model.blocks_b), len(model.blocks_c)) == depths
     assert ARCHITECTURES[name].depths == depths
 
@@ -57,7 +53,7 @@ def test_grid_sizes_and_widths_at_299() -> None:
         "inception_resnet_v2": [(64, 147), (160, 73), (384, 35), (1152, 17), (2144, 8)],
     }
     for name, shapes in expected.items():
-        model = _meta(name)
+        model = meta_model(name)
         outs = model.run_stages(torch.empty(1, 3, 299, 299, device="meta"))
         assert [(o.shape[1], o.shape[-1]) for o in outs] == shapes, name
 
@@ -76,7 +72,7 @@ def test_standalone_modules() -> None:
 
 
 def test_paper_and_release_orientation_differ_only_in_kernels() -> None:
-    paper, tf = _meta("inception_v4"), _meta("inception_v4_tf")
+    paper, tf = meta_model("inception_v4"), meta_model("inception_v4_tf")
     assert count_params(paper) == count_params(tf)
     shapes = {k: v.shape for k, v in paper.state_dict().items()}
     diff = sorted(k for k, v in tf.state_dict().items() if shapes[k] != v.shape)
@@ -89,15 +85,15 @@ def test_paper_and_release_orientation_differ_only_in_kernels() -> None:
 
 
 def test_residual_scaling_option() -> None:
-    model = _meta("inception_resnet_v1")
+    model = meta_model("inception_resnet_v1")
     assert [b.scale for b in (model.blocks_a[0], model.blocks_b[0], model.blocks_c[0])] == [
         0.17,
         0.10,
         0.20,
     ]
-    model = _meta("inception_resnet_v2", residual_scale=0.3)
+    model = meta_model("inception_resnet_v2", residual_scale=0.3)
     assert {b.scale for b in _blocks(model, InceptionResNetModule)} == {0.3}
-    tf = _meta("inception_resnet_v2_tf")
+    tf = meta_model("inception_resnet_v2_tf")
     assert tf.blocks_c[-1].scale == 1.0 and isinstance(tf.blocks_c[-1].act, nn.Identity)
     assert tf.blocks_c[-2].scale == 0.2
     for bad in (0.0, 1.5, (0.1, 0.2)):
@@ -121,7 +117,7 @@ def test_residual_scale_changes_the_function() -> None:
 def test_min_input_size_is_tight() -> None:
     """75 is the smallest size: the stem and the two reductions use unpadded convolutions."""
     for name in ARCHITECTURES:
-        model = _meta(name).eval()
+        model = meta_model(name).eval()
         assert model.min_input_size == 75, name
         outs = model.run_stages(torch.empty(1, 3, 75, 75, device="meta"))
         assert outs[-1].shape[-2:] == (1, 1), name
@@ -144,15 +140,6 @@ def test_from_timm_rejects_other_state_dicts() -> None:
 # -- oracles: timm with random weights, copied into ours ---------------------------------------
 
 
-def _randomize_bn(model: nn.Module) -> None:
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.1, 0.1)
-            m.running_var.uniform_(0.5, 1.5)
-            m.weight.data.uniform_(0.5, 1.0)
-            m.bias.data.uniform_(-0.1, 0.1)
-
-
 @pytest.mark.parametrize(
     "ours,theirs",
     [("inception_v4_tf", "inception_v4"), ("inception_resnet_v2_tf", "inception_resnet_v2")],
@@ -160,7 +147,7 @@ def _randomize_bn(model: nn.Module) -> None:
 def test_same_logits_as_timm(ours: str, theirs: str) -> None:
     timm = pytest.importorskip("timm")
     reference = timm.create_model(theirs, pretrained=False).eval()
-    _randomize_bn(reference)
+    randomize_bn(reference)
     model = classicnets.create_model(ours).eval()
     model.load_state_dict(from_timm(reference.state_dict()), strict=True)
     x = torch.randn(1, 3, 107, 107)

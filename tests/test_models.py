@@ -1,11 +1,21 @@
-"""The model contract, checked on every registered model (new families are covered for free)."""
+"""The model contract, checked on every registered model (new families are covered for free).
+
+Building a model is most of the cost of these tests (VGG: 130M+ parameters), so each model is
+built once for this module (``prototype``; the tests run grouped by model, one prototype alive at
+a time). A test that changes the model gets its own deep copy (``model``); a test that only runs
+it in eval mode under no_grad gets the prototype itself (``eval_model``). Tests whose build
+arguments differ make their own builds.
+"""
 
 from __future__ import annotations
 
 import copy
+import itertools
+from collections.abc import Iterator
 
 import pytest
 import torch
+from torch import nn
 
 import classicnets
 from classicnets.errors import InputShapeError, UnknownOptionError
@@ -15,12 +25,49 @@ from classicnets.verify import verify_model
 ALL = classicnets.list_models()
 
 
+@pytest.fixture(scope="module", params=ALL)
+def name(request: pytest.FixtureRequest) -> str:
+    """Every registered model; module scope makes pytest run each model's tests together."""
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def prototype(name: str) -> nn.Module:
+    """``create_model(name)``, built once per model (seeded, and off the tests' RNG stream)."""
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return classicnets.create_model(name)
+
+
+@pytest.fixture
+def model(prototype: nn.Module) -> nn.Module:
+    """A fresh copy of the default build (in training mode, as create_model returns it)."""
+    return copy.deepcopy(prototype)
+
+
+@pytest.fixture
+def eval_model(prototype: nn.Module) -> Iterator[nn.Module]:
+    """The default build itself in eval mode, for tests that only run it under no_grad (no
+    copy: in eval mode without autograd a forward pass changes nothing)."""
+    yield prototype.eval()
+    prototype.train()
+
+
 def _size(model: torch.nn.Module) -> int:
     """A small input every model takes: its minimum, but at least 32 pixels."""
     return max(model.min_input_size, 32)
 
 
-@pytest.mark.parametrize("name", ALL)
+def _materialize_with(module: nn.Module, source: nn.Module) -> None:
+    """Give a meta-device ``module`` real storage holding ``source``'s tensors of the same name
+    (parameters and all buffers, non-persistent ones too): a build without a second init."""
+    module.to_empty(device="cpu")
+    tensors = dict(itertools.chain(source.named_parameters(), source.named_buffers()))
+    with torch.no_grad():
+        for key, t in itertools.chain(module.named_parameters(), module.named_buffers()):
+            t.copy_(tensors[key])
+
+
 def test_forward_backward_other_classes_and_channels(name: str) -> None:
     model = classicnets.create_model(name, num_classes=50, in_chans=1)
     s = _size(model)
@@ -38,9 +85,8 @@ def test_forward_backward_other_classes_and_channels(name: str) -> None:
     assert not bad, f"non-finite gradients: {bad[:5]}"
 
 
-@pytest.mark.parametrize("name", ALL)
-def test_eval_is_deterministic(name: str) -> None:
-    model = classicnets.create_model(name).eval()
+def test_eval_is_deterministic(eval_model: nn.Module) -> None:
+    model = eval_model
     s = _size(model)
     x = torch.randn(2, 3, s, s)
     with torch.no_grad():
@@ -51,9 +97,8 @@ def test_eval_is_deterministic(name: str) -> None:
     assert a.shape == (2, model.num_classes)
 
 
-@pytest.mark.parametrize("name", ALL)
-def test_features_agree_with_feature_info(name: str) -> None:
-    model = classicnets.create_model(name).eval()
+def test_features_agree_with_feature_info(eval_model: nn.Module) -> None:
+    model = eval_model
     s = max(_size(model), 64)
     x = torch.randn(1, 3, s, s)
     with torch.no_grad():
@@ -69,23 +114,24 @@ def test_features_agree_with_feature_info(name: str) -> None:
     assert model.num_features == info[-1].channels == last.shape[1]
 
 
-@pytest.mark.parametrize("name", ALL)
-def test_features_only_out_indices(name: str) -> None:
-    n = len(classicnets.create_model(name, num_classes=0).feature_info)
-    extractor = classicnets.create_model(name, features_only=True, out_indices=(1, -1)).eval()
+def test_features_only_out_indices(name: str, prototype: nn.Module) -> None:
+    with torch.device("meta"):  # structure only; the extractor then gets the prototype's weights
+        n = len(classicnets.create_model(name, num_classes=0).feature_info)
+        extractor = classicnets.create_model(name, features_only=True, out_indices=(1, -1))
+    _materialize_with(extractor.model, prototype)
+    extractor.eval()
     assert [f.reduction for f in extractor.feature_info] == sorted(
         f.reduction for f in extractor.feature_info
     )
     s = max(extractor.model.min_input_size, 32)
     outs = extractor(torch.randn(1, 3, s, s))
     assert len(outs) == 2 and outs[0].shape[1] == extractor.feature_info[0].channels
-    with pytest.raises(ValueError, match="out of range"):
+    with torch.device("meta"), pytest.raises(ValueError, match="out of range"):
         classicnets.create_model(name, features_only=True, out_indices=(n,))
 
 
-@pytest.mark.parametrize("name", ALL)
-def test_head_contract(name: str) -> None:
-    model = classicnets.create_model(name).eval()
+def test_head_contract(model: nn.Module) -> None:
+    model.eval()
     s = _size(model)
     x = torch.randn(2, 3, s, s)
     with torch.no_grad():
@@ -97,9 +143,8 @@ def test_head_contract(name: str) -> None:
         assert model(x).shape == (2, model.head_hidden_size)
 
 
-@pytest.mark.parametrize("name", ALL)
-def test_bad_input_gets_a_clear_error(name: str) -> None:
-    model = classicnets.create_model(name).eval()
+def test_bad_input_gets_a_clear_error(eval_model: nn.Module) -> None:
+    model = eval_model
     m = model.min_input_size
     with torch.no_grad():
         assert model(torch.randn(1, 3, m, m)).shape == (1, model.num_classes)
@@ -112,13 +157,11 @@ def test_bad_input_gets_a_clear_error(name: str) -> None:
                 model(torch.randn(1, 3, m - 1, m))
 
 
-@pytest.mark.parametrize("name", ALL)
 def test_unknown_option_lists_valid_ones(name: str) -> None:
     with pytest.raises(UnknownOptionError, match="drop_rate"):
         classicnets.create_model(name, dropout_rate=0.5)
 
 
-@pytest.mark.parametrize("name", ALL)
 def test_figures_match_reference(name: str) -> None:
     """Params and mult-adds pinned to the figures registered with the model."""
     result = verify_model(name)
@@ -128,9 +171,7 @@ def test_figures_match_reference(name: str) -> None:
     assert result.passed, result.checks
 
 
-@pytest.mark.parametrize("name", ALL)
-def test_aux_contract(name: str) -> None:
-    model = classicnets.create_model(name)
+def test_aux_contract(model: nn.Module) -> None:
     s = _size(model)
     x = torch.randn(2, 3, s, s)
     logits, aux = model.forward_with_aux(x)

@@ -15,11 +15,7 @@ from classicnets.models.resnet import (
     make_shortcut,
 )
 from classicnets.summary import count_params
-
-
-def _meta(name: str, **options: object) -> nn.Module:
-    with torch.device("meta"):
-        return classicnets.create_model(name, **options)
+from helpers import meta_model, randomize_bn
 
 
 def _blocks(model: nn.Module) -> list[nn.Module]:
@@ -28,7 +24,7 @@ def _blocks(model: nn.Module) -> list[nn.Module]:
 
 @pytest.mark.parametrize("depth", sorted(IMAGENET_DEPTHS))
 def test_shortcut_options_for_every_depth(depth: int) -> None:
-    a, b, c = (_meta(f"resnet{depth}", shortcut=k) for k in "ABC")
+    a, b, c = (meta_model(f"resnet{depth}", shortcut=k) for k in "ABC")
     assert not any(
         isinstance(m.shortcut, nn.Module) and count_params(m.shortcut) for m in _blocks(a)
     )
@@ -41,7 +37,7 @@ def test_shortcut_options_for_every_depth(depth: int) -> None:
 
 
 def test_resnet34_shortcut_param_counts() -> None:
-    counts = [count_params(_meta("resnet34", shortcut=k)) for k in "ABC"]
+    counts = [count_params(meta_model("resnet34", shortcut=k)) for k in "ABC"]
     assert counts == [21_623_848, 21_797_672, 22_716_840]
 
 
@@ -104,20 +100,11 @@ ORACLE = {
 }
 
 
-def _randomize_bn(model: nn.Module) -> None:
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.1, 0.1)
-            m.running_var.uniform_(0.5, 1.5)
-            m.weight.data.uniform_(0.5, 1.0)
-            m.bias.data.uniform_(-0.1, 0.1)
-
-
 @pytest.mark.parametrize("ours,theirs", ORACLE.items())
 def test_same_logits_as_torchvision(ours: str, theirs: str) -> None:
     tvm = pytest.importorskip("torchvision.models")
     reference = getattr(tvm, theirs)(weights=None).eval()
-    _randomize_bn(reference)
+    randomize_bn(reference)
     model = classicnets.create_model(ours).eval()
     model.load_state_dict(from_torchvision(reference.state_dict()), strict=True)
     x = torch.randn(2, 3, 96, 96)
@@ -130,7 +117,7 @@ def test_same_logits_as_torchvision(ours: str, theirs: str) -> None:
 def test_same_logits_as_timm_resnet50() -> None:
     timm = pytest.importorskip("timm")
     reference = timm.create_model("resnet50", pretrained=False).eval()
-    _randomize_bn(reference)
+    randomize_bn(reference)
     model = classicnets.create_model("resnet50_v1_5").eval()
     model.load_state_dict(from_torchvision(reference.state_dict()), strict=True)
     x = torch.randn(1, 3, 64, 64)

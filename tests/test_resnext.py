@@ -10,16 +10,7 @@ import classicnets
 from classicnets.models.resnet import Bottleneck, ResNet, grouped_to_paths, paths_to_grouped
 from classicnets.models.resnext import from_torchvision
 from classicnets.summary import count_params
-
-
-def _randomize(module: nn.Module) -> None:
-    """Random BN statistics and affine parameters, so that no BN is the identity."""
-    for m in module.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.1, 0.1)
-            m.running_var.uniform_(0.5, 1.5)
-            m.weight.data.uniform_(0.5, 1.0)
-            m.bias.data.uniform_(-0.1, 0.1)
+from helpers import meta_model, randomize_bn
 
 
 def _conv_weights(module: nn.Module) -> int:
@@ -54,7 +45,7 @@ def test_conv2_template_has_70144_weights_in_every_form() -> None:
 )
 def test_forms_compute_the_same_function(options: dict[str, object]) -> None:
     grouped = _template("c", **options)
-    _randomize(grouped)
+    randomize_bn(grouped)
     state = {k: v.clone() for k, v in grouped.state_dict().items()}
     x = torch.randn(2, 256, 8, 8)
     for form in ("a", "b"):
@@ -76,7 +67,7 @@ def test_a_whole_network_in_form_a_equals_form_c() -> None:
     opts = {"block": "bottleneck", "layers": (1, 1), "widths": (16, 32), "cardinality": 4}
     c = ResNet(**opts, stride_in="3x3", num_classes=5).eval()  # type: ignore[arg-type]
     a = ResNet(**opts, stride_in="3x3", num_classes=5, block_form="a").eval()  # type: ignore[arg-type]
-    _randomize(c)
+    randomize_bn(c)
     state = c.state_dict()
     mapped = {}
     for name, module in c.named_modules():
@@ -107,36 +98,31 @@ def test_form_errors_and_zero_init() -> None:
 # -- widths and layout ------------------------------------------------------------------------
 
 
-def _meta(name: str, **options: object) -> nn.Module:
-    with torch.device("meta"):
-        return classicnets.create_model(name, **options)
-
-
 @pytest.mark.parametrize(
     "c,d,params",
     [(2, 40, 44_456_296), (4, 24, 44_363_432), (8, 14, 45_104_328), (2, 64, 84_198_184)],
 )
 def test_resnext101_table3_and_table4_widths_as_options(c: int, d: int, params: int) -> None:
-    assert count_params(_meta("resnext101_32x4d", cardinality=c, base_width=d)) == params
+    assert count_params(meta_model("resnext101_32x4d", cardinality=c, base_width=d)) == params
 
 
 def test_table2_widths_of_the_3x3_per_stage() -> None:
     for name, first in [("resnext50_1x64d", 64), ("resnext50_2x40d", 80), ("resnext50_8x14d", 112)]:
-        model = _meta(name)
+        model = meta_model(name)
         widths = [getattr(model, f"layer{i}")[0].conv2.conv.out_channels for i in range(1, 5)]
         assert widths == [first, 2 * first, 4 * first, 8 * first]  # d doubles per stage
         assert [f.channels for f in model.feature_info[1:]] == [256, 512, 1024, 2048]
 
 
 def test_stride_on_the_3x3_as_in_the_resnext_paper() -> None:
-    model = _meta("resnext50_32x4d")
+    model = meta_model("resnext50_32x4d")
     first = model.layer2[0]
     assert first.conv1.conv.stride == (1, 1) and first.conv2.conv.stride == (2, 2)
-    assert count_params(_meta("resnext50_1x64d")) == count_params(_meta("resnet50"))
+    assert count_params(meta_model("resnext50_1x64d")) == count_params(meta_model("resnet50"))
 
 
 def test_cifar_resnext29_layout() -> None:
-    model = _meta("resnext29_8x64d")
+    model = meta_model("resnext29_8x64d")
     assert model.num_classes == 10 and model.min_input_size == 4
     assert [f.channels for f in model.feature_info] == [64, 256, 512, 1024]
     assert [f.reduction for f in model.feature_info] == [1, 1, 2, 4]
@@ -164,7 +150,7 @@ def _same_logits(model: nn.Module, reference: nn.Module, size: int = 64) -> None
 def test_same_logits_as_torchvision(name: str) -> None:
     tvm = pytest.importorskip("torchvision.models")
     reference = getattr(tvm, name)(weights=None).eval()
-    _randomize(reference)
+    randomize_bn(reference)
     model = classicnets.create_model(name).eval()
     model.load_state_dict(from_torchvision(reference.state_dict()), strict=True)
     _same_logits(model, reference)
@@ -173,7 +159,7 @@ def test_same_logits_as_torchvision(name: str) -> None:
 def test_same_logits_as_timm_resnext101_32x4d() -> None:
     timm = pytest.importorskip("timm")
     reference = timm.create_model("resnext101_32x4d", pretrained=False).eval()
-    _randomize(reference)
+    randomize_bn(reference)
     model = classicnets.create_model("resnext101_32x4d").eval()
     model.load_state_dict(from_torchvision(reference.state_dict()), strict=True)
     _same_logits(model, reference)

@@ -17,6 +17,7 @@ from classicnets.models.inception_v4 import RESNET_V2_A, InceptionResNetModule
 from classicnets.models.senet import se_overhead
 from classicnets.models.vgg import SEConvLayer
 from classicnets.summary import profile_model
+from helpers import meta_model
 
 SE = SEConfig()  # the paper's block: r = 16
 
@@ -42,8 +43,7 @@ CASES = [
 
 
 def _profile(name: str, size: int, **options: object) -> tuple[int, int]:
-    with torch.device("meta"):
-        model = classicnets.create_model(name, **options)
+    model = meta_model(name, **options)
     p = profile_model(model, (size, size), 3)
     return p.params, p.macs
 

@@ -11,15 +11,11 @@ from classicnets.layers.se import SEConfig, SqueezeExcite, se_hidden_channels
 from classicnets.models.resnet import Bottleneck
 from classicnets.models.senet import REDUCTION_TABLE, from_timm, se_overhead
 from classicnets.summary import count_params
-
-
-def _meta(name: str, **options: object) -> nn.Module:
-    with torch.device("meta"):
-        return classicnets.create_model(name, **options)
+from helpers import meta_model, randomize_bn
 
 
 def _params(name: str, **options: object) -> int:
-    return count_params(_meta(name, **options))
+    return count_params(meta_model(name, **options))
 
 
 # -- the SE block ------------------------------------------------------------------------------
@@ -109,7 +105,7 @@ def test_se_after_the_3x3_and_stage_ablation_params() -> None:
         n = _params("seresnet50", se_stages=(stage,))
         assert abs(n - printed) <= 0.1e6, (stage, n)  # printed in 0.1M steps
     assert _params("seresnet50", se_stages=(1, 2, 3, 4)) == 28_088_024
-    model = _meta("seresnet50", se_stages=(4,))
+    model = meta_model("seresnet50", se_stages=(4,))
     assert model.layer3[0].se is None and model.layer4[0].se is not None
 
 
@@ -147,16 +143,16 @@ def test_reduction_ratio_table10() -> None:
 
 
 def test_stride_placement_per_family() -> None:
-    seresnet = _meta("seresnet50")
+    seresnet = meta_model("seresnet50")
     assert seresnet.layer2[0].conv1.conv.stride == (2, 2)  # the ResNet paper's models
     assert seresnet.maxpool.ceil_mode and seresnet.maxpool.padding == 0  # Caffe pooling
-    seresnext = _meta("seresnext50_32x4d")
+    seresnext = meta_model("seresnext50_32x4d")
     assert seresnext.layer2[0].conv2.conv.stride == (2, 2)  # the ResNeXt paper's
     assert seresnext.layer2[0].conv2.conv.groups == 32
 
 
 def test_senet154_modifications() -> None:
-    model = _meta("senet154")
+    model = meta_model("senet154")
     stem = [model.stem.conv1.conv, model.stem.conv2.conv, model.stem.conv3.conv]
     assert [(c.out_channels, c.kernel_size, c.stride) for c in stem] == [
         (64, (3, 3), (2, 2)),
@@ -188,22 +184,11 @@ LEGACY = [
 ]
 
 
-def _randomize(model: nn.Module) -> None:
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.1, 0.1)
-            m.running_var.uniform_(0.5, 1.5)
-            m.weight.data.uniform_(0.5, 1.0)
-            m.bias.data.uniform_(-0.1, 0.1)
-        elif isinstance(m, nn.Conv2d) and m.bias is not None:  # the SE FCs
-            m.bias.data.uniform_(-0.5, 0.5)
-
-
 @pytest.mark.parametrize("ours,theirs", LEGACY)
 def test_same_logits_as_timm_legacy(ours: str, theirs: str) -> None:
     timm = pytest.importorskip("timm")
     reference = timm.create_model(theirs, pretrained=False).eval()
-    _randomize(reference)
+    randomize_bn(reference, conv_bias=True)
     model = classicnets.create_model(ours).eval()
     model.load_state_dict(from_timm(reference.state_dict()), strict=True)
     # 65 pixels: odd sizes are where Caffe's ceil-mode pooling differs from zero padding

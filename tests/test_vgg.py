@@ -14,6 +14,7 @@ from torch import nn
 import classicnets
 from classicnets.errors import InputShapeError
 from classicnets.models.vgg import CONFIGS, VGG, VGGHead, from_torchvision
+from helpers import meta_model, randomize_bn
 
 NAMES = {
     "A": "vgg11",
@@ -26,20 +27,13 @@ NAMES = {
 WEIGHT_LAYERS = {"A": 11, "A-LRN": 11, "B": 13, "C": 16, "D": 16, "E": 19}
 
 
-def _meta(name: str, **options: object) -> VGG:
-    with torch.device("meta"):
-        model = classicnets.create_model(name, **options)
-    assert isinstance(model, VGG)
-    return model
-
-
 def _layers(model: nn.Module, kind: type[nn.Module]) -> list[nn.Module]:
     return [m for m in model.modules() if isinstance(m, kind)]
 
 
 @pytest.mark.parametrize("config", CONFIGS)
 def test_table1_layouts(config: str) -> None:
-    model = _meta(NAMES[config])
+    model = meta_model(NAMES[config], VGG)
     convs = _layers(model, nn.Conv2d)
     linears = _layers(model, nn.Linear)
     assert len(convs) + len(linears) == WEIGHT_LAYERS[config]
@@ -54,7 +48,7 @@ def test_table1_layouts(config: str) -> None:
         assert kernels.count(1) == 3
     else:
         assert set(kernels) == {3}
-    bn = _meta(f"{NAMES[config]}_bn")
+    bn = meta_model(f"{NAMES[config]}_bn", VGG)
     assert len(_layers(bn, nn.BatchNorm2d)) == len(convs)
     assert all(c.bias is not None for c in _layers(bn, nn.Conv2d))  # torchvision keeps them
     assert not _layers(model, nn.BatchNorm2d)
@@ -62,7 +56,7 @@ def test_table1_layouts(config: str) -> None:
 
 def test_lrn_is_krizhevskys() -> None:
     """A-LRN: one LRN after the first conv's ReLU, b = a / (2 + 1e-4 * sum a^2)^0.75 over 5 maps."""
-    model = _meta("vgg11_lrn")
+    model = meta_model("vgg11_lrn", VGG)
     lrns = _layers(model, nn.LocalResponseNorm)
     assert len(lrns) == 1 and model.stage1[1] is lrns[0]
     lrn = lrns[0].to_empty(device="cpu")
@@ -74,7 +68,7 @@ def test_lrn_is_krizhevskys() -> None:
 
 
 def test_head_protocol_and_reset_replaces_only_the_last_layer() -> None:
-    model = _meta("vgg16", num_classes=10)
+    model = meta_model("vgg16", VGG, num_classes=10)
     head = model.head
     assert isinstance(head, VGGHead)
     fc6, fc7 = head.fc6, head.fc7
@@ -91,9 +85,9 @@ def test_head_protocol_and_reset_replaces_only_the_last_layer() -> None:
 
 
 def test_dropout_after_both_hidden_layers() -> None:
-    model = _meta("vgg11", drop_rate=0.3)
+    model = meta_model("vgg11", VGG, drop_rate=0.3)
     assert [m.p for m in _layers(model.head, nn.Dropout)] == [0.3, 0.3]
-    assert [m.p for m in _layers(_meta("vgg11").head, nn.Dropout)] == [0.5, 0.5]
+    assert [m.p for m in _layers(meta_model("vgg11", VGG).head, nn.Dropout)] == [0.5, 0.5]
 
 
 # -- dense evaluation (Sec. 3.2) -----------------------------------------------------------------
@@ -148,11 +142,8 @@ def _fill_random(model: nn.Module) -> None:
             nn.init.kaiming_normal_(m.weight)
             nn.init.uniform_(m.bias, -0.1, 0.1)
         elif isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.1, 0.1)
-            m.running_var.uniform_(0.5, 1.5)
-            m.weight.data.uniform_(0.5, 1.0)
-            m.bias.data.uniform_(-0.1, 0.1)
             m.num_batches_tracked.zero_()
+    randomize_bn(model)
 
 
 @pytest.mark.parametrize("name", ORACLE)
@@ -162,7 +153,7 @@ def test_same_logits_as_torchvision(name: str) -> None:
         reference = getattr(tvm, name)(weights=None)
     reference = reference.to_empty(device="cpu").eval()
     _fill_random(reference)
-    model = _meta(name).eval()
+    model = meta_model(name, VGG).eval()
     model.load_state_dict(from_torchvision(reference.state_dict()), strict=True, assign=True)
     x = torch.randn(2, 3, 64, 64)  # a 2x2 map, pooled to 7x7 by both before FC-4096
     with torch.no_grad():
@@ -173,6 +164,6 @@ def test_same_logits_as_torchvision(name: str) -> None:
 
 
 def test_from_torchvision_rejects_an_unknown_layout() -> None:
-    ours = _meta("vgg16_c").state_dict()
+    ours = meta_model("vgg16_c", VGG).state_dict()
     with pytest.raises(ValueError, match="layer layout of torchvision"):
         from_torchvision({k.replace("stage", "features."): v for k, v in ours.items()})

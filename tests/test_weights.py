@@ -30,25 +30,9 @@ from classicnets.weights import (
     read_file,
     save_weights,
 )
+from helpers import meta_model, randomize_bn
 
 tvm = pytest.importorskip("torchvision.models")
-
-
-def _meta(name: str, **options: object) -> nn.Module:
-    with torch.device("meta"):
-        return classicnets.create_model(name, **options)
-
-
-def _randomize(model: nn.Module) -> nn.Module:
-    """Random weights everywhere, and batch-norm statistics that are not the identity."""
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.1, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
-                m.weight.uniform_(0.5, 1.0)
-                m.bias.uniform_(-0.1, 0.1)
-    return model.eval()
 
 
 def _build_foreign(entry: ForeignArch) -> nn.Module:
@@ -99,7 +83,7 @@ def _oracle_params() -> list[object]:
 
 @pytest.mark.parametrize("entry", _oracle_params())
 def test_oracle_both_directions(entry: ForeignArch) -> None:
-    reference = _randomize(_build_foreign(entry))
+    reference = randomize_bn(_build_foreign(entry)).eval()
     model = classicnets.create_model(entry.ours).eval()
     size = max(model.min_input_size, 64)
 
@@ -108,7 +92,7 @@ def test_oracle_both_directions(entry: ForeignArch) -> None:
     _assert_same_logits(reference, model, size)
 
     # the reverse: new weights in ours, exported to their layout, loaded strictly by them
-    _randomize(model)
+    randomize_bn(model).eval()
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.01 * torch.randn_like(p))
@@ -135,23 +119,23 @@ def test_torchvision_resnet50_into_the_paper_resnet50_names_v1_5() -> None:
     with torch.device("meta"):
         theirs = tvm.resnet50().state_dict()
     with pytest.raises(ArchitectureMismatchError, match=r"resnet50_v1_5.*stride on the 3x3"):
-        load_weights(_meta("resnet50"), theirs)
-    report = load_weights(_meta("resnet50"), theirs, check_arch=False)
+        load_weights(meta_model("resnet50"), theirs)
+    report = load_weights(meta_model("resnet50"), theirs, check_arch=False)
     assert report.ok and report.layout == "torchvision"
 
 
 def test_export_refuses_an_architecture_they_do_not_have() -> None:
     with pytest.raises(WeightsError, match=r"torchvision's resnet50 is our resnet50_v1_5"):
-        export_weights(_meta("resnet50"), "torchvision")
+        export_weights(meta_model("resnet50"), "torchvision")
     with pytest.raises(WeightsError, match="no torchvision equivalent"):
-        export_weights(_meta("resnet56"), "torchvision")
+        export_weights(meta_model("resnet56"), "torchvision")
 
 
 def test_mismatch_is_a_readable_table_not_a_key_error() -> None:
     with torch.device("meta"):
         theirs = tvm.resnet18().state_dict()
     with pytest.raises(WeightsMismatchError) as info:
-        load_weights(_meta("resnet34"), theirs)
+        load_weights(meta_model("resnet34"), theirs)
     text = str(info.value)
     assert not isinstance(info.value, KeyError)
     assert "80 missing" in text and "layer1.2.conv1.conv.weight" in text and "64x64x3x3" in text
@@ -170,7 +154,7 @@ def test_strict_false_loads_what_fits_and_reports_the_rest() -> None:
 
 def test_unknown_layout_says_so() -> None:
     with pytest.raises(WeightsMismatchError, match="none of the layouts known"):
-        load_weights(_meta("resnet18"), {"features.0.weight": torch.zeros(64, 3, 3, 3)})
+        load_weights(meta_model("resnet18"), {"features.0.weight": torch.zeros(64, 3, 3, 3)})
 
 
 # -- adapting the classifier and the first conv ----------------------------------------------------
@@ -179,7 +163,7 @@ def test_unknown_layout_says_so() -> None:
 @pytest.fixture(scope="module")
 def tv_resnet18() -> nn.Module:
     torch.manual_seed(1)
-    return _randomize(tvm.resnet18())
+    return randomize_bn(tvm.resnet18()).eval()
 
 
 def test_other_num_classes_reinitialises_the_classifier(tv_resnet18: nn.Module) -> None:
@@ -232,7 +216,7 @@ def test_adapt_false_reports_instead(tv_resnet18: nn.Module) -> None:
 
 
 def test_safetensors_round_trip_with_metadata(tmp_path: Path) -> None:
-    model = _randomize(classicnets.create_model("resnet20"))
+    model = randomize_bn(classicnets.create_model("resnet20")).eval()
     path = save_weights(
         model, tmp_path / "r20.safetensors", categories="cifar-10", classes=list("abcdefghij")
     )
@@ -345,7 +329,7 @@ def test_pretrained_for_the_paper_variant_names_the_right_one() -> None:
 
 def test_local_file_without_network(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-cache"))
-    source = _randomize(classicnets.create_model("resnet20"))
+    source = randomize_bn(classicnets.create_model("resnet20")).eval()
     path = save_weights(source, tmp_path / "mine.safetensors")
     model = classicnets.create_model("resnet20", pretrained=str(path))
     torch.testing.assert_close(model.stem.conv.weight, source.stem.conv.weight)
@@ -400,5 +384,5 @@ def test_registered_weights_for_another_variant_are_refused_before_downloading(
 ) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     with pytest.raises(ArchitectureMismatchError, match="v1_5, but the model is resnet50"):
-        load_weights(_meta("resnet50"), "resnet50_v1_5.tv_in1k")
+        load_weights(meta_model("resnet50"), "resnet50_v1_5.tv_in1k")
     assert not any(tmp_path.iterdir())

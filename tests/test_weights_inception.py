@@ -33,22 +33,9 @@ from classicnets.weights import (
     unregister_weights,
 )
 from classicnets.weights.files import read_metadata
+from helpers import randomize_bn
 
 tvm = pytest.importorskip("torchvision.models")
-
-
-def _randomize(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Batch-norm parameters and statistics that are not the identity (all else as built)."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                n = m.num_features
-                m.running_mean.copy_(torch.rand(n, generator=gen) * 0.2 - 0.1)
-                m.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
-                m.weight.copy_(torch.rand(n, generator=gen) * 0.5 + 0.5)
-                m.bias.copy_(torch.rand(n, generator=gen) * 0.2 - 0.1)
-    return model.eval()
 
 
 def _logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -65,13 +52,17 @@ def _assert_close(expected: torch.Tensor, got: torch.Tensor) -> None:
 @pytest.fixture(scope="module")
 def tv_googlenet() -> nn.Module:
     torch.manual_seed(0)
-    return _randomize(tvm.googlenet(weights=None, aux_logits=True, init_weights=False))
+    return randomize_bn(
+        tvm.googlenet(weights=None, aux_logits=True, init_weights=False), seed=0
+    ).eval()
 
 
 @pytest.fixture(scope="module")
 def tv_inception_v3() -> nn.Module:
     torch.manual_seed(1)
-    return _randomize(tvm.inception_v3(weights=None, aux_logits=True, init_weights=False))
+    return randomize_bn(
+        tvm.inception_v3(weights=None, aux_logits=True, init_weights=False), seed=0
+    ).eval()
 
 
 def _without_aux(state: dict[str, torch.Tensor], *prefixes: str) -> dict[str, torch.Tensor]:
@@ -119,7 +110,7 @@ def test_torchvision_checkpoint_into_the_inference_network_and_back(
     _assert_close(expected, _logits(model, normalise(pre.mean, pre.std)))
 
     # back: the inference network exported loads strictly into theirs built without aux heads
-    _randomize(model, seed=5)
+    randomize_bn(model, seed=5).eval()
     exported = export_weights(model, "torchvision")
     assert not any(k.startswith(("aux", "AuxLogits")) for k in exported)
     back = tvm.get_model(theirs, weights=None, aux_logits=False, init_weights=False)
@@ -154,7 +145,7 @@ def test_checkpoint_without_aux_heads_leaves_ours_initialised(
 def test_timm_inception_v3_with_its_aux_head_both_ways() -> None:
     timm = pytest.importorskip("timm")
     torch.manual_seed(2)
-    reference = _randomize(timm.create_model("inception_v3", aux_logits=True))
+    reference = randomize_bn(timm.create_model("inception_v3", aux_logits=True), seed=0).eval()
     model = classicnets.create_model("inception_v3").eval()
     report = load_weights(model, reference.state_dict())
     assert report.ok and not report.aux_initialised and not report.aux_dropped
@@ -174,7 +165,7 @@ def test_timm_inception_v3_with_its_aux_head_both_ways() -> None:
             )
 
     same(reference, model)
-    _randomize(model, seed=6)
+    randomize_bn(model, seed=6).eval()
     reference.load_state_dict(export_weights(model, "timm"), strict=True)  # aux_logits mirrored
     same(model, reference)
 
@@ -343,7 +334,7 @@ def tf_style_weights(
     timm = pytest.importorskip("timm")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     torch.manual_seed(4)
-    reference = _randomize(timm.create_model("inception_v3", num_classes=1001))
+    reference = randomize_bn(timm.create_model("inception_v3", num_classes=1001), seed=0).eval()
     cache = tmp_path / "hub" / "checkpoints"
     cache.mkdir(parents=True)
     path = cache / "tf_style.pth"

@@ -12,20 +12,10 @@ import classicnets
 from classicnets.errors import ArchitectureMismatchError, WeightsMismatchError
 from classicnets.layers.se import se_hidden_channels
 from classicnets.weights import get_weights, load_weights
+from helpers import randomize_bn
 
 timm = pytest.importorskip("timm")
 tvm = pytest.importorskip("torchvision.models")
-
-
-def _randomized(model: nn.Module) -> nn.Module:
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.1, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
-                m.weight.uniform_(0.5, 1.0)
-                m.bias.uniform_(-0.1, 0.1)
-    return model.eval()
 
 
 def _max_diff(a: nn.Module, b: nn.Module, size: int = 64) -> tuple[float, float]:
@@ -67,7 +57,7 @@ def test_the_differences_change_the_function(theirs: str, paper: str) -> None:
     """Loaded anyway (check_arch=False), the paper's network computes something else: the ReLU
     before SE (legacy SE-ResNet-18), the padded stem max pool alone (SE-ResNeXt-50)."""
     torch.manual_seed(0)
-    reference = _randomized(timm.create_model(theirs))
+    reference = randomize_bn(timm.create_model(theirs)).eval()
     model = classicnets.create_model(paper).eval()
     assert load_weights(model, reference.state_dict(), check_arch=False).ok
     diff, scale = _max_diff(reference, model)

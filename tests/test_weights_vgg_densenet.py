@@ -33,13 +33,9 @@ from classicnets.weights import (
     register_weights,
     unregister_weights,
 )
+from helpers import meta_model, randomize_bn
 
 tvm = pytest.importorskip("torchvision.models")
-
-
-def _meta(name: str, **options: object) -> nn.Module:
-    with torch.device("meta"):
-        return classicnets.create_model(name, **options)
 
 
 def _foreign_state(library: str, name: str) -> dict[str, torch.Tensor]:
@@ -49,17 +45,6 @@ def _foreign_state(library: str, name: str) -> dict[str, torch.Tensor]:
             return tvm.get_model(name, weights=None).state_dict()
         timm = pytest.importorskip("timm")
         return timm.create_model(name, pretrained=False).state_dict()
-
-
-def _randomize_bn(model: nn.Module) -> nn.Module:
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.1, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
-                m.weight.uniform_(0.5, 1.0)
-                m.bias.uniform_(-0.1, 0.1)
-    return model.eval()
 
 
 # -- timm's VGG head -------------------------------------------------------------------------------
@@ -74,7 +59,7 @@ def test_timm_vgg_head_is_our_dense_evaluation() -> None:
     with torch.no_grad():  # one cheap pass instead of timm's initialisation of 133M weights
         for p in reference.parameters():
             p.uniform_(-0.02, 0.02)
-    model = _meta("vgg11").to_empty(device="cpu").eval()
+    model = meta_model("vgg11").to_empty(device="cpu").eval()
     assert load_weights(model, reference.state_dict()).layout == "timm"
 
     x = torch.randn(1, 3, 256, 256)  # an 8x8 map: timm slides its 7x7 "FC" conv over it
@@ -93,7 +78,7 @@ def test_to_timm_refuses_configurations_timm_lacks() -> None:
     for name in ("vgg16_c", "vgg11_lrn_bn"):
         for library in ("torchvision", "timm"):
             with pytest.raises(WeightsError, match=f"no {library} equivalent"):
-                export_weights(_meta(name), library)
+                export_weights(meta_model(name), library)
 
 
 # -- one configuration's checkpoint into another ---------------------------------------------------
@@ -105,23 +90,23 @@ def test_vgg11_checkpoint_into_vgg11_lrn_is_refused(library: str) -> None:
     state = _foreign_state(library, "vgg11")
     expected = rf"{library} vgg11, which is our vgg11\b.*the model is vgg11_lrn"
     with pytest.raises(ArchitectureMismatchError, match=expected):
-        load_weights(_meta("vgg11_lrn"), state)
-    assert load_weights(_meta("vgg11_lrn"), state, check_arch=False).ok  # e.g. to fine-tune
+        load_weights(meta_model("vgg11_lrn"), state)
+    assert load_weights(meta_model("vgg11_lrn"), state, check_arch=False).ok  # e.g. to fine-tune
 
 
 def test_vgg16_checkpoint_into_configuration_c_names_the_difference() -> None:
     with pytest.raises(WeightsMismatchError) as info:
-        load_weights(_meta("vgg16_c"), _foreign_state("torchvision", "vgg16"))
+        load_weights(meta_model("vgg16_c"), _foreign_state("torchvision", "vgg16"))
     text = str(info.value)
     assert "stage3.2.conv.weight" in text and "256x256x3x3" in text and "256x256x1x1" in text
     assert "create_model('vgg16')" in text
 
 
 def test_our_own_vgg_state_dict_and_a_wrong_explicit_layout() -> None:
-    own = _meta("vgg13_bn").state_dict()
-    assert load_weights(_meta("vgg13_bn"), own).layout == "classicnets"
+    own = meta_model("vgg13_bn").state_dict()
+    assert load_weights(meta_model("vgg13_bn"), own).layout == "classicnets"
     with pytest.raises(WeightsMismatchError, match=r"not in the torchvision layout.*vgg11/13"):
-        load_weights(_meta("vgg13_bn"), own, layout="torchvision")
+        load_weights(meta_model("vgg13_bn"), own, layout="torchvision")
 
 
 # -- adapting the classifier and the first conv ----------------------------------------------------
@@ -131,20 +116,20 @@ def test_our_own_vgg_state_dict_and_a_wrong_explicit_layout() -> None:
 def test_vgg_adapts_classes_and_channels(library: str) -> None:
     state = _foreign_state(library, "vgg11_bn")
     with pytest.warns(WeightsAdaptedWarning, match="1000 classes and the model 10"):
-        report = load_weights(_meta("vgg11_bn", num_classes=10), state)
+        report = load_weights(meta_model("vgg11_bn", num_classes=10), state)
     assert report.reinitialised == ["head.classifier.fc.weight", "head.classifier.fc.bias"]
     with pytest.warns(WeightsAdaptedWarning, match="no classifier"):
-        assert load_weights(_meta("vgg11_bn", num_classes=0), state).ok
+        assert load_weights(meta_model("vgg11_bn", num_classes=0), state).ok
     with pytest.warns(WeightsAdaptedWarning, match="summed"):
-        report = load_weights(_meta("vgg11_bn", in_chans=1), state)
+        report = load_weights(meta_model("vgg11_bn", in_chans=1), state)
     assert report.adapted == ["stage1.0.conv.weight"]
-    exported = export_weights(_meta("vgg11_bn", num_classes=10), library)
+    exported = export_weights(meta_model("vgg11_bn", num_classes=10), library)
     fc = "classifier.6" if library == "torchvision" else "head.fc"
     assert exported[f"{fc}.weight"].shape == (10, 4096)
 
 
 def test_densenet_grayscale_and_other_classes() -> None:
-    reference = _randomize_bn(tvm.densenet121())
+    reference = randomize_bn(tvm.densenet121()).eval()
     model = classicnets.create_model("densenet121", in_chans=1, num_classes=10).eval()
     with pytest.warns(WeightsAdaptedWarning) as caught:
         report = load_weights(model, reference.state_dict())
@@ -178,7 +163,7 @@ def registered_file(
 ) -> Iterator[tuple[nn.Module, Path]]:
     """A torchvision-layout densenet121 file in the published key names, already in the cache."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    reference = _randomize_bn(tvm.densenet121())
+    reference = randomize_bn(tvm.densenet121()).eval()
     cached = tmp_path / "hub" / "checkpoints" / "densenet121-test.pth"
     cached.parent.mkdir(parents=True)
     torch.save(_published_layout(reference.state_dict()), cached)
@@ -246,7 +231,9 @@ def test_catalog_entry_matches_torchvision_metadata(name: str) -> None:
     assert [pre.input_size] == transform.crop_size and [pre.resize_size] == transform.resize_size
     assert pre.interpolation == transform.interpolation.value
     assert list(pre.mean) == transform.mean and list(pre.std) == transform.std
-    assert sum(v.numel() for v in _meta(spec.arch).parameters()) == published.meta["num_params"]
+    assert (
+        sum(v.numel() for v in meta_model(spec.arch).parameters()) == published.meta["num_params"]
+    )
 
 
 def test_timm_densenet_entry_matches_its_pretrained_config() -> None:

@@ -1,0 +1,45 @@
+"""Helpers shared by the test files (import with ``from helpers import ...``)."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import torch
+from torch import nn
+
+import classicnets
+
+M = TypeVar("M", bound=nn.Module)
+
+
+def meta_model(name: str, kind: type[M] = nn.Module, /, **options: object) -> M:
+    """``create_model(name, **options)`` on the meta device: structure and shapes, no memory.
+
+    ``kind``, if given, is the class the model must be (checked, and the type checkers know it).
+    """
+    with torch.device("meta"):
+        model = classicnets.create_model(name, **options)
+    assert isinstance(model, kind), f"{name} built a {type(model).__name__}, not a {kind.__name__}"
+    return model
+
+
+def randomize_bn(model: M, *, seed: int | None = None, conv_bias: bool = False) -> M:
+    """Give every BatchNorm2d random statistics and affine parameters, so none is the identity.
+
+    Oracle tests call this on the reference model before copying its weights into ours: with
+    freshly initialised BNs (mean 0, var 1, scale 1, shift 0) a wrong BN mapping would go
+    unnoticed. ``seed`` draws from a private generator instead of the global one;
+    ``conv_bias`` also randomizes the convolution biases (the SE blocks' FCs). The model's mode
+    is left as it is; the model is returned for chaining.
+    """
+    gen = None if seed is None else torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.1, 0.1, generator=gen)
+                m.running_var.uniform_(0.5, 1.5, generator=gen)
+                m.weight.uniform_(0.5, 1.0, generator=gen)
+                m.bias.uniform_(-0.1, 0.1, generator=gen)
+            elif conv_bias and isinstance(m, nn.Conv2d) and m.bias is not None:
+                m.bias.uniform_(-0.5, 0.5, generator=gen)
+    return model
