@@ -10,8 +10,8 @@ import classicnets
 from classicnets.deploy import DeployedModel, deploy, fold_batchnorm, parse_dtype
 from classicnets.export import max_rel_error
 from classicnets.layers import ConvNormAct
-from classicnets.layers.fused import FusedConv, onednn_fusion_available
-from classicnets.models.densenet import DenseLayer
+from classicnets.layers.fused import BatchNormReLU, FusedConv, onednn_fusion_available
+from classicnets.models.densenet import DenseBlock, DenseLayer
 from classicnets.models.resnet import ResidualBlock
 
 ALL = classicnets.list_models()
@@ -115,8 +115,10 @@ def test_deploy_fuses_relus_residual_adds_and_dense_bottlenecks(
     assert sum(getattr(m, "fused_tail", False) for m in d.modules()) == tails
     if name == "seresnet50":  # SE sits between the last conv and the addition: not fused
         assert not any(m.fused_tail for m in d.modules() if isinstance(m, ResidualBlock))
-    if name == "densenet121":
-        assert all(m.norm2 is None for m in d.modules() if isinstance(m, DenseLayer))
+    if name == "densenet121":  # bottleneck norm folded, pre-activation in one pass, no cats
+        layers = [m for m in d.modules() if isinstance(m, DenseLayer)]
+        assert all(m.norm2 is None and isinstance(m.norm1, BatchNormReLU) for m in layers)
+        assert all(m.preallocated for m in d.modules() if isinstance(m, DenseBlock))
     plain = deploy(model, fuse=False)
     assert not any(isinstance(m, FusedConv) for m in plain.modules())
     with torch.no_grad():

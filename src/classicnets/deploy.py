@@ -9,7 +9,9 @@ What it does, in order, on a deep copy of the model (the original is left untouc
    (DenseNet's pre-activation units) cannot be folded and stays;
    then the convolutions are fused with the ReLU that follows them and, in residual blocks,
    with the shortcut's addition (``layers/fused.py``: oneDNN post-ops, one pass over memory
-   instead of three; DenseNet's bottleneck folds its second norm here too);
+   instead of three). DenseNet folds its bottleneck's second norm here too, applies its
+   pre-activation BN-ReLU units in one pass, and writes every layer's maps into one
+   preallocated block output that later layers read in place (no per-layer concatenation);
 3. weights cast to the target dtype (fp32, bf16, fp16);
 4. channels_last memory format where it helps (``CHANNELS_LAST`` per family, measured: see
    benchmarks/README.md);

@@ -19,7 +19,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-__all__ = ["FusedConv", "fold_batchnorm_into", "foldable", "onednn_fusion_available"]
+__all__ = [
+    "BatchNormReLU",
+    "FusedConv",
+    "fold_batchnorm_into",
+    "foldable",
+    "onednn_fusion_available",
+]
 
 
 def foldable(bn: nn.Module) -> bool:
@@ -122,3 +128,30 @@ class FusedConv(nn.Module):
 
     def extra_repr(self) -> str:
         return f"relu={self.relu}"
+
+
+class BatchNormReLU(nn.Module):
+    """Inference: ``relu(bn(x))`` of an eval-mode batch norm, as one multiply-add pass and an
+    in-place ReLU on its output.
+
+    For the batch norms that follow a ReLU or an addition (DenseNet's pre-activation units) and
+    so cannot be folded into a convolution. ``x`` is read where it lies: a channel slice of a
+    larger buffer costs no copy (DenseNet's concatenation, see ``densenet.DenseBlock``).
+    """
+
+    def __init__(self, bn: nn.BatchNorm2d) -> None:
+        super().__init__()
+        if not foldable(bn):
+            raise ValueError("BatchNormReLU needs a batch norm with running statistics")
+        with torch.no_grad():
+            var = bn.running_var.double()  # type: ignore[union-attr]
+            gamma = bn.weight.double() if bn.weight is not None else torch.ones_like(var)
+            beta = bn.bias.double() if bn.bias is not None else torch.zeros_like(var)
+            scale = gamma / torch.sqrt(var + bn.eps)
+            shift = beta - bn.running_mean.double() * scale  # type: ignore[union-attr]
+        dtype = bn.running_var.dtype  # type: ignore[union-attr]
+        self.register_buffer("scale", scale.to(dtype).reshape(1, -1, 1, 1))
+        self.register_buffer("shift", shift.to(dtype).reshape(1, -1, 1, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.addcmul(self.shift, x, self.scale).relu_()

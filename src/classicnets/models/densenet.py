@@ -62,7 +62,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from ..layers import ClassifierHead, ConvNormAct, SEConfig, init_weights
-from ..layers.fused import FusedConv, fold_batchnorm_into, foldable
+from ..layers.fused import BatchNormReLU, FusedConv, fold_batchnorm_into, foldable
 from ..registry import register_model
 from ..specs import ErrorFigure, Paper, PaperFigures
 from .base import ClassicNet
@@ -137,6 +137,13 @@ def _batch_norm(bn: nn.BatchNorm2d, x: Tensor, *, update_stats: bool) -> Tensor:
     )
 
 
+def _norm_relu(norm: nn.Module, x: Tensor, *, update_stats: bool = True) -> Tensor:
+    """ReLU(BN(x)); one pass where ``deploy()`` made the norm a ``BatchNormReLU``."""
+    if isinstance(norm, BatchNormReLU):
+        return norm(x)  # type: ignore[no-any-return]
+    return F.relu(_batch_norm(norm, x, update_stats=update_stats), inplace=True)  # type: ignore[arg-type]
+
+
 class DenseLayer(nn.Module):
     """One layer of a dense block: k new feature maps from all earlier ones.
 
@@ -172,9 +179,9 @@ class DenseLayer(nn.Module):
 
     def first_conv(self, *features: Tensor, update_stats: bool = True) -> Tensor:
         """Concatenate -> BN -> ReLU -> first conv: the memory-efficient mode's recomputed part."""
-        x = torch.cat(features, 1)  # (N, C_in, H, W): the block's input and all earlier layers
-        x = F.relu(_batch_norm(self.norm1, x, update_stats=update_stats), inplace=True)
-        return self.conv1(x)
+        # (N, C_in, H, W): the block's input and all earlier layers (one tensor: no copy)
+        x = features[0] if len(features) == 1 else torch.cat(features, 1)
+        return self.conv1(_norm_relu(self.norm1, x, update_stats=update_stats))
 
     def _first_conv_recomputed(self, features: Sequence[Tensor]) -> Tensor:
         calls = 0
@@ -201,12 +208,15 @@ class DenseLayer(nn.Module):
         return self.se(out)
 
     def fuse_for_inference(self) -> bool:
-        """``deploy()``: the bottleneck's conv1 -> BN -> ReLU becomes one fused convolution."""
-        if self.norm2 is None or not foldable(self.norm2) or not isinstance(self.conv1, nn.Conv2d):
+        """``deploy()``: BN -> ReLU in one pass (reading the block's buffer in place), and the
+        bottleneck's conv1 -> BN -> ReLU as one fused convolution."""
+        if isinstance(self.norm1, BatchNormReLU) or not foldable(self.norm1):
             return False
-        fold_batchnorm_into(self.conv1, self.norm2)
-        self.conv1 = FusedConv(self.conv1, relu=True)  # type: ignore[assignment]
-        self.norm2 = None
+        self.norm1 = BatchNormReLU(self.norm1)  # type: ignore[assignment]
+        if self.norm2 is not None and foldable(self.norm2) and isinstance(self.conv1, nn.Conv2d):
+            fold_batchnorm_into(self.conv1, self.norm2)
+            self.conv1 = FusedConv(self.conv1, relu=True)  # type: ignore[assignment]
+            self.norm2 = None
         return True
 
 
@@ -236,11 +246,36 @@ class DenseBlock(nn.ModuleDict):
             )
         self.out_channels = in_channels + num_layers * growth_rate
 
+    #: Set by ``deploy()``: layers write into one preallocated output and read their input as a
+    #: channel slice of it, instead of concatenating all earlier maps again for every layer.
+    preallocated: bool = False
+
     def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
+        if self.preallocated and not torch.is_grad_enabled():
+            return self._forward_preallocated(x)
         features = [x]
         for layer in self.values():
             features.append(layer(features))
         return torch.cat(features, 1)  # (N, C_in + L * k, H, W)
+
+    def _forward_preallocated(self, x: Tensor) -> Tensor:
+        n, c, h, w = x.shape
+        cl = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+        fmt = torch.channels_last if cl else torch.contiguous_format
+        out = torch.empty(
+            (n, self.out_channels, h, w), dtype=x.dtype, device=x.device, memory_format=fmt
+        )
+        out[:, :c].copy_(x)
+        for layer in self.values():
+            new = layer([out[:, :c]])  # every earlier map, read in place
+            out[:, c : c + new.shape[1]].copy_(new)
+            c += new.shape[1]
+        return out
+
+    def fuse_for_inference(self) -> bool:
+        """``deploy()``: no per-layer concatenation (see ``preallocated``)."""
+        self.preallocated = True
+        return True
 
 
 class Transition(nn.Module):
@@ -254,7 +289,14 @@ class Transition(nn.Module):
         self.pool = nn.AvgPool2d(2, stride=2)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.pool(self.drop(self.conv(F.relu(self.norm(x)))))
+        return self.pool(self.drop(self.conv(_norm_relu(self.norm, x))))
+
+    def fuse_for_inference(self) -> bool:
+        """``deploy()``: BN -> ReLU in one pass."""
+        if not foldable(self.norm):
+            return False
+        self.norm = BatchNormReLU(self.norm)  # type: ignore[assignment]
+        return True
 
 
 # -- the network -------------------------------------------------------------------------------
