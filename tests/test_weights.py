@@ -53,32 +53,10 @@ def _assert_same_logits(a: nn.Module, b: nn.Module, size: int) -> None:
 # -- oracles: every entry of FOREIGN_ARCHS, both directions ------------------------------------
 
 
-# deeper copies of an architecture whose shallower sibling is checked by default
-_SLOW_ORACLES = {
-    "legacy_seresnet152",
-    "legacy_seresnet34",
-    "seresnet34",
-    "seresnet101",
-    "seresnet152",
-    "seresnext101_32x4d",
-}
-
-
 def _oracle_params() -> list[object]:
-    params = []
-    for e in FOREIGN_ARCHS:
-        # a timm model that uses torchvision's rules on an architecture already checked against
-        # torchvision adds nothing but time; timm resnet50 and densenet121 stay to show that
-        # timm's keys are theirs
-        redundant = (
-            e.library == "timm"
-            and e.rules == "torchvision"
-            and e.name not in ("resnet50", "densenet121")
-            and any(f.library == "torchvision" and f.ours == e.ours for f in FOREIGN_ARCHS)
-        )
-        marks = [pytest.mark.slow] if redundant or e.name in _SLOW_ORACLES else []
-        params.append(pytest.param(e, id=f"{e.library}-{e.name}", marks=marks))
-    return params
+    # Every entry runs in the default suite (CI): each is a different foreign model, and a
+    # deeper copy of a checked architecture can still differ in a layer's key or shape.
+    return [pytest.param(e, id=f"{e.library}-{e.name}") for e in FOREIGN_ARCHS]
 
 
 @pytest.mark.parametrize("entry", _oracle_params())
