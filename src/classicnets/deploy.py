@@ -176,7 +176,8 @@ def deploy(
     runs ``torch.compile`` with inductor weight freezing (first call compiles; needs a C++
     compiler on CPU). ``fold_bn=False`` keeps batch norms (for measuring what the fold gives);
     ``fuse=False`` keeps convolution, ReLU and residual addition as separate operations (what
-    ONNX / TorchScript export needs: the fused oneDNN kernels are not exportable operators).
+    ONNX / TorchScript export needs: the fused oneDNN kernels are not exportable operators);
+    with ``compile=True`` they are not fused either: the compiler fuses them itself.
     """
     torch_dtype = parse_dtype(dtype)
     deployed = copy.deepcopy(model).eval()
@@ -184,7 +185,8 @@ def deploy(
         p.requires_grad_(False)
     if fold_bn:
         fold_batchnorm(deployed)
-        if fuse:
+        # torch.compile makes its own fusions; the oneDNN calls would only split its graph
+        if fuse and not compile:
             fuse_convolutions(deployed)
     device = next(deployed.parameters()).device
     if torch_dtype == torch.float16 and device.type == "cpu":
