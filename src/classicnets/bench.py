@@ -241,7 +241,8 @@ def _make_step(
             model, dtype=dtype, channels_last=cl, compile=compile_model, fuse=cfg.fuse
         )
         notes.append(
-            f"deploy: BN folded, {'fused, ' if cfg.fuse else 'not fused, '}weights {cfg.dtype}, "
+            f"deploy: BN folded, {'' if cfg.fuse and not compile_model else 'not '}fused, "
+            f"weights {cfg.dtype}, "
             f"channels_last={runner.channels_last}"
             + (", torch.compile (freezing)" if compile_model else "")
         )
