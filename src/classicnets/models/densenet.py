@@ -174,7 +174,7 @@ class DenseLayer(nn.Module):
             self.conv2 = nn.Conv2d(width, growth_rate, 3, padding=1, bias=False)
         else:
             self.conv1 = nn.Conv2d(in_channels, growth_rate, 3, padding=1, bias=False)
-        self.drop = nn.Dropout(conv_drop_rate)
+        self.drop = nn.Dropout(conv_drop_rate) if conv_drop_rate > 0 else nn.Identity()
         self.se = se.build(growth_rate) if se is not None else nn.Identity()
 
     def first_conv(self, *features: Tensor, update_stats: bool = True) -> Tensor:
@@ -203,7 +203,7 @@ class DenseLayer(nn.Module):
         out = self.drop(out)  # (N, 4k or k, H, W)
         if self.conv2 is not None:
             if self.norm2 is not None:  # None once deploy() fused it into conv1
-                out = F.relu(self.norm2(out))
+                out = F.relu(self.norm2(out), inplace=True)  # BN keeps no output for backward
             out = self.drop(self.conv2(out))  # (N, k, H, W)
         return self.se(out)
 
@@ -285,7 +285,7 @@ class Transition(nn.Module):
         super().__init__()
         self.norm = nn.BatchNorm2d(in_channels)
         self.conv = nn.Conv2d(in_channels, out_channels, 1, bias=False)
-        self.drop = nn.Dropout(conv_drop_rate)
+        self.drop = nn.Dropout(conv_drop_rate) if conv_drop_rate > 0 else nn.Identity()
         self.pool = nn.AvgPool2d(2, stride=2)
 
     def forward(self, x: Tensor) -> Tensor:
