@@ -29,7 +29,6 @@ from classicnets.bench import (
     run_variants,
     saved_activation_bytes,
 )
-from classicnets.errors import ClassicNetsError
 from classicnets.reference import NoReferenceError, comparable_model, paired_models
 from classicnets.registry import create_model, list_models, model_info
 
@@ -179,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)  # fmt: skip
             try:
                 res = run_bench(cfg)
-            except (ClassicNetsError, RuntimeError, ValueError) as e:
+            except Exception as e:  # one failing row must not lose the others
                 rows.append({"model": target, "setting": s.describe(), "notes": f"failed: {e}"})
                 continue
             rows.append(_row(target, library, replace(s, batch=batch), res))

@@ -284,11 +284,22 @@ def _make_step(
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
     loss_fn = nn.CrossEntropyLoss()
 
+    def outputs(inp: Tensor) -> list[Tensor]:
+        # A training step computes the auxiliary heads too, on both sides: ours through the
+        # model contract, the reference's as its training-mode tuple (torchvision GoogLeNet,
+        # Inception v3).
+        with_aux = getattr(model, "forward_with_aux", None)
+        if callable(with_aux) and fn is model:
+            logits, aux = with_aux(inp)
+            return [logits, *aux]
+        out = fn(inp)
+        return list(out) if isinstance(out, tuple) else [out]
+
     def train_step() -> Any:
         optimizer.zero_grad(set_to_none=True)
         with _autocast(device, dtype):
-            loss = loss_fn(fn(xin), target)
-        loss.backward()
+            loss = sum(loss_fn(o, target) for o in outputs(xin) if o is not None)
+        loss.backward()  # type: ignore[union-attr]
         optimizer.step()
         return loss
 
