@@ -55,10 +55,11 @@ DTYPES: dict[str, torch.dtype] = {
     "fp16": torch.float16,
 }
 
-#: Families for which ``deploy`` does *not* default to channels_last. Empty: channels_last was
-#: measured faster for the ResNets (benchmarks/results/cpu.md); families not measured yet use it
-#: too. An entry records a measurement (``classicnets bench MODEL --deploy`` against
-#: ``--channels-last`` off), e.g. should grouped convolutions (ResNeXt) prove slower in it.
+#: Families for which ``deploy`` does *not* default to channels_last. Empty: measured faster for
+#: every family of the representative set (benchmarks/results/cpu.md, "deploy: channels_last",
+#: batch 32 fp32 on the project's 2-core CPU): ResNet 1.59x (ResNet-20 1.20x), DenseNet 1.50x,
+#: GoogLeNet 1.80x, Inception v3 1.58x, VGG 1.31x, ResNeXt 1.69x (grouped convolutions
+#: included), SENet 1.57x. An entry records a measurement where it proves slower.
 CHANNELS_LAST: dict[str, bool] = {}
 
 
