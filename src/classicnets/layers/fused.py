@@ -22,6 +22,7 @@ from torch import Tensor, nn
 __all__ = [
     "BatchNormReLU",
     "FusedConv",
+    "batchnorm_affine",
     "fold_batchnorm_into",
     "foldable",
     "onednn_fusion_available",
@@ -38,25 +39,29 @@ def foldable(bn: nn.Module) -> bool:
 
 
 @torch.no_grad()
-def fold_batchnorm_into(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
-    """Make ``conv`` compute ``bn(conv(x))`` (eval mode), in place; float64 arithmetic.
+def batchnorm_affine(bn: nn.BatchNorm2d) -> tuple[Tensor, Tensor]:
+    """``(s, t)`` in float64 with ``bn(x) = x * s + t`` in eval mode: ``s = gamma / sqrt(var +
+    eps)``, ``t = beta - mean * s``."""
+    var = bn.running_var.double()  # type: ignore[union-attr]
+    gamma = bn.weight.double() if bn.weight is not None else torch.ones_like(var)
+    beta = bn.bias.double() if bn.bias is not None else torch.zeros_like(var)
+    scale = gamma / torch.sqrt(var + bn.eps)
+    return scale, beta - bn.running_mean.double() * scale  # type: ignore[union-attr]
 
-    ``conv(x) * s + t`` with ``s = gamma / sqrt(var + eps)``, ``t = beta - mean * s``.
-    """
+
+@torch.no_grad()
+def fold_batchnorm_into(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
+    """Make ``conv`` compute ``bn(conv(x))`` (eval mode), in place; float64 arithmetic."""
     if conv.out_channels != bn.num_features:
         raise ValueError(
             f"cannot fold a {bn.num_features}-channel batch norm into a conv with "
             f"{conv.out_channels} output channels"
         )
-    var = bn.running_var.double()  # type: ignore[union-attr]
-    mean = bn.running_mean.double()  # type: ignore[union-attr]
-    gamma = bn.weight.double() if bn.weight is not None else torch.ones_like(var)
-    beta = bn.bias.double() if bn.bias is not None else torch.zeros_like(var)
-    scale = gamma / torch.sqrt(var + bn.eps)
-    bias = conv.bias.double() if conv.bias is not None else torch.zeros_like(var)
+    scale, shift = batchnorm_affine(bn)
+    bias = conv.bias.double() if conv.bias is not None else torch.zeros_like(scale)
     conv.weight.copy_((conv.weight.double() * scale.reshape(-1, 1, 1, 1)).to(conv.weight.dtype))
     conv.bias = nn.Parameter(
-        ((bias - mean) * scale + beta).to(device=conv.weight.device, dtype=conv.weight.dtype),
+        (bias * scale + shift).to(device=conv.weight.device, dtype=conv.weight.dtype),
         requires_grad=conv.weight.requires_grad,
     )
 
@@ -143,12 +148,7 @@ class BatchNormReLU(nn.Module):
         super().__init__()
         if not foldable(bn):
             raise ValueError("BatchNormReLU needs a batch norm with running statistics")
-        with torch.no_grad():
-            var = bn.running_var.double()  # type: ignore[union-attr]
-            gamma = bn.weight.double() if bn.weight is not None else torch.ones_like(var)
-            beta = bn.bias.double() if bn.bias is not None else torch.zeros_like(var)
-            scale = gamma / torch.sqrt(var + bn.eps)
-            shift = beta - bn.running_mean.double() * scale  # type: ignore[union-attr]
+        scale, shift = batchnorm_affine(bn)
         dtype = bn.running_var.dtype  # type: ignore[union-attr]
         self.register_buffer("scale", scale.to(dtype).reshape(1, -1, 1, 1))
         self.register_buffer("shift", shift.to(dtype).reshape(1, -1, 1, 1))
