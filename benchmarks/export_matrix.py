@@ -1,6 +1,6 @@
 """Export every registered model in every format and check it against eager.
 
-    PYTHONPATH=src python benchmarks/export_matrix.py [PATTERN] [--out FILE.md]
+    PYTHONPATH=src python benchmarks/export_matrix.py [PATTERN ...] [--out FILE.md]
 
 Batch-norm statistics are first set from a random batch (an untrained ResNet-1202 overflows
 in eval mode otherwise). For each model: ONNX (run with onnxruntime), TorchScript (traced) and
@@ -26,13 +26,14 @@ from classicnets.export import FORMATS, calibrate_batchnorm, export_model
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("pattern", nargs="?", default="*")
+    p.add_argument("patterns", nargs="*", default=["*"], help="model names or globs")
     p.add_argument("--out", default="benchmarks/results/export_matrix.md")
     args = p.parse_args(argv)
     command = "PYTHONPATH=src python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])])
     rows, failures = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for name in classicnets.list_models(args.pattern):
+        names = dict.fromkeys(n for pat in args.patterns for n in classicnets.list_models(pat))
+        for name in names:
             model = classicnets.create_model(name, num_classes=10)
             size = max(model.min_input_size, 32)
             calibrate_batchnorm(model, torch.randn(8, model.in_chans, size, size))
