@@ -35,11 +35,16 @@ from helpers import meta_model, randomize_bn
 tvm = pytest.importorskip("torchvision.models")
 
 
-def _build_foreign(entry: ForeignArch) -> nn.Module:
+def _build_foreign(entry: ForeignArch, like: nn.Module | None = None) -> nn.Module:
+    """Their model; ``like``: with the options ``entry.mirror`` names taken from our model (their
+    Inception v3 with or without its auxiliary head, as ours)."""
+    kwargs = dict(entry.kwargs)
+    if like is not None:
+        kwargs.update({a: getattr(like, a) for a in entry.mirror if hasattr(like, a)})
     if entry.library == "torchvision":
-        return tvm.get_model(entry.name, weights=None, **entry.kwargs)
+        return tvm.get_model(entry.name, weights=None, **kwargs)
     timm = pytest.importorskip("timm")
-    return timm.create_model(entry.name, pretrained=False, **entry.kwargs)
+    return timm.create_model(entry.name, pretrained=False, **kwargs)
 
 
 def _assert_same_logits(a: nn.Module, b: nn.Module, size: int) -> None:
@@ -61,8 +66,12 @@ def _oracle_params() -> list[object]:
 
 @pytest.mark.parametrize("entry", _oracle_params())
 def test_oracle_both_directions(entry: ForeignArch) -> None:
-    reference = randomize_bn(_build_foreign(entry)).eval()
-    model = classicnets.create_model(entry.ours).eval()
+    # timm's Inception v3 runs its auxiliary head in eval mode too (and its published weights
+    # have none): compare it with ours built without one
+    timm_aux = entry.library == "timm" and "aux_logits" in entry.mirror
+    model = classicnets.create_model(entry.ours, **({"aux_logits": False} if timm_aux else {}))
+    model.eval()
+    reference = randomize_bn(_build_foreign(entry, like=model)).eval()
     size = max(model.min_input_size, 64)
 
     report = load_weights(model, reference.state_dict())  # layout detected, strict
