@@ -24,17 +24,9 @@ from pathlib import Path
 
 import torch
 
+from classicnets.bench import cpu_name
+
 RESULTS = Path(__file__).parent / "results"
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def one_run(extra: list[str]) -> dict:

@@ -478,7 +478,7 @@ def describe_machine(device: str = "cpu") -> dict[str, str]:
     import torchvision
 
     out = {
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "cores": str(os.cpu_count()),
         "torch threads": str(torch.get_num_threads()),
         "load average (1/5/15 min)": " ".join(f"{v:.2f}" for v in os.getloadavg()),
@@ -497,7 +497,8 @@ def describe_machine(device: str = "cpu") -> dict[str, str]:
     return out
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
+    """The CPU model name (/proc/cpuinfo), else what platform knows."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -507,7 +508,7 @@ def _cpu_name() -> str:
         pass
     import platform
 
-    return platform.processor() or "unknown"
+    return platform.processor() or platform.machine() or "unknown"
 
 
 def format_results(cfg: BenchConfig, results: list[BenchResult]) -> str:
