@@ -137,6 +137,11 @@ def _batch_norm(bn: nn.BatchNorm2d, x: Tensor, *, update_stats: bool) -> Tensor:
     )
 
 
+def _conv_dropout(rate: float) -> nn.Module:
+    """Dropout after a convolution; no module call at all at rate 0 (the default)."""
+    return nn.Dropout(rate) if rate > 0 else nn.Identity()
+
+
 def _norm_relu(norm: nn.Module, x: Tensor, *, update_stats: bool = True) -> Tensor:
     """ReLU(BN(x)); one pass where ``deploy()`` made the norm a ``BatchNormReLU``."""
     if isinstance(norm, BatchNormReLU):
@@ -174,7 +179,7 @@ class DenseLayer(nn.Module):
             self.conv2 = nn.Conv2d(width, growth_rate, 3, padding=1, bias=False)
         else:
             self.conv1 = nn.Conv2d(in_channels, growth_rate, 3, padding=1, bias=False)
-        self.drop = nn.Dropout(conv_drop_rate) if conv_drop_rate > 0 else nn.Identity()
+        self.drop = _conv_dropout(conv_drop_rate)
         self.se = se.build(growth_rate) if se is not None else nn.Identity()
 
     def first_conv(self, *features: Tensor, update_stats: bool = True) -> Tensor:
@@ -285,7 +290,7 @@ class Transition(nn.Module):
         super().__init__()
         self.norm = nn.BatchNorm2d(in_channels)
         self.conv = nn.Conv2d(in_channels, out_channels, 1, bias=False)
-        self.drop = nn.Dropout(conv_drop_rate) if conv_drop_rate > 0 else nn.Identity()
+        self.drop = _conv_dropout(conv_drop_rate)
         self.pool = nn.AvgPool2d(2, stride=2)
 
     def forward(self, x: Tensor) -> Tensor:
