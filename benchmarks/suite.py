@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from classicnets.allocator import memory_retained, retain_freed_memory
 from classicnets.bench import (
     BenchConfig,
     BenchResult,
@@ -147,9 +148,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--out", default="benchmarks/results/cpu")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    p.add_argument(
+        "--retain-memory",
+        action="store_true",
+        help="keep freed memory in the process for every row (classicnets.allocator): "
+        "no page faults per step, for ours and the reference alike",
+    )
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.retain_memory:
+        retain_freed_memory()  # before anything is allocated, for every row alike
     command = "PYTHONPATH=src python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])])
 
     wanted = [m for m in args.models.split(",") if m]
@@ -173,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                 model=target, mode=s.mode, batch_size=batch, dtype=s.dtype,
                 channels_last=s.channels_last, deploy=s.deploy, compile=s.compile,
                 warmup=args.warmup, repeats=args.repeats, compare=library,
+                retain_memory=args.retain_memory,
             )  # fmt: skip
             print(f"[{time.time() - started:6.0f}s] {target} {s.describe()} (batch {batch})",
                   flush=True)  # fmt: skip
@@ -188,13 +198,15 @@ def main(argv: list[str] | None = None) -> int:
     extras = set(args.extras.split(",")) - {""}
     if "bf16-train" in extras and "resnet20" in present:
         base = BenchConfig(model="resnet20", mode="train", batch_size=128,
-                           warmup=args.warmup, repeats=args.repeats)  # fmt: skip
+                           warmup=args.warmup, repeats=args.repeats,
+                           retain_memory=args.retain_memory)  # fmt: skip
         res = run_variants([base, replace(base, dtype="bf16", channels_last=True)])
         extra_rows.append(_variant_row("resnet20 training step, b128", res))
         print(f"bf16 training: {extra_rows[-1]}", flush=True)
     if "checkpointing" in extras:
         for name in [comparable_model(m) for m in present]:
-            base = BenchConfig(model=name, mode="train", batch_size=8, warmup=1, repeats=2)
+            base = BenchConfig(model=name, mode="train", batch_size=8, warmup=1, repeats=2,
+                               retain_memory=args.retain_memory)  # fmt: skip
             res = run_variants([base, replace(base, grad_checkpointing=True)])
             row = _variant_row(f"{name} training step, b8", res)
             row["saved for backward MiB (A -> B)"] = _saved_mib(name, 8)
@@ -206,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
             batch = args.batch or 32
             fused = BenchConfig(model=name, batch_size=batch, deploy=True,
                                 deploy_channels_last=True, warmup=1,
-                                repeats=args.repeats)  # fmt: skip
+                                repeats=args.repeats,
+                                retain_memory=args.retain_memory)  # fmt: skip
             no_cl = replace(fused, deploy_channels_last=False)
             for what, other in (
                 ("deploy: what fusion adds (A not fused)", replace(fused, fuse=False)),
@@ -289,7 +302,12 @@ def _write(
         "Ratio = ours / reference images per second, median of per-round ratios of alternating "
         "runs (A B A B) in one process, same weights. Efficiency = achieved mult-adds/s over "
         "this machine's measured matmul peak for the dtype (training: 3x forward mult-adds). "
-        "Peak memory: peak RSS above the resident size before the step.",
+        "Peak memory: peak RSS above the resident size before an extra untimed step. "
+        + (
+            "Freed memory retained (classicnets.allocator) for the whole run, both sides."
+            if memory_retained()
+            else "glibc's default allocator settings."
+        ),
         "",
         _md_table(rows, columns),
         "",

@@ -1,5 +1,6 @@
 """classicnets: the classic image-classification CNNs of 2014-2017, faithful to their papers."""
 
+from .deploy import deploy
 from .errors import InputShapeError, UnknownModelError, UnknownOptionError
 from .registry import create_model, list_models, model_info, register_model
 from .summary import count_params, summarize
@@ -14,6 +15,7 @@ __all__ = [
     "__version__",
     "count_params",
     "create_model",
+    "deploy",
     "export_weights",
     "list_models",
     "load_weights",

@@ -196,7 +196,16 @@ def _load_for_inference(args: argparse.Namespace) -> object:
     return load_trained(args.checkpoint, model_name=args.model, weights=args.weights)
 
 
+def _retain_memory() -> None:
+    """eval / predict own their process: keep freed memory (allocator.retain_freed_memory), so
+    each batch reuses the previous batch's pages instead of page-faulting them in again."""
+    from .allocator import retain_freed_memory
+
+    retain_freed_memory()
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
+    _retain_memory()
     import json
 
     from .evaluate import render_report, run_eval
@@ -218,6 +227,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    _retain_memory()
     from .predict import predict, render
 
     results = predict(_load_for_inference(args), args.images, top_k=args.top_k)
@@ -300,6 +310,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         "deploy",
         "device",
         "grad_checkpointing",
+        "retain_memory",
         "warmup",
         "repeats",
         "compare",
@@ -354,6 +365,12 @@ def _add_bench_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--grad-checkpointing", action="store_true", help="with --mode train")
+    p.add_argument(
+        "--retain-memory",
+        action="store_true",
+        help="keep freed memory in the process (no page faults per step; both sides): "
+        "classicnets.allocator.retain_freed_memory",
+    )
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--repeats", type=int, default=10, help="timed rounds (default 10)")
     p.add_argument(

@@ -16,7 +16,11 @@ What it does, in order, on a deep copy of the model (the original is left untouc
 4. channels_last memory format where it helps (``CHANNELS_LAST`` per family, measured: see
    benchmarks/README.md);
 5. optionally ``torch.compile`` with inductor's weight freezing (constant folding, prepacked
-   oneDNN weights, and fusions of its own).
+   oneDNN weights, and fusions of its own);
+6. optionally (``retain_memory=True``) :func:`classicnets.allocator.retain_freed_memory`: the
+   process keeps freed memory, so a batch reuses the previous batch's pages instead of
+   page-faulting them in again. Process-wide, hence never implicit; on the 2-core CPU of
+   benchmarks/ it is worth as much as everything above together (benchmarks/results/).
 
 The returned :class:`DeployedModel` takes float32 or any-dtype images, converts them to its dtype
 and layout, and returns float32 logits. Its outputs equal the undeployed model's to within the
@@ -170,6 +174,7 @@ def deploy(
     compile: bool = False,
     fold_bn: bool = True,
     fuse: bool = True,
+    retain_memory: bool = False,
 ) -> DeployedModel:
     """A deployed (inference-only) copy of ``model``; the original is not modified.
 
@@ -179,8 +184,13 @@ def deploy(
     ``fuse=False`` keeps convolution, ReLU and residual addition as separate operations (what
     ONNX / TorchScript export needs: the fused oneDNN kernels are not exportable operators);
     with ``compile=True`` they are not fused either: the compiler fuses them itself.
+    ``retain_memory=True`` calls :func:`classicnets.allocator.retain_freed_memory` (process-wide).
     """
     torch_dtype = parse_dtype(dtype)
+    if retain_memory:
+        from .allocator import retain_freed_memory
+
+        retain_freed_memory()
     deployed = copy.deepcopy(model).eval()
     for p in deployed.parameters():
         p.requires_grad_(False)

@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .allocator import retain_freed_memory
 from .config import ConfigError, TrainConfig
 from .data import DataBundle, build_data
 from .data.loader import ShardSampler, StepBatchSampler, make_loader, sample_seed
@@ -156,6 +157,8 @@ def _log(msg: str, info: distributed.DistInfo) -> None:
 def train(cfg: TrainConfig, *, resume: str | Path | None = None) -> TrainResult:
     """Train as ``cfg`` says. ``resume``: a run directory or checkpoint to continue from;
     a ``cfg.run_dir`` that already holds ``last.pt`` is resumed too."""
+    if cfg.retain_memory:
+        retain_freed_memory()
     info = distributed.setup(cfg.device)
     try:
         with num_threads(cfg.threads):
