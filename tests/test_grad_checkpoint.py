@@ -1,4 +1,5 @@
-"""set_grad_checkpointing on every registered model: same gradients, same BN statistics.
+"""set_grad_checkpointing on every registered model: same gradients, same BN statistics, and
+less memory kept for the backward pass.
 
 The default suite checks the smallest model of each family (the mechanism is generic over
 set_stages, so a family is covered by one model); the whole registry runs under ``slow``.
@@ -13,6 +14,7 @@ import torch
 
 import classicnets
 import classicnets.grad_checkpoint as gc
+from classicnets.bench import saved_activation_bytes
 from representatives import smallest_per_family
 
 ALL = classicnets.list_models()
@@ -34,13 +36,17 @@ def test_checkpointing_registry(name: str, monkeypatch: pytest.MonkeyPatch) -> N
 
 def _check_checkpointing(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     plain = classicnets.create_model(name, num_classes=10).train()
+    s = max(plain.min_input_size, 32)
+    x = torch.randn(2, 3, s, s)
+    kept = saved_activation_bytes(copy.deepcopy(plain), x)
+    lean = copy.deepcopy(plain)
+    lean.set_grad_checkpointing()
+    assert saved_activation_bytes(lean, x) < 0.7 * kept, "checkpointing saved little memory"
     ckpt = copy.deepcopy(plain)
     ckpt.set_grad_checkpointing()
     calls = []
     original = gc._checkpoint
     monkeypatch.setattr(gc, "_checkpoint", lambda m, x: calls.append(m) or original(m, x))
-    s = max(plain.min_input_size, 32)
-    x = torch.randn(2, 3, s, s)
     torch.manual_seed(1)
     plain(x).logsumexp(1).mean().backward()
     torch.manual_seed(1)

@@ -342,7 +342,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     )
     print(
         f"wrote {check.path} ({args.format}); checked against eager at batch "
-        f"{check.checked_batch}: max relative error {check.max_rel_error:.1e}"
+        f"{check.checked_batch}: {check.describe()}"
     )
     return 0
 

@@ -8,6 +8,15 @@ kept because deployment stacks still load it); ``torch.export``'s ExportedProgra
 than the example the export saw. Models with auxiliary heads export their inference form (eval
 mode returns the logits alone). Every export is compared with the eager model:
 ``max|exported - eager| / max|eager|`` must stay below ``tolerance`` (1e-4 in fp32).
+
+Where it does not, the float64 result of the same model on the same batch decides: the export
+passes when it is no further from that exact result than ``FP32_SLACK`` times the eager fp32
+model's own distance from it (the larger of the contiguous and the channels_last model's: two
+orderings of the same float32 arithmetic), or than ``tolerance``. Deep
+untrained networks amplify float32 rounding: on SENet-154 with random weights eager fp32 is
+9e-4 from float64, switching the eager model to channels_last moves its logits by 1.3e-3, and
+scaling the input by 1 + 1e-7 by 1.2e-3, while onnxruntime's output is 1.0e-3 from float64. A
+wrong operator or weight is off by orders of magnitude more, so the check still catches it.
 """
 
 from __future__ import annotations
@@ -40,14 +49,31 @@ class ExportError(ClassicNetsError):
     """An export that failed or does not reproduce the eager output (the message says how)."""
 
 
+#: How much further from the float64 result than eager fp32 an export may be (see above).
+FP32_SLACK = 2.0
+
+
 @dataclass(frozen=True)
 class ExportCheck:
-    """The result of one verified export."""
+    """The result of one verified export. ``exact_error`` / ``eager_exact_error``: the export's
+    and eager fp32's distance from the float64 model, computed only where ``max_rel_error``
+    exceeded the tolerance."""
 
     path: Path
     format: str
     max_rel_error: float
     checked_batch: int
+    exact_error: float | None = None
+    eager_exact_error: float | None = None
+
+    def describe(self) -> str:
+        text = f"max relative error {self.max_rel_error:.1e}"
+        if self.exact_error is not None:
+            text += (
+                f" (within float32 rounding: {self.exact_error:.1e} from the float64 result, "
+                f"eager fp32 {self.eager_exact_error:.1e})"
+            )
+        return text
 
 
 def max_rel_error(actual: Tensor, expected: Tensor) -> float:
@@ -203,9 +229,31 @@ def export_model(
         expected = model(x)
         actual = load_exported(path, fmt)(x)
     err = max_rel_error(actual, expected)
-    if not err <= tolerance:
-        raise ExportError(
-            f"{fmt} export of {path.name} differs from eager: max relative error {err:.2e} "
-            f"> {tolerance:.0e} (batch {batch})"
+    if err <= tolerance:
+        return ExportCheck(path=path, format=fmt, max_rel_error=err, checked_batch=batch)
+    exact_err, eager_err = _distances_from_float64(model, x, actual, expected)
+    if exact_err <= max(tolerance, FP32_SLACK * eager_err):
+        return ExportCheck(
+            path, fmt, err, batch, exact_error=exact_err, eager_exact_error=eager_err
         )
-    return ExportCheck(path=path, format=fmt, max_rel_error=err, checked_batch=batch)
+    raise ExportError(
+        f"{fmt} export of {path.name} differs from eager: max relative error {err:.2e} "
+        f"> {tolerance:.0e} (batch {batch}); it is {exact_err:.1e} from the float64 result, "
+        f"eager fp32 {eager_err:.1e}"
+    )
+
+
+@torch.no_grad()
+def _distances_from_float64(
+    model: nn.Module, x: Tensor, actual: Tensor, expected: Tensor
+) -> tuple[float, float]:
+    """The export's max relative error against the float64 model, and eager fp32's: the larger
+    of the contiguous model's (``expected``) and the channels_last model's, two orderings of the
+    same float32 arithmetic that show how far rounding alone moves this network's output."""
+    import copy
+
+    exact = copy.deepcopy(model).double()(x.double())
+    cl = copy.deepcopy(model).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    other = cl(x.contiguous(memory_format=torch.channels_last))
+    eager = max(max_rel_error(expected, exact), max_rel_error(other, exact))
+    return max_rel_error(actual, exact), eager

@@ -1,9 +1,10 @@
 """Gradient checkpointing for any model described by ``set_stages``.
 
 ``ClassicNet.set_grad_checkpointing()`` makes the stages run through :func:`run_checkpointed`:
-an ``nn.Sequential`` stage module is checkpointed block by block, any other stage module as a
-whole. Activations inside a checkpointed segment are not kept for the backward pass but
-recomputed there, which trades one extra forward of the stages for their activation memory.
+an ``nn.Sequential`` stage module of blocks is checkpointed block by block, one of single
+convolution units (VGG) and any other stage module as a whole. Activations inside a
+checkpointed segment are not kept for the backward pass but recomputed there, which trades
+one extra forward of the stages for their activation memory.
 
 Batch norm in training mode would update its running statistics a second time during the
 recomputation (PyTorch's checkpoint replays the forward as is); the recomputation here runs with
@@ -53,11 +54,25 @@ def _checkpoint(module: nn.Module, x: Tensor) -> Tensor:
     )
 
 
+def _is_unit(module: nn.Module) -> bool:
+    """A single conv [-> BN] [-> ReLU] or a parameter-free layer: it keeps nothing for backward
+    beyond its input and output, so checkpointing it alone saves nothing."""
+    from .layers import ConvNormAct
+
+    return isinstance(module, (ConvNormAct, nn.Conv2d)) or next(module.parameters(), None) is None
+
+
 def run_checkpointed(module: nn.Module, x: Tensor) -> Tensor:
-    """``module(x)`` with activations recomputed in backward (per block for nn.Sequential)."""
+    """``module(x)`` with activations recomputed in backward.
+
+    An ``nn.Sequential`` of blocks (residual, dense, Inception modules) is checkpointed block by
+    block: each keeps only its input. One made of single convolution units (VGG's stages, the
+    Inception stems) is checkpointed as a whole: per unit, the unit's input would be kept, and
+    that is every activation there is (VGG-16 saved as much as without checkpointing).
+    """
     if not torch.is_grad_enabled():
         return module(x)
-    if isinstance(module, nn.Sequential):
+    if isinstance(module, nn.Sequential) and not all(_is_unit(m) for m in module):
         for block in module:
             x = _checkpoint(block, x)
         return x
