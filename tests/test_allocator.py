@@ -13,7 +13,7 @@ from classicnets.allocator import _glibc
 
 needs_glibc = pytest.mark.skipif(_glibc() is None, reason="the C library here is not glibc")
 
-# Page faults of allocating and filling a 64 MiB tensor, after two like it were freed.
+# Page faults of allocating and filling a 64 MiB tensor, once like tensors were freed.
 _PROBE = """
 import resource, torch
 from classicnets.allocator import memory_retained, retain_freed_memory
@@ -24,8 +24,9 @@ def faults():
     after = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     del t
     return after - before
-faults(); faults()  # steady state: the heap has grown to fit the aligned request
-print(faults(), memory_retained())
+faults(); faults()
+# the fewest of several: the heap may still grow once to fit an aligned request
+print(min(faults() for _ in range(5)), memory_retained())
 """
 
 
