@@ -7,7 +7,7 @@ speed ratio: the reference's total time over its convolution time, i.e. the rati
 reach if everything but the convolutions (the same oneDNN kernels on both sides) took no time.
 
     PYTHONPATH=src python benchmarks/profile_deploy.py inception_v3 [--library torchvision]
-        [--batch 16] [--rows 12]
+        [--batch 16] [--rows 12] [--retain-memory]
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import argparse
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+from classicnets.allocator import retain_freed_memory
 from classicnets.deploy import deploy
 from classicnets.reference import paired_models
 from classicnets.registry import model_info
@@ -41,7 +42,10 @@ def main() -> None:
     p.add_argument("--library", default="torchvision")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--rows", type=int, default=12)
+    p.add_argument("--retain-memory", action="store_true", help="classicnets.allocator, both")
     args = p.parse_args()
+    if args.retain_memory:
+        retain_freed_memory()
     ours, reference = paired_models(args.model, args.library)
     size = model_info(args.model).input_size
     x = torch.randn(args.batch, 3, size, size)
@@ -54,7 +58,8 @@ def main() -> None:
     }
     for label, (_, _, table) in results.items():
         print(f"===== {label}\n{table}")
-    print(f"{args.model}, batch {args.batch}, fp32, {torch.get_num_threads()} threads")
+    kept = ", memory retained" if args.retain_memory else ""
+    print(f"{args.model}, batch {args.batch}, fp32, {torch.get_num_threads()} threads{kept}")
     for label, (total, conv, _) in results.items():
         print(f"  {label}: {total:.3f} s, convolutions {conv:.3f} s ({100 * conv / total:.0f}%)")
     (t_ours, _, _), (t_ref, c_ref, _) = results.values()
