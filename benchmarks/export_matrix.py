@@ -21,16 +21,7 @@ import torch
 
 import classicnets
 from classicnets.bench import describe_machine
-from classicnets.export import FORMATS, ExportCheck, calibrate_batchnorm, export_model
-
-
-def _error_cell(check: ExportCheck) -> str:
-    if check.exact_error is None:
-        return f"{check.max_rel_error:.0e}"
-    return (
-        f"{check.max_rel_error:.0e} vs eager; float64: export {check.exact_error:.0e}, "
-        f"eager {check.eager_exact_error:.0e}"
-    )
+from classicnets.export import FORMATS, calibrate_batchnorm, export_model
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
                         input_size=size,
                         dynamic_batch=fmt != "torchscript",
                     )
-                    cells.append(f"ok {_error_cell(check)} ({time.time() - start:.0f} s)")
+                    cells.append(f"ok {check.describe()} ({time.time() - start:.0f} s)")
                 except Exception as e:  # every failure is a row of the report
                     cells.append("FAIL")
                     failures.append(f"- `{name}` {fmt}: {e}")

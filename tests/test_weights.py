@@ -30,21 +30,10 @@ from classicnets.weights import (
     read_file,
     save_weights,
 )
+from classicnets.weights.interchange import build_foreign
 from helpers import meta_model, randomize_bn
 
 tvm = pytest.importorskip("torchvision.models")
-
-
-def _build_foreign(entry: ForeignArch, like: nn.Module | None = None) -> nn.Module:
-    """Their model; ``like``: with the options ``entry.mirror`` names taken from our model (their
-    Inception v3 with or without its auxiliary head, as ours)."""
-    kwargs = dict(entry.kwargs)
-    if like is not None:
-        kwargs.update({a: getattr(like, a) for a in entry.mirror if hasattr(like, a)})
-    if entry.library == "torchvision":
-        return tvm.get_model(entry.name, weights=None, **kwargs)
-    timm = pytest.importorskip("timm")
-    return timm.create_model(entry.name, pretrained=False, **kwargs)
 
 
 def _assert_same_logits(a: nn.Module, b: nn.Module, size: int) -> None:
@@ -71,7 +60,9 @@ def test_oracle_both_directions(entry: ForeignArch) -> None:
     timm_aux = entry.library == "timm" and "aux_logits" in entry.mirror
     model = classicnets.create_model(entry.ours, **({"aux_logits": False} if timm_aux else {}))
     model.eval()
-    reference = randomize_bn(_build_foreign(entry, like=model)).eval()
+    if entry.library == "timm":
+        pytest.importorskip("timm")
+    reference = randomize_bn(build_foreign(entry, model, device="cpu")).eval()
     size = max(model.min_input_size, 64)
 
     report = load_weights(model, reference.state_dict())  # layout detected, strict

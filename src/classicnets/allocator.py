@@ -7,7 +7,8 @@ more than 128 KiB is free there. A network's activations are exactly such blocks
 freed again on every forward pass: each pass then page-faults its whole working set back in,
 and the kernel zeroes every page first. On the project's 2-core CPU that is about a quarter of
 an eager ResNet-50 batch-32 forward pass (1.83 s -> 1.41 s for torchvision's channels_last
-model; ``benchmarks/results/cpu.md``, "allocator").
+model in a fresh process; suite figures with and without it: benchmarks/README.md, "The
+allocator matters more than the graph").
 
 :func:`retain_freed_memory` tells glibc to keep freed memory in the process (no ``mmap`` for
 blocks under 1 GiB, no trimming), so the second pass reuses the first one's pages. The process
