@@ -178,7 +178,7 @@ def write(record: dict) -> None:
         r = record["short_run"]
         lines += [
             "",
-            "## Short schedule (recipes/resnet_cifar.toml, cosine over the stated epochs)",
+            "## Short schedule (the resnet_cifar recipe, cosine over the stated epochs)",
             "",
             f"- {r['epochs']} epoch(s) over {r['train_images']:,} training images, "
             f"{r['precision']}: **test accuracy {r['test_acc']:.2%}** on "

@@ -250,9 +250,9 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
         help="train a model with a recipe (default: resnet20 on the embedded digits)",
-        description="Train with a recipe from recipes/ (or a .toml path), overridden by flags "
-        "and --set KEY=VALUE (any config field). Re-running into an existing --run-dir, or "
-        "--resume, continues exactly where the run stopped.",
+        description="Train with a recipe bundled with the package (or a .toml path), "
+        "overridden by flags and --set KEY=VALUE (any config field). Re-running into an existing "
+        "--run-dir, or --resume, continues exactly where the run stopped.",
     )
     p.add_argument("--recipe", "-r", default=None, help="recipe name or .toml (default: digits)")
     for name, typ in _TRAIN_FLAGS.items():

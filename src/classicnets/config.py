@@ -28,7 +28,8 @@ else:  # pragma: no cover
 
 from .errors import ClassicNetsError
 
-RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
+# The recipes ship inside the package (package data), so an installed wheel finds them too.
+RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 
 
 class ConfigError(ClassicNetsError, ValueError):
