@@ -61,19 +61,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from ..keys import CheckpointFormats, KeyLayout, remap_keys
 from ..layers import ClassifierHead, ConvNormAct, SEConfig, init_weights
 from ..layers.fused import BatchNormReLU, FusedConv, fold_batchnorm_into, foldable
 from ..registry import register_model
-from ..specs import ErrorFigure, Paper, PaperFigures
+from ..specs import DENSENET_PAPER as PAPER
+from ..specs import ErrorFigure, PaperFigures, imagenet_error
 from .base import ClassicNet
-
-PAPER = Paper(
-    key="densenet",
-    title="Densely Connected Convolutional Networks",
-    authors="Huang, Liu, van der Maaten, Weinberger",
-    year=2016,
-    arxiv="1608.06993",
-)
 
 Stem = Literal["imagenet", "cifar"]
 
@@ -407,21 +401,70 @@ class DenseNet(ClassicNet):
         return [m for m in self.modules() if isinstance(m, DenseLayer)]
 
 
+# -- torchvision key layout ----------------------------------------------------------------------
+
+TORCHVISION_KEY_RULES: tuple[tuple[str, str], ...] = (
+    (r"^features\.conv0\.", "stem.conv."),
+    (r"^features\.norm0\.", "stem.bn."),
+    # "norm.1" is the layout of torchvision's published files, "norm1" of its current modules
+    (
+        r"^features\.denseblock(\d+)\.denselayer(\d+)\.(norm|conv)\.?([12])\.",
+        r"block\1.layer\2.\3\4.",
+    ),
+    (r"^features\.transition(\d+)\.", r"transition\1."),
+    (r"^features\.norm5\.", "final_norm."),
+    (r"^classifier\.", "head.fc."),
+)
+
+
+def from_torchvision(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename a torchvision/timm DenseNet state dict's keys to this module's names."""
+
+    return remap_keys(state_dict, TORCHVISION_KEY_RULES)
+
+
+CHECKPOINTS = CheckpointFormats("densenet", {"torchvision": KeyLayout(TORCHVISION_KEY_RULES)})
+
+
 # -- builders ----------------------------------------------------------------------------------
-
-
-def _err(top1: float, top5: float, protocol: str, source: str = "Table 3") -> ErrorFigure:
-    return ErrorFigure(top1, top5, "ImageNet val", protocol, source)
 
 
 _ONE_CROP, _TEN_CROP = "single 224 center crop", "10-crop testing"
 
 # depth: (exact params with 1000 classes, G mult-adds at 224, Table 3 errors 1-crop, 10-crop)
 _IMAGENET_FIGURES: dict[int, tuple[int, float, tuple[ErrorFigure, ...]]] = {
-    121: (7_978_856, 2.834, (_err(25.02, 7.71, _ONE_CROP), _err(23.61, 6.66, _TEN_CROP))),
-    169: (14_149_480, 3.360, (_err(23.80, 6.85, _ONE_CROP), _err(22.08, 5.92, _TEN_CROP))),
-    201: (20_013_928, 4.291, (_err(22.58, 6.34, _ONE_CROP), _err(21.46, 5.54, _TEN_CROP))),
-    264: (33_337_704, 5.752, (_err(22.15, 6.12, _ONE_CROP), _err(20.80, 5.29, _TEN_CROP))),
+    121: (
+        7_978_856,
+        2.834,
+        (
+            imagenet_error(25.02, 7.71, _ONE_CROP, "Table 3"),
+            imagenet_error(23.61, 6.66, _TEN_CROP, "Table 3"),
+        ),
+    ),
+    169: (
+        14_149_480,
+        3.360,
+        (
+            imagenet_error(23.80, 6.85, _ONE_CROP, "Table 3"),
+            imagenet_error(22.08, 5.92, _TEN_CROP, "Table 3"),
+        ),
+    ),
+    201: (
+        20_013_928,
+        4.291,
+        (
+            imagenet_error(22.58, 6.34, _ONE_CROP, "Table 3"),
+            imagenet_error(21.46, 5.54, _TEN_CROP, "Table 3"),
+        ),
+    ),
+    264: (
+        33_337_704,
+        5.752,
+        (
+            imagenet_error(22.15, 6.12, _ONE_CROP, "Table 3"),
+            imagenet_error(20.80, 5.29, _TEN_CROP, "Table 3"),
+        ),
+    ),
     161: (28_681_000, 7.728, ()),
 }
 
@@ -457,7 +500,9 @@ def _register_imagenet(depth: int) -> None:
     builder.__name__ = builder.__qualname__ = f"densenet{depth}"
     builder.__doc__ = f"DenseNet-BC-{depth} (ImageNet, k={k}): dense blocks {layers}, theta 0.5."
     builder.__annotations__["return"] = DenseNet
-    register_model(family="densenet", paper=PAPER, figures=_imagenet_figures(depth))(builder)
+    register_model(
+        checkpoints=CHECKPOINTS, family="densenet", paper=PAPER, figures=_imagenet_figures(depth)
+    )(builder)
 
 
 for _depth in IMAGENET_CONFIGS:
@@ -514,32 +559,14 @@ def _register_cifar(name: str) -> None:
     builder.__doc__ = f"CIFAR {kind} (L={depth}, k={k}): three dense blocks of {n} layers."
     builder.__annotations__["return"] = DenseNet
     register_model(
-        family="densenet", paper=PAPER, figures=_cifar_figures(name), input_size=32, num_classes=10
+        checkpoints=CHECKPOINTS,
+        family="densenet",
+        paper=PAPER,
+        figures=_cifar_figures(name),
+        input_size=32,
+        num_classes=10,
     )(builder)
 
 
 for _name in CIFAR_CONFIGS:
     _register_cifar(_name)
-
-
-# -- torchvision key layout ----------------------------------------------------------------------
-
-TORCHVISION_KEY_RULES: tuple[tuple[str, str], ...] = (
-    (r"^features\.conv0\.", "stem.conv."),
-    (r"^features\.norm0\.", "stem.bn."),
-    # "norm.1" is the layout of torchvision's published files, "norm1" of its current modules
-    (
-        r"^features\.denseblock(\d+)\.denselayer(\d+)\.(norm|conv)\.?([12])\.",
-        r"block\1.layer\2.\3\4.",
-    ),
-    (r"^features\.transition(\d+)\.", r"transition\1."),
-    (r"^features\.norm5\.", "final_norm."),
-    (r"^classifier\.", "head.fc."),
-)
-
-
-def from_torchvision(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Rename a torchvision/timm DenseNet state dict's keys to this module's names."""
-    from ..weights import remap_keys
-
-    return remap_keys(state_dict, TORCHVISION_KEY_RULES)

@@ -64,6 +64,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from ..keys import CheckpointFormats, KeyLayout, remap_keys
 from ..layers import (
     SYMMETRIC,
     AuxClassifier,
@@ -78,16 +79,9 @@ from ..layers import (
     run_with_aux,
 )
 from ..registry import register_model
-from ..specs import ErrorFigure, Paper, PaperFigures
+from ..specs import INCEPTION_V3_PAPER as PAPER
+from ..specs import PaperFigures, imagenet_error
 from .base import ClassicNet
-
-PAPER = Paper(
-    key="inception_v3",
-    title="Rethinking the Inception Architecture for Computer Vision",
-    authors="Szegedy, Vanhoucke, Ioffe, Shlens, Wojna",
-    year=2015,
-    arxiv="1512.00567",
-)
 
 AuxHeadKind = Literal["released", "paper"]
 ModuleKind = Literal["35", "reduce35", "17", "reduce17", "8"]
@@ -350,45 +344,6 @@ class InceptionV3(ClassicNet):
             self.aux.reset(num_classes)
 
 
-# -- builders ----------------------------------------------------------------------------------
-
-
-def _err(top1: float, top5: float, protocol: str, source: str) -> ErrorFigure:
-    return ErrorFigure(top1, top5, "ImageNet val", protocol, source)
-
-
-@register_model(
-    family="inception",
-    paper=PAPER,
-    input_size=299,
-    figures=PaperFigures(
-        source="I3 abstract, Table 3, Table 4",
-        paper_macs=5e9,
-        ref_params=23_834_568,
-        ref_gmacs=5.713,
-        ref_params_with_aux=27_161_264,
-        ref_source="the released architecture; equals torchvision inception_v3 (with and "
-        "without aux) and timm inception_v3",
-        errors=(
-            _err(21.2, 5.6, "single crop, 48,238 non-blacklisted val images", "I3 Table 3"),
-            _err(19.47, 4.48, "single model, 12 crops", "I3 Table 4"),
-            _err(18.77, 4.2, "single model, 144 crops", "I3 Table 4"),
-            _err(17.3, 3.5, "4 models, multi-crop", "I3 abstract"),
-            _err(22.706, 6.550, "torchvision weights (TF port), resize 342, 299 crop", "TV"),
-        ),
-        accepted_deviation="the abstract's '5 billion multiply-adds' (4.8 G in Table 3) is for "
-        "the network of the paper's Table 1, which the paper does not specify to the branch "
-        "widths; the released architecture built here (1x1 conv 80 / 3x3 conv 192 / max pool "
-        "stem, 5x5 branches kept in the 35x35 modules) costs 5.713 G, as torchvision's and "
-        "timm's inception_v3.",
-        notes="The paper gives 'less than 25 million parameters' (abstract): 23.83M here.",
-    ),
-)
-def inception_v3(**options: object) -> InceptionV3:
-    """Inception v3 as released (torchvision/timm layout); aux_head='paper' for BN-auxiliary."""
-    return InceptionV3(**options)  # type: ignore[arg-type]
-
-
 # -- torchvision / timm key layout -----------------------------------------------------------------
 
 _BRANCHES: dict[str, tuple[tuple[str, str], ...]] = {
@@ -468,7 +423,6 @@ def from_torchvision(
 
     ``aux_logits=False`` drops torchvision's auxiliary head, for a model built without one.
     """
-    from ..weights import remap_keys
 
     if not aux_logits:
         state_dict = {k: v for k, v in state_dict.items() if not k.startswith("AuxLogits.")}
@@ -481,3 +435,51 @@ def from_timm(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     timm's default has no auxiliary head (``AuxLogits`` only with ``aux_logits=True``).
     """
     return from_torchvision(state_dict)
+
+
+#: timm's ``inception_v3`` uses torchvision's names (its aux head only with aux_logits=True).
+CHECKPOINTS = CheckpointFormats(
+    "inception_v3",
+    {"torchvision": KeyLayout(TORCHVISION_KEY_RULES), "timm": KeyLayout(TORCHVISION_KEY_RULES)},
+    aux_head_prefixes=AUX_HEAD_PREFIXES,
+)
+
+
+# -- builders ----------------------------------------------------------------------------------
+
+
+@register_model(
+    checkpoints=CHECKPOINTS,
+    family="inception",
+    paper=PAPER,
+    input_size=299,
+    figures=PaperFigures(
+        source="I3 abstract, Table 3, Table 4",
+        paper_macs=5e9,
+        ref_params=23_834_568,
+        ref_gmacs=5.713,
+        ref_params_with_aux=27_161_264,
+        ref_source="the released architecture; equals torchvision inception_v3 (with and "
+        "without aux) and timm inception_v3",
+        errors=(
+            imagenet_error(
+                21.2, 5.6, "single crop, 48,238 non-blacklisted val images", "I3 Table 3"
+            ),
+            imagenet_error(19.47, 4.48, "single model, 12 crops", "I3 Table 4"),
+            imagenet_error(18.77, 4.2, "single model, 144 crops", "I3 Table 4"),
+            imagenet_error(17.3, 3.5, "4 models, multi-crop", "I3 abstract"),
+            imagenet_error(
+                22.706, 6.550, "torchvision weights (TF port), resize 342, 299 crop", "TV"
+            ),
+        ),
+        accepted_deviation="the abstract's '5 billion multiply-adds' (4.8 G in Table 3) is for "
+        "the network of the paper's Table 1, which the paper does not specify to the branch "
+        "widths; the released architecture built here (1x1 conv 80 / 3x3 conv 192 / max pool "
+        "stem, 5x5 branches kept in the 35x35 modules) costs 5.713 G, as torchvision's and "
+        "timm's inception_v3.",
+        notes="The paper gives 'less than 25 million parameters' (abstract): 23.83M here.",
+    ),
+)
+def inception_v3(**options: object) -> InceptionV3:
+    """Inception v3 as released (torchvision/timm layout); aux_head='paper' for BN-auxiliary."""
+    return InceptionV3(**options)  # type: ignore[arg-type]

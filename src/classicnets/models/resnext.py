@@ -31,18 +31,12 @@ datasets, which is what is built, and Table 7's parameter counts hold for it.
 
 from __future__ import annotations
 
+from ..keys import CheckpointFormats, KeyLayout
 from ..registry import register_model
-from ..specs import ErrorFigure, Paper, PaperFigures
+from ..specs import RESNEXT_PAPER as PAPER
+from ..specs import ErrorFigure, PaperFigures, imagenet_error
+from . import resnet
 from .resnet import IMAGENET_DEPTHS, ResNet
-from .resnet import from_torchvision as from_torchvision
-
-PAPER = Paper(
-    key="resnext",
-    title="Aggregated Residual Transformations for Deep Neural Networks",
-    authors="Xie, Girshick, Dollár, Tu, He",
-    year=2016,
-    arxiv="1611.05431",
-)
 
 # Table 2: (cardinality C, bottleneck width d) at roughly ResNet-50's complexity.
 TABLE2_WIDTHS: tuple[tuple[int, int], ...] = ((1, 64), (2, 40), (4, 24), (8, 14), (32, 4))
@@ -79,8 +73,8 @@ def _cifar(row: tuple[int, int], **options: object) -> ResNet:
 _ONE_CROP = "single 224x224 center crop of the image resized to 256"
 
 
-def _err(top1: float, top5: float | None, source: str) -> ErrorFigure:
-    return ErrorFigure(top1, top5, "ImageNet val", _ONE_CROP, source)
+#: torchvision's and timm's ResNeXts use torchvision's ResNet key names.
+CHECKPOINTS = CheckpointFormats("resnext", {"torchvision": KeyLayout(resnet.TORCHVISION_KEY_RULES)})
 
 
 # -- ResNeXt-50, Table 2's widths ----------------------------------------------------------------
@@ -116,7 +110,7 @@ def _resnext50_figures(c: int, d: int) -> PaperFigures:
             (c, d),
             "computed; equals timm ResNet(Bottleneck, (3, 4, 6, 3), cardinality=C, base_width=d)",
         ),
-        errors=(_err(top1, None, "Table 3"),),
+        errors=(imagenet_error(top1, None, _ONE_CROP, "Table 3"),),
         notes="Table 2 keeps the complexity only roughly (the 3x3 width C*d grows from 64 to "
         "128 while the 1x1s shrink); Table 1 prints figures for 1x64d and 32x4d only.",
         **printed,  # type: ignore[arg-type]
@@ -134,7 +128,9 @@ def _register_resnext50(c: int, d: int) -> None:
         f"ResNeXt-50 ({c}x{d}d): {what}, bottleneck width {d}, stride on the 3x3 (Table 2, 3)."
     )
     builder.__annotations__["return"] = ResNet
-    register_model(family="resnext", paper=PAPER, figures=_resnext50_figures(c, d))(builder)
+    register_model(
+        checkpoints=CHECKPOINTS, family="resnext", paper=PAPER, figures=_resnext50_figures(c, d)
+    )(builder)
 
 
 for _c, _d in TABLE2_WIDTHS:
@@ -145,6 +141,7 @@ for _c, _d in TABLE2_WIDTHS:
 
 
 @register_model(
+    checkpoints=CHECKPOINTS,
     family="resnext",
     paper=PAPER,
     figures=PaperFigures(
@@ -155,7 +152,7 @@ for _c, _d in TABLE2_WIDTHS:
         ref_params=44_177_704,
         ref_gmacs=7.970,
         ref_source="computed; equals timm resnext101_32x4d",
-        errors=(_err(21.2, 5.6, "Table 3, 4"),),
+        errors=(imagenet_error(21.2, 5.6, _ONE_CROP, "Table 3, 4"),),
         notes="The paper prints '~44M' and '~7.8 x10^9' (the ResNet-101 baseline's complexity "
         "it preserves): compared within 3%.",
     ),
@@ -166,6 +163,7 @@ def resnext101_32x4d(**options: object) -> ResNet:
 
 
 @register_model(
+    checkpoints=CHECKPOINTS,
     family="resnext",
     paper=PAPER,
     figures=PaperFigures(
@@ -175,7 +173,7 @@ def resnext101_32x4d(**options: object) -> ResNet:
         ref_gmacs=15.460,
         ref_source="computed; equals torchvision resnext101_64x4d",
         errors=(
-            _err(20.4, 5.3, "Table 4"),
+            imagenet_error(20.4, 5.3, _ONE_CROP, "Table 4"),
             ErrorFigure(19.1, 4.4, "ImageNet val", "single 320x320 crop", "Table 5"),
         ),
     ),
@@ -186,6 +184,7 @@ def resnext101_64x4d(**options: object) -> ResNet:
 
 
 @register_model(
+    checkpoints=CHECKPOINTS,
     family="resnext",
     paper=PAPER,
     figures=PaperFigures(
@@ -221,6 +220,7 @@ def _cifar_figures(
 
 
 @register_model(
+    checkpoints=CHECKPOINTS,
     family="resnext",
     paper=PAPER,
     figures=_cifar_figures(34.4e6, 34_426_698, 5.387, 3.65, 17.77),
@@ -233,6 +233,7 @@ def resnext29_8x64d(**options: object) -> ResNet:
 
 
 @register_model(
+    checkpoints=CHECKPOINTS,
     family="resnext",
     paper=PAPER,
     figures=_cifar_figures(68.1e6, 68_155_210, 10.689, 3.58, 17.31),
