@@ -116,7 +116,8 @@ def register_model(
     num_classes: int = 1000,
     checkpoints: CheckpointFormats | None = None,
 ) -> Callable[[F], F]:
-    """Register a builder under its function name. Its docstring's first line is its summary.
+    """Register a builder under its function name. Its docstring's first paragraph (joined into
+    one line) is its summary.
 
     ``checkpoints`` is what the family declares about foreign checkpoint layouts (key rules,
     converters, auxiliary heads); without it the model converts none.
@@ -131,7 +132,7 @@ def register_model(
             name=name,
             family=family,
             paper=paper,
-            summary=doc.splitlines()[0],
+            summary=" ".join(doc.split("\n\n")[0].split()),
             input_size=input_size,
             num_classes=num_classes,
             figures=figures,

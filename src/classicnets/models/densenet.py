@@ -53,8 +53,8 @@ hidden width of 2 (``max(1, k // r)``, layers/se.py); the transitions and the st
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Callable, Sequence
+from typing import Literal, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -428,6 +428,8 @@ CHECKPOINTS = CheckpointFormats("densenet", {"torchvision": KeyLayout(TORCHVISIO
 
 # -- builders ----------------------------------------------------------------------------------
 
+_Builder = TypeVar("_Builder", bound=Callable[..., DenseNet])
+
 
 _ONE_CROP, _TEN_CROP = "single 224 center crop", "10-crop testing"
 
@@ -490,23 +492,46 @@ def _imagenet_figures(depth: int) -> PaperFigures:
     )
 
 
-def _register_imagenet(depth: int) -> None:
+def _imagenet(depth: int, **options: object) -> DenseNet:
     k, layers = IMAGENET_CONFIGS[depth]
+    options.setdefault("growth_rate", k)
+    return DenseNet(block_layers=layers, stem="imagenet", **options)  # type: ignore[arg-type]
 
-    def builder(**options: object) -> DenseNet:
-        options.setdefault("growth_rate", k)
-        return DenseNet(block_layers=layers, stem="imagenet", **options)  # type: ignore[arg-type]
 
-    builder.__name__ = builder.__qualname__ = f"densenet{depth}"
-    builder.__doc__ = f"DenseNet-BC-{depth} (ImageNet, k={k}): dense blocks {layers}, theta 0.5."
-    builder.__annotations__["return"] = DenseNet
-    register_model(
+def _imagenet_model(depth: int) -> Callable[[_Builder], _Builder]:
+    return register_model(
         checkpoints=CHECKPOINTS, family="densenet", paper=PAPER, figures=_imagenet_figures(depth)
-    )(builder)
+    )
 
 
-for _depth in IMAGENET_CONFIGS:
-    _register_imagenet(_depth)
+@_imagenet_model(121)
+def densenet121(**options: object) -> DenseNet:
+    """DenseNet-BC-121 (ImageNet, k=32): dense blocks (6, 12, 24, 16), theta 0.5."""
+    return _imagenet(121, **options)
+
+
+@_imagenet_model(169)
+def densenet169(**options: object) -> DenseNet:
+    """DenseNet-BC-169 (ImageNet, k=32): dense blocks (6, 12, 32, 32), theta 0.5."""
+    return _imagenet(169, **options)
+
+
+@_imagenet_model(201)
+def densenet201(**options: object) -> DenseNet:
+    """DenseNet-BC-201 (ImageNet, k=32): dense blocks (6, 12, 48, 32), theta 0.5."""
+    return _imagenet(201, **options)
+
+
+@_imagenet_model(264)
+def densenet264(**options: object) -> DenseNet:
+    """DenseNet-BC-264 (ImageNet, k=32): dense blocks (6, 12, 64, 48), theta 0.5."""
+    return _imagenet(264, **options)
+
+
+@_imagenet_model(161)
+def densenet161(**options: object) -> DenseNet:
+    """DenseNet-BC-161 (ImageNet, k=48): dense blocks (6, 12, 36, 24), theta 0.5."""
+    return _imagenet(161, **options)
 
 
 # Table 2 (with 10 classes): paper params, exact params, G mult-adds at 32x32, and the errors
@@ -544,29 +569,57 @@ def _cifar_figures(name: str) -> PaperFigures:
     )
 
 
-def _register_cifar(name: str) -> None:
+def _cifar(name: str, **options: object) -> DenseNet:
     depth, k, bc = CIFAR_CONFIGS[name]
     n = cifar_layers_per_block(depth, bc)
+    options.setdefault("growth_rate", k)
+    options.setdefault("bottleneck", bc)
+    options.setdefault("compression", BC_COMPRESSION if bc else 1.0)
+    return DenseNet(block_layers=(n, n, n), stem="cifar", **options)  # type: ignore[arg-type]
 
-    def builder(**options: object) -> DenseNet:
-        options.setdefault("growth_rate", k)
-        options.setdefault("bottleneck", bc)
-        options.setdefault("compression", BC_COMPRESSION if bc else 1.0)
-        return DenseNet(block_layers=(n, n, n), stem="cifar", **options)  # type: ignore[arg-type]
 
-    kind = "DenseNet-BC" if bc else "DenseNet"
-    builder.__name__ = builder.__qualname__ = name
-    builder.__doc__ = f"CIFAR {kind} (L={depth}, k={k}): three dense blocks of {n} layers."
-    builder.__annotations__["return"] = DenseNet
-    register_model(
+def _cifar_model(name: str) -> Callable[[_Builder], _Builder]:
+    return register_model(
         checkpoints=CHECKPOINTS,
         family="densenet",
         paper=PAPER,
         figures=_cifar_figures(name),
         input_size=32,
         num_classes=10,
-    )(builder)
+    )
 
 
-for _name in CIFAR_CONFIGS:
-    _register_cifar(_name)
+@_cifar_model("densenet40_k12")
+def densenet40_k12(**options: object) -> DenseNet:
+    """CIFAR DenseNet (L=40, k=12): three dense blocks of 12 layers."""
+    return _cifar("densenet40_k12", **options)
+
+
+@_cifar_model("densenet100_k12")
+def densenet100_k12(**options: object) -> DenseNet:
+    """CIFAR DenseNet (L=100, k=12): three dense blocks of 32 layers."""
+    return _cifar("densenet100_k12", **options)
+
+
+@_cifar_model("densenet100_k24")
+def densenet100_k24(**options: object) -> DenseNet:
+    """CIFAR DenseNet (L=100, k=24): three dense blocks of 32 layers."""
+    return _cifar("densenet100_k24", **options)
+
+
+@_cifar_model("densenet_bc100_k12")
+def densenet_bc100_k12(**options: object) -> DenseNet:
+    """CIFAR DenseNet-BC (L=100, k=12): three dense blocks of 16 layers."""
+    return _cifar("densenet_bc100_k12", **options)
+
+
+@_cifar_model("densenet_bc250_k24")
+def densenet_bc250_k24(**options: object) -> DenseNet:
+    """CIFAR DenseNet-BC (L=250, k=24): three dense blocks of 41 layers."""
+    return _cifar("densenet_bc250_k24", **options)
+
+
+@_cifar_model("densenet_bc190_k40")
+def densenet_bc190_k40(**options: object) -> DenseNet:
+    """CIFAR DenseNet-BC (L=190, k=40): three dense blocks of 31 layers."""
+    return _cifar("densenet_bc190_k40", **options)

@@ -32,8 +32,8 @@ normalising; that is a data-pipeline matter, not the model's.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Callable, Sequence
+from typing import Literal, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -570,6 +570,8 @@ CHECKPOINTS = CheckpointFormats("resnet", {"torchvision": KeyLayout(TORCHVISION_
 
 # -- builders ----------------------------------------------------------------------------------
 
+_Builder = TypeVar("_Builder", bound=Callable[..., ResNet])
+
 
 def _imagenet(depth: int, **options: object) -> ResNet:
     block, layers = IMAGENET_DEPTHS[depth]
@@ -827,27 +829,60 @@ def _cifar_figures(depth: int) -> PaperFigures:
     )
 
 
-def _register_cifar(depth: int) -> None:
-    n = CIFAR_DEPTHS[depth]
-
-    def builder(**options: object) -> ResNet:
-        return _cifar(depth, **options)
-
-    builder.__name__ = builder.__qualname__ = f"resnet{depth}"
-    builder.__doc__ = (
-        f"CIFAR ResNet-{depth} (6n+2, n={n}): 3x3 stem, three stages of {n} basic blocks at "
-        "16/32/64 filters, option A shortcuts."
-    )
-    builder.__annotations__["return"] = ResNet
-    register_model(
+def _cifar_model(depth: int) -> Callable[[_Builder], _Builder]:
+    return register_model(
         checkpoints=CHECKPOINTS,
         family="resnet",
         paper=PAPER,
         figures=_cifar_figures(depth),
         input_size=32,
         num_classes=10,
-    )(builder)
+    )
 
 
-for _depth in CIFAR_DEPTHS:
-    _register_cifar(_depth)
+@_cifar_model(20)
+def resnet20(**options: object) -> ResNet:
+    """CIFAR ResNet-20 (6n+2, n=3): 3x3 stem, three stages of 3 basic blocks at
+    16/32/64 filters, option A shortcuts.
+    """
+    return _cifar(20, **options)
+
+
+@_cifar_model(32)
+def resnet32(**options: object) -> ResNet:
+    """CIFAR ResNet-32 (6n+2, n=5): 3x3 stem, three stages of 5 basic blocks at
+    16/32/64 filters, option A shortcuts.
+    """
+    return _cifar(32, **options)
+
+
+@_cifar_model(44)
+def resnet44(**options: object) -> ResNet:
+    """CIFAR ResNet-44 (6n+2, n=7): 3x3 stem, three stages of 7 basic blocks at
+    16/32/64 filters, option A shortcuts.
+    """
+    return _cifar(44, **options)
+
+
+@_cifar_model(56)
+def resnet56(**options: object) -> ResNet:
+    """CIFAR ResNet-56 (6n+2, n=9): 3x3 stem, three stages of 9 basic blocks at
+    16/32/64 filters, option A shortcuts.
+    """
+    return _cifar(56, **options)
+
+
+@_cifar_model(110)
+def resnet110(**options: object) -> ResNet:
+    """CIFAR ResNet-110 (6n+2, n=18): 3x3 stem, three stages of 18 basic blocks at
+    16/32/64 filters, option A shortcuts.
+    """
+    return _cifar(110, **options)
+
+
+@_cifar_model(1202)
+def resnet1202(**options: object) -> ResNet:
+    """CIFAR ResNet-1202 (6n+2, n=200): 3x3 stem, three stages of 200 basic blocks at
+    16/32/64 filters, option A shortcuts.
+    """
+    return _cifar(1202, **options)

@@ -31,6 +31,9 @@ datasets, which is what is built, and Table 7's parameter counts hold for it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from ..keys import CheckpointFormats, KeyLayout
 from ..registry import register_model
 from ..specs import RESNEXT_PAPER as PAPER
@@ -71,6 +74,7 @@ def _cifar(row: tuple[int, int], **options: object) -> ResNet:
 
 
 _ONE_CROP = "single 224x224 center crop of the image resized to 256"
+_Builder = TypeVar("_Builder", bound=Callable[..., ResNet])
 
 
 #: torchvision's and timm's ResNeXts use torchvision's ResNet key names.
@@ -117,24 +121,50 @@ def _resnext50_figures(c: int, d: int) -> PaperFigures:
     )
 
 
-def _register_resnext50(c: int, d: int) -> None:
-    def builder(**options: object) -> ResNet:
-        return _imagenet(50, (c, d), **options)
-
-    name = f"resnext50_{c}x{d}d"
-    builder.__name__ = builder.__qualname__ = name
-    what = "ResNet-50 baseline of the ResNeXt paper" if c == 1 else f"cardinality {c}"
-    builder.__doc__ = (
-        f"ResNeXt-50 ({c}x{d}d): {what}, bottleneck width {d}, stride on the 3x3 (Table 2, 3)."
-    )
-    builder.__annotations__["return"] = ResNet
-    register_model(
+def _resnext50_model(c: int, d: int) -> Callable[[_Builder], _Builder]:
+    return register_model(
         checkpoints=CHECKPOINTS, family="resnext", paper=PAPER, figures=_resnext50_figures(c, d)
-    )(builder)
+    )
 
 
-for _c, _d in TABLE2_WIDTHS:
-    _register_resnext50(_c, _d)
+@_resnext50_model(1, 64)
+def resnext50_1x64d(**options: object) -> ResNet:
+    """ResNeXt-50 (1x64d): ResNet-50 baseline of the ResNeXt paper, bottleneck width 64,
+    stride on the 3x3 (Table 2, 3).
+    """
+    return _imagenet(50, (1, 64), **options)
+
+
+@_resnext50_model(2, 40)
+def resnext50_2x40d(**options: object) -> ResNet:
+    """ResNeXt-50 (2x40d): cardinality 2, bottleneck width 40,
+    stride on the 3x3 (Table 2, 3).
+    """
+    return _imagenet(50, (2, 40), **options)
+
+
+@_resnext50_model(4, 24)
+def resnext50_4x24d(**options: object) -> ResNet:
+    """ResNeXt-50 (4x24d): cardinality 4, bottleneck width 24,
+    stride on the 3x3 (Table 2, 3).
+    """
+    return _imagenet(50, (4, 24), **options)
+
+
+@_resnext50_model(8, 14)
+def resnext50_8x14d(**options: object) -> ResNet:
+    """ResNeXt-50 (8x14d): cardinality 8, bottleneck width 14,
+    stride on the 3x3 (Table 2, 3).
+    """
+    return _imagenet(50, (8, 14), **options)
+
+
+@_resnext50_model(32, 4)
+def resnext50_32x4d(**options: object) -> ResNet:
+    """ResNeXt-50 (32x4d): cardinality 32, bottleneck width 4,
+    stride on the 3x3 (Table 2, 3).
+    """
+    return _imagenet(50, (32, 4), **options)
 
 
 # -- ResNeXt-101 ---------------------------------------------------------------------------------

@@ -53,6 +53,8 @@ batch norm and SE (r=16): 138,596,784 parameters, 15.470 G mult-adds (paper: 15.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -436,6 +438,8 @@ CHECKPOINTS = CheckpointFormats(
 
 # -- builders ----------------------------------------------------------------------------------
 
+_Builder = TypeVar("_Builder", bound=Callable[..., VGG])
+
 # Exact counts with 1000 classes (A-LRN has A's: LRN has no parameters) and G mult-adds at 224.
 _REF: dict[str, tuple[int, int, float]] = {
     # config: (params, params with BN, G mult-adds)
@@ -510,30 +514,86 @@ def _figures(config: str, batch_norm: bool) -> PaperFigures:
     )
 
 
-def _register(name: str, config: str, batch_norm: bool, summary: str) -> None:
-    def builder(**options: object) -> VGG:
-        return VGG(config=config, batch_norm=batch_norm, **options)  # type: ignore[arg-type]
-
-    builder.__name__ = builder.__qualname__ = name
-    builder.__doc__ = summary
-    builder.__annotations__["return"] = VGG
-    register_model(
+def _vgg_model(config: str, batch_norm: bool) -> Callable[[_Builder], _Builder]:
+    return register_model(
         checkpoints=CHECKPOINTS, family="vgg", paper=PAPER, figures=_figures(config, batch_norm)
-    )(builder)
+    )
 
 
-_NAMES = {
-    "A": ("vgg11", "11 weight layers: 8 conv, 3 FC"),
-    "A-LRN": ("vgg11_lrn", "A with local response normalisation after the first layer"),
-    "B": ("vgg13", "13 weight layers: 10 conv, 3 FC"),
-    "C": ("vgg16_c", "16 weight layers, a 1x1 conv closing blocks 3-5"),
-    "D": ("vgg16", "16 weight layers: 13 conv (all 3x3), 3 FC"),
-    "E": ("vgg19", "19 weight layers: 16 conv, 3 FC"),
-}
+def _vgg(config: str, batch_norm: bool, **options: object) -> VGG:
+    return VGG(config=config, batch_norm=batch_norm, **options)  # type: ignore[arg-type]
 
-for _config, (_name, _what) in _NAMES.items():
-    _register(_name, _config, False, f"VGG configuration {_config}: {_what}.")
-    _register(f"{_name}_bn", _config, True, f"VGG {_config} with batch norm: {_what}.")
+
+@_vgg_model("A", batch_norm=False)
+def vgg11(**options: object) -> VGG:
+    """VGG configuration A: 11 weight layers: 8 conv, 3 FC."""
+    return _vgg("A", False, **options)
+
+
+@_vgg_model("A", batch_norm=True)
+def vgg11_bn(**options: object) -> VGG:
+    """VGG A with batch norm: 11 weight layers: 8 conv, 3 FC."""
+    return _vgg("A", True, **options)
+
+
+@_vgg_model("A-LRN", batch_norm=False)
+def vgg11_lrn(**options: object) -> VGG:
+    """VGG configuration A-LRN: A with local response normalisation after the first layer."""
+    return _vgg("A-LRN", False, **options)
+
+
+@_vgg_model("A-LRN", batch_norm=True)
+def vgg11_lrn_bn(**options: object) -> VGG:
+    """VGG A-LRN with batch norm: A with local response normalisation after the first layer."""
+    return _vgg("A-LRN", True, **options)
+
+
+@_vgg_model("B", batch_norm=False)
+def vgg13(**options: object) -> VGG:
+    """VGG configuration B: 13 weight layers: 10 conv, 3 FC."""
+    return _vgg("B", False, **options)
+
+
+@_vgg_model("B", batch_norm=True)
+def vgg13_bn(**options: object) -> VGG:
+    """VGG B with batch norm: 13 weight layers: 10 conv, 3 FC."""
+    return _vgg("B", True, **options)
+
+
+@_vgg_model("C", batch_norm=False)
+def vgg16_c(**options: object) -> VGG:
+    """VGG configuration C: 16 weight layers, a 1x1 conv closing blocks 3-5."""
+    return _vgg("C", False, **options)
+
+
+@_vgg_model("C", batch_norm=True)
+def vgg16_c_bn(**options: object) -> VGG:
+    """VGG C with batch norm: 16 weight layers, a 1x1 conv closing blocks 3-5."""
+    return _vgg("C", True, **options)
+
+
+@_vgg_model("D", batch_norm=False)
+def vgg16(**options: object) -> VGG:
+    """VGG configuration D: 16 weight layers: 13 conv (all 3x3), 3 FC."""
+    return _vgg("D", False, **options)
+
+
+@_vgg_model("D", batch_norm=True)
+def vgg16_bn(**options: object) -> VGG:
+    """VGG D with batch norm: 16 weight layers: 13 conv (all 3x3), 3 FC."""
+    return _vgg("D", True, **options)
+
+
+@_vgg_model("E", batch_norm=False)
+def vgg19(**options: object) -> VGG:
+    """VGG configuration E: 19 weight layers: 16 conv, 3 FC."""
+    return _vgg("E", False, **options)
+
+
+@_vgg_model("E", batch_norm=True)
+def vgg19_bn(**options: object) -> VGG:
+    """VGG E with batch norm: 19 weight layers: 16 conv, 3 FC."""
+    return _vgg("E", True, **options)
 
 
 @register_model(
