@@ -678,18 +678,30 @@ def resnet34_c(**options: object) -> ResNet:
     return _imagenet(34, **options)
 
 
-def _bottleneck_figures(
-    depth: int, paper_macs: float, params: int, gmacs: float, errors: tuple[ErrorFigure, ...]
-) -> PaperFigures:
-    return PaperFigures(
+# depth: (paper mult-adds, params, G mult-adds, Table 3 / Table 4 / R2 top-1 and top-5 errors)
+_BOTTLENECK_FIGURES: dict[int, tuple[float, int, float, tuple[tuple[float, float], ...]]] = {
+    50: (3.8e9, 25_557_032, 3.858, ((22.85, 6.71), (20.74, 5.25), (24.7, 7.8))),
+    101: (7.6e9, 44_549_160, 7.570, ((21.75, 6.05), (19.87, 4.60), (23.6, 7.1))),
+    152: (11.3e9, 60_192_808, 11.282, ((21.43, 5.71), (19.38, 4.49), (23.0, 6.7))),
+}
+_BOTTLENECK_PROTOCOLS = ((_TEN_CROP, "Table 3"), (_MULTI_SCALE, "Table 4"), (_ONE_CROP, "R2"))
+
+
+def _bottleneck_model(depth: int) -> Callable[[_Builder], _Builder]:
+    paper_macs, params, gmacs, errors = _BOTTLENECK_FIGURES[depth]
+    figures = PaperFigures(
         source="R1 Table 1, 3, 4; R2",
         paper_macs=paper_macs,
         ref_params=params,
         ref_gmacs=gmacs,
         ref_source=f"computed; params equal torchvision resnet{depth}, whose stride placement "
         f"differs (see resnet{depth}_v1_5)",
-        errors=errors,
+        errors=tuple(
+            imagenet_error(top1, top5, protocol, source)
+            for (top1, top5), (protocol, source) in zip(errors, _BOTTLENECK_PROTOCOLS, strict=True)
+        ),
     )
+    return register_model(checkpoints=CHECKPOINTS, family="resnet", paper=PAPER, figures=figures)
 
 
 def _v1_5_figures(depth: int, params: int, gmacs: float) -> PaperFigures:
@@ -703,64 +715,19 @@ def _v1_5_figures(depth: int, params: int, gmacs: float) -> PaperFigures:
     )
 
 
-@register_model(
-    checkpoints=CHECKPOINTS,
-    family="resnet",
-    paper=PAPER,
-    figures=_bottleneck_figures(
-        50,
-        3.8e9,
-        25_557_032,
-        3.858,
-        (
-            imagenet_error(22.85, 6.71, _TEN_CROP, "Table 3"),
-            imagenet_error(20.74, 5.25, _MULTI_SCALE, "Table 4"),
-            imagenet_error(24.7, 7.8, _ONE_CROP, "R2"),
-        ),
-    ),
-)
+@_bottleneck_model(50)
 def resnet50(**options: object) -> ResNet:
     """ResNet-50: bottlenecks (3, 4, 6, 3), stride on the first 1x1 as in the paper's models."""
     return _imagenet(50, **options)
 
 
-@register_model(
-    checkpoints=CHECKPOINTS,
-    family="resnet",
-    paper=PAPER,
-    figures=_bottleneck_figures(
-        101,
-        7.6e9,
-        44_549_160,
-        7.570,
-        (
-            imagenet_error(21.75, 6.05, _TEN_CROP, "Table 3"),
-            imagenet_error(19.87, 4.60, _MULTI_SCALE, "Table 4"),
-            imagenet_error(23.6, 7.1, _ONE_CROP, "R2"),
-        ),
-    ),
-)
+@_bottleneck_model(101)
 def resnet101(**options: object) -> ResNet:
     """ResNet-101: bottlenecks (3, 4, 23, 3), stride on the first 1x1 as in the paper's models."""
     return _imagenet(101, **options)
 
 
-@register_model(
-    checkpoints=CHECKPOINTS,
-    family="resnet",
-    paper=PAPER,
-    figures=_bottleneck_figures(
-        152,
-        11.3e9,
-        60_192_808,
-        11.282,
-        (
-            imagenet_error(21.43, 5.71, _TEN_CROP, "Table 3"),
-            imagenet_error(19.38, 4.49, _MULTI_SCALE, "Table 4"),
-            imagenet_error(23.0, 6.7, _ONE_CROP, "R2"),
-        ),
-    ),
-)
+@_bottleneck_model(152)
 def resnet152(**options: object) -> ResNet:
     """ResNet-152: bottlenecks (3, 8, 36, 3), stride on the first 1x1 as in the paper's models."""
     return _imagenet(152, **options)
