@@ -55,8 +55,11 @@ def _imports(path: Path, root: Path) -> Iterator[str]:
             else:
                 target = node.module or ""
             if node.module is None or target in (PACKAGE, package):
-                # `from . import models`: each name may be a module of its own
-                yield from (f"{target}.{a.name}" for a in node.names)
+                # `from . import models`: a name is a module of its own, or the package's attribute
+                for alias in node.names:
+                    sub = root.parent.joinpath(*target.split("."), alias.name)
+                    is_module = sub.is_dir() or sub.with_suffix(".py").is_file()
+                    yield f"{target}.{alias.name}" if is_module else target
             else:
                 yield target
 
