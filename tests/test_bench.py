@@ -15,8 +15,8 @@ from classicnets.bench import (
     saved_activation_bytes,
 )
 from classicnets.cli import main
+from classicnets.factory import create_model
 from classicnets.reference import NoReferenceError, paired_models
-from classicnets.registry import create_model
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,13 @@ import torch
 from torch import nn
 
 import classicnets
-from classicnets.models.resnet import Bottleneck, ResNet, grouped_to_paths, paths_to_grouped
-from classicnets.models.resnext import from_torchvision
+from classicnets.models.resnet import (
+    Bottleneck,
+    ResNet,
+    from_torchvision,
+    grouped_to_paths,
+    paths_to_grouped,
+)
 from classicnets.summary import count_params
 from helpers import meta_model, randomize_bn
 

@@ -1,8 +1,10 @@
 """classicnets: the classic image-classification CNNs of 2014-2017, faithful to their papers."""
 
+from . import models  # noqa: F401  (importing registers every family)
 from .deploy import deploy
 from .errors import InputShapeError, UnknownModelError, UnknownOptionError
-from .registry import create_model, list_models, model_info, register_model
+from .factory import create_model
+from .registry import list_models, model_info, register_model
 from .summary import count_params, summarize
 from .weights import export_weights, load_weights, save_weights
 

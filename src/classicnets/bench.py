@@ -365,11 +365,11 @@ def run_bench(cfg: BenchConfig) -> list[BenchResult]:
             (f"{cfg.compare} {_ref_label(cfg)}", reference),
         ]
     else:
-        from .registry import create_model
+        from .factory import create_model
 
         models = [(f"classicnets {cfg.model}", create_model(cfg.model))]
     with torch.device("meta"):
-        from .registry import create_model as _create
+        from .factory import create_model as _create
 
         meta_model = _create(cfg.model)
     in_chans = getattr(models[0][1], "in_chans", 3)
@@ -431,7 +431,7 @@ def run_variants(configs: list[BenchConfig]) -> list[BenchResult]:
         for c in configs
     ):
         raise ValueError("run_variants compares settings of one model, device and batch size")
-    from .registry import create_model
+    from .factory import create_model
 
     device = torch.device(first.device)
     base = create_model(first.model)

@@ -326,7 +326,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from .export import FORMATS, export_model, load_checkpoint
-    from .registry import create_model, model_info
+    from .factory import create_model
+    from .registry import model_info
 
     model = create_model(args.model)
     if args.checkpoint:

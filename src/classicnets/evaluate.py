@@ -201,7 +201,7 @@ class LoadedModel:
 def load_registered(name: str, model_name: str | None = None) -> LoadedModel:
     """Registered weights (``arch.tag``, see ``classicnets weights``), downloaded or cached,
     with their classes and evaluation preprocessing (size, crop fraction, mean, std)."""
-    from .registry import create_model
+    from .factory import create_model
     from .weights import get_weights, load_weights
 
     spec = get_weights(name)
@@ -247,7 +247,8 @@ def load_trained(
 ) -> LoadedModel:
     """From a run directory, a ``.pt`` checkpoint, a model name with a safetensors file, or
     registered weights (``weights="resnet50.tv_in1k"``, :func:`load_registered`)."""
-    from .registry import create_model, model_info
+    from .factory import create_model
+    from .registry import model_info
 
     if checkpoint is None and weights is not None and not Path(weights).exists():
         name = str(weights)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .errors import ClassicNetsError
-from .registry import create_model
+from .factory import create_model
 from .weights.interchange import ForeignArch, build_foreign, convert_from, foreign_archs
 
 __all__ = ["LIBRARIES", "NoReferenceError", "comparable_model", "paired_models", "reference_name"]

@@ -2,9 +2,13 @@
 
 ``@register_model`` records a builder under its function name (registering a name twice raises),
 ``list_models`` lists names by glob, ``model_info`` returns what the papers say about a model and
-``create_model`` builds it. A builder only picks a row of its family's spec table and passes the
-caller's options to the model's keyword-only constructor; options are checked against that
-constructor so a typo gets a clear message, not a TypeError from deep inside.
+what its family declares about checkpoints, and :meth:`ModelInfo.build` builds it. A builder only
+picks a row of its family's spec table and passes the caller's options to the model's
+keyword-only constructor; options are checked against that constructor so a typo gets a clear
+message, not a TypeError from deep inside.
+
+This module is the table and the decorator only: it imports no family, weights or features
+(``classicnets.factory.create_model`` adds pretrained weights and feature extraction on top).
 """
 
 from __future__ import annotations
@@ -12,18 +16,19 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import inspect
-import os
+import re
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from torch import nn
 
 from .errors import UnknownModelError, UnknownOptionError
+from .keys import CheckpointFormats
 from .specs import Paper, PaperFigures
 
-__all__ = ["ModelInfo", "create_model", "list_models", "model_info", "register_model"]
+__all__ = ["ModelInfo", "list_models", "model_info", "register_model"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class ModelInfo:
     num_classes: int
     figures: PaperFigures
     builder: Callable[..., nn.Module]
+    checkpoints: CheckpointFormats
 
     @property
     def model_class(self) -> type[nn.Module]:
@@ -76,6 +82,25 @@ class ModelInfo:
             cls.__init__ = original  # type: ignore[method-assign]
         return seen
 
+    def build(
+        self, *, num_classes: int | None = None, in_chans: int = 3, **options: Any
+    ) -> nn.Module:
+        """The model with its default classes (or ``num_classes``), options checked by name."""
+        valid = self.options()
+        unknown = sorted(set(options) - set(valid))
+        if unknown:
+            raise UnknownOptionError(
+                f"{self.name} does not take option(s) {', '.join(unknown)}; "
+                f"it takes: {', '.join(sorted(valid))}"
+            )
+        model = self.builder(
+            num_classes=self.num_classes if num_classes is None else num_classes,
+            in_chans=in_chans,
+            **options,
+        )
+        model.model_name = self.name
+        return model
+
 
 _REGISTRY: dict[str, ModelInfo] = {}
 
@@ -89,8 +114,14 @@ def register_model(
     figures: PaperFigures,
     input_size: int = 224,
     num_classes: int = 1000,
+    checkpoints: CheckpointFormats | None = None,
 ) -> Callable[[F], F]:
-    """Register a builder under its function name. Its docstring's first line is its summary."""
+    """Register a builder under its function name. Its docstring's first paragraph (joined into
+    one line) is its summary.
+
+    ``checkpoints`` is what the family declares about foreign checkpoint layouts (key rules,
+    converters, auxiliary heads); without it the model converts none.
+    """
 
     def decorate(builder: F) -> F:
         name = builder.__name__
@@ -101,24 +132,20 @@ def register_model(
             name=name,
             family=family,
             paper=paper,
-            summary=doc.splitlines()[0],
+            summary=" ".join(doc.split("\n\n")[0].split()),
             input_size=input_size,
             num_classes=num_classes,
             figures=figures,
             builder=builder,
+            checkpoints=checkpoints or CheckpointFormats(builder.__module__.rsplit(".", 1)[-1]),
         )
         return builder
 
     return decorate
 
 
-def _ensure_models_loaded() -> None:
-    from . import models  # noqa: F401  (importing registers every family)
-
-
 def list_models(pattern: str = "*", *, family: str | None = None) -> list[str]:
     """Registered model names matching a glob pattern (e.g. ``"resnet*"``), sorted naturally."""
-    _ensure_models_loaded()
     names = [
         n
         for n, info in _REGISTRY.items()
@@ -128,14 +155,11 @@ def list_models(pattern: str = "*", *, family: str | None = None) -> list[str]:
 
 
 def _natural_key(name: str) -> list[Any]:
-    import re
-
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
 
 
 def model_info(name: str) -> ModelInfo:
     """The paper, default input size and reference figures of a registered model."""
-    _ensure_models_loaded()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -145,55 +169,3 @@ def model_info(name: str) -> ModelInfo:
             f"unknown model {name!r}.{hint} `classicnets list` shows all "
             f"{len(_REGISTRY)} registered models."
         ) from None
-
-
-def create_model(
-    name: str,
-    *,
-    num_classes: int | None = None,
-    in_chans: int = 3,
-    features_only: bool = False,
-    out_indices: Sequence[int] | None = None,
-    pretrained: bool | str | os.PathLike[str] | None = False,
-    **options: Any,
-) -> nn.Module:
-    """Build a registered model.
-
-    ``num_classes`` defaults to the model's own (1000 for ImageNet networks, 10 for the CIFAR
-    ones). Further options (``drop_rate``, ``shortcut``, ``zero_init_last``...) go to the model's
-    keyword-only constructor; ``model_info(name).options()`` lists them. With
-    ``features_only=True`` the result returns the feature maps of the stages in
-    ``out_indices`` (default: all) instead of logits.
-
-    ``pretrained``: ``True`` loads the model's default registered weights, a tag (``"tv_in1k"``)
-    or a full name (``"resnet18.tv_in1k"``) those weights, a path a local file (no network).
-    Registered weights are downloaded into the torch hub cache and their SHA-256 verified; see
-    :func:`classicnets.load_weights` for what happens when ``num_classes`` or ``in_chans`` differ
-    from the checkpoint's.
-    """
-    info = model_info(name)
-    valid = info.options()
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise UnknownOptionError(
-            f"{name} does not take option(s) {', '.join(unknown)}; "
-            f"it takes: {', '.join(sorted(valid))}"
-        )
-    model = info.builder(
-        num_classes=info.num_classes if num_classes is None else num_classes,
-        in_chans=in_chans,
-        **options,
-    )
-    model.model_name = name
-    if pretrained is not False and pretrained is not None:
-        from .weights import load_pretrained
-
-        head = "unused" if features_only else "pretrained" if num_classes is None else "new"
-        load_pretrained(model, pretrained, head=head)
-    if features_only:
-        from .features import FeatureExtractor
-
-        return FeatureExtractor(model, out_indices=out_indices)
-    if out_indices is not None:
-        raise ValueError("out_indices only applies with features_only=True")
-    return model

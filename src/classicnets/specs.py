@@ -87,3 +87,101 @@ class PaperFigures:
     accepted_deviation: str | None = None
     rows: tuple[PaperRow, ...] = field(default=())
     notes: str = ""
+
+
+def imagenet_error(
+    top1: float | None,
+    top5: float | None,
+    protocol: str,
+    source: str,
+    *,
+    dataset: str = "ImageNet val",
+) -> ErrorFigure:
+    """An error figure on ImageNet's validation set, the dataset of nearly every paper table."""
+    return ErrorFigure(top1, top5, dataset, protocol, source)
+
+
+# -- the papers ---------------------------------------------------------------------------------
+# One record per publication; families import theirs (SENet's also names the SE variants that
+# other family files register).
+
+BN_INCEPTION_PAPER = Paper(
+    key="bn_inception",
+    title="Batch Normalization: Accelerating Deep Network Training by Reducing Internal "
+    "Covariate Shift",
+    authors="Ioffe, Szegedy",
+    year=2015,
+    arxiv="1502.03167",
+)
+
+
+DENSENET_PAPER = Paper(
+    key="densenet",
+    title="Densely Connected Convolutional Networks",
+    authors="Huang, Liu, van der Maaten, Weinberger",
+    year=2016,
+    arxiv="1608.06993",
+)
+
+
+GOOGLENET_PAPER = Paper(
+    key="googlenet",
+    title="Going Deeper with Convolutions",
+    authors="Szegedy, Liu, Jia, Sermanet, Reed, Anguelov, Erhan, Vanhoucke, Rabinovich",
+    year=2014,
+    arxiv="1409.4842",
+)
+
+
+INCEPTION_V3_PAPER = Paper(
+    key="inception_v3",
+    title="Rethinking the Inception Architecture for Computer Vision",
+    authors="Szegedy, Vanhoucke, Ioffe, Shlens, Wojna",
+    year=2015,
+    arxiv="1512.00567",
+)
+
+
+INCEPTION_V4_PAPER = Paper(
+    key="inception_v4",
+    title="Inception-v4, Inception-ResNet and the Impact of Residual Connections on Learning",
+    authors="Szegedy, Ioffe, Vanhoucke, Alemi",
+    year=2016,
+    arxiv="1602.07261",
+)
+
+
+RESNET_PAPER = Paper(
+    key="resnet",
+    title="Deep Residual Learning for Image Recognition",
+    authors="He, Zhang, Ren, Sun",
+    year=2015,
+    arxiv="1512.03385",
+)
+
+
+RESNEXT_PAPER = Paper(
+    key="resnext",
+    title="Aggregated Residual Transformations for Deep Neural Networks",
+    authors="Xie, Girshick, Dollár, Tu, He",
+    year=2016,
+    arxiv="1611.05431",
+)
+
+
+SENET_PAPER = Paper(
+    key="senet",
+    title="Squeeze-and-Excitation Networks",
+    authors="Hu, Shen, Albanie, Sun, Wu",
+    year=2017,
+    arxiv="1709.01507",
+)
+
+
+VGG_PAPER = Paper(
+    key="vgg",
+    title="Very Deep Convolutional Networks for Large-Scale Image Recognition",
+    authors="Simonyan, Zisserman",
+    year=2014,
+    arxiv="1409.1556",
+)

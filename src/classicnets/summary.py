@@ -19,8 +19,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from .factory import create_model
 from .layers.auxiliary import AuxClassifier
-from .registry import create_model, model_info
+from .registry import model_info
 from .table import format_table
 
 __all__ = ["LayerRow", "Profile", "count_params", "profile_model", "summarize"]

@@ -54,7 +54,8 @@ from .engine.schedule import LRSchedule
 from .engine.schedule import from_config as schedule_from_config
 from .errors import ClassicNetsError
 from .evaluate import evaluate_loader
-from .registry import create_model, model_info
+from .factory import create_model
+from .registry import model_info
 
 
 class TrainingDivergedError(ClassicNetsError, FloatingPointError):

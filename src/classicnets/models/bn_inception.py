@@ -46,20 +46,12 @@ from typing import Literal, NamedTuple
 
 from torch import nn
 
+from ..keys import CheckpointFormats
 from ..layers import ClassifierHead, ConcatBranches, ConvNormAct, SEConfig, init_weights
 from ..registry import register_model
-from ..specs import ErrorFigure, Paper, PaperFigures
+from ..specs import BN_INCEPTION_PAPER as PAPER
+from ..specs import SENET_PAPER, ErrorFigure, PaperFigures
 from .base import ClassicNet
-from .senet import PAPER as SENET_PAPER
-
-PAPER = Paper(
-    key="bn_inception",
-    title="Batch Normalization: Accelerating Deep Network Training by Reducing Internal "
-    "Covariate Shift",
-    authors="Ioffe, Szegedy",
-    year=2015,
-    arxiv="1502.03167",
-)
 
 PoolKind = Literal["avg", "max"]
 
@@ -224,7 +216,12 @@ class BNInception(ClassicNet):
         init_weights(self)
 
 
+#: No foreign release computes the paper's BN-Inception: no key layouts to convert.
+CHECKPOINTS = CheckpointFormats("bn_inception")
+
+
 @register_model(
+    checkpoints=CHECKPOINTS,
     family="inception",
     paper=PAPER,
     figures=PaperFigures(
@@ -253,6 +250,7 @@ def bn_inception(**options: object) -> BNInception:
 
 
 @register_model(
+    checkpoints=CHECKPOINTS,
     family="senet",
     paper=SENET_PAPER,
     figures=PaperFigures(

@@ -53,27 +53,21 @@ hidden width of 2 (``max(1, k // r)``, layers/se.py); the transitions and the st
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Callable, Sequence
+from typing import Literal, TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from ..keys import CheckpointFormats, KeyLayout, remap_keys
 from ..layers import ClassifierHead, ConvNormAct, SEConfig, init_weights
 from ..layers.fused import BatchNormReLU, FusedConv, fold_batchnorm_into, foldable
 from ..registry import register_model
-from ..specs import ErrorFigure, Paper, PaperFigures
+from ..specs import DENSENET_PAPER as PAPER
+from ..specs import ErrorFigure, PaperFigures, imagenet_error
 from .base import ClassicNet
-
-PAPER = Paper(
-    key="densenet",
-    title="Densely Connected Convolutional Networks",
-    authors="Huang, Liu, van der Maaten, Weinberger",
-    year=2016,
-    arxiv="1608.06993",
-)
 
 Stem = Literal["imagenet", "cifar"]
 
@@ -407,21 +401,72 @@ class DenseNet(ClassicNet):
         return [m for m in self.modules() if isinstance(m, DenseLayer)]
 
 
+# -- torchvision key layout ----------------------------------------------------------------------
+
+TORCHVISION_KEY_RULES: tuple[tuple[str, str], ...] = (
+    (r"^features\.conv0\.", "stem.conv."),
+    (r"^features\.norm0\.", "stem.bn."),
+    # "norm.1" is the layout of torchvision's published files, "norm1" of its current modules
+    (
+        r"^features\.denseblock(\d+)\.denselayer(\d+)\.(norm|conv)\.?([12])\.",
+        r"block\1.layer\2.\3\4.",
+    ),
+    (r"^features\.transition(\d+)\.", r"transition\1."),
+    (r"^features\.norm5\.", "final_norm."),
+    (r"^classifier\.", "head.fc."),
+)
+
+
+def from_torchvision(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename a torchvision/timm DenseNet state dict's keys to this module's names."""
+
+    return remap_keys(state_dict, TORCHVISION_KEY_RULES)
+
+
+CHECKPOINTS = CheckpointFormats("densenet", {"torchvision": KeyLayout(TORCHVISION_KEY_RULES)})
+
+
 # -- builders ----------------------------------------------------------------------------------
 
-
-def _err(top1: float, top5: float, protocol: str, source: str = "Table 3") -> ErrorFigure:
-    return ErrorFigure(top1, top5, "ImageNet val", protocol, source)
+_Builder = TypeVar("_Builder", bound=Callable[..., DenseNet])
 
 
 _ONE_CROP, _TEN_CROP = "single 224 center crop", "10-crop testing"
 
 # depth: (exact params with 1000 classes, G mult-adds at 224, Table 3 errors 1-crop, 10-crop)
 _IMAGENET_FIGURES: dict[int, tuple[int, float, tuple[ErrorFigure, ...]]] = {
-    121: (7_978_856, 2.834, (_err(25.02, 7.71, _ONE_CROP), _err(23.61, 6.66, _TEN_CROP))),
-    169: (14_149_480, 3.360, (_err(23.80, 6.85, _ONE_CROP), _err(22.08, 5.92, _TEN_CROP))),
-    201: (20_013_928, 4.291, (_err(22.58, 6.34, _ONE_CROP), _err(21.46, 5.54, _TEN_CROP))),
-    264: (33_337_704, 5.752, (_err(22.15, 6.12, _ONE_CROP), _err(20.80, 5.29, _TEN_CROP))),
+    121: (
+        7_978_856,
+        2.834,
+        (
+            imagenet_error(25.02, 7.71, _ONE_CROP, "Table 3"),
+            imagenet_error(23.61, 6.66, _TEN_CROP, "Table 3"),
+        ),
+    ),
+    169: (
+        14_149_480,
+        3.360,
+        (
+            imagenet_error(23.80, 6.85, _ONE_CROP, "Table 3"),
+            imagenet_error(22.08, 5.92, _TEN_CROP, "Table 3"),
+        ),
+    ),
+    201: (
+        20_013_928,
+        4.291,
+        (
+            imagenet_error(22.58, 6.34, _ONE_CROP, "Table 3"),
+            imagenet_error(21.46, 5.54, _TEN_CROP, "Table 3"),
+        ),
+    ),
+    264: (
+        33_337_704,
+        5.752,
+        (
+            imagenet_error(22.15, 6.12, _ONE_CROP, "Table 3"),
+            imagenet_error(20.80, 5.29, _TEN_CROP, "Table 3"),
+        ),
+    ),
     161: (28_681_000, 7.728, ()),
 }
 
@@ -447,21 +492,46 @@ def _imagenet_figures(depth: int) -> PaperFigures:
     )
 
 
-def _register_imagenet(depth: int) -> None:
+def _imagenet(depth: int, **options: object) -> DenseNet:
     k, layers = IMAGENET_CONFIGS[depth]
-
-    def builder(**options: object) -> DenseNet:
-        options.setdefault("growth_rate", k)
-        return DenseNet(block_layers=layers, stem="imagenet", **options)  # type: ignore[arg-type]
-
-    builder.__name__ = builder.__qualname__ = f"densenet{depth}"
-    builder.__doc__ = f"DenseNet-BC-{depth} (ImageNet, k={k}): dense blocks {layers}, theta 0.5."
-    builder.__annotations__["return"] = DenseNet
-    register_model(family="densenet", paper=PAPER, figures=_imagenet_figures(depth))(builder)
+    options.setdefault("growth_rate", k)
+    return DenseNet(block_layers=layers, stem="imagenet", **options)  # type: ignore[arg-type]
 
 
-for _depth in IMAGENET_CONFIGS:
-    _register_imagenet(_depth)
+def _imagenet_model(depth: int) -> Callable[[_Builder], _Builder]:
+    return register_model(
+        checkpoints=CHECKPOINTS, family="densenet", paper=PAPER, figures=_imagenet_figures(depth)
+    )
+
+
+@_imagenet_model(121)
+def densenet121(**options: object) -> DenseNet:
+    """DenseNet-BC-121 (ImageNet, k=32): dense blocks (6, 12, 24, 16), theta 0.5."""
+    return _imagenet(121, **options)
+
+
+@_imagenet_model(169)
+def densenet169(**options: object) -> DenseNet:
+    """DenseNet-BC-169 (ImageNet, k=32): dense blocks (6, 12, 32, 32), theta 0.5."""
+    return _imagenet(169, **options)
+
+
+@_imagenet_model(201)
+def densenet201(**options: object) -> DenseNet:
+    """DenseNet-BC-201 (ImageNet, k=32): dense blocks (6, 12, 48, 32), theta 0.5."""
+    return _imagenet(201, **options)
+
+
+@_imagenet_model(264)
+def densenet264(**options: object) -> DenseNet:
+    """DenseNet-BC-264 (ImageNet, k=32): dense blocks (6, 12, 64, 48), theta 0.5."""
+    return _imagenet(264, **options)
+
+
+@_imagenet_model(161)
+def densenet161(**options: object) -> DenseNet:
+    """DenseNet-BC-161 (ImageNet, k=48): dense blocks (6, 12, 36, 24), theta 0.5."""
+    return _imagenet(161, **options)
 
 
 # Table 2 (with 10 classes): paper params, exact params, G mult-adds at 32x32, and the errors
@@ -499,47 +569,57 @@ def _cifar_figures(name: str) -> PaperFigures:
     )
 
 
-def _register_cifar(name: str) -> None:
+def _cifar(name: str, **options: object) -> DenseNet:
     depth, k, bc = CIFAR_CONFIGS[name]
     n = cifar_layers_per_block(depth, bc)
-
-    def builder(**options: object) -> DenseNet:
-        options.setdefault("growth_rate", k)
-        options.setdefault("bottleneck", bc)
-        options.setdefault("compression", BC_COMPRESSION if bc else 1.0)
-        return DenseNet(block_layers=(n, n, n), stem="cifar", **options)  # type: ignore[arg-type]
-
-    kind = "DenseNet-BC" if bc else "DenseNet"
-    builder.__name__ = builder.__qualname__ = name
-    builder.__doc__ = f"CIFAR {kind} (L={depth}, k={k}): three dense blocks of {n} layers."
-    builder.__annotations__["return"] = DenseNet
-    register_model(
-        family="densenet", paper=PAPER, figures=_cifar_figures(name), input_size=32, num_classes=10
-    )(builder)
+    options.setdefault("growth_rate", k)
+    options.setdefault("bottleneck", bc)
+    options.setdefault("compression", BC_COMPRESSION if bc else 1.0)
+    return DenseNet(block_layers=(n, n, n), stem="cifar", **options)  # type: ignore[arg-type]
 
 
-for _name in CIFAR_CONFIGS:
-    _register_cifar(_name)
+def _cifar_model(name: str) -> Callable[[_Builder], _Builder]:
+    return register_model(
+        checkpoints=CHECKPOINTS,
+        family="densenet",
+        paper=PAPER,
+        figures=_cifar_figures(name),
+        input_size=32,
+        num_classes=10,
+    )
 
 
-# -- torchvision key layout ----------------------------------------------------------------------
-
-TORCHVISION_KEY_RULES: tuple[tuple[str, str], ...] = (
-    (r"^features\.conv0\.", "stem.conv."),
-    (r"^features\.norm0\.", "stem.bn."),
-    # "norm.1" is the layout of torchvision's published files, "norm1" of its current modules
-    (
-        r"^features\.denseblock(\d+)\.denselayer(\d+)\.(norm|conv)\.?([12])\.",
-        r"block\1.layer\2.\3\4.",
-    ),
-    (r"^features\.transition(\d+)\.", r"transition\1."),
-    (r"^features\.norm5\.", "final_norm."),
-    (r"^classifier\.", "head.fc."),
-)
+@_cifar_model("densenet40_k12")
+def densenet40_k12(**options: object) -> DenseNet:
+    """CIFAR DenseNet (L=40, k=12): three dense blocks of 12 layers."""
+    return _cifar("densenet40_k12", **options)
 
 
-def from_torchvision(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Rename a torchvision/timm DenseNet state dict's keys to this module's names."""
-    from ..weights import remap_keys
+@_cifar_model("densenet100_k12")
+def densenet100_k12(**options: object) -> DenseNet:
+    """CIFAR DenseNet (L=100, k=12): three dense blocks of 32 layers."""
+    return _cifar("densenet100_k12", **options)
 
-    return remap_keys(state_dict, TORCHVISION_KEY_RULES)
+
+@_cifar_model("densenet100_k24")
+def densenet100_k24(**options: object) -> DenseNet:
+    """CIFAR DenseNet (L=100, k=24): three dense blocks of 32 layers."""
+    return _cifar("densenet100_k24", **options)
+
+
+@_cifar_model("densenet_bc100_k12")
+def densenet_bc100_k12(**options: object) -> DenseNet:
+    """CIFAR DenseNet-BC (L=100, k=12): three dense blocks of 16 layers."""
+    return _cifar("densenet_bc100_k12", **options)
+
+
+@_cifar_model("densenet_bc250_k24")
+def densenet_bc250_k24(**options: object) -> DenseNet:
+    """CIFAR DenseNet-BC (L=250, k=24): three dense blocks of 41 layers."""
+    return _cifar("densenet_bc250_k24", **options)
+
+
+@_cifar_model("densenet_bc190_k40")
+def densenet_bc190_k40(**options: object) -> DenseNet:
+    """CIFAR DenseNet-BC (L=190, k=40): three dense blocks of 31 layers."""
+    return _cifar("densenet_bc190_k40", **options)

@@ -71,6 +71,7 @@ from typing import Literal, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from ..keys import CheckpointFormats, KeyLayout, remap_keys
 from ..layers import (
     SYMMETRIC,
     AuxClassifier,
@@ -86,16 +87,9 @@ from ..layers import (
     run_with_aux,
 )
 from ..registry import register_model
-from ..specs import ErrorFigure, Paper, PaperFigures, PaperRow
+from ..specs import GOOGLENET_PAPER as PAPER
+from ..specs import PaperFigures, PaperRow, imagenet_error
 from .base import ClassicNet
-
-PAPER = Paper(
-    key="googlenet",
-    title="Going Deeper with Convolutions",
-    authors="Szegedy, Liu, Jia, Sermanet, Reed, Anguelov, Erhan, Vanhoucke, Rabinovich",
-    year=2014,
-    arxiv="1409.4842",
-)
 
 Norm = Literal["lrn", "bn"]
 AuxPoolKind = Literal["paper", "adaptive"]
@@ -374,109 +368,6 @@ class GoogLeNet(ClassicNet):
             aux.reset(num_classes)
 
 
-# -- builders ----------------------------------------------------------------------------------
-
-
-def _table1_rows() -> tuple[PaperRow, ...]:
-    return tuple(
-        PaperRow(name, round(k * 1e3), round(m * 1e6)) for name, (k, m) in TABLE1_FIGURES.items()
-    )
-
-
-def _err(top1: float | None, top5: float | None, protocol: str, source: str) -> ErrorFigure:
-    return ErrorFigure(top1, top5, "ImageNet val", protocol, source)
-
-
-_TABLE1_DEVIATION = (
-    "Table 1's params/ops columns sum to 6.80M / 1.50G, but its rows do not describe the network "
-    "it specifies: conv1's row (2.7K params, 34M ops) cannot be a 7x7 conv from 3 to 64 channels "
-    "(9,472 params, 118M mult-adds on 112x112), 4c's 463K params disagree with its own 100M ops "
-    "(509,440 weights x 196 positions = 99.8M), and the other params rows differ from their "
-    "layers by -4.2% to +2.7%. Built from the table's layer specification the network has "
-    "6,998,552 params and 1.583G mult-adds; `classicnets summary googlenet` shows both row by row."
-)
-
-
-@register_model(
-    family="inception",
-    paper=PAPER,
-    figures=PaperFigures(
-        source="G1 Table 1 (column sums), Table 3; I3 Table 3",
-        paper_params=6_797_700,
-        paper_macs=1_502e6,
-        ref_params=6_998_552,
-        ref_gmacs=1.583,
-        ref_params_with_aux=13_378_280,
-        ref_source="computed from Table 1 and Sec. 5 (neither torchvision nor timm builds it)",
-        errors=(
-            _err(None, 10.07, "1 model, 1 crop", "G1 Table 3"),
-            _err(None, 9.15, "1 model, 10 crops", "G1 Table 3"),
-            _err(None, 7.89, "1 model, 144 crops", "G1 Table 3"),
-            _err(None, 6.67, "7 models, 144 crops", "G1 Table 3"),
-            _err(29.0, 9.2, "single crop, 48,238 non-blacklisted val images", "I3 Table 3"),
-        ),
-        accepted_deviation=_TABLE1_DEVIATION,
-        rows=_table1_rows(),
-        notes="Params and mult-adds are the inference network's; the registered default also "
-        "carries the two auxiliary classifiers (aux_logits=True, 13,378,280 params in all).",
-    ),
-)
-def googlenet(**options: object) -> GoogLeNet:
-    """GoogLeNet as published: LRN, conv biases, real 5x5s, dropout 40%, aux heads on 4a/4d."""
-    return GoogLeNet(**options)  # type: ignore[arg-type]
-
-
-@register_model(
-    family="inception",
-    paper=PAPER,
-    figures=PaperFigures(
-        source="I3 Table 3 (BN-GoogLeNet)",
-        paper_macs=1.5e9,
-        ref_params=7_005_832,
-        ref_gmacs=1.583,
-        ref_params_with_aux=13_385_816,
-        errors=(_err(26.8, None, "single crop, 48,238 non-blacklisted val images", "I3 Table 3"),),
-        accepted_deviation="I3 Table 3 quotes GoogLeNet's cost (1.5 Bn ops) for BN-GoogLeNet; "
-        "batch norm adds no mult-adds, and the network's own count is 1.583G (see googlenet: "
-        "GoogLeNet's Table 1 does not add up).",
-    ),
-)
-def googlenet_bn(**options: object) -> GoogLeNet:
-    """GoogLeNet with batch norm after every conv and no LRN (BN-GoogLeNet); real 5x5s."""
-    options.setdefault("norm", "bn")
-    return GoogLeNet(**options)  # type: ignore[arg-type]
-
-
-@register_model(
-    family="inception",
-    paper=PAPER,
-    figures=PaperFigures(
-        source="not the paper: torchvision googlenet's layout",
-        ref_params=6_624_904,
-        ref_gmacs=1.498,
-        ref_params_with_aux=13_004_888,
-        ref_source="torchvision googlenet weights metadata (num_params, _ops) and computed",
-        errors=(
-            _err(30.222, 10.470, "torchvision IMAGENET1K_V1 weights, resize 256, 224 crop", "TV"),
-        ),
-        notes="BN (eps 1e-3), a 3x3 conv in the '5x5' branch, 2x2/2 pool after 4e, dropout "
-        "0.2, adaptive aux pool. Its weights expect [-1, 1] pixels (TORCHVISION_INPUT).",
-    ),
-)
-def googlenet_torchvision(**options: object) -> GoogLeNet:
-    """torchvision's GoogLeNet (BN, 3x3 in the '5x5' branch): loads its checkpoints exactly."""
-    for key, value in {
-        "norm": "bn",
-        "kernel_5x5": 3,
-        "pool4_kernel": 2,
-        "aux_pool": "adaptive",
-        "bn_eps": 1e-3,
-        "drop_rate": 0.2,
-    }.items():
-        options.setdefault(key, value)
-    return GoogLeNet(**options)  # type: ignore[arg-type]
-
-
 # -- torchvision key layout ----------------------------------------------------------------------
 
 TORCHVISION_KEY_RULES: tuple[tuple[str, str], ...] = (
@@ -505,8 +396,124 @@ def from_torchvision(
     torchvision's released checkpoint includes (untrained) auxiliary heads; ``aux_logits=False``
     drops them, for a model built with ``aux_logits=False``.
     """
-    from ..weights import remap_keys
 
     if not aux_logits:
         state_dict = {k: v for k, v in state_dict.items() if not k.startswith(("aux1.", "aux2."))}
     return remap_keys(state_dict, TORCHVISION_KEY_RULES)
+
+
+CHECKPOINTS = CheckpointFormats(
+    "googlenet",
+    {"torchvision": KeyLayout(TORCHVISION_KEY_RULES)},
+    aux_head_prefixes=AUX_HEAD_PREFIXES,
+)
+
+
+# -- builders ----------------------------------------------------------------------------------
+
+
+def _table1_rows() -> tuple[PaperRow, ...]:
+    return tuple(
+        PaperRow(name, round(k * 1e3), round(m * 1e6)) for name, (k, m) in TABLE1_FIGURES.items()
+    )
+
+
+_TABLE1_DEVIATION = (
+    "Table 1's params/ops columns sum to 6.80M / 1.50G, but its rows do not describe the network "
+    "it specifies: conv1's row (2.7K params, 34M ops) cannot be a 7x7 conv from 3 to 64 channels "
+    "(9,472 params, 118M mult-adds on 112x112), 4c's 463K params disagree with its own 100M ops "
+    "(509,440 weights x 196 positions = 99.8M), and the other params rows differ from their "
+    "layers by -4.2% to +2.7%. Built from the table's layer specification the network has "
+    "6,998,552 params and 1.583G mult-adds; `classicnets summary googlenet` shows both row by row."
+)
+
+
+@register_model(
+    checkpoints=CHECKPOINTS,
+    family="inception",
+    paper=PAPER,
+    figures=PaperFigures(
+        source="G1 Table 1 (column sums), Table 3; I3 Table 3",
+        paper_params=6_797_700,
+        paper_macs=1_502e6,
+        ref_params=6_998_552,
+        ref_gmacs=1.583,
+        ref_params_with_aux=13_378_280,
+        ref_source="computed from Table 1 and Sec. 5 (neither torchvision nor timm builds it)",
+        errors=(
+            imagenet_error(None, 10.07, "1 model, 1 crop", "G1 Table 3"),
+            imagenet_error(None, 9.15, "1 model, 10 crops", "G1 Table 3"),
+            imagenet_error(None, 7.89, "1 model, 144 crops", "G1 Table 3"),
+            imagenet_error(None, 6.67, "7 models, 144 crops", "G1 Table 3"),
+            imagenet_error(
+                29.0, 9.2, "single crop, 48,238 non-blacklisted val images", "I3 Table 3"
+            ),
+        ),
+        accepted_deviation=_TABLE1_DEVIATION,
+        rows=_table1_rows(),
+        notes="Params and mult-adds are the inference network's; the registered default also "
+        "carries the two auxiliary classifiers (aux_logits=True, 13,378,280 params in all).",
+    ),
+)
+def googlenet(**options: object) -> GoogLeNet:
+    """GoogLeNet as published: LRN, conv biases, real 5x5s, dropout 40%, aux heads on 4a/4d."""
+    return GoogLeNet(**options)  # type: ignore[arg-type]
+
+
+@register_model(
+    checkpoints=CHECKPOINTS,
+    family="inception",
+    paper=PAPER,
+    figures=PaperFigures(
+        source="I3 Table 3 (BN-GoogLeNet)",
+        paper_macs=1.5e9,
+        ref_params=7_005_832,
+        ref_gmacs=1.583,
+        ref_params_with_aux=13_385_816,
+        errors=(
+            imagenet_error(
+                26.8, None, "single crop, 48,238 non-blacklisted val images", "I3 Table 3"
+            ),
+        ),
+        accepted_deviation="I3 Table 3 quotes GoogLeNet's cost (1.5 Bn ops) for BN-GoogLeNet; "
+        "batch norm adds no mult-adds, and the network's own count is 1.583G (see googlenet: "
+        "GoogLeNet's Table 1 does not add up).",
+    ),
+)
+def googlenet_bn(**options: object) -> GoogLeNet:
+    """GoogLeNet with batch norm after every conv and no LRN (BN-GoogLeNet); real 5x5s."""
+    options.setdefault("norm", "bn")
+    return GoogLeNet(**options)  # type: ignore[arg-type]
+
+
+@register_model(
+    checkpoints=CHECKPOINTS,
+    family="inception",
+    paper=PAPER,
+    figures=PaperFigures(
+        source="not the paper: torchvision googlenet's layout",
+        ref_params=6_624_904,
+        ref_gmacs=1.498,
+        ref_params_with_aux=13_004_888,
+        ref_source="torchvision googlenet weights metadata (num_params, _ops) and computed",
+        errors=(
+            imagenet_error(
+                30.222, 10.470, "torchvision IMAGENET1K_V1 weights, resize 256, 224 crop", "TV"
+            ),
+        ),
+        notes="BN (eps 1e-3), a 3x3 conv in the '5x5' branch, 2x2/2 pool after 4e, dropout "
+        "0.2, adaptive aux pool. Its weights expect [-1, 1] pixels (TORCHVISION_INPUT).",
+    ),
+)
+def googlenet_torchvision(**options: object) -> GoogLeNet:
+    """torchvision's GoogLeNet (BN, 3x3 in the '5x5' branch): loads its checkpoints exactly."""
+    for key, value in {
+        "norm": "bn",
+        "kernel_5x5": 3,
+        "pool4_kernel": 2,
+        "aux_pool": "adaptive",
+        "bn_eps": 1e-3,
+        "drop_rate": 0.2,
+    }.items():
+        options.setdefault(key, value)
+    return GoogLeNet(**options)  # type: ignore[arg-type]

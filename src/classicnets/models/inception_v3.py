@@ -16,7 +16,8 @@ What the paper defines, and how it maps onto this file:
 This file builds **the architecture the authors released** (TF-slim ``inception_v3``, whose
 weights torchvision and timm load), because the paper does not give the branch widths needed to
 build its Table 1 network, and the released one is what every checkpoint has. Its widths are
-data (``MODULES``); it loads torchvision/timm state dicts exactly (``from_torchvision``). Where
+data (``MODULES``: each module's row of widths); it loads torchvision/timm state dicts exactly
+(``from_torchvision``). Where
 it differs from the paper's text:
 
 * Stem (Table 1: conv 3x3/2 32, conv 3x3 32, conv 3x3 64 padded, pool 3x3/2, conv 3x3 80,
@@ -59,11 +60,12 @@ The auxiliary classifier reads mixed6e's recalibrated output.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
+from ..keys import CheckpointFormats, KeyLayout, remap_keys
 from ..layers import (
     SYMMETRIC,
     AuxClassifier,
@@ -78,39 +80,91 @@ from ..layers import (
     run_with_aux,
 )
 from ..registry import register_model
-from ..specs import ErrorFigure, Paper, PaperFigures
+from ..specs import INCEPTION_V3_PAPER as PAPER
+from ..specs import PaperFigures, imagenet_error
 from .base import ClassicNet
 
-PAPER = Paper(
-    key="inception_v3",
-    title="Rethinking the Inception Architecture for Computer Vision",
-    authors="Szegedy, Vanhoucke, Ioffe, Shlens, Wojna",
-    year=2015,
-    arxiv="1512.00567",
-)
-
 AuxHeadKind = Literal["released", "paper"]
-ModuleKind = Literal["35", "reduce35", "17", "reduce17", "8"]
 
 #: The input normalisation the released weights were trained with ([-1, 1] pixels).
 CHECKPOINT_INPUT: Normalization = SYMMETRIC
 AUX_LOSS_WEIGHT = 0.4
 BN_EPS = 1e-3  # the release's batch-norm epsilon
 
-# The released network after the stem: (module, kind, width). Width is the 35x35 modules' pool
-# projection and the 17x17 modules' 7x7-branch width ("channels_7x7"); unused elsewhere.
-MODULES: tuple[tuple[str, ModuleKind, int], ...] = (
-    ("mixed5b", "35", 32),  # 192 -> 256, 35x35
-    ("mixed5c", "35", 64),  # -> 288
-    ("mixed5d", "35", 64),  # -> 288
-    ("mixed6a", "reduce35", 0),  # -> 768, 17x17
-    ("mixed6b", "17", 128),
-    ("mixed6c", "17", 160),
-    ("mixed6d", "17", 160),
-    ("mixed6e", "17", 192),  # -> 768; the auxiliary classifier's input
-    ("mixed7a", "reduce17", 0),  # -> 1280, 8x8
-    ("mixed7b", "8", 0),  # -> 2048
-    ("mixed7c", "8", 0),  # -> 2048
+# The modules' widths (the released network; the paper's Fig. 5-7 give the shapes, not all widths).
+
+
+class Widths35(NamedTuple):
+    """35x35 module: 1x1 | 1x1 -> 5x5 | 1x1 -> 3x3 -> 3x3 | avg pool -> 1x1 ``pool_proj``."""
+
+    b1x1: int
+    b5x5_reduce: int
+    b5x5: int
+    b3x3dbl_reduce: int
+    b3x3dbl: int
+    pool_proj: int
+
+
+class Widths17(NamedTuple):
+    """17x17 module (n = 7): 1x1 | 1x1 c7 -> 1x7 c7 -> 7x1 | 1x1 c7 -> (7x1, 1x7) x2 | pool."""
+
+    b1x1: int
+    c7: int
+    b7x7: int
+    b7x7dbl: int
+    pool_proj: int
+
+
+class Widths8(NamedTuple):
+    """8x8 module: 1x1 | 1x1 -> [1x3, 3x1] | 1x1 -> 3x3 -> [1x3, 3x1] | avg pool -> 1x1."""
+
+    b1x1: int
+    b3x3_reduce: int
+    b3x3: int
+    b3x3dbl_reduce: int
+    b3x3dbl: int
+    pool_proj: int
+
+
+class Reduction35Widths(NamedTuple):
+    """35x35 -> 17x17 (Fig. 10): 3x3/2 | 1x1 -> 3x3 -> 3x3/2 | 3x3/2 max pool."""
+
+    b3x3: int
+    b3x3dbl_reduce: int
+    b3x3dbl: int
+
+
+class Reduction17Widths(NamedTuple):
+    """17x17 -> 8x8: 1x1 -> 3x3/2 | 1x1 -> 1x7 -> 7x1 -> 3x3/2 | 3x3/2 max pool."""
+
+    b3x3_reduce: int
+    b3x3: int
+    b7x7x3: int
+
+
+def _w35(pool_proj: int) -> Widths35:
+    return Widths35(64, 48, 64, 64, 96, pool_proj)
+
+
+def _w17(c7: int) -> Widths17:
+    return Widths17(192, c7, 192, 192, 192)
+
+
+ModuleWidths = Widths35 | Reduction35Widths | Widths17 | Reduction17Widths | Widths8
+
+# The released network after the stem: (module, widths), input 192 channels at 35x35.
+MODULES: tuple[tuple[str, ModuleWidths], ...] = (
+    ("mixed5b", _w35(32)),  # 192 -> 256, 35x35
+    ("mixed5c", _w35(64)),  # -> 288
+    ("mixed5d", _w35(64)),  # -> 288
+    ("mixed6a", Reduction35Widths(384, 64, 96)),  # Fig. 10  # -> 768, 17x17
+    ("mixed6b", _w17(128)),
+    ("mixed6c", _w17(160)),
+    ("mixed6d", _w17(160)),
+    ("mixed6e", _w17(192)),  # -> 768; the auxiliary classifier's input
+    ("mixed7a", Reduction17Widths(192, 320, 192)),  # -> 1280, 8x8
+    ("mixed7b", Widths8(320, 384, 384, 448, 384, 192)),  # -> 2048
+    ("mixed7c", Widths8(320, 384, 384, 448, 384, 192)),  # -> 2048
 )
 AUX_TAP = "mixed6e"
 
@@ -133,79 +187,82 @@ def _avg_pool_proj(cin: int, cout: int) -> nn.Sequential:
 
 
 class Inception35(ConcatBranches):
-    """35x35 module (released form of Fig. 5): 1x1 64 | 1x1 48 -> 5x5 64 | 1x1 64 -> 3x3 96 ->
-    3x3 96 | avg pool -> 1x1 ``pool_proj``."""
+    """35x35 module (released form of Fig. 5), widths from :class:`Widths35`."""
 
-    def __init__(self, in_channels: int, pool_proj: int) -> None:
+    def __init__(self, in_channels: int, w: Widths35) -> None:
         super().__init__(
-            b1x1=_conv(in_channels, 64, 1),
-            b5x5=_seq(reduce=_conv(in_channels, 48, 1), conv=_conv(48, 64, 5)),
-            b3x3dbl=_seq(
-                reduce=_conv(in_channels, 64, 1), conv1=_conv(64, 96, 3), conv2=_conv(96, 96, 3)
+            b1x1=_conv(in_channels, w.b1x1, 1),
+            b5x5=_seq(
+                reduce=_conv(in_channels, w.b5x5_reduce, 1), conv=_conv(w.b5x5_reduce, w.b5x5, 5)
             ),
-            pool_proj=_avg_pool_proj(in_channels, pool_proj),
+            b3x3dbl=_seq(
+                reduce=_conv(in_channels, w.b3x3dbl_reduce, 1),
+                conv1=_conv(w.b3x3dbl_reduce, w.b3x3dbl, 3),
+                conv2=_conv(w.b3x3dbl, w.b3x3dbl, 3),
+            ),
+            pool_proj=_avg_pool_proj(in_channels, w.pool_proj),
         )
-        self.out_channels = 64 + 64 + 96 + pool_proj
+        self.out_channels = w.b1x1 + w.b5x5 + w.b3x3dbl + w.pool_proj
 
 
 class Reduction35(ConcatBranches):
-    """35x35 -> 17x17 (Fig. 10): 3x3/2 384 | 1x1 64 -> 3x3 96 -> 3x3/2 96 | 3x3/2 max pool."""
+    """35x35 -> 17x17 (Fig. 10), widths from :class:`Reduction35Widths`."""
 
-    def __init__(self, in_channels: int) -> None:
+    def __init__(self, in_channels: int, w: Reduction35Widths) -> None:
         super().__init__(
-            b3x3=_conv(in_channels, 384, 3, stride=2, padding=0),
+            b3x3=_conv(in_channels, w.b3x3, 3, stride=2, padding=0),
             b3x3dbl=_seq(
-                reduce=_conv(in_channels, 64, 1),
-                conv1=_conv(64, 96, 3),
-                conv2=_conv(96, 96, 3, stride=2, padding=0),
+                reduce=_conv(in_channels, w.b3x3dbl_reduce, 1),
+                conv1=_conv(w.b3x3dbl_reduce, w.b3x3dbl, 3),
+                conv2=_conv(w.b3x3dbl, w.b3x3dbl, 3, stride=2, padding=0),
             ),
             pool=nn.MaxPool2d(3, stride=2),
         )
-        self.out_channels = 384 + 96 + in_channels
+        self.out_channels = w.b3x3 + w.b3x3dbl + in_channels
 
 
 class Inception17(ConcatBranches):
-    """17x17 module (Fig. 6, n = 7): 1x1 192 | 1x1 c -> 1x7 c -> 7x1 192 |
-    1x1 c -> 7x1 c -> 1x7 c -> 7x1 c -> 1x7 192 | avg pool -> 1x1 192."""
+    """17x17 module (Fig. 6, n = 7), widths from :class:`Widths17`."""
 
-    def __init__(self, in_channels: int, c7: int) -> None:
+    def __init__(self, in_channels: int, w: Widths17) -> None:
+        c7 = w.c7
         super().__init__(
-            b1x1=_conv(in_channels, 192, 1),
+            b1x1=_conv(in_channels, w.b1x1, 1),
             b7x7=_seq(
                 reduce=_conv(in_channels, c7, 1),
                 conv1=_conv(c7, c7, (1, 7)),
-                conv2=_conv(c7, 192, (7, 1)),
+                conv2=_conv(c7, w.b7x7, (7, 1)),
             ),
             b7x7dbl=_seq(
                 reduce=_conv(in_channels, c7, 1),
                 conv1=_conv(c7, c7, (7, 1)),
                 conv2=_conv(c7, c7, (1, 7)),
                 conv3=_conv(c7, c7, (7, 1)),
-                conv4=_conv(c7, 192, (1, 7)),
+                conv4=_conv(c7, w.b7x7dbl, (1, 7)),
             ),
-            pool_proj=_avg_pool_proj(in_channels, 192),
+            pool_proj=_avg_pool_proj(in_channels, w.pool_proj),
         )
-        self.out_channels = 4 * 192
+        self.out_channels = w.b1x1 + w.b7x7 + w.b7x7dbl + w.pool_proj
 
 
 class Reduction17(ConcatBranches):
-    """17x17 -> 8x8: 1x1 192 -> 3x3/2 320 | 1x1 192 -> 1x7 -> 7x1 -> 3x3/2 192 | max pool."""
+    """17x17 -> 8x8, widths from :class:`Reduction17Widths`."""
 
-    def __init__(self, in_channels: int) -> None:
+    def __init__(self, in_channels: int, w: Reduction17Widths) -> None:
         super().__init__(
             b3x3=_seq(
-                reduce=_conv(in_channels, 192, 1),
-                conv=_conv(192, 320, 3, stride=2, padding=0),
+                reduce=_conv(in_channels, w.b3x3_reduce, 1),
+                conv=_conv(w.b3x3_reduce, w.b3x3, 3, stride=2, padding=0),
             ),
             b7x7x3=_seq(
-                reduce=_conv(in_channels, 192, 1),
-                conv1=_conv(192, 192, (1, 7)),
-                conv2=_conv(192, 192, (7, 1)),
-                conv3=_conv(192, 192, 3, stride=2, padding=0),
+                reduce=_conv(in_channels, w.b7x7x3, 1),
+                conv1=_conv(w.b7x7x3, w.b7x7x3, (1, 7)),
+                conv2=_conv(w.b7x7x3, w.b7x7x3, (7, 1)),
+                conv3=_conv(w.b7x7x3, w.b7x7x3, 3, stride=2, padding=0),
             ),
             pool=nn.MaxPool2d(3, stride=2),
         )
-        self.out_channels = 320 + 192 + in_channels
+        self.out_channels = w.b3x3 + w.b7x7x3 + in_channels
 
 
 def _split_1x3_3x1(channels: int) -> ConcatBranches:
@@ -216,33 +273,34 @@ def _split_1x3_3x1(channels: int) -> ConcatBranches:
 
 
 class Inception8(ConcatBranches):
-    """8x8 module (Fig. 7): 1x1 320 | 1x1 384 -> [1x3, 3x1] 384 each |
-    1x1 448 -> 3x3 384 -> [1x3, 3x1] 384 each | avg pool -> 1x1 192."""
+    """8x8 module (Fig. 7), widths from :class:`Widths8`; the split branches output twice
+    their width."""
 
-    def __init__(self, in_channels: int) -> None:
+    def __init__(self, in_channels: int, w: Widths8) -> None:
         super().__init__(
-            b1x1=_conv(in_channels, 320, 1),
-            b3x3=_seq(reduce=_conv(in_channels, 384, 1), split=_split_1x3_3x1(384)),
+            b1x1=_conv(in_channels, w.b1x1, 1),
+            b3x3=_seq(reduce=_conv(in_channels, w.b3x3_reduce, 1), split=_split_1x3_3x1(w.b3x3)),
             b3x3dbl=_seq(
-                reduce=_conv(in_channels, 448, 1),
-                conv=_conv(448, 384, 3),
-                split=_split_1x3_3x1(384),
+                reduce=_conv(in_channels, w.b3x3dbl_reduce, 1),
+                conv=_conv(w.b3x3dbl_reduce, w.b3x3dbl, 3),
+                split=_split_1x3_3x1(w.b3x3dbl),
             ),
-            pool_proj=_avg_pool_proj(in_channels, 192),
+            pool_proj=_avg_pool_proj(in_channels, w.pool_proj),
         )
-        self.out_channels = 320 + 2 * 384 + 2 * 384 + 192
+        self.out_channels = w.b1x1 + 2 * w.b3x3 + 2 * w.b3x3dbl + w.pool_proj
 
 
-def _make_module(kind: ModuleKind, in_channels: int, width: int) -> ConcatBranches:
-    if kind == "35":
-        return Inception35(in_channels, width)
-    if kind == "reduce35":
-        return Reduction35(in_channels)
-    if kind == "17":
-        return Inception17(in_channels, width)
-    if kind == "reduce17":
-        return Reduction17(in_channels)
-    return Inception8(in_channels)
+_MODULE_CLASS: dict[type[ModuleWidths], type[ConcatBranches]] = {
+    Widths35: Inception35,
+    Reduction35Widths: Reduction35,
+    Widths17: Inception17,
+    Reduction17Widths: Reduction17,
+    Widths8: Inception8,
+}
+
+
+def _make_module(in_channels: int, widths: ModuleWidths) -> ConcatBranches:
+    return _MODULE_CLASS[type(widths)](in_channels, widths)  # type: ignore[call-arg]
 
 
 class InceptionV3Aux(AuxClassifier):
@@ -317,11 +375,11 @@ class InceptionV3(ClassicNet):
             (["pool1", "conv3b"], 80, 4),
         ]
         modules, channels, reduction = ["conv4a", "pool2"], 192, 8
-        for name, kind, width in MODULES:
-            if kind.startswith("reduce"):
+        for name, widths in MODULES:
+            if isinstance(widths, Reduction35Widths | Reduction17Widths):
                 stages.append((modules, channels, reduction))
                 modules, reduction = [], reduction * 2
-            block = _make_module(kind, channels, width)
+            block = _make_module(channels, widths)
             if se is not None:
                 block.set_se(se.build(block.out_channels))  # type: ignore[arg-type]
             self.add_module(name, block)
@@ -348,45 +406,6 @@ class InceptionV3(ClassicNet):
         super().reset_classifier(num_classes)
         if self.aux_logits:
             self.aux.reset(num_classes)
-
-
-# -- builders ----------------------------------------------------------------------------------
-
-
-def _err(top1: float, top5: float, protocol: str, source: str) -> ErrorFigure:
-    return ErrorFigure(top1, top5, "ImageNet val", protocol, source)
-
-
-@register_model(
-    family="inception",
-    paper=PAPER,
-    input_size=299,
-    figures=PaperFigures(
-        source="I3 abstract, Table 3, Table 4",
-        paper_macs=5e9,
-        ref_params=23_834_568,
-        ref_gmacs=5.713,
-        ref_params_with_aux=27_161_264,
-        ref_source="the released architecture; equals torchvision inception_v3 (with and "
-        "without aux) and timm inception_v3",
-        errors=(
-            _err(21.2, 5.6, "single crop, 48,238 non-blacklisted val images", "I3 Table 3"),
-            _err(19.47, 4.48, "single model, 12 crops", "I3 Table 4"),
-            _err(18.77, 4.2, "single model, 144 crops", "I3 Table 4"),
-            _err(17.3, 3.5, "4 models, multi-crop", "I3 abstract"),
-            _err(22.706, 6.550, "torchvision weights (TF port), resize 342, 299 crop", "TV"),
-        ),
-        accepted_deviation="the abstract's '5 billion multiply-adds' (4.8 G in Table 3) is for "
-        "the network of the paper's Table 1, which the paper does not specify to the branch "
-        "widths; the released architecture built here (1x1 conv 80 / 3x3 conv 192 / max pool "
-        "stem, 5x5 branches kept in the 35x35 modules) costs 5.713 G, as torchvision's and "
-        "timm's inception_v3.",
-        notes="The paper gives 'less than 25 million parameters' (abstract): 23.83M here.",
-    ),
-)
-def inception_v3(**options: object) -> InceptionV3:
-    """Inception v3 as released (torchvision/timm layout); aux_head='paper' for BN-auxiliary."""
-    return InceptionV3(**options)  # type: ignore[arg-type]
 
 
 # -- torchvision / timm key layout -----------------------------------------------------------------
@@ -468,7 +487,6 @@ def from_torchvision(
 
     ``aux_logits=False`` drops torchvision's auxiliary head, for a model built without one.
     """
-    from ..weights import remap_keys
 
     if not aux_logits:
         state_dict = {k: v for k, v in state_dict.items() if not k.startswith("AuxLogits.")}
@@ -481,3 +499,51 @@ def from_timm(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     timm's default has no auxiliary head (``AuxLogits`` only with ``aux_logits=True``).
     """
     return from_torchvision(state_dict)
+
+
+#: timm's ``inception_v3`` uses torchvision's names (its aux head only with aux_logits=True).
+CHECKPOINTS = CheckpointFormats(
+    "inception_v3",
+    {"torchvision": KeyLayout(TORCHVISION_KEY_RULES), "timm": KeyLayout(TORCHVISION_KEY_RULES)},
+    aux_head_prefixes=AUX_HEAD_PREFIXES,
+)
+
+
+# -- builders ----------------------------------------------------------------------------------
+
+
+@register_model(
+    checkpoints=CHECKPOINTS,
+    family="inception",
+    paper=PAPER,
+    input_size=299,
+    figures=PaperFigures(
+        source="I3 abstract, Table 3, Table 4",
+        paper_macs=5e9,
+        ref_params=23_834_568,
+        ref_gmacs=5.713,
+        ref_params_with_aux=27_161_264,
+        ref_source="the released architecture; equals torchvision inception_v3 (with and "
+        "without aux) and timm inception_v3",
+        errors=(
+            imagenet_error(
+                21.2, 5.6, "single crop, 48,238 non-blacklisted val images", "I3 Table 3"
+            ),
+            imagenet_error(19.47, 4.48, "single model, 12 crops", "I3 Table 4"),
+            imagenet_error(18.77, 4.2, "single model, 144 crops", "I3 Table 4"),
+            imagenet_error(17.3, 3.5, "4 models, multi-crop", "I3 abstract"),
+            imagenet_error(
+                22.706, 6.550, "torchvision weights (TF port), resize 342, 299 crop", "TV"
+            ),
+        ),
+        accepted_deviation="the abstract's '5 billion multiply-adds' (4.8 G in Table 3) is for "
+        "the network of the paper's Table 1, which the paper does not specify to the branch "
+        "widths; the released architecture built here (1x1 conv 80 / 3x3 conv 192 / max pool "
+        "stem, 5x5 branches kept in the 35x35 modules) costs 5.713 G, as torchvision's and "
+        "timm's inception_v3.",
+        notes="The paper gives 'less than 25 million parameters' (abstract): 23.83M here.",
+    ),
+)
+def inception_v3(**options: object) -> InceptionV3:
+    """Inception v3 as released (torchvision/timm layout); aux_head='paper' for BN-auxiliary."""
+    return InceptionV3(**options)  # type: ignore[arg-type]

@@ -32,27 +32,21 @@ normalising; that is a data-pipeline matter, not the model's.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Callable, Sequence
+from typing import Literal, TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..keys import CheckpointFormats, KeyLayout, remap_keys
 from ..layers import ClassifierHead, ConvNormAct, init_weights
 from ..layers.fused import FusedConv
 from ..layers.se import SEConfig
 from ..registry import register_model
-from ..specs import ErrorFigure, Paper, PaperFigures
+from ..specs import RESNET_PAPER as PAPER
+from ..specs import ErrorFigure, PaperFigures, imagenet_error
 from .base import ClassicNet
-
-PAPER = Paper(
-    key="resnet",
-    title="Deep Residual Learning for Image Recognition",
-    authors="He, Zhang, Ren, Sun",
-    year=2015,
-    arxiv="1512.03385",
-)
 
 BlockKind = Literal["basic", "bottleneck"]
 Shortcut = Literal["A", "B", "C"]
@@ -552,7 +546,31 @@ class ResNet(ClassicNet):
         init_weights(self, zero_init_last=zero_init_last)
 
 
+# -- torchvision / timm key layout (the full weights story is classicnets.weights) ---------------
+
+TORCHVISION_KEY_RULES: tuple[tuple[str, str], ...] = (
+    (r"^conv1\.", "stem.conv."),
+    (r"^bn1\.", "stem.bn."),
+    (r"^(layer\d+\.\d+)\.conv(\d)\.", r"\1.conv\2.conv."),
+    (r"^(layer\d+\.\d+)\.bn(\d)\.", r"\1.conv\2.bn."),
+    (r"^(layer\d+\.\d+)\.downsample\.0\.", r"\1.shortcut.conv."),
+    (r"^(layer\d+\.\d+)\.downsample\.1\.", r"\1.shortcut.bn."),
+    (r"^fc\.", "head.fc."),
+)
+
+
+def from_torchvision(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename a torchvision/timm ResNet state dict's keys to this module's names."""
+
+    return remap_keys(state_dict, TORCHVISION_KEY_RULES)
+
+
+CHECKPOINTS = CheckpointFormats("resnet", {"torchvision": KeyLayout(TORCHVISION_KEY_RULES)})
+
+
 # -- builders ----------------------------------------------------------------------------------
+
+_Builder = TypeVar("_Builder", bound=Callable[..., ResNet])
 
 
 def _imagenet(depth: int, **options: object) -> ResNet:
@@ -572,16 +590,13 @@ def _cifar(depth: int, **options: object) -> ResNet:
     )
 
 
-def _err(top1: float | None, top5: float | None, protocol: str, source: str) -> ErrorFigure:
-    return ErrorFigure(top1, top5, "ImageNet val", protocol, source)
-
-
 _TEN_CROP = "10-crop testing"
 _MULTI_SCALE = "single model, fully-convolutional multi-scale testing"
 _ONE_CROP = "released model, single 224 center crop"
 
 
 @register_model(
+    checkpoints=CHECKPOINTS,
     family="resnet",
     paper=PAPER,
     figures=PaperFigures(
@@ -590,7 +605,11 @@ _ONE_CROP = "released model, single 224 center crop"
         ref_params=11_689_512,
         ref_gmacs=1.814,
         ref_source="computed; equals torchvision resnet18",
-        errors=(_err(27.88, None, _TEN_CROP + " (Table 2 model: option A shortcuts)", "Table 2"),),
+        errors=(
+            imagenet_error(
+                27.88, None, _TEN_CROP + " (Table 2 model: option A shortcuts)", "Table 2"
+            ),
+        ),
     ),
 )
 def resnet18(**options: object) -> ResNet:
@@ -599,6 +618,7 @@ def resnet18(**options: object) -> ResNet:
 
 
 @register_model(
+    checkpoints=CHECKPOINTS,
     family="resnet",
     paper=PAPER,
     figures=PaperFigures(
@@ -608,8 +628,8 @@ def resnet18(**options: object) -> ResNet:
         ref_gmacs=3.664,
         ref_source="computed; equals torchvision resnet34",
         errors=(
-            _err(24.52, 7.46, _TEN_CROP, "Table 3"),
-            _err(21.84, 5.71, _MULTI_SCALE, "Table 4"),
+            imagenet_error(24.52, 7.46, _TEN_CROP, "Table 3"),
+            imagenet_error(21.84, 5.71, _MULTI_SCALE, "Table 4"),
         ),
     ),
 )
@@ -619,6 +639,7 @@ def resnet34(**options: object) -> ResNet:
 
 
 @register_model(
+    checkpoints=CHECKPOINTS,
     family="resnet",
     paper=PAPER,
     figures=PaperFigures(
@@ -626,7 +647,7 @@ def resnet34(**options: object) -> ResNet:
         paper_macs=3.6e9,
         ref_params=21_623_848,
         ref_gmacs=3.644,
-        errors=(_err(25.03, 7.76, _TEN_CROP, "Table 3"),),
+        errors=(imagenet_error(25.03, 7.76, _TEN_CROP, "Table 3"),),
     ),
 )
 def resnet34_a(**options: object) -> ResNet:
@@ -636,6 +657,7 @@ def resnet34_a(**options: object) -> ResNet:
 
 
 @register_model(
+    checkpoints=CHECKPOINTS,
     family="resnet",
     paper=PAPER,
     figures=PaperFigures(
@@ -643,8 +665,8 @@ def resnet34_a(**options: object) -> ResNet:
         ref_params=22_716_840,
         ref_gmacs=3.831,
         errors=(
-            _err(24.19, 7.40, _TEN_CROP, "Table 3"),
-            _err(21.53, 5.60, _MULTI_SCALE, "Table 4"),
+            imagenet_error(24.19, 7.40, _TEN_CROP, "Table 3"),
+            imagenet_error(21.53, 5.60, _MULTI_SCALE, "Table 4"),
         ),
         notes="Table 1 gives 3.6 G for every 34-layer net; option C's 13 extra projections "
         "add 0.17 G, so no paper mult-add figure is compared.",
@@ -656,18 +678,30 @@ def resnet34_c(**options: object) -> ResNet:
     return _imagenet(34, **options)
 
 
-def _bottleneck_figures(
-    depth: int, paper_macs: float, params: int, gmacs: float, errors: tuple[ErrorFigure, ...]
-) -> PaperFigures:
-    return PaperFigures(
+# depth: (paper mult-adds, params, G mult-adds, Table 3 / Table 4 / R2 top-1 and top-5 errors)
+_BOTTLENECK_FIGURES: dict[int, tuple[float, int, float, tuple[tuple[float, float], ...]]] = {
+    50: (3.8e9, 25_557_032, 3.858, ((22.85, 6.71), (20.74, 5.25), (24.7, 7.8))),
+    101: (7.6e9, 44_549_160, 7.570, ((21.75, 6.05), (19.87, 4.60), (23.6, 7.1))),
+    152: (11.3e9, 60_192_808, 11.282, ((21.43, 5.71), (19.38, 4.49), (23.0, 6.7))),
+}
+_BOTTLENECK_PROTOCOLS = ((_TEN_CROP, "Table 3"), (_MULTI_SCALE, "Table 4"), (_ONE_CROP, "R2"))
+
+
+def _bottleneck_model(depth: int) -> Callable[[_Builder], _Builder]:
+    paper_macs, params, gmacs, errors = _BOTTLENECK_FIGURES[depth]
+    figures = PaperFigures(
         source="R1 Table 1, 3, 4; R2",
         paper_macs=paper_macs,
         ref_params=params,
         ref_gmacs=gmacs,
         ref_source=f"computed; params equal torchvision resnet{depth}, whose stride placement "
         f"differs (see resnet{depth}_v1_5)",
-        errors=errors,
+        errors=tuple(
+            imagenet_error(top1, top5, protocol, source)
+            for (top1, top5), (protocol, source) in zip(errors, _BOTTLENECK_PROTOCOLS, strict=True)
+        ),
     )
+    return register_model(checkpoints=CHECKPOINTS, family="resnet", paper=PAPER, figures=figures)
 
 
 def _v1_5_figures(depth: int, params: int, gmacs: float) -> PaperFigures:
@@ -681,81 +715,54 @@ def _v1_5_figures(depth: int, params: int, gmacs: float) -> PaperFigures:
     )
 
 
-@register_model(
-    family="resnet",
-    paper=PAPER,
-    figures=_bottleneck_figures(
-        50,
-        3.8e9,
-        25_557_032,
-        3.858,
-        (
-            _err(22.85, 6.71, _TEN_CROP, "Table 3"),
-            _err(20.74, 5.25, _MULTI_SCALE, "Table 4"),
-            _err(24.7, 7.8, _ONE_CROP, "R2"),
-        ),
-    ),
-)
+@_bottleneck_model(50)
 def resnet50(**options: object) -> ResNet:
     """ResNet-50: bottlenecks (3, 4, 6, 3), stride on the first 1x1 as in the paper's models."""
     return _imagenet(50, **options)
 
 
-@register_model(
-    family="resnet",
-    paper=PAPER,
-    figures=_bottleneck_figures(
-        101,
-        7.6e9,
-        44_549_160,
-        7.570,
-        (
-            _err(21.75, 6.05, _TEN_CROP, "Table 3"),
-            _err(19.87, 4.60, _MULTI_SCALE, "Table 4"),
-            _err(23.6, 7.1, _ONE_CROP, "R2"),
-        ),
-    ),
-)
+@_bottleneck_model(101)
 def resnet101(**options: object) -> ResNet:
     """ResNet-101: bottlenecks (3, 4, 23, 3), stride on the first 1x1 as in the paper's models."""
     return _imagenet(101, **options)
 
 
-@register_model(
-    family="resnet",
-    paper=PAPER,
-    figures=_bottleneck_figures(
-        152,
-        11.3e9,
-        60_192_808,
-        11.282,
-        (
-            _err(21.43, 5.71, _TEN_CROP, "Table 3"),
-            _err(19.38, 4.49, _MULTI_SCALE, "Table 4"),
-            _err(23.0, 6.7, _ONE_CROP, "R2"),
-        ),
-    ),
-)
+@_bottleneck_model(152)
 def resnet152(**options: object) -> ResNet:
     """ResNet-152: bottlenecks (3, 8, 36, 3), stride on the first 1x1 as in the paper's models."""
     return _imagenet(152, **options)
 
 
-@register_model(family="resnet", paper=PAPER, figures=_v1_5_figures(50, 25_557_032, 4.089))
+@register_model(
+    checkpoints=CHECKPOINTS,
+    family="resnet",
+    paper=PAPER,
+    figures=_v1_5_figures(50, 25_557_032, 4.089),
+)
 def resnet50_v1_5(**options: object) -> ResNet:
     """ResNet-50 with the stride on the 3x3 (v1.5): torchvision/timm resnet50's layout."""
     options.setdefault("stride_in", "3x3")
     return _imagenet(50, **options)
 
 
-@register_model(family="resnet", paper=PAPER, figures=_v1_5_figures(101, 44_549_160, 7.801))
+@register_model(
+    checkpoints=CHECKPOINTS,
+    family="resnet",
+    paper=PAPER,
+    figures=_v1_5_figures(101, 44_549_160, 7.801),
+)
 def resnet101_v1_5(**options: object) -> ResNet:
     """ResNet-101 with the stride on the 3x3 (v1.5): torchvision/timm resnet101's layout."""
     options.setdefault("stride_in", "3x3")
     return _imagenet(101, **options)
 
 
-@register_model(family="resnet", paper=PAPER, figures=_v1_5_figures(152, 60_192_808, 11.514))
+@register_model(
+    checkpoints=CHECKPOINTS,
+    family="resnet",
+    paper=PAPER,
+    figures=_v1_5_figures(152, 60_192_808, 11.514),
+)
 def resnet152_v1_5(**options: object) -> ResNet:
     """ResNet-152 with the stride on the 3x3 (v1.5): torchvision/timm resnet152's layout."""
     options.setdefault("stride_in", "3x3")
@@ -789,42 +796,60 @@ def _cifar_figures(depth: int) -> PaperFigures:
     )
 
 
-def _register_cifar(depth: int) -> None:
-    n = CIFAR_DEPTHS[depth]
-
-    def builder(**options: object) -> ResNet:
-        return _cifar(depth, **options)
-
-    builder.__name__ = builder.__qualname__ = f"resnet{depth}"
-    builder.__doc__ = (
-        f"CIFAR ResNet-{depth} (6n+2, n={n}): 3x3 stem, three stages of {n} basic blocks at "
-        "16/32/64 filters, option A shortcuts."
+def _cifar_model(depth: int) -> Callable[[_Builder], _Builder]:
+    return register_model(
+        checkpoints=CHECKPOINTS,
+        family="resnet",
+        paper=PAPER,
+        figures=_cifar_figures(depth),
+        input_size=32,
+        num_classes=10,
     )
-    builder.__annotations__["return"] = ResNet
-    register_model(
-        family="resnet", paper=PAPER, figures=_cifar_figures(depth), input_size=32, num_classes=10
-    )(builder)
 
 
-for _depth in CIFAR_DEPTHS:
-    _register_cifar(_depth)
+@_cifar_model(20)
+def resnet20(**options: object) -> ResNet:
+    """CIFAR ResNet-20 (6n+2, n=3): 3x3 stem, three stages of 3 basic blocks at
+    16/32/64 filters, option A shortcuts.
+    """
+    return _cifar(20, **options)
 
 
-# -- torchvision / timm key layout (the full weights story is classicnets.weights) ---------------
-
-TORCHVISION_KEY_RULES: tuple[tuple[str, str], ...] = (
-    (r"^conv1\.", "stem.conv."),
-    (r"^bn1\.", "stem.bn."),
-    (r"^(layer\d+\.\d+)\.conv(\d)\.", r"\1.conv\2.conv."),
-    (r"^(layer\d+\.\d+)\.bn(\d)\.", r"\1.conv\2.bn."),
-    (r"^(layer\d+\.\d+)\.downsample\.0\.", r"\1.shortcut.conv."),
-    (r"^(layer\d+\.\d+)\.downsample\.1\.", r"\1.shortcut.bn."),
-    (r"^fc\.", "head.fc."),
-)
+@_cifar_model(32)
+def resnet32(**options: object) -> ResNet:
+    """CIFAR ResNet-32 (6n+2, n=5): 3x3 stem, three stages of 5 basic blocks at
+    16/32/64 filters, option A shortcuts.
+    """
+    return _cifar(32, **options)
 
 
-def from_torchvision(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Rename a torchvision/timm ResNet state dict's keys to this module's names."""
-    from ..weights import remap_keys
+@_cifar_model(44)
+def resnet44(**options: object) -> ResNet:
+    """CIFAR ResNet-44 (6n+2, n=7): 3x3 stem, three stages of 7 basic blocks at
+    16/32/64 filters, option A shortcuts.
+    """
+    return _cifar(44, **options)
 
-    return remap_keys(state_dict, TORCHVISION_KEY_RULES)
+
+@_cifar_model(56)
+def resnet56(**options: object) -> ResNet:
+    """CIFAR ResNet-56 (6n+2, n=9): 3x3 stem, three stages of 9 basic blocks at
+    16/32/64 filters, option A shortcuts.
+    """
+    return _cifar(56, **options)
+
+
+@_cifar_model(110)
+def resnet110(**options: object) -> ResNet:
+    """CIFAR ResNet-110 (6n+2, n=18): 3x3 stem, three stages of 18 basic blocks at
+    16/32/64 filters, option A shortcuts.
+    """
+    return _cifar(110, **options)
+
+
+@_cifar_model(1202)
+def resnet1202(**options: object) -> ResNet:
+    """CIFAR ResNet-1202 (6n+2, n=200): 3x3 stem, three stages of 200 basic blocks at
+    16/32/64 filters, option A shortcuts.
+    """
+    return _cifar(1202, **options)

@@ -31,18 +31,15 @@ datasets, which is what is built, and Table 7's parameter counts hold for it.
 
 from __future__ import annotations
 
-from ..registry import register_model
-from ..specs import ErrorFigure, Paper, PaperFigures
-from .resnet import IMAGENET_DEPTHS, ResNet
-from .resnet import from_torchvision as from_torchvision
+from collections.abc import Callable
+from typing import TypeVar
 
-PAPER = Paper(
-    key="resnext",
-    title="Aggregated Residual Transformations for Deep Neural Networks",
-    authors="Xie, Girshick, Dollár, Tu, He",
-    year=2016,
-    arxiv="1611.05431",
-)
+from ..keys import CheckpointFormats, KeyLayout
+from ..registry import register_model
+from ..specs import RESNEXT_PAPER as PAPER
+from ..specs import ErrorFigure, PaperFigures, imagenet_error
+from . import resnet
+from .resnet import IMAGENET_DEPTHS, ResNet
 
 # Table 2: (cardinality C, bottleneck width d) at roughly ResNet-50's complexity.
 TABLE2_WIDTHS: tuple[tuple[int, int], ...] = ((1, 64), (2, 40), (4, 24), (8, 14), (32, 4))
@@ -77,10 +74,11 @@ def _cifar(row: tuple[int, int], **options: object) -> ResNet:
 
 
 _ONE_CROP = "single 224x224 center crop of the image resized to 256"
+_Builder = TypeVar("_Builder", bound=Callable[..., ResNet])
 
 
-def _err(top1: float, top5: float | None, source: str) -> ErrorFigure:
-    return ErrorFigure(top1, top5, "ImageNet val", _ONE_CROP, source)
+#: torchvision's and timm's ResNeXts use torchvision's ResNet key names.
+CHECKPOINTS = CheckpointFormats("resnext", {"torchvision": KeyLayout(resnet.TORCHVISION_KEY_RULES)})
 
 
 # -- ResNeXt-50, Table 2's widths ----------------------------------------------------------------
@@ -116,35 +114,64 @@ def _resnext50_figures(c: int, d: int) -> PaperFigures:
             (c, d),
             "computed; equals timm ResNet(Bottleneck, (3, 4, 6, 3), cardinality=C, base_width=d)",
         ),
-        errors=(_err(top1, None, "Table 3"),),
+        errors=(imagenet_error(top1, None, _ONE_CROP, "Table 3"),),
         notes="Table 2 keeps the complexity only roughly (the 3x3 width C*d grows from 64 to "
         "128 while the 1x1s shrink); Table 1 prints figures for 1x64d and 32x4d only.",
         **printed,  # type: ignore[arg-type]
     )
 
 
-def _register_resnext50(c: int, d: int) -> None:
-    def builder(**options: object) -> ResNet:
-        return _imagenet(50, (c, d), **options)
-
-    name = f"resnext50_{c}x{d}d"
-    builder.__name__ = builder.__qualname__ = name
-    what = "ResNet-50 baseline of the ResNeXt paper" if c == 1 else f"cardinality {c}"
-    builder.__doc__ = (
-        f"ResNeXt-50 ({c}x{d}d): {what}, bottleneck width {d}, stride on the 3x3 (Table 2, 3)."
+def _resnext50_model(c: int, d: int) -> Callable[[_Builder], _Builder]:
+    return register_model(
+        checkpoints=CHECKPOINTS, family="resnext", paper=PAPER, figures=_resnext50_figures(c, d)
     )
-    builder.__annotations__["return"] = ResNet
-    register_model(family="resnext", paper=PAPER, figures=_resnext50_figures(c, d))(builder)
 
 
-for _c, _d in TABLE2_WIDTHS:
-    _register_resnext50(_c, _d)
+@_resnext50_model(1, 64)
+def resnext50_1x64d(**options: object) -> ResNet:
+    """ResNeXt-50 (1x64d): ResNet-50 baseline of the ResNeXt paper, bottleneck width 64,
+    stride on the 3x3 (Table 2, 3).
+    """
+    return _imagenet(50, (1, 64), **options)
+
+
+@_resnext50_model(2, 40)
+def resnext50_2x40d(**options: object) -> ResNet:
+    """ResNeXt-50 (2x40d): cardinality 2, bottleneck width 40,
+    stride on the 3x3 (Table 2, 3).
+    """
+    return _imagenet(50, (2, 40), **options)
+
+
+@_resnext50_model(4, 24)
+def resnext50_4x24d(**options: object) -> ResNet:
+    """ResNeXt-50 (4x24d): cardinality 4, bottleneck width 24,
+    stride on the 3x3 (Table 2, 3).
+    """
+    return _imagenet(50, (4, 24), **options)
+
+
+@_resnext50_model(8, 14)
+def resnext50_8x14d(**options: object) -> ResNet:
+    """ResNeXt-50 (8x14d): cardinality 8, bottleneck width 14,
+    stride on the 3x3 (Table 2, 3).
+    """
+    return _imagenet(50, (8, 14), **options)
+
+
+@_resnext50_model(32, 4)
+def resnext50_32x4d(**options: object) -> ResNet:
+    """ResNeXt-50 (32x4d): cardinality 32, bottleneck width 4,
+    stride on the 3x3 (Table 2, 3).
+    """
+    return _imagenet(50, (32, 4), **options)
 
 
 # -- ResNeXt-101 ---------------------------------------------------------------------------------
 
 
 @register_model(
+    checkpoints=CHECKPOINTS,
     family="resnext",
     paper=PAPER,
     figures=PaperFigures(
@@ -155,7 +182,7 @@ for _c, _d in TABLE2_WIDTHS:
         ref_params=44_177_704,
         ref_gmacs=7.970,
         ref_source="computed; equals timm resnext101_32x4d",
-        errors=(_err(21.2, 5.6, "Table 3, 4"),),
+        errors=(imagenet_error(21.2, 5.6, _ONE_CROP, "Table 3, 4"),),
         notes="The paper prints '~44M' and '~7.8 x10^9' (the ResNet-101 baseline's complexity "
         "it preserves): compared within 3%.",
     ),
@@ -166,6 +193,7 @@ def resnext101_32x4d(**options: object) -> ResNet:
 
 
 @register_model(
+    checkpoints=CHECKPOINTS,
     family="resnext",
     paper=PAPER,
     figures=PaperFigures(
@@ -175,7 +203,7 @@ def resnext101_32x4d(**options: object) -> ResNet:
         ref_gmacs=15.460,
         ref_source="computed; equals torchvision resnext101_64x4d",
         errors=(
-            _err(20.4, 5.3, "Table 4"),
+            imagenet_error(20.4, 5.3, _ONE_CROP, "Table 4"),
             ErrorFigure(19.1, 4.4, "ImageNet val", "single 320x320 crop", "Table 5"),
         ),
     ),
@@ -186,6 +214,7 @@ def resnext101_64x4d(**options: object) -> ResNet:
 
 
 @register_model(
+    checkpoints=CHECKPOINTS,
     family="resnext",
     paper=PAPER,
     figures=PaperFigures(
@@ -221,6 +250,7 @@ def _cifar_figures(
 
 
 @register_model(
+    checkpoints=CHECKPOINTS,
     family="resnext",
     paper=PAPER,
     figures=_cifar_figures(34.4e6, 34_426_698, 5.387, 3.65, 17.77),
@@ -233,6 +263,7 @@ def resnext29_8x64d(**options: object) -> ResNet:
 
 
 @register_model(
+    checkpoints=CHECKPOINTS,
     family="resnext",
     paper=PAPER,
     figures=_cifar_figures(68.1e6, 68_155_210, 10.689, 3.58, 17.31),

@@ -66,19 +66,13 @@ from __future__ import annotations
 
 import torch
 
+from ..keys import CheckpointFormats, KeyLayout, remap_keys
 from ..layers.se import SEConfig
 from ..registry import register_model
-from ..specs import ErrorFigure, Paper, PaperFigures
+from ..specs import SENET_PAPER as PAPER
+from ..specs import ErrorFigure, PaperFigures
 from . import resnet
 from .resnet import IMAGENET_DEPTHS, ResNet
-
-PAPER = Paper(
-    key="senet",
-    title="Squeeze-and-Excitation Networks",
-    authors="Hu, Shen, Albanie, Sun, Wu",
-    year=2017,
-    arxiv="1709.01507",
-)
 
 # Table 10 (SE-ResNet-50, ablation protocol): reduction ratio r -> paper params, errors.
 REDUCTION_TABLE: dict[int, tuple[float, float, float]] = {
@@ -144,10 +138,58 @@ def _figures(
     )
 
 
+# -- timm's legacy SENet key layout (the authors' Caffe models, as ported by Cadene/timm) --------
+
+TIMM_KEY_RULES: tuple[tuple[str, str], ...] = (
+    (r"^layer0\.conv1\.", "stem.conv."),
+    (r"^layer0\.bn1\.", "stem.bn."),
+    (r"^(layer\d+\.\d+)\.conv(\d)\.", r"\1.conv\2.conv."),
+    (r"^(layer\d+\.\d+)\.bn(\d)\.", r"\1.conv\2.bn."),
+    (r"^(layer\d+\.\d+)\.downsample\.0\.", r"\1.shortcut.conv."),
+    (r"^(layer\d+\.\d+)\.downsample\.1\.", r"\1.shortcut.bn."),
+    (r"^(layer\d+\.\d+)\.se_module\.", r"\1.se."),
+    (r"^last_linear\.", "head.fc."),
+)
+
+#: SENet-154's three-conv stem (``layer0.conv1..3``); used instead of the first two rules.
+TIMM_DEEP_STEM_RULES: tuple[tuple[str, str], ...] = (
+    (r"^layer0\.conv(\d)\.", r"stem.conv\1.conv."),
+    (r"^layer0\.bn(\d)\.", r"stem.conv\1.bn."),
+)
+
+
+#: timm's non-legacy ``seresnet*`` / ``seresnext*`` keys are torchvision's ResNet keys (their
+#: ``layerN.M.se.fc1/fc2`` are already ours): the "torchvision" layout of this family.
+TORCHVISION_KEY_RULES = resnet.TORCHVISION_KEY_RULES
+
+
+def from_timm(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename a timm ``legacy_se*`` / ``legacy_senet154`` state dict's keys to this module's.
+
+    (A ``legacy_seresnet18/34`` checkpoint loaded into ``seresnet18/34`` is refused by the
+    architecture check, which names ``seresnet18_timm_legacy`` / ``34``.)
+    """
+
+    rules = TIMM_KEY_RULES
+    if "layer0.conv2.weight" in state_dict:
+        rules = TIMM_DEEP_STEM_RULES + TIMM_KEY_RULES[2:]
+    return remap_keys(state_dict, rules)
+
+
+CHECKPOINTS = CheckpointFormats(
+    "senet",
+    {
+        "torchvision": KeyLayout(resnet.TORCHVISION_KEY_RULES),
+        "timm": KeyLayout(convert=from_timm),
+    },
+)
+
+
 # -- SE-ResNet -----------------------------------------------------------------------------------
 
 
 @register_model(
+    checkpoints=CHECKPOINTS,
     family="senet",
     paper=PAPER,
     figures=_figures(
@@ -160,6 +202,7 @@ def seresnet18(**options: object) -> ResNet:
 
 
 @register_model(
+    checkpoints=CHECKPOINTS,
     family="senet",
     paper=PAPER,
     figures=_figures(
@@ -172,6 +215,7 @@ def seresnet34(**options: object) -> ResNet:
 
 
 @register_model(
+    checkpoints=CHECKPOINTS,
     family="senet",
     paper=PAPER,
     figures=_figures(
@@ -190,6 +234,7 @@ def seresnet50(**options: object) -> ResNet:
 
 
 @register_model(
+    checkpoints=CHECKPOINTS,
     family="senet",
     paper=PAPER,
     figures=_figures(
@@ -207,6 +252,7 @@ def seresnet101(**options: object) -> ResNet:
 
 
 @register_model(
+    checkpoints=CHECKPOINTS,
     family="senet",
     paper=PAPER,
     figures=_figures(
@@ -227,6 +273,7 @@ def seresnet152(**options: object) -> ResNet:
 
 
 @register_model(
+    checkpoints=CHECKPOINTS,
     family="senet",
     paper=PAPER,
     figures=_figures(
@@ -244,6 +291,7 @@ def seresnext50_32x4d(**options: object) -> ResNet:
 
 
 @register_model(
+    checkpoints=CHECKPOINTS,
     family="senet",
     paper=PAPER,
     figures=_figures(
@@ -264,6 +312,7 @@ def seresnext101_32x4d(**options: object) -> ResNet:
 
 
 @register_model(
+    checkpoints=CHECKPOINTS,
     family="senet",
     paper=PAPER,
     figures=PaperFigures(
@@ -334,6 +383,7 @@ def _timm_se_resnet(depth: int, **options: object) -> ResNet:
 
 
 @register_model(
+    checkpoints=CHECKPOINTS,
     family="senet",
     paper=PAPER,
     figures=_timm_figures("legacy_seresnet18", 11_778_592, 1.814, _LEGACY_NOTE),
@@ -345,6 +395,7 @@ def seresnet18_timm_legacy(**options: object) -> ResNet:
 
 
 @register_model(
+    checkpoints=CHECKPOINTS,
     family="senet",
     paper=PAPER,
     figures=_timm_figures("legacy_seresnet34", 21_958_868, 3.664, _LEGACY_NOTE),
@@ -356,6 +407,7 @@ def seresnet34_timm_legacy(**options: object) -> ResNet:
 
 
 @register_model(
+    checkpoints=CHECKPOINTS,
     family="senet",
     paper=PAPER,
     figures=_timm_figures("seresnet18", 11_779_624, 1.814, _TIMM_RESNET_NOTE),
@@ -366,6 +418,7 @@ def seresnet18_timm(**options: object) -> ResNet:
 
 
 @register_model(
+    checkpoints=CHECKPOINTS,
     family="senet",
     paper=PAPER,
     figures=_timm_figures("seresnet34", 21_960_416, 3.664, _TIMM_RESNET_NOTE),
@@ -376,6 +429,7 @@ def seresnet34_timm(**options: object) -> ResNet:
 
 
 @register_model(
+    checkpoints=CHECKPOINTS,
     family="senet",
     paper=PAPER,
     figures=_timm_figures("seresnet50", 28_088_024, 4.092, _TIMM_RESNET_NOTE),
@@ -386,6 +440,7 @@ def seresnet50_timm(**options: object) -> ResNet:
 
 
 @register_model(
+    checkpoints=CHECKPOINTS,
     family="senet",
     paper=PAPER,
     figures=_timm_figures("seresnet101", 49_326_872, 7.806, _TIMM_RESNET_NOTE),
@@ -396,6 +451,7 @@ def seresnet101_timm(**options: object) -> ResNet:
 
 
 @register_model(
+    checkpoints=CHECKPOINTS,
     family="senet",
     paper=PAPER,
     figures=_timm_figures("seresnet152", 66_821_848, 11.520, _TIMM_RESNET_NOTE),
@@ -406,6 +462,7 @@ def seresnet152_timm(**options: object) -> ResNet:
 
 
 @register_model(
+    checkpoints=CHECKPOINTS,
     family="senet",
     paper=PAPER,
     figures=_timm_figures(
@@ -420,6 +477,7 @@ def seresnext50_32x4d_timm(**options: object) -> ResNet:
 
 
 @register_model(
+    checkpoints=CHECKPOINTS,
     family="senet",
     paper=PAPER,
     figures=_timm_figures(
@@ -431,42 +489,3 @@ def seresnext101_32x4d_timm(**options: object) -> ResNet:
     options.setdefault("se", TIMM_SE)
     options.setdefault("stem_pool", "pad")
     return _se_resnext(101, (32, 4), **options)
-
-
-# -- timm's legacy SENet key layout (the authors' Caffe models, as ported by Cadene/timm) --------
-
-TIMM_KEY_RULES: tuple[tuple[str, str], ...] = (
-    (r"^layer0\.conv1\.", "stem.conv."),
-    (r"^layer0\.bn1\.", "stem.bn."),
-    (r"^(layer\d+\.\d+)\.conv(\d)\.", r"\1.conv\2.conv."),
-    (r"^(layer\d+\.\d+)\.bn(\d)\.", r"\1.conv\2.bn."),
-    (r"^(layer\d+\.\d+)\.downsample\.0\.", r"\1.shortcut.conv."),
-    (r"^(layer\d+\.\d+)\.downsample\.1\.", r"\1.shortcut.bn."),
-    (r"^(layer\d+\.\d+)\.se_module\.", r"\1.se."),
-    (r"^last_linear\.", "head.fc."),
-)
-
-#: SENet-154's three-conv stem (``layer0.conv1..3``); used instead of the first two rules.
-TIMM_DEEP_STEM_RULES: tuple[tuple[str, str], ...] = (
-    (r"^layer0\.conv(\d)\.", r"stem.conv\1.conv."),
-    (r"^layer0\.bn(\d)\.", r"stem.conv\1.bn."),
-)
-
-
-#: timm's non-legacy ``seresnet*`` / ``seresnext*`` keys are torchvision's ResNet keys (their
-#: ``layerN.M.se.fc1/fc2`` are already ours): the "torchvision" layout of this family.
-TORCHVISION_KEY_RULES = resnet.TORCHVISION_KEY_RULES
-
-
-def from_timm(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Rename a timm ``legacy_se*`` / ``legacy_senet154`` state dict's keys to this module's.
-
-    (A ``legacy_seresnet18/34`` checkpoint loaded into ``seresnet18/34`` is refused by the
-    architecture check, which names ``seresnet18_timm_legacy`` / ``34``.)
-    """
-    from ..weights import remap_keys
-
-    rules = TIMM_KEY_RULES
-    if "layer0.conv2.weight" in state_dict:
-        rules = TIMM_DEEP_STEM_RULES + TIMM_KEY_RULES[2:]
-    return remap_keys(state_dict, rules)

@@ -53,25 +53,20 @@ batch norm and SE (r=16): 138,596,784 parameters, 15.470 G mult-adds (paper: 15.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import InputShapeError
+from ..keys import CheckpointFormats, KeyLayout, remap_keys
 from ..layers import ClassifierHead, ConvNormAct, LocalResponseNorm, SEConfig, init_weights
 from ..registry import register_model
-from ..specs import ErrorFigure, Paper, PaperFigures
+from ..specs import SENET_PAPER, ErrorFigure, PaperFigures, imagenet_error
+from ..specs import VGG_PAPER as PAPER
 from .base import ClassicNet
-from .senet import PAPER as SENET_PAPER
-
-PAPER = Paper(
-    key="vgg",
-    title="Very Deep Convolutional Networks for Large-Scale Image Recognition",
-    authors="Simonyan, Zisserman",
-    year=2014,
-    arxiv="1409.1556",
-)
 
 # Table 1, column by column: five blocks per configuration, each followed by "maxpool".
 CONFIGS: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -311,138 +306,11 @@ class VGGDense(nn.Module):
         return self.score_map(x).mean((2, 3))
 
 
-# -- builders ----------------------------------------------------------------------------------
-
-# Exact counts with 1000 classes (A-LRN has A's: LRN has no parameters) and G mult-adds at 224.
-_REF: dict[str, tuple[int, int, float]] = {
-    # config: (params, params with BN, G mult-adds)
-    "A": (132_863_336, 132_868_840, 7.609),
-    "A-LRN": (132_863_336, 132_868_840, 7.609),
-    "B": (133_047_848, 133_053_736, 11.308),
-    "C": (133_638_952, 133_647_400, 11.771),
-    "D": (138_357_544, 138_365_992, 15.470),
-    "E": (143_667_240, 143_678_248, 19.632),
-}
-_TABLE2_PARAMS = {"A": 133e6, "A-LRN": 133e6, "B": 133e6, "C": 134e6, "D": 138e6, "E": 144e6}
-# ResNet paper Sec. 3.3: "VGG-16/19 nets (15.3/19.6 billion FLOPs)" (multiply-adds).
-_RESNET_PAPER_MACS = {"D": 15.3e9, "E": 19.6e9}
-_TORCHVISION = {"A": "vgg11", "B": "vgg13", "D": "vgg16", "E": "vgg19"}
-
-_DENSE = "dense evaluation, single test scale"
-
-
-def _err(top1: float, top5: float, protocol: str, source: str) -> ErrorFigure:
-    return ErrorFigure(top1, top5, "ImageNet val", protocol, source)
-
-
-_ERRORS: dict[str, tuple[ErrorFigure, ...]] = {
-    "A": (_err(29.6, 10.4, f"{_DENSE} Q=256, trained at S=256", "Table 3"),),
-    "A-LRN": (_err(29.7, 10.5, f"{_DENSE} Q=256, trained at S=256", "Table 3"),),
-    "B": (
-        _err(28.7, 9.9, f"{_DENSE} Q=256, trained at S=256", "Table 3"),
-        _err(28.2, 9.6, "dense evaluation, test scales Q={224,256,288}, S=256", "Table 4"),
-    ),
-    "C": (
-        _err(28.1, 9.4, f"{_DENSE} Q=256, trained at S=256", "Table 3"),
-        _err(27.3, 8.8, f"{_DENSE} Q=384, trained at S=[256;512]", "Table 3"),
-        _err(26.3, 8.2, "dense evaluation, Q={256,384,512}, S=[256;512]", "Table 4"),
-    ),
-    "D": (
-        _err(27.0, 8.8, f"{_DENSE} Q=256, trained at S=256", "Table 3"),
-        _err(25.6, 8.1, f"{_DENSE} Q=384, trained at S=[256;512]", "Table 3"),
-        _err(24.8, 7.5, "dense evaluation, Q={256,384,512}, S=[256;512]", "Table 4"),
-        _err(24.4, 7.2, "multi-crop and dense evaluation combined", "Table 5"),
-    ),
-    "E": (
-        _err(27.3, 9.0, f"{_DENSE} Q=256, trained at S=256", "Table 3"),
-        _err(25.5, 8.0, f"{_DENSE} Q=384, trained at S=[256;512]", "Table 3"),
-        _err(24.8, 7.5, "dense evaluation, Q={256,384,512}, S=[256;512]", "Table 4"),
-        _err(24.4, 7.1, "multi-crop and dense evaluation combined", "Table 5"),
-    ),
-}
-
-
-def _figures(config: str, batch_norm: bool) -> PaperFigures:
-    params, params_bn, gmacs = _REF[config]
-    tv = _TORCHVISION.get(config)
-    if batch_norm:
-        return PaperFigures(
-            source="not in the paper: VGG with batch norm (torchvision; SENet Table 2 for D)",
-            ref_params=params_bn,
-            ref_gmacs=gmacs,
-            ref_source=f"computed; equals torchvision {tv}_bn" if tv else "computed",
-            notes="BN after every convolution (conv biases kept, as torchvision); BN is not "
-            "counted in mult-adds.",
-        )
-    paper_macs = _RESNET_PAPER_MACS.get(config)
-    return PaperFigures(
-        source="V1 Table 1, 2, 3" + ("; R1 Sec. 3.3 (mult-adds)" if paper_macs else ""),
-        paper_params=_TABLE2_PARAMS[config],
-        paper_macs=paper_macs,
-        ref_params=params,
-        ref_gmacs=gmacs,
-        ref_source=f"computed; equals torchvision {tv}" if tv else "computed",
-        errors=_ERRORS[config],
-        notes="R1's 15.3/19.6 G count the convolutions only (15.347/19.508 G); with the FC "
-        "layers 15.470/19.632 G."
-        if paper_macs
-        else "",
-    )
-
-
-def _register(name: str, config: str, batch_norm: bool, summary: str) -> None:
-    def builder(**options: object) -> VGG:
-        return VGG(config=config, batch_norm=batch_norm, **options)  # type: ignore[arg-type]
-
-    builder.__name__ = builder.__qualname__ = name
-    builder.__doc__ = summary
-    builder.__annotations__["return"] = VGG
-    register_model(family="vgg", paper=PAPER, figures=_figures(config, batch_norm))(builder)
-
-
-_NAMES = {
-    "A": ("vgg11", "11 weight layers: 8 conv, 3 FC"),
-    "A-LRN": ("vgg11_lrn", "A with local response normalisation after the first layer"),
-    "B": ("vgg13", "13 weight layers: 10 conv, 3 FC"),
-    "C": ("vgg16_c", "16 weight layers, a 1x1 conv closing blocks 3-5"),
-    "D": ("vgg16", "16 weight layers: 13 conv (all 3x3), 3 FC"),
-    "E": ("vgg19", "19 weight layers: 16 conv, 3 FC"),
-}
-
-for _config, (_name, _what) in _NAMES.items():
-    _register(_name, _config, False, f"VGG configuration {_config}: {_what}.")
-    _register(f"{_name}_bn", _config, True, f"VGG {_config} with batch norm: {_what}.")
-
-
-@register_model(
-    family="senet",
-    paper=SENET_PAPER,
-    figures=PaperFigures(
-        source="S1 Sec. 4, 5.1, Table 2",
-        paper_macs=15.48e9,
-        ref_params=138_596_784,
-        ref_gmacs=15.470,
-        ref_source="computed: vgg16_bn + an SE block (r=16) after each of the 13 conv layers "
-        "(no torchvision/timm model)",
-        errors=(
-            ErrorFigure(
-                25.22,
-                7.70,
-                "ImageNet val",
-                "single 224x224 center crop (re-implementation)",
-                "S1 Table 2",
-            ),
-        ),
-        notes="SENet's VGG-16 (BN) re-implementation: 15.47 GFLOPs, 27.02 / 8.81 error.",
-    ),
-)
-def se_vgg16_bn(**options: object) -> VGG:
-    """SE-VGG-16: VGG-16 with batch norm and an SE block (r=16) after every conv layer."""
-    options.setdefault("se", SEConfig())
-    return VGG(config="D", batch_norm=True, **options)  # type: ignore[arg-type]
-
-
 # -- torchvision key layout ----------------------------------------------------------------------
+
+
+#: Our configurations that torchvision implements, by its name.
+_TORCHVISION = {"A": "vgg11", "B": "vgg13", "D": "vgg16", "E": "vgg19"}
 
 
 def torchvision_layout(config: str, batch_norm: bool) -> dict[str, str]:
@@ -488,7 +356,6 @@ def from_torchvision(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Ten
 
     The configuration is recognised from the state dict's own layer numbering.
     """
-    from ..weights import remap_keys
 
     have = {k.rsplit(".", 1)[0] for k in state_dict if k.startswith("features.")}
     for name, layout in _TV_LAYOUTS.items():
@@ -558,3 +425,201 @@ def to_timm(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         else:
             out[f"{back[prefix]}.{param}"] = value
     return out
+
+
+CHECKPOINTS = CheckpointFormats(
+    "vgg",
+    {
+        "torchvision": KeyLayout(convert=from_torchvision),
+        "timm": KeyLayout(convert=from_timm, export=to_timm),
+    },
+)
+
+
+# -- builders ----------------------------------------------------------------------------------
+
+_Builder = TypeVar("_Builder", bound=Callable[..., VGG])
+
+# Exact counts with 1000 classes (A-LRN has A's: LRN has no parameters) and G mult-adds at 224.
+_REF: dict[str, tuple[int, int, float]] = {
+    # config: (params, params with BN, G mult-adds)
+    "A": (132_863_336, 132_868_840, 7.609),
+    "A-LRN": (132_863_336, 132_868_840, 7.609),
+    "B": (133_047_848, 133_053_736, 11.308),
+    "C": (133_638_952, 133_647_400, 11.771),
+    "D": (138_357_544, 138_365_992, 15.470),
+    "E": (143_667_240, 143_678_248, 19.632),
+}
+_TABLE2_PARAMS = {"A": 133e6, "A-LRN": 133e6, "B": 133e6, "C": 134e6, "D": 138e6, "E": 144e6}
+# ResNet paper Sec. 3.3: "VGG-16/19 nets (15.3/19.6 billion FLOPs)" (multiply-adds).
+_RESNET_PAPER_MACS = {"D": 15.3e9, "E": 19.6e9}
+
+_DENSE = "dense evaluation, single test scale"
+
+
+_ERRORS: dict[str, tuple[ErrorFigure, ...]] = {
+    "A": (imagenet_error(29.6, 10.4, f"{_DENSE} Q=256, trained at S=256", "Table 3"),),
+    "A-LRN": (imagenet_error(29.7, 10.5, f"{_DENSE} Q=256, trained at S=256", "Table 3"),),
+    "B": (
+        imagenet_error(28.7, 9.9, f"{_DENSE} Q=256, trained at S=256", "Table 3"),
+        imagenet_error(
+            28.2, 9.6, "dense evaluation, test scales Q={224,256,288}, S=256", "Table 4"
+        ),
+    ),
+    "C": (
+        imagenet_error(28.1, 9.4, f"{_DENSE} Q=256, trained at S=256", "Table 3"),
+        imagenet_error(27.3, 8.8, f"{_DENSE} Q=384, trained at S=[256;512]", "Table 3"),
+        imagenet_error(26.3, 8.2, "dense evaluation, Q={256,384,512}, S=[256;512]", "Table 4"),
+    ),
+    "D": (
+        imagenet_error(27.0, 8.8, f"{_DENSE} Q=256, trained at S=256", "Table 3"),
+        imagenet_error(25.6, 8.1, f"{_DENSE} Q=384, trained at S=[256;512]", "Table 3"),
+        imagenet_error(24.8, 7.5, "dense evaluation, Q={256,384,512}, S=[256;512]", "Table 4"),
+        imagenet_error(24.4, 7.2, "multi-crop and dense evaluation combined", "Table 5"),
+    ),
+    "E": (
+        imagenet_error(27.3, 9.0, f"{_DENSE} Q=256, trained at S=256", "Table 3"),
+        imagenet_error(25.5, 8.0, f"{_DENSE} Q=384, trained at S=[256;512]", "Table 3"),
+        imagenet_error(24.8, 7.5, "dense evaluation, Q={256,384,512}, S=[256;512]", "Table 4"),
+        imagenet_error(24.4, 7.1, "multi-crop and dense evaluation combined", "Table 5"),
+    ),
+}
+
+
+def _figures(config: str, batch_norm: bool) -> PaperFigures:
+    params, params_bn, gmacs = _REF[config]
+    tv = _TORCHVISION.get(config)
+    if batch_norm:
+        return PaperFigures(
+            source="not in the paper: VGG with batch norm (torchvision; SENet Table 2 for D)",
+            ref_params=params_bn,
+            ref_gmacs=gmacs,
+            ref_source=f"computed; equals torchvision {tv}_bn" if tv else "computed",
+            notes="BN after every convolution (conv biases kept, as torchvision); BN is not "
+            "counted in mult-adds.",
+        )
+    paper_macs = _RESNET_PAPER_MACS.get(config)
+    return PaperFigures(
+        source="V1 Table 1, 2, 3" + ("; R1 Sec. 3.3 (mult-adds)" if paper_macs else ""),
+        paper_params=_TABLE2_PARAMS[config],
+        paper_macs=paper_macs,
+        ref_params=params,
+        ref_gmacs=gmacs,
+        ref_source=f"computed; equals torchvision {tv}" if tv else "computed",
+        errors=_ERRORS[config],
+        notes="R1's 15.3/19.6 G count the convolutions only (15.347/19.508 G); with the FC "
+        "layers 15.470/19.632 G."
+        if paper_macs
+        else "",
+    )
+
+
+def _vgg_model(config: str, batch_norm: bool) -> Callable[[_Builder], _Builder]:
+    return register_model(
+        checkpoints=CHECKPOINTS, family="vgg", paper=PAPER, figures=_figures(config, batch_norm)
+    )
+
+
+def _vgg(config: str, batch_norm: bool, **options: object) -> VGG:
+    return VGG(config=config, batch_norm=batch_norm, **options)  # type: ignore[arg-type]
+
+
+@_vgg_model("A", batch_norm=False)
+def vgg11(**options: object) -> VGG:
+    """VGG configuration A: 11 weight layers: 8 conv, 3 FC."""
+    return _vgg("A", False, **options)
+
+
+@_vgg_model("A", batch_norm=True)
+def vgg11_bn(**options: object) -> VGG:
+    """VGG A with batch norm: 11 weight layers: 8 conv, 3 FC."""
+    return _vgg("A", True, **options)
+
+
+@_vgg_model("A-LRN", batch_norm=False)
+def vgg11_lrn(**options: object) -> VGG:
+    """VGG configuration A-LRN: A with local response normalisation after the first layer."""
+    return _vgg("A-LRN", False, **options)
+
+
+@_vgg_model("A-LRN", batch_norm=True)
+def vgg11_lrn_bn(**options: object) -> VGG:
+    """VGG A-LRN with batch norm: A with local response normalisation after the first layer."""
+    return _vgg("A-LRN", True, **options)
+
+
+@_vgg_model("B", batch_norm=False)
+def vgg13(**options: object) -> VGG:
+    """VGG configuration B: 13 weight layers: 10 conv, 3 FC."""
+    return _vgg("B", False, **options)
+
+
+@_vgg_model("B", batch_norm=True)
+def vgg13_bn(**options: object) -> VGG:
+    """VGG B with batch norm: 13 weight layers: 10 conv, 3 FC."""
+    return _vgg("B", True, **options)
+
+
+@_vgg_model("C", batch_norm=False)
+def vgg16_c(**options: object) -> VGG:
+    """VGG configuration C: 16 weight layers, a 1x1 conv closing blocks 3-5."""
+    return _vgg("C", False, **options)
+
+
+@_vgg_model("C", batch_norm=True)
+def vgg16_c_bn(**options: object) -> VGG:
+    """VGG C with batch norm: 16 weight layers, a 1x1 conv closing blocks 3-5."""
+    return _vgg("C", True, **options)
+
+
+@_vgg_model("D", batch_norm=False)
+def vgg16(**options: object) -> VGG:
+    """VGG configuration D: 16 weight layers: 13 conv (all 3x3), 3 FC."""
+    return _vgg("D", False, **options)
+
+
+@_vgg_model("D", batch_norm=True)
+def vgg16_bn(**options: object) -> VGG:
+    """VGG D with batch norm: 16 weight layers: 13 conv (all 3x3), 3 FC."""
+    return _vgg("D", True, **options)
+
+
+@_vgg_model("E", batch_norm=False)
+def vgg19(**options: object) -> VGG:
+    """VGG configuration E: 19 weight layers: 16 conv, 3 FC."""
+    return _vgg("E", False, **options)
+
+
+@_vgg_model("E", batch_norm=True)
+def vgg19_bn(**options: object) -> VGG:
+    """VGG E with batch norm: 19 weight layers: 16 conv, 3 FC."""
+    return _vgg("E", True, **options)
+
+
+@register_model(
+    checkpoints=CHECKPOINTS,
+    family="senet",
+    paper=SENET_PAPER,
+    figures=PaperFigures(
+        source="S1 Sec. 4, 5.1, Table 2",
+        paper_macs=15.48e9,
+        ref_params=138_596_784,
+        ref_gmacs=15.470,
+        ref_source="computed: vgg16_bn + an SE block (r=16) after each of the 13 conv layers "
+        "(no torchvision/timm model)",
+        errors=(
+            ErrorFigure(
+                25.22,
+                7.70,
+                "ImageNet val",
+                "single 224x224 center crop (re-implementation)",
+                "S1 Table 2",
+            ),
+        ),
+        notes="SENet's VGG-16 (BN) re-implementation: 15.47 GFLOPs, 27.02 / 8.81 error.",
+    ),
+)
+def se_vgg16_bn(**options: object) -> VGG:
+    """SE-VGG-16: VGG-16 with batch norm and an SE block (r=16) after every conv layer."""
+    options.setdefault("se", SEConfig())
+    return VGG(config="D", batch_norm=True, **options)  # type: ignore[arg-type]

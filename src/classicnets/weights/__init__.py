@@ -5,13 +5,14 @@
 * :func:`export_weights`, :func:`save_weights` (``save.py``): torchvision/timm layouts, and our
   safetensors files with metadata.
 * ``interchange.py``: which torchvision/timm architectures are which of ours, and how families
-  declare their key rules; ``keys.py``: :func:`remap_keys`, the rule engine.
+  declare their key rules; :func:`remap_keys` (``classicnets.keys``), the rule engine.
 * ``catalog.py``: the ``arch.tag`` registry with provenance; ``hub.py``: verified downloads into
   the torch hub cache; ``files.py``: safe reading (safetensors, ``weights_only`` pickles).
 """
 
 from __future__ import annotations
 
+from ..keys import remap_keys
 from .catalog import (
     Accuracy,
     Preprocessing,
@@ -26,7 +27,6 @@ from .catalog import (
 from .files import read_file
 from .hub import cache_dir
 from .interchange import FOREIGN_ARCHS, ForeignArch, foreign_archs
-from .keys import remap_keys
 from .load import LoadReport, WeightsAdaptedWarning, load_pretrained, load_weights
 from .save import export_weights, save_weights
 

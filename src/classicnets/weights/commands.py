@@ -6,7 +6,7 @@ import os
 import warnings
 
 from ..errors import WeightsError
-from ..registry import create_model
+from ..registry import model_info
 from ..table import format_table
 from .catalog import get_weights, list_weights
 from .load import load_weights
@@ -76,13 +76,13 @@ def convert(
             "classifier, so it would write an untrained head as if it were theirs. Load it with "
             f"create_model({arch!r}, pretrained={src!r}, features_only=True) instead"
         )
-    model = create_model(arch, num_classes=num_classes)
+    model = model_info(arch).build(num_classes=num_classes)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         report = load_weights(model, src, layout=layout, check_arch=check_arch, adapt=False)
     options = dict(report.metadata.get("options") or {})
     if report.aux_initialised:  # build the network without the heads the source does not have
-        model = create_model(arch, num_classes=num_classes, aux_logits=False)
+        model = model_info(arch).build(num_classes=num_classes, aux_logits=False)
         report = load_weights(model, src, layout=layout, check_arch=check_arch, adapt=False)
         options["aux_logits"] = False
     else:

@@ -2,20 +2,21 @@
 
 A family plugs in with data only:
 
-* in its family file (``models/<family>.py``): ``TORCHVISION_KEY_RULES`` and/or
-  ``TIMM_KEY_RULES``, tuples of ``(regex, replacement)`` that rename *their* keys to ours
-  (applied with :func:`classicnets.weights.remap_keys`, first match wins). A family whose
-  conversion is more than renaming (splitting or reshaping tensors) defines
-  ``from_torchvision(sd)`` / ``from_timm(sd)`` instead, and then also ``to_torchvision(sd)`` /
-  ``to_timm(sd)`` for export;
+* in its family file (``models/<family>.py``): a :class:`~classicnets.keys.CheckpointFormats`
+  handed to ``@register_model(checkpoints=...)``, one :class:`~classicnets.keys.KeyLayout` per
+  layout name (``"torchvision"``, ``"timm"``): ``rules``, tuples of ``(regex, replacement)`` that
+  rename *their* keys to ours (applied with :func:`classicnets.keys.remap_keys`, first match
+  wins), or, when the conversion is more than renaming (recognising a variant, reshaping
+  tensors), a ``convert`` function, and then also an ``export`` function;
 * here, in :data:`FOREIGN_ARCHS`: one :class:`ForeignArch` per architecture of theirs that one of
-  our registered models computes exactly, naming the rule set (``layout``) that converts it. The
+  our registered models computes exactly, naming the layout that converts it. The
   mapping is where a compatibility variant is declared (torchvision's ``resnet50`` is our
   ``resnet50_v1_5``), and its ``note`` is what a user is told when they load such a checkpoint
   into the paper's default.
 
+This module reads a family's declarations through ``model_info(name).checkpoints`` only.
 Auxiliary classifiers (GoogLeNet, Inception v3): a family whose models have them also declares
-``AUX_HEAD_PREFIXES``, our key prefixes of those heads (``("aux1.", "aux2.")``), so that a
+``aux_head_prefixes``, our key prefixes of those heads (``("aux1.", "aux2.")``), so that a
 checkpoint with auxiliary heads loads into a model built without them and the reverse
 (``load.py`` says what it did), and architecture checks compare the networks without them.
 ``ForeignArch.mirror`` names the options of our model that their constructor takes under the same
@@ -28,20 +29,18 @@ disagree. (This needs torchvision or timm installed to export to their layout.)
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from types import ModuleType
 from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 
-from ..errors import ArchitectureMismatchError, WeightsError
+from ..errors import ArchitectureMismatchError, WeightsError, WeightsMismatchError
+from ..keys import CheckpointFormats, Converter
 from ..layers import AuxClassifier
-from ..registry import create_model, list_models, model_info
-from .keys import remap_keys
+from ..registry import list_models, model_info
 
 __all__ = [
     "FOREIGN_ARCHS",
@@ -54,15 +53,14 @@ __all__ = [
 ]
 
 Library = Literal["torchvision", "timm"]
-Converter = Callable[[dict[str, Tensor]], dict[str, Tensor]]
 
 
 @dataclass(frozen=True)
 class ForeignArch:
     """One architecture of torchvision or timm that a registered model of ours computes exactly.
 
-    ``layout`` names the family file's rule set that converts its checkpoints
-    (``"torchvision"`` -> ``TORCHVISION_KEY_RULES``, ``"timm"`` -> ``TIMM_KEY_RULES``); it
+    ``layout`` names the family's :class:`~classicnets.keys.KeyLayout` that converts its
+    checkpoints (``"torchvision"``, ``"timm"``); it
     defaults to ``library`` (timm's ResNets use torchvision's key names, so their layout is
     ``"torchvision"``). ``kwargs`` go to the foreign constructor when export builds its skeleton,
     with ``mirror``: attributes of our model passed under the same name (e.g. ``aux_logits``).
@@ -216,33 +214,25 @@ def foreign_archs(*, ours: str | None = None, library: str | None = None) -> lis
     ]
 
 
-# -- the family file's conversion functions -----------------------------------------------------
+# -- what the model's family declares ------------------------------------------------------------
 
 
-def _family_module(model: nn.Module) -> ModuleType:
-    """The family file: the registered builder's module (ResNeXt and SENet build the ResNet
-    class in their own files), else the module of the model's class."""
+def checkpoint_formats(model: nn.Module) -> CheckpointFormats:
+    """The key layouts registered with the model: by its registered name, else those of the
+    family file that defines its class (a model built from its class, not by name)."""
     name = getattr(model, "model_name", "")
     if name in list_models():
-        return sys.modules[model_info(name).builder.__module__]
-    return sys.modules[type(model).__module__]
-
-
-def _converter(
-    module: ModuleType, layout: str, direction: Literal["from", "to"]
-) -> Converter | None:
-    fn = getattr(module, f"{direction}_{layout}", None)
-    if callable(fn):
-        return fn  # type: ignore[no-any-return]
-    rules = getattr(module, f"{layout.upper()}_KEY_RULES", None)
-    if rules is None or direction == "to":
-        return None
-    return lambda sd: remap_keys(sd, rules)
+        return model_info(name).checkpoints
+    family = type(model).__module__.rsplit(".", 1)[-1]
+    for other in list_models():
+        if model_info(other).checkpoints.family == family:
+            return model_info(other).checkpoints
+    return CheckpointFormats(family)
 
 
 def aux_prefixes(model: nn.Module) -> tuple[str, ...]:
     """Our key prefixes of auxiliary classifiers: the family's, and the model's own heads."""
-    declared = getattr(_family_module(model), "AUX_HEAD_PREFIXES", ())
+    declared = checkpoint_formats(model).aux_head_prefixes
     own = (f"{n}." for n, m in model.named_modules() if isinstance(m, AuxClassifier) and n)
     return tuple(dict.fromkeys((*declared, *own)))
 
@@ -252,11 +242,10 @@ def without_aux(keys: Iterable[str], prefixes: tuple[str, ...]) -> set[str]:
 
 
 def layouts_for(model: nn.Module) -> dict[str, Converter]:
-    """The foreign layouts the model's family file can convert from, by name."""
-    module = _family_module(model)
+    """The foreign layouts the model's family can convert from, by name."""
     out: dict[str, Converter] = {}
-    for layout in ("torchvision", "timm"):
-        fn = _converter(module, layout, "from")
+    for layout, declared in checkpoint_formats(model).layouts.items():
+        fn = declared.importer()
         if fn is not None:
             out[layout] = fn
     return out
@@ -268,17 +257,15 @@ def convert_from(model: nn.Module, state_dict: dict[str, Tensor], layout: str) -
         return dict(state_dict)
     fn = layouts_for(model).get(layout)
     if fn is None:
-        family = _family_module(model).__name__.rsplit(".", 1)[-1]
+        family = checkpoint_formats(model).family
         raise WeightsError(
             f"the {family} family declares no {layout} key rules "
-            f"({layout.upper()}_KEY_RULES in models/{family}.py), so {layout} checkpoints "
+            f"(its CheckpointFormats in models/{family}.py), so {layout} checkpoints "
             f"cannot be converted for {getattr(model, 'model_name', type(model).__name__)}"
         )
     try:
         return fn(dict(state_dict))
     except ValueError as e:  # a family converter that recognises its layout: this is not it
-        from ..errors import WeightsMismatchError
-
         raise WeightsMismatchError(f"the checkpoint is not in the {layout} layout: {e}") from e
 
 
@@ -289,13 +276,14 @@ def convert_from(model: nn.Module, state_dict: dict[str, Tensor], layout: str) -
 def skeleton_shapes(name: str) -> dict[str, tuple[int, ...]]:
     """Key -> shape of a registered model with its default classes, built on the meta device."""
     with torch.device("meta"):
-        model = create_model(name)
+        model = model_info(name).build()
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
 def same_family_models(model: nn.Module) -> list[str]:
-    module = _family_module(model).__name__
-    return [n for n in list_models() if model_info(n).builder.__module__ == module]
+    """Registered models whose key layouts the same family file declares."""
+    family = checkpoint_formats(model).family
+    return [n for n in list_models() if model_info(n).checkpoints.family == family]
 
 
 def implied_archs(
@@ -402,7 +390,8 @@ def export_state_dict(model: nn.Module, library: str) -> tuple[dict[str, Tensor]
         )
     entry = entries[0]
     own = model.state_dict()
-    to_fn = _converter(_family_module(model), entry.rules, "to")
+    declared = checkpoint_formats(model).layouts.get(entry.rules)
+    to_fn = declared.export if declared is not None else None
     if to_fn is not None:
         return to_fn(dict(own)), entry
     foreign = build_foreign(entry, model)
@@ -413,7 +402,7 @@ def export_state_dict(model: nn.Module, library: str) -> tuple[dict[str, Tensor]
     if len(ours_to_theirs) != len(converted):
         raise WeightsError(
             f"the {entry.rules} conversion of {name} changes tensors, not only names; its family "
-            f"file must define to_{entry.rules}(state_dict) for export"
+            f"must declare an export converter (KeyLayout.export) for {entry.rules}"
         )
     missing = sorted(set(own) - set(ours_to_theirs))
     unmapped = sorted(set(ours_to_theirs) - set(own))
