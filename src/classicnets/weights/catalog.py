@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import fnmatch
 import math
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
 from ..errors import UnknownWeightsError
+from ..preprocessing import Preprocessing
 
 __all__ = [
     "Preprocessing",
@@ -31,54 +32,6 @@ __all__ = [
     "unregister_weights",
     "weights_for",
 ]
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """Exactly how evaluation images are prepared for a set of weights.
-
-    Resize the shorter side to ``resize_size`` with ``interpolation``, center-crop
-    ``input_size`` (``crop_fraction`` = input / resize), convert to ``channel_order`` with
-    values in ``value_range`` ("0-1": divide 8-bit values by 255), then ``(x - mean) / std``
-    per channel, mean and std given in that range. That is the input of the network as
-    registered (no transform inside the model); ``note`` says how the publisher feeds it where
-    that differs (torchvision's ``transform_input``).
-    """
-
-    input_size: int = 224
-    resize_size: int = 256
-    interpolation: str = "bilinear"
-    mean: tuple[float, ...] = IMAGENET_MEAN
-    std: tuple[float, ...] = IMAGENET_STD
-    channel_order: Literal["RGB", "BGR"] = "RGB"
-    value_range: Literal["0-1", "0-255"] = "0-1"
-    note: str = ""
-
-    @property
-    def crop_fraction(self) -> float:
-        return self.input_size / self.resize_size
-
-    def describe(self) -> str:
-        return (
-            f"resize {self.resize_size} ({self.interpolation}), center crop {self.input_size} "
-            f"(fraction {self.crop_fraction:.3f}), {self.channel_order} {self.value_range}, "
-            f"mean {self.mean}, std {self.std}" + (f". {self.note}" if self.note else "")
-        )
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "input_size": self.input_size,
-            "resize_size": self.resize_size,
-            "crop_fraction": round(self.crop_fraction, 6),
-            "interpolation": self.interpolation,
-            "mean": list(self.mean),
-            "std": list(self.std),
-            "channel_order": self.channel_order,
-            "value_range": self.value_range,
-        } | ({"note": self.note} if self.note else {})
 
 
 @dataclass(frozen=True)
@@ -278,11 +231,9 @@ _TV_DENSENET_KEYS = (
 )
 
 
-def _with(spec: WeightSpec, **changes: str) -> WeightSpec:
-    """``spec`` with other recipe/notes (``_tv`` gives ResNet's recipe)."""
-    from dataclasses import replace
-
-    return replace(spec, **changes)  # type: ignore[arg-type]
+def _with(spec: WeightSpec, **changes: Any) -> WeightSpec:
+    """``spec`` with other fields (``_tv`` gives ResNet's recipe and preprocessing)."""
+    return replace(spec, **changes)
 
 
 for _spec in (
@@ -449,54 +400,44 @@ def _tf_port(input_size: int, crop_pct: float) -> Preprocessing:
     )
 
 
+def _tv_tf_input(input_size: int, resize_size: int) -> Preprocessing:
+    """torchvision's files ported from TF: [-1, 1] pixels, which torchvision reaches inside."""
+    return Preprocessing(
+        input_size=input_size,
+        resize_size=resize_size,
+        mean=_TF_INPUT,
+        std=_TF_INPUT,
+        note=_TV_TRANSFORM,
+    )
+
+
+_TV_PORTED = "not trained by torchvision (its metadata: 'ported from the original paper')"
+
 register_weights(
-    WeightSpec(
-        arch="googlenet_torchvision",
-        tag="tv_in1k",
-        url="https://download.pytorch.org/models/googlenet-1378be20.pth",
-        sha256="1378be20",
-        layout="torchvision",
-        preprocessing=Preprocessing(
-            input_size=224, resize_size=256, mean=_TF_INPUT, std=_TF_INPUT, note=_TV_TRANSFORM
-        ),
-        accuracy=Accuracy(
-            69.778, 89.530, _TV_PROTOCOL, "torchvision GoogLeNet_Weights.IMAGENET1K_V1 metadata"
-        ),
-        license=_TV_LICENSE,
-        recipe="not trained by torchvision (its metadata: 'ported from the original paper'); the "
-        "layout is TF-slim's inception_v1 (batch norm, 3x3 in the '5x5' branch). "
+    _with(
+        _tv("googlenet_torchvision", "tv_in1k", "googlenet-1378be20.pth",
+            "GoogLeNet_Weights.IMAGENET1K_V1", 69.778, 89.530),
+        preprocessing=_tv_tf_input(224, 256),
+        recipe=f"{_TV_PORTED}; the layout is TF-slim's inception_v1 (batch norm, 3x3 in the "
+        "'5x5' branch). "
         "https://github.com/pytorch/vision/tree/main/references/classification#googlenet",
-        origin="ported",
-        source="torchvision GoogLeNet_Weights.IMAGENET1K_V1",
         notes="The file holds auxiliary heads that torchvision says are not trained ('auxiliary "
         "heads in the pretrained googlenet model are NOT pretrained'); build aux_logits=False for "
         "inference, or train them before using forward_with_aux.",
     )
-)
+)  # fmt: skip
 register_weights(
-    WeightSpec(
-        arch="inception_v3",
-        tag="tv_in1k",
-        url="https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth",
-        sha256="0cc3c7bd",
-        layout="torchvision",
-        preprocessing=Preprocessing(
-            input_size=299, resize_size=342, mean=_TF_INPUT, std=_TF_INPUT, note=_TV_TRANSFORM
-        ),
-        accuracy=Accuracy(
-            77.294, 93.450, _TV_PROTOCOL, "torchvision Inception_V3_Weights.IMAGENET1K_V1 metadata"
-        ),
-        license=_TV_LICENSE,
-        recipe="not trained by torchvision (its metadata: 'ported from the original paper'), "
-        "from Google's TensorFlow release. "
+    _with(
+        _tv("inception_v3", "tv_in1k", "inception_v3_google-0cc3c7bd.pth",
+            "Inception_V3_Weights.IMAGENET1K_V1", 77.294, 93.450),
+        preprocessing=_tv_tf_input(299, 342),
+        recipe=f"{_TV_PORTED}, from Google's TensorFlow release. "
         "https://github.com/pytorch/vision/tree/main/references/classification#inception-v3",
-        origin="ported",
-        source="torchvision Inception_V3_Weights.IMAGENET1K_V1",
         notes="Includes the auxiliary classifier. timm's inception_v3.tv_in1k names torchvision's "
         "earlier file inception_v3_google-1a9a5a14.pth as its origin (not compared here); timm "
         "reports 77.434 / 93.474 for it with bicubic resize 341 and mean = std = 0.5.",
     )
-)
+)  # fmt: skip
 register_weights(
     WeightSpec(
         arch="inception_v3",
@@ -573,9 +514,7 @@ def _tv_resnext(
     resize_232: bool = False,
 ) -> WeightSpec:
     """A torchvision ResNeXt entry; recipe and resize size as in torchvision's metadata."""
-    from dataclasses import replace
-
-    return replace(_tv(arch, tag, file, enum, top1, top5, v2=resize_232), recipe=recipe)
+    return _with(_tv(arch, tag, file, enum, top1, top5, v2=resize_232), recipe=recipe)
 
 
 _TVX = "https://github.com/pytorch/vision/tree/main/references/classification#resnext"
