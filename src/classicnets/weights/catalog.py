@@ -438,66 +438,55 @@ register_weights(
         "reports 77.434 / 93.474 for it with bicubic resize 341 and mean = std = 0.5.",
     )
 )  # fmt: skip
-register_weights(
-    WeightSpec(
-        arch="inception_v3",
+
+
+def _timm_tf(
+    arch: str,
+    path: str,
+    timm_name: str,
+    first_name: str,
+    crop_pct: float,
+    accuracy: tuple[float, float],
+    *,
+    recipe: str,
+    notes: str = "",
+) -> WeightSpec:
+    """A TF-slim checkpoint as timm published it before the hub (1001 classes: background
+    first); accuracy from timm's results at 299 with ``crop_pct``."""
+    return WeightSpec(
+        arch=arch,
         tag="tf_in1k",
-        url=f"{_TIMM_GH}/v0.1-weights/tf_inception_v3-e0069de4.pth",
-        sha256="e0069de4",
+        url=f"{_TIMM_GH}/{path}",
+        sha256=path.rsplit("-", 1)[1].split(".")[0],
         layout="timm",
-        preprocessing=_tf_port(299, 0.875),
-        accuracy=Accuracy(
-            77.862, 93.644, _TIMM_PROTOCOL, f"{_TIMM_RESULTS} (inception_v3.tf_in1k)"
-        ),
+        preprocessing=_tf_port(299, crop_pct),
+        accuracy=Accuracy(*accuracy, _TIMM_PROTOCOL, f"{_TIMM_RESULTS} ({timm_name}.tf_in1k)"),
         license=_TIMM_LICENSE,
-        recipe=f"TF-slim inception_v3_2016_08_28 checkpoint ({_TF_SLIM}), ported by timm",
+        recipe=recipe,
         origin="ported",
-        source="timm inception_v3.tf_in1k (first published as tf_inception_v3; timm 1.0 serves "
-        "it from the HF hub as timm/inception_v3.tf_in1k)",
-        notes="No auxiliary classifier in the file (a model built with one keeps it initialised; "
-        "aux_logits=False builds the inference network).",
+        source=f"timm {timm_name}.tf_in1k (first published as {first_name}; timm 1.0 serves it "
+        f"from the HF hub as timm/{timm_name}.tf_in1k)",
+        notes=notes,
         label_offset=1,
     )
-)
-register_weights(
-    WeightSpec(
-        arch="inception_v4_tf",
-        tag="tf_in1k",
-        url=f"{_TIMM_GH}/v0.1-cadene/inceptionv4-8e4777a0.pth",
-        sha256="8e4777a0",
-        layout="timm",
-        preprocessing=_tf_port(299, 0.875),
-        accuracy=Accuracy(
-            80.156, 94.968, _TIMM_PROTOCOL, f"{_TIMM_RESULTS} (inception_v4.tf_in1k)"
-        ),
-        license=_TIMM_LICENSE,
-        recipe=f"TF-slim inception_v4 checkpoint ({_TF_SLIM}), ported to PyTorch by Remi Cadene "
-        "(pretrainedmodels, same file name) and republished by timm",
-        origin="ported",
-        source="timm inception_v4.tf_in1k (first published as inception_v4; timm 1.0 serves it "
-        "from the HF hub as timm/inception_v4.tf_in1k)",
-        label_offset=1,
-    )
-)
-register_weights(
-    WeightSpec(
-        arch="inception_resnet_v2_tf",
-        tag="tf_in1k",
-        url=f"{_TIMM_GH}/v0.1-weights/inception_resnet_v2-940b1cd6.pth",
-        sha256="940b1cd6",
-        layout="timm",
-        preprocessing=_tf_port(299, 0.8975),
-        accuracy=Accuracy(
-            80.462, 95.308, _TIMM_PROTOCOL, f"{_TIMM_RESULTS} (inception_resnet_v2.tf_in1k)"
-        ),
-        license=_TIMM_LICENSE,
-        recipe=f"TF-slim inception_resnet_v2_2016_08_30 checkpoint ({_TF_SLIM}), ported by timm",
-        origin="ported",
-        source="timm inception_resnet_v2.tf_in1k (first published as inception_resnet_v2; timm "
-        "1.0 serves it from the HF hub as timm/inception_resnet_v2.tf_in1k)",
-        label_offset=1,
-    )
-)
+
+
+for _spec in (
+    _timm_tf("inception_v3", "v0.1-weights/tf_inception_v3-e0069de4.pth", "inception_v3",
+             "tf_inception_v3", 0.875, (77.862, 93.644),
+             recipe=f"TF-slim inception_v3_2016_08_28 checkpoint ({_TF_SLIM}), ported by timm",
+             notes="No auxiliary classifier in the file (a model built with one keeps it "
+             "initialised; aux_logits=False builds the inference network)."),
+    _timm_tf("inception_v4_tf", "v0.1-cadene/inceptionv4-8e4777a0.pth", "inception_v4",
+             "inception_v4", 0.875, (80.156, 94.968),
+             recipe=f"TF-slim inception_v4 checkpoint ({_TF_SLIM}), ported to PyTorch by Remi "
+             "Cadene (pretrainedmodels, same file name) and republished by timm"),
+    _timm_tf("inception_resnet_v2_tf", "v0.1-weights/inception_resnet_v2-940b1cd6.pth",
+             "inception_resnet_v2", "inception_resnet_v2", 0.8975, (80.462, 95.308),
+             recipe=f"TF-slim inception_resnet_v2_2016_08_30 checkpoint ({_TF_SLIM}), ported by "
+             "timm"),
+):  # fmt: skip
+    register_weights(_spec)
 
 # -- ResNeXt (torchvision) and SENet (timm's legacy ports) ---------------------------------------
 
