@@ -31,7 +31,8 @@ from classicnets.bench import (
     saved_activation_bytes,
 )
 from classicnets.reference import NoReferenceError, comparable_model, paired_models
-from classicnets.registry import create_model, list_models, model_info
+from classicnets.factory import create_model
+from classicnets.registry import list_models, model_info
 
 REPRESENTATIVE = (
     "resnet50",

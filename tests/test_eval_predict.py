@@ -35,6 +35,21 @@ def test_train_prints_where_the_files_are(run_dir: Path) -> None:
     assert events or importlib.util.find_spec("tensorboard") is None
 
 
+def test_load_weights_on_a_runs_file_returns_its_classes_and_preprocessing(run_dir: Path) -> None:
+    from classicnets import create_model
+    from classicnets.preprocessing import DATASET_STATS
+    from classicnets.weights import load_weights
+
+    model = create_model("resnet20", in_chans=1)
+    report = load_weights(model, run_dir / "model.safetensors")
+    assert report.ok and report.layout == "classicnets"
+    assert report.classes == tuple(str(i) for i in range(10))
+    pre = report.preprocessing
+    assert pre is not None and pre.geometry == "whole" and pre.input_size == 8
+    assert (pre.mean, pre.std) == DATASET_STATS["digits"]
+    assert report.info.config["dataset"] == "digits" and report.info.architecture == "resnet20"
+
+
 def test_eval_checkpoint(run_dir: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert (
         main(["eval", "-c", str(run_dir), "--limit", "20", "--quiet", "--out", str(tmp_path)]) == 0

@@ -32,7 +32,7 @@ from classicnets.weights import (
     register_weights,
     unregister_weights,
 )
-from classicnets.weights.files import read_metadata
+from classicnets.weights.metadata import read_metadata
 from helpers import randomize_bn
 
 tvm = pytest.importorskip("torchvision.models")

@@ -27,7 +27,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -39,6 +39,11 @@ from .engine import distributed
 from .engine.checkpoint import CheckpointError
 from .engine.metrics import EvalResult
 from .engine.runtime import autocast, to_device
+from .errors import WeightsFileError
+from .preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing, for_dataset
+
+if TYPE_CHECKING:
+    from .weights.metadata import WeightsMetadata
 
 PROTOCOLS = ("center", "ten_crop", "googlenet_144", "vgg_dense", "resnet_fcn")
 
@@ -185,22 +190,38 @@ def evaluate_multiview(
 
 @dataclass
 class LoadedModel:
-    """A model ready for inference, and what is needed to feed it."""
+    """A model ready for inference, and what is needed to feed it: one :class:`Preprocessing`,
+    from the weights' file or catalog entry. ``config``: the training configuration (its
+    ``dataset`` and ``data_dir`` are eval's defaults)."""
 
     model: nn.Module
     name: str
     classes: tuple[str, ...]
     in_chans: int
-    input_size: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
+    preprocessing: Preprocessing
     config: dict[str, Any]
-    crop_pct: float = 0.875  # eval: resize the shorter side to input_size / crop_pct, crop
+
+    @property
+    def input_size(self) -> int:
+        return self.preprocessing.input_size
+
+    @property
+    def crop_pct(self) -> float:
+        """Eval resizes the shorter side to ``input_size / crop_pct`` and takes the centre crop."""
+        return self.preprocessing.crop_fraction
+
+    @property
+    def mean(self) -> tuple[float, ...]:
+        return self.preprocessing.mean
+
+    @property
+    def std(self) -> tuple[float, ...]:
+        return self.preprocessing.std
 
 
 def load_registered(name: str, model_name: str | None = None) -> LoadedModel:
     """Registered weights (``arch.tag``, see ``classicnets weights``), downloaded or cached,
-    with their classes and evaluation preprocessing (size, crop fraction, mean, std)."""
+    with their classes and their catalog entry's evaluation preprocessing."""
     from .factory import create_model
     from .weights import get_weights, load_weights
 
@@ -227,14 +248,10 @@ def load_registered(name: str, model_name: str | None = None) -> LoadedModel:
         model=model,
         name=spec.arch,
         classes=classes,
-        in_chans=3,
-        input_size=pre.input_size,
-        mean=tuple(pre.mean),
-        std=tuple(pre.std),
-        # ImageNet-style folders (train/ and val/); bilinear resizing (a bicubic entry's
-        # interpolation is not reproduced)
+        in_chans=pre.in_chans,
+        preprocessing=pre,
+        # ImageNet-style folders (train/ and val/)
         config={"dataset": "imagefolder", "mean": list(pre.mean), "std": list(pre.std)},
-        crop_pct=pre.crop_fraction,
     )
 
 
@@ -245,70 +262,68 @@ def load_trained(
     weights: str | Path | None = None,
     use_ema: bool = True,
 ) -> LoadedModel:
-    """From a run directory, a ``.pt`` checkpoint, a model name with a safetensors file, or
-    registered weights (``weights="resnet50.tv_in1k"``, :func:`load_registered`)."""
-    from .factory import create_model
-    from .registry import model_info
+    """From a run directory, a ``.pt`` checkpoint, a model name with a weight file, or
+    registered weights (``weights="resnet50.tv_in1k"``, :func:`load_registered`).
+
+    Files are read by ``weights.files.read_weights`` (any layout we wrote, our training states,
+    foreign state dicts); the model is built as the file records (architecture, options,
+    classes, input channels) and fed as its preprocessing says.
+    """
+    from .weights.files import read_weights
 
     if checkpoint is None and weights is not None and not Path(weights).exists():
         name = str(weights)
         if "/" not in name and not name.endswith((".safetensors", ".pt", ".pth", ".bin")):
             return load_registered(name, model_name)  # an unknown name: the close ones named
-    if checkpoint is not None:
-        from .engine.checkpoint import load
+    source = checkpoint if checkpoint is not None else weights
+    if source is None or (checkpoint is None and model_name is None):
+        raise CheckpointError(
+            "give a checkpoint (a run directory or a .pt file), or --model with --weights "
+            "(a .safetensors file written by `classicnets train`)"
+        )
+    try:
+        state, meta = read_weights(source, ema=use_ema)
+    except WeightsFileError as e:
+        raise CheckpointError(str(e)) from None
+    name = model_name if checkpoint is None else None
+    return _ready(state, meta, name or meta.architecture)
 
-        ckpt = load(checkpoint)
-        meta = ckpt["meta"]
-        state = ckpt["ema"]["module"] if use_ema and ckpt.get("ema") else ckpt["model"]
-        cfg = ckpt["config"]
-        name = cfg["model"]
-    else:
-        if model_name is None or weights is None:
-            raise CheckpointError(
-                "give a checkpoint (a run directory or a .pt file), or --model with --weights "
-                "(a .safetensors file written by `classicnets train`)"
-            )
-        from safetensors import safe_open
-        from safetensors.torch import load_file
 
-        with safe_open(str(weights), "pt") as f:
-            header = f.metadata() or {}
-        state = load_file(str(weights))
-        meta = json.loads(header["classicnets"]) if "classicnets" in header else {}
-        name = model_name
-        cfg = meta.get("config", {})
-        if not meta:
-            info = model_info(name)
-            meta = {
-                "classes": [str(i) for i in range(info.num_classes)],
-                "in_chans": 3,
-                "input_size": info.input_size,
-                "mean": [0.485, 0.456, 0.406],
-                "std": [0.229, 0.224, 0.225],
-            }
-    classes = tuple(meta["classes"])
-    model = create_model(
-        name,
-        num_classes=len(classes),
-        in_chans=int(meta["in_chans"]),
-        **dict(cfg.get("model_options", {})),
-    )
+def _ready(state: dict[str, torch.Tensor], meta: WeightsMetadata, name: str) -> LoadedModel:
+    """The model the file describes, its weights loaded strictly, in eval mode."""
+    from .factory import create_model
+    from .registry import model_info
+
+    if not name:
+        raise CheckpointError("the file does not say which model it holds; give --model")
+    info = model_info(name)  # an unknown name: the close ones named
+    classes = meta.classes or tuple(str(i) for i in range(meta.num_classes or info.num_classes))
+    in_chans = meta.in_chans or 3
+    model = create_model(name, num_classes=len(classes), in_chans=in_chans, **meta.options)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
         raise CheckpointError(f"the weights do not fit {name}: {e}") from None
-    model.eval()
     return LoadedModel(
-        model=model,
+        model=model.eval(),
         name=name,
         classes=classes,
-        in_chans=int(meta["in_chans"]),
-        input_size=int(meta["input_size"]),
-        mean=tuple(meta["mean"]),
-        std=tuple(meta["std"]),
-        config=cfg,
-        crop_pct=float(cfg.get("eval_crop_pct") or 0.875),
+        in_chans=in_chans,
+        preprocessing=meta.preprocessing or _unrecorded_preprocessing(name),
+        config=meta.config,
     )
+
+
+def _unrecorded_preprocessing(name: str) -> Preprocessing:
+    """For a file that records none (another library's): the model's paper input size and
+    data geometry (CIFAR's whole images, or photographs), with the ImageNet statistics those
+    libraries' weights use."""
+    from .registry import model_info
+
+    info = model_info(name)
+    cifar = any(e.dataset.startswith("CIFAR") for e in info.figures.errors)
+    dataset = "cifar10" if cifar else "imagefolder"
+    return for_dataset(dataset, info.input_size, mean=IMAGENET_MEAN, std=IMAGENET_STD)
 
 
 # -- the `classicnets eval` command ---------------------------------------------------------------

@@ -25,11 +25,15 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
 from .errors import ClassicNetsError
+
+if TYPE_CHECKING:
+    from .weights import LoadReport
 
 __all__ = [
     "FORMATS",
@@ -102,25 +106,14 @@ def calibrate_batchnorm(model: nn.Module, images: Tensor) -> nn.Module:
     return model.eval()
 
 
-def load_checkpoint(model: nn.Module, path: str | Path) -> None:
-    """Load a state dict (``.safetensors``, or a torch file holding it or ``{"model": ...}``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ExportError(f"checkpoint {path} does not exist")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+def load_checkpoint(model: nn.Module, path: str | Path) -> LoadReport:
+    """Load a weight file into ``model`` exactly: any file ``load_weights`` reads (our
+    safetensors, a run directory or training checkpoint, a torchvision/timm state dict), every
+    key fitting and nothing adapted, so the export is the file's network. Raises
+    :class:`~classicnets.errors.WeightsError` otherwise."""
+    from .weights import load_weights
 
-        state = load_file(str(path))
-    else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        for key in ("model", "state_dict", "model_state_dict"):
-            if isinstance(state, dict) and isinstance(state.get(key), dict):
-                state = state[key]
-                break
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        raise ExportError(f"{path} does not fit the model: {str(e).splitlines()[0]}") from None
+    return load_weights(model, Path(path), adapt=False)
 
 
 def _batch_dim() -> torch.export.Dim:

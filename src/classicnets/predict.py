@@ -4,38 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
-from torchvision.transforms import v2
 
 from .data import BadImageError, load_image
 from .evaluate import LoadedModel
 from .table import format_table
-
-SMALL_IMAGE_DATASETS = ("digits", "cifar10", "cifar100")  # a native size (data.transforms)
-
-
-def eval_transform(lm: LoadedModel, crop_pct: float) -> v2.Compose:
-    """The evaluation transform of ``classicnets eval``: small-image datasets (digits, CIFAR)
-    resize the whole image, others resize the shorter side to size / crop_pct and crop."""
-    size = lm.input_size
-    dataset = lm.config.get("dataset")
-    small = dataset in SMALL_IMAGE_DATASETS or (dataset is None and size <= 64)
-    geometry: list[Any] = (
-        [v2.Resize((size, size), antialias=True)]
-        if small
-        else [v2.Resize(round(size / crop_pct), antialias=True), v2.CenterCrop(size)]
-    )
-    return v2.Compose(
-        [
-            v2.ToImage(),
-            *geometry,
-            v2.ToDtype(torch.float32, scale=True),
-            v2.Normalize(list(lm.mean), list(lm.std)),
-        ]
-    )
 
 
 @torch.no_grad()
@@ -46,9 +23,12 @@ def predict(
     top_k: int = 5,
     crop_pct: float | None = None,
 ) -> list[dict[str, Any]]:
-    """For each image: ``{"image", "top": [{"class", "index", "prob"}, ...]}``; ``crop_pct``
-    None: the model's (its training config's, or its registered weights')."""
-    tf = eval_transform(lm, lm.crop_pct if crop_pct is None else crop_pct)
+    """For each image: ``{"image", "top": [{"class", "index", "prob"}, ...]}``, the image
+    prepared as the model's preprocessing says; ``crop_pct``: another crop fraction."""
+    pre = lm.preprocessing
+    if crop_pct is not None:
+        pre = replace(pre, resize_size=round(pre.input_size / crop_pct))
+    tf = pre.eval_transform()
     k = min(top_k, len(lm.classes))
     out = []
     for path in images:

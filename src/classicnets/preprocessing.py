@@ -11,7 +11,9 @@ Two geometries:
 * ``"shorter"``: resize the shorter side to ``resize_size`` and centre-crop ``input_size``
   (photographs; ``crop_fraction`` = input / resize, timm's ``crop_pct``);
 * ``"whole"``: resize the whole image to ``input_size`` x ``input_size`` (small-image datasets
-  such as the digits and CIFAR, whose images are the object and are never cropped).
+  such as the digits and CIFAR, whose images are the object and are never cropped). The single
+  view uses no ``resize_size``; it still records the crop fraction the multi-view protocols
+  (ten-crop: resize to ``resize_size``, crop ``input_size``) take.
 """
 
 from __future__ import annotations
@@ -198,7 +200,7 @@ def for_dataset(
     geometry: Geometry = "whole" if dataset in SMALL_IMAGE_DATASETS else "shorter"
     return Preprocessing(
         input_size=input_size,
-        resize_size=input_size if geometry == "whole" else round(input_size / crop_fraction),
+        resize_size=round(input_size / crop_fraction),  # "whole": for the multi-view protocols
         interpolation=interpolation,
         mean=tuple(mean or stats_mean),
         std=tuple(std or stats_std),

@@ -723,13 +723,23 @@ def _finish(
     state: State,
 ) -> None:
     """Final weights, plots and the summary; prints where everything is."""
-    from safetensors.torch import save_file
+    from .preprocessing import for_dataset
+    from .weights import save_weights
 
-    final = ema.module if ema is not None else model
-    meta = {**_meta(cfg, data), "config": cfg.to_dict()}
-    weights = {k: v.detach().cpu().contiguous() for k, v in final.state_dict().items()}
-    save_file(
-        weights, str(run_dir / "model.safetensors"), metadata={"classicnets": json.dumps(meta)}
+    save_weights(
+        ema.module if ema is not None else model,
+        run_dir / "model.safetensors",
+        classes=data.classes,
+        preprocessing=for_dataset(
+            cfg.dataset,
+            data.input_size,
+            crop_fraction=cfg.eval_crop_pct,
+            mean=data.mean,
+            std=data.std,
+        ),
+        options=cfg.model_options,
+        source=f"classicnets train, run {run_dir.name}",
+        config=cfg.to_dict(),
     )
     files = ["config.toml", "metrics.csv", "last.pt", "best.pt", "model.safetensors"]
     if state.history:

@@ -7,7 +7,8 @@
 * ``interchange.py``: which torchvision/timm architectures are which of ours, and how families
   declare their key rules; :func:`remap_keys` (``classicnets.keys``), the rule engine.
 * ``catalog.py``: the ``arch.tag`` registry with provenance; ``hub.py``: verified downloads into
-  the torch hub cache; ``files.py``: safe reading (safetensors, ``weights_only`` pickles).
+  the torch hub cache; ``files.py``: our one file layout, its writer and the one reader (safe:
+  safetensors, ``weights_only`` pickles); ``metadata.py``: what a file says about its weights.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ from .catalog import (
     unregister_weights,
     weights_for,
 )
-from .files import read_file
+from .files import read_file, read_weights
 from .hub import cache_dir
 from .interchange import FOREIGN_ARCHS, ForeignArch, foreign_archs
 from .load import LoadReport, WeightsAdaptedWarning, load_pretrained, load_weights
+from .metadata import WeightsMetadata
 from .save import export_weights, save_weights
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "Preprocessing",
     "WeightSpec",
     "WeightsAdaptedWarning",
+    "WeightsMetadata",
     "cache_dir",
     "default_weights",
     "export_weights",
@@ -47,6 +50,7 @@ __all__ = [
     "load_pretrained",
     "load_weights",
     "read_file",
+    "read_weights",
     "register_weights",
     "remap_keys",
     "save_weights",

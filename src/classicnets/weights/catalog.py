@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import fnmatch
 import math
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
 from ..errors import UnknownWeightsError
+from ..preprocessing import Preprocessing
 
 __all__ = [
     "Preprocessing",
@@ -31,54 +32,6 @@ __all__ = [
     "unregister_weights",
     "weights_for",
 ]
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """Exactly how evaluation images are prepared for a set of weights.
-
-    Resize the shorter side to ``resize_size`` with ``interpolation``, center-crop
-    ``input_size`` (``crop_fraction`` = input / resize), convert to ``channel_order`` with
-    values in ``value_range`` ("0-1": divide 8-bit values by 255), then ``(x - mean) / std``
-    per channel, mean and std given in that range. That is the input of the network as
-    registered (no transform inside the model); ``note`` says how the publisher feeds it where
-    that differs (torchvision's ``transform_input``).
-    """
-
-    input_size: int = 224
-    resize_size: int = 256
-    interpolation: str = "bilinear"
-    mean: tuple[float, ...] = IMAGENET_MEAN
-    std: tuple[float, ...] = IMAGENET_STD
-    channel_order: Literal["RGB", "BGR"] = "RGB"
-    value_range: Literal["0-1", "0-255"] = "0-1"
-    note: str = ""
-
-    @property
-    def crop_fraction(self) -> float:
-        return self.input_size / self.resize_size
-
-    def describe(self) -> str:
-        return (
-            f"resize {self.resize_size} ({self.interpolation}), center crop {self.input_size} "
-            f"(fraction {self.crop_fraction:.3f}), {self.channel_order} {self.value_range}, "
-            f"mean {self.mean}, std {self.std}" + (f". {self.note}" if self.note else "")
-        )
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "input_size": self.input_size,
-            "resize_size": self.resize_size,
-            "crop_fraction": round(self.crop_fraction, 6),
-            "interpolation": self.interpolation,
-            "mean": list(self.mean),
-            "std": list(self.std),
-            "channel_order": self.channel_order,
-            "value_range": self.value_range,
-        } | ({"note": self.note} if self.note else {})
 
 
 @dataclass(frozen=True)
@@ -278,11 +231,9 @@ _TV_DENSENET_KEYS = (
 )
 
 
-def _with(spec: WeightSpec, **changes: str) -> WeightSpec:
-    """``spec`` with other recipe/notes (``_tv`` gives ResNet's recipe)."""
-    from dataclasses import replace
-
-    return replace(spec, **changes)  # type: ignore[arg-type]
+def _with(spec: WeightSpec, **changes: Any) -> WeightSpec:
+    """``spec`` with other fields (``_tv`` gives ResNet's recipe and preprocessing)."""
+    return replace(spec, **changes)
 
 
 for _spec in (
@@ -449,114 +400,93 @@ def _tf_port(input_size: int, crop_pct: float) -> Preprocessing:
     )
 
 
+def _tv_tf_input(input_size: int, resize_size: int) -> Preprocessing:
+    """torchvision's files ported from TF: [-1, 1] pixels, which torchvision reaches inside."""
+    return Preprocessing(
+        input_size=input_size,
+        resize_size=resize_size,
+        mean=_TF_INPUT,
+        std=_TF_INPUT,
+        note=_TV_TRANSFORM,
+    )
+
+
+_TV_PORTED = "not trained by torchvision (its metadata: 'ported from the original paper')"
+
 register_weights(
-    WeightSpec(
-        arch="googlenet_torchvision",
-        tag="tv_in1k",
-        url="https://download.pytorch.org/models/googlenet-1378be20.pth",
-        sha256="1378be20",
-        layout="torchvision",
-        preprocessing=Preprocessing(
-            input_size=224, resize_size=256, mean=_TF_INPUT, std=_TF_INPUT, note=_TV_TRANSFORM
-        ),
-        accuracy=Accuracy(
-            69.778, 89.530, _TV_PROTOCOL, "torchvision GoogLeNet_Weights.IMAGENET1K_V1 metadata"
-        ),
-        license=_TV_LICENSE,
-        recipe="not trained by torchvision (its metadata: 'ported from the original paper'); the "
-        "layout is TF-slim's inception_v1 (batch norm, 3x3 in the '5x5' branch). "
+    _with(
+        _tv("googlenet_torchvision", "tv_in1k", "googlenet-1378be20.pth",
+            "GoogLeNet_Weights.IMAGENET1K_V1", 69.778, 89.530),
+        preprocessing=_tv_tf_input(224, 256),
+        recipe=f"{_TV_PORTED}; the layout is TF-slim's inception_v1 (batch norm, 3x3 in the "
+        "'5x5' branch). "
         "https://github.com/pytorch/vision/tree/main/references/classification#googlenet",
-        origin="ported",
-        source="torchvision GoogLeNet_Weights.IMAGENET1K_V1",
         notes="The file holds auxiliary heads that torchvision says are not trained ('auxiliary "
         "heads in the pretrained googlenet model are NOT pretrained'); build aux_logits=False for "
         "inference, or train them before using forward_with_aux.",
     )
-)
+)  # fmt: skip
 register_weights(
-    WeightSpec(
-        arch="inception_v3",
-        tag="tv_in1k",
-        url="https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth",
-        sha256="0cc3c7bd",
-        layout="torchvision",
-        preprocessing=Preprocessing(
-            input_size=299, resize_size=342, mean=_TF_INPUT, std=_TF_INPUT, note=_TV_TRANSFORM
-        ),
-        accuracy=Accuracy(
-            77.294, 93.450, _TV_PROTOCOL, "torchvision Inception_V3_Weights.IMAGENET1K_V1 metadata"
-        ),
-        license=_TV_LICENSE,
-        recipe="not trained by torchvision (its metadata: 'ported from the original paper'), "
-        "from Google's TensorFlow release. "
+    _with(
+        _tv("inception_v3", "tv_in1k", "inception_v3_google-0cc3c7bd.pth",
+            "Inception_V3_Weights.IMAGENET1K_V1", 77.294, 93.450),
+        preprocessing=_tv_tf_input(299, 342),
+        recipe=f"{_TV_PORTED}, from Google's TensorFlow release. "
         "https://github.com/pytorch/vision/tree/main/references/classification#inception-v3",
-        origin="ported",
-        source="torchvision Inception_V3_Weights.IMAGENET1K_V1",
         notes="Includes the auxiliary classifier. timm's inception_v3.tv_in1k names torchvision's "
         "earlier file inception_v3_google-1a9a5a14.pth as its origin (not compared here); timm "
         "reports 77.434 / 93.474 for it with bicubic resize 341 and mean = std = 0.5.",
     )
-)
-register_weights(
-    WeightSpec(
-        arch="inception_v3",
+)  # fmt: skip
+
+
+def _timm_tf(
+    arch: str,
+    path: str,
+    timm_name: str,
+    first_name: str,
+    crop_pct: float,
+    accuracy: tuple[float, float],
+    *,
+    recipe: str,
+    notes: str = "",
+) -> WeightSpec:
+    """A TF-slim checkpoint as timm published it before the hub (1001 classes: background
+    first); accuracy from timm's results at 299 with ``crop_pct``."""
+    return WeightSpec(
+        arch=arch,
         tag="tf_in1k",
-        url=f"{_TIMM_GH}/v0.1-weights/tf_inception_v3-e0069de4.pth",
-        sha256="e0069de4",
+        url=f"{_TIMM_GH}/{path}",
+        sha256=path.rsplit("-", 1)[1].split(".")[0],
         layout="timm",
-        preprocessing=_tf_port(299, 0.875),
-        accuracy=Accuracy(
-            77.862, 93.644, _TIMM_PROTOCOL, f"{_TIMM_RESULTS} (inception_v3.tf_in1k)"
-        ),
+        preprocessing=_tf_port(299, crop_pct),
+        accuracy=Accuracy(*accuracy, _TIMM_PROTOCOL, f"{_TIMM_RESULTS} ({timm_name}.tf_in1k)"),
         license=_TIMM_LICENSE,
-        recipe=f"TF-slim inception_v3_2016_08_28 checkpoint ({_TF_SLIM}), ported by timm",
+        recipe=recipe,
         origin="ported",
-        source="timm inception_v3.tf_in1k (first published as tf_inception_v3; timm 1.0 serves "
-        "it from the HF hub as timm/inception_v3.tf_in1k)",
-        notes="No auxiliary classifier in the file (a model built with one keeps it initialised; "
-        "aux_logits=False builds the inference network).",
+        source=f"timm {timm_name}.tf_in1k (first published as {first_name}; timm 1.0 serves it "
+        f"from the HF hub as timm/{timm_name}.tf_in1k)",
+        notes=notes,
         label_offset=1,
     )
-)
-register_weights(
-    WeightSpec(
-        arch="inception_v4_tf",
-        tag="tf_in1k",
-        url=f"{_TIMM_GH}/v0.1-cadene/inceptionv4-8e4777a0.pth",
-        sha256="8e4777a0",
-        layout="timm",
-        preprocessing=_tf_port(299, 0.875),
-        accuracy=Accuracy(
-            80.156, 94.968, _TIMM_PROTOCOL, f"{_TIMM_RESULTS} (inception_v4.tf_in1k)"
-        ),
-        license=_TIMM_LICENSE,
-        recipe=f"TF-slim inception_v4 checkpoint ({_TF_SLIM}), ported to PyTorch by Remi Cadene "
-        "(pretrainedmodels, same file name) and republished by timm",
-        origin="ported",
-        source="timm inception_v4.tf_in1k (first published as inception_v4; timm 1.0 serves it "
-        "from the HF hub as timm/inception_v4.tf_in1k)",
-        label_offset=1,
-    )
-)
-register_weights(
-    WeightSpec(
-        arch="inception_resnet_v2_tf",
-        tag="tf_in1k",
-        url=f"{_TIMM_GH}/v0.1-weights/inception_resnet_v2-940b1cd6.pth",
-        sha256="940b1cd6",
-        layout="timm",
-        preprocessing=_tf_port(299, 0.8975),
-        accuracy=Accuracy(
-            80.462, 95.308, _TIMM_PROTOCOL, f"{_TIMM_RESULTS} (inception_resnet_v2.tf_in1k)"
-        ),
-        license=_TIMM_LICENSE,
-        recipe=f"TF-slim inception_resnet_v2_2016_08_30 checkpoint ({_TF_SLIM}), ported by timm",
-        origin="ported",
-        source="timm inception_resnet_v2.tf_in1k (first published as inception_resnet_v2; timm "
-        "1.0 serves it from the HF hub as timm/inception_resnet_v2.tf_in1k)",
-        label_offset=1,
-    )
-)
+
+
+for _spec in (
+    _timm_tf("inception_v3", "v0.1-weights/tf_inception_v3-e0069de4.pth", "inception_v3",
+             "tf_inception_v3", 0.875, (77.862, 93.644),
+             recipe=f"TF-slim inception_v3_2016_08_28 checkpoint ({_TF_SLIM}), ported by timm",
+             notes="No auxiliary classifier in the file (a model built with one keeps it "
+             "initialised; aux_logits=False builds the inference network)."),
+    _timm_tf("inception_v4_tf", "v0.1-cadene/inceptionv4-8e4777a0.pth", "inception_v4",
+             "inception_v4", 0.875, (80.156, 94.968),
+             recipe=f"TF-slim inception_v4 checkpoint ({_TF_SLIM}), ported to PyTorch by Remi "
+             "Cadene (pretrainedmodels, same file name) and republished by timm"),
+    _timm_tf("inception_resnet_v2_tf", "v0.1-weights/inception_resnet_v2-940b1cd6.pth",
+             "inception_resnet_v2", "inception_resnet_v2", 0.8975, (80.462, 95.308),
+             recipe=f"TF-slim inception_resnet_v2_2016_08_30 checkpoint ({_TF_SLIM}), ported by "
+             "timm"),
+):  # fmt: skip
+    register_weights(_spec)
 
 # -- ResNeXt (torchvision) and SENet (timm's legacy ports) ---------------------------------------
 
@@ -573,9 +503,7 @@ def _tv_resnext(
     resize_232: bool = False,
 ) -> WeightSpec:
     """A torchvision ResNeXt entry; recipe and resize size as in torchvision's metadata."""
-    from dataclasses import replace
-
-    return replace(_tv(arch, tag, file, enum, top1, top5, v2=resize_232), recipe=recipe)
+    return _with(_tv(arch, tag, file, enum, top1, top5, v2=resize_232), recipe=recipe)
 
 
 _TVX = "https://github.com/pytorch/vision/tree/main/references/classification#resnext"

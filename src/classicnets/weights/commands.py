@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import warnings
+from pathlib import Path
 
 from ..errors import WeightsError
 from ..registry import model_info
 from ..table import format_table
-from .catalog import get_weights, list_weights
+from .catalog import WeightSpec, get_weights, list_weights
+from .hub import sha256_of
 from .load import load_weights
 from .save import save_weights
 
@@ -80,7 +82,7 @@ def convert(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         report = load_weights(model, src, layout=layout, check_arch=check_arch, adapt=False)
-    options = dict(report.metadata.get("options") or {})
+    options = dict(report.info.options)
     if report.aux_initialised:  # build the network without the heads the source does not have
         model = model_info(arch).build(num_classes=num_classes, aux_logits=False)
         report = load_weights(model, src, layout=layout, check_arch=check_arch, adapt=False)
@@ -89,16 +91,26 @@ def convert(
         for w in caught:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     spec = get_weights(src) if src in list_weights() else None
-    meta = report.metadata
+    meta = report.info
     path = save_weights(
         model,
         out,
         layout=to,
-        preprocessing=spec.preprocessing if spec else None,
-        categories=spec.categories if spec else meta.get("categories"),
-        classes=spec.class_names() if spec else meta.get("classes"),
+        preprocessing=spec.preprocessing if spec else meta.preprocessing,
+        categories=spec.categories if spec else meta.categories,
+        classes=spec.class_names() if spec else meta.classes,
         options=options,
         source=(f"{spec.source}, {spec.url}" if spec else os.path.basename(src))
         + f" ({report.layout} layout)",
+        sha256=_source_digest(src, spec),
     )
     return f"{report.summary()}\nwrote {path} ({to} layout, safetensors)"
+
+
+def _source_digest(src: str, spec: WeightSpec | None) -> str:
+    """The SHA-256 of what was converted: the registered one (maybe the publisher's prefix), or
+    that of the file."""
+    if spec is not None:
+        return spec.sha256
+    path = Path(src)
+    return sha256_of(path) if path.is_file() else ""

@@ -1,20 +1,37 @@
-"""Reading and writing weight files safely.
+"""Reading and writing weight files safely: one writer, one reader.
 
-Our own files are safetensors: tensors plus a flat string-to-string metadata header, no code.
-Everything else (torchvision's and timm's ``.pth``, ``.pt``, ``.bin``) is a pickle, and unpickling
-can run arbitrary code, so it is read only with ``torch.load(weights_only=True)``, which refuses
-any object but tensors and plain containers. The format is recognised from the file's first bytes,
-not its extension, so a renamed file is still read (or refused) for what it is.
+Our own files are safetensors: tensors plus a flat string-to-string header, no code. Every file
+we write (``save_weights``, ``convert``, a training run's ``model.safetensors``) has one layout,
+written by :func:`write_weights`:
+
+* the tensors, in the key layout named by ``classicnets.layout``;
+* ``format`` = ``pt`` (safetensors' own entry) and one entry per :class:`WeightsMetadata` field
+  that is set, ``classicnets.<field>``: ``architecture``, ``options``, ``num_classes``,
+  ``in_chans``, ``classes`` or ``categories``, ``preprocessing`` (``Preprocessing.as_dict``),
+  ``layout``, ``foreign_architecture``, ``source``, ``sha256`` (of the source), ``config`` (a
+  training run's), ``version`` (the package's) and ``format_version`` (2). Text fields are plain
+  strings, the others JSON.
+
+:func:`read_weights` is the one reader: it returns the tensors and a :class:`WeightsMetadata`
+for that layout; for the two written before it (``save_weights``' entries without a version,
+and train.py's single JSON object under the key ``classicnets``); for our training states
+(``last.pt``/``best.pt``: the model, or its EMA, and the run's record); and for torchvision's,
+timm's and other ``.pth``/``.pt``/``.bin`` files (empty metadata).
+
+Everything but safetensors is a pickle, and unpickling can run arbitrary code, so it is read only
+with ``torch.load(weights_only=True)``, which refuses any object but tensors and plain
+containers. The format is recognised from the file's first bytes, not its extension, so a
+renamed file is still read (or refused) for what it is.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import struct
 import warnings
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +39,9 @@ import torch
 from torch import Tensor
 
 from ..errors import WeightsFileError
+from .metadata import FORMAT_VERSION, WeightsMetadata
 
-__all__ = ["METADATA_PREFIX", "read_file", "unwrap_state_dict", "write_safetensors"]
-
-#: Keys of our safetensors metadata start with this (values are strings; JSON where structured).
-METADATA_PREFIX = "classicnets."
+__all__ = ["read_file", "read_weights", "unwrap_state_dict", "write_weights"]
 
 #: Checkpoint dictionaries often nest the weights under one of these keys (training scripts, timm).
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "module", "state_dict_ema")
@@ -50,24 +65,29 @@ def _sniff(path: Path) -> str:
     return "unknown"
 
 
-def read_file(path: str | os.PathLike[str]) -> tuple[dict[str, Tensor], dict[str, str]]:
-    """Read a weight file: its tensors and its metadata (empty for non-safetensors files).
+def read_weights(
+    path: str | os.PathLike[str], *, ema: bool = False
+) -> tuple[dict[str, Tensor], WeightsMetadata]:
+    """Read a weight file: its tensors and what it says about them (see the module docstring).
+
+    A run directory stands for its ``last.pt``. ``ema``: from a training state with an EMA of
+    the weights, read the EMA (the weights a run ships) instead of the raw model.
 
     Raises :class:`WeightsFileError` naming the file when it is missing, empty, not a weight file,
     corrupt, or a pickle that would need more than tensors to load.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise WeightsFileError(f"{p}: no such file")
-    if p.stat().st_size == 0:
-        raise WeightsFileError(
-            f"{p} is empty (0 bytes): an interrupted download or copy? Fetch or export it again."
-        )
+    p = _existing_file(Path(path))
     kind = _sniff(p)
     if kind == "safetensors":
-        return _read_safetensors(p)
+        tensors, header = _read_safetensors(p)
+        return tensors, WeightsMetadata.from_header(header)
     if kind in ("zip", "pickle"):
-        return unwrap_state_dict(_torch_load(p), origin=str(p)), {}
+        obj = _torch_load(p)
+        if _is_training_state(obj):
+            return _training_weights(obj, ema, str(p)), WeightsMetadata.from_run(
+                obj["meta"], obj["config"]
+            )
+        return unwrap_state_dict(obj, origin=str(p)), WeightsMetadata()
     with p.open("rb") as f:
         first = f.read(8)
     raise WeightsFileError(
@@ -75,6 +95,39 @@ def read_file(path: str | os.PathLike[str]) -> tuple[dict[str, Tensor], dict[str
         f"{first!r}); expected a .safetensors file or a file written by torch.save "
         "(.pth/.pt/.bin)"
     )
+
+
+def read_file(path: str | os.PathLike[str]) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """:func:`read_weights` with the metadata as our header entries (``classicnets.<field>``,
+    as :func:`write_weights` writes them; empty for a foreign file)."""
+    tensors, metadata = read_weights(path)
+    return tensors, metadata.header()
+
+
+def _existing_file(p: Path) -> Path:
+    if p.is_dir() and (p / "last.pt").is_file():
+        p = p / "last.pt"
+    if not p.is_file():
+        raise WeightsFileError(f"{p}: no such file")
+    if p.stat().st_size == 0:
+        raise WeightsFileError(
+            f"{p} is empty (0 bytes): an interrupted download or copy? Fetch or export it again."
+        )
+    return p
+
+
+def _is_training_state(obj: Any) -> bool:
+    """A checkpoint written by train.py: the model's state beside the run's record."""
+    return isinstance(obj, Mapping) and all(
+        isinstance(obj.get(k), Mapping) for k in ("model", "meta", "config")
+    )
+
+
+def _training_weights(state: Mapping[str, Any], ema: bool, origin: str) -> dict[str, Tensor]:
+    averaged = state.get("ema")
+    if ema and isinstance(averaged, Mapping) and isinstance(averaged.get("module"), Mapping):
+        return unwrap_state_dict(averaged["module"], origin=f"{origin} (EMA)")
+    return unwrap_state_dict(state["model"], origin=origin)
 
 
 def _read_safetensors(p: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
@@ -150,32 +203,17 @@ def unwrap_state_dict(obj: Any, *, origin: str = "the checkpoint") -> dict[str, 
     return state
 
 
-def write_safetensors(
-    state_dict: Mapping[str, Tensor], path: str | os.PathLike[str], metadata: Mapping[str, Any]
+def write_weights(
+    state_dict: Mapping[str, Tensor], path: str | os.PathLike[str], metadata: WeightsMetadata
 ) -> Path:
-    """Write tensors and metadata (values given as JSON if not strings) to a safetensors file."""
+    """Write tensors and their metadata in our one layout (see the module docstring)."""
     from safetensors.torch import save_file
 
     p = Path(path)
     if p.suffix != ".safetensors":
         raise WeightsFileError(f"{p}: our weight files are safetensors; name it *.safetensors")
-    meta = {"format": "pt"}
-    for k, v in metadata.items():
-        meta[f"{METADATA_PREFIX}{k}"] = v if isinstance(v, str) else json.dumps(v)
+    header = {"format": "pt", **replace(metadata, format_version=FORMAT_VERSION).header()}
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
     p.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(p), metadata=meta)
+    save_file(tensors, str(p), metadata=header)
     return p
-
-
-def read_metadata(metadata: Mapping[str, str]) -> dict[str, Any]:
-    """Our metadata entries (prefix removed), JSON-decoded where they are JSON."""
-    out: dict[str, Any] = {}
-    for k, v in metadata.items():
-        if not k.startswith(METADATA_PREFIX):
-            continue
-        try:
-            out[k[len(METADATA_PREFIX) :]] = json.loads(v)
-        except json.JSONDecodeError:
-            out[k[len(METADATA_PREFIX) :]] = v
-    return out

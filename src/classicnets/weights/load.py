@@ -34,10 +34,11 @@ from torch import Tensor, nn
 
 from ..errors import ArchitectureMismatchError, UnknownWeightsError, WeightsError, WeightsFileError
 from ..layers import AuxClassifier, init_weights
+from ..preprocessing import Preprocessing
 from ..registry import list_models
 from ..table import format_table
 from .catalog import WeightSpec, default_weights, get_weights, list_weights, weights_for
-from .files import read_file, read_metadata, unwrap_state_dict
+from .files import read_weights, unwrap_state_dict
 from .hub import fetch
 from .interchange import (
     aux_prefixes,
@@ -46,6 +47,7 @@ from .interchange import (
     foreign_archs,
     layouts_for,
 )
+from .metadata import WeightsMetadata
 
 __all__ = ["LoadReport", "WeightsAdaptedWarning", "load_pretrained", "load_weights"]
 
@@ -74,7 +76,8 @@ class LoadReport:
     missing: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
     unexpected: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
     mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
-    metadata: dict[str, Any] = field(default_factory=dict)
+    #: What the file says about the weights (empty for a state dict or a foreign file).
+    info: WeightsMetadata = field(default_factory=WeightsMetadata)
     #: Auxiliary classifiers of the checkpoint that the model does not have (left out), and the
     #: model's that the checkpoint does not have (they keep their initialisation).
     aux_dropped: list[str] = field(default_factory=list)
@@ -83,6 +86,19 @@ class LoadReport:
     @property
     def ok(self) -> bool:
         return not (self.missing or self.unexpected or self.mismatched)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """:attr:`info` as a JSON-friendly dict of the fields that are set."""
+        return self.info.as_dict()
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.info.classes
+
+    @property
+    def preprocessing(self) -> Preprocessing | None:
+        return self.info.preprocessing
 
     def summary(self) -> str:
         text = (
@@ -195,18 +211,19 @@ def _is_path(source: str | os.PathLike[str]) -> bool:
 
 def _read_source(
     source: Mapping[str, Tensor] | str | os.PathLike[str], progress: bool
-) -> tuple[dict[str, Tensor], dict[str, Any], str, WeightSpec | None]:
+) -> tuple[dict[str, Tensor], WeightsMetadata, str, WeightSpec | None]:
     """Tensors, our metadata, a description for messages, and the registry entry if any."""
     if isinstance(source, Mapping):
-        return unwrap_state_dict(source, origin="the state dict"), {}, "a state dict", None
+        state = unwrap_state_dict(source, origin="the state dict")
+        return state, WeightsMetadata(), "a state dict", None
     if not isinstance(source, str | os.PathLike):
         raise TypeError(
             "source must be a state dict, a file path or a registered weight name, "
             f"got {type(source).__name__}"
         )
     if _is_path(source):
-        tensors, meta = read_file(source)
-        return tensors, read_metadata(meta), str(source), None
+        tensors, meta = read_weights(source)
+        return tensors, meta, str(source), None
     if str(source) not in list_weights():
         raise WeightsFileError(
             f"{source!r} is neither an existing file nor a registered weight name "
@@ -214,8 +231,8 @@ def _read_source(
         )
     spec = get_weights(str(source))
     path = fetch(spec.url, spec.filename, spec.sha256, name=spec.name, progress=progress)
-    tensors, meta = read_file(path)
-    return tensors, read_metadata(meta), f"{spec.name} ({path})", spec
+    tensors, meta = read_weights(path)
+    return tensors, meta, f"{spec.name} ({path})", spec
 
 
 def _spec_layout(spec: WeightSpec) -> str:
@@ -262,8 +279,8 @@ def load_weights(
     if layout == "auto":
         if spec is not None:
             layout = _spec_layout(spec)
-        elif "layout" in meta:
-            layout = str(meta["layout"])
+        elif meta.layout:
+            layout = meta.layout
         else:
             layout = detect_layout(model, state)
     converted = convert_from(model, state, layout)
@@ -274,15 +291,15 @@ def load_weights(
     if spec is not None and spec.features_only:
         converted, untrained_head = _without_head(model, converted, spec)
     if check_arch:
-        if "architecture" in meta:
-            _check_named_arch(model, str(meta["architecture"]), f"the weights in {origin}")
+        if meta.architecture:
+            _check_named_arch(model, meta.architecture, f"the weights in {origin}")
         elif layout != "classicnets" and spec is None:
             check_architecture(model, converted, layout, fitter.adaptable)
     report = LoadReport(
         source=origin,
         layout=layout,
         model=getattr(model, "model_name", type(model).__name__),
-        metadata=meta,
+        info=meta,
     )
     _fit(model, fitter, converted, report, strict=strict, adapt=adapt, keep=untrained_head)
     return report

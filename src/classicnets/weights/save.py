@@ -9,9 +9,10 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from .catalog import Preprocessing
-from .files import write_safetensors
+from ..preprocessing import Preprocessing
+from .files import write_weights
 from .interchange import export_state_dict
+from .metadata import WeightsMetadata
 
 __all__ = ["export_weights", "save_weights"]
 
@@ -38,33 +39,34 @@ def save_weights(
     classes: Sequence[str] | None = None,
     options: Mapping[str, Any] | None = None,
     source: str = "",
+    sha256: str = "",
+    config: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write the model's weights to a safetensors file with metadata.
+    """Write the model's weights to a safetensors file with metadata (``files.py``'s layout).
 
     The metadata records the architecture (``model.model_name``), the layout, ``num_classes``,
     ``in_chans``, the ``create_model`` options the weights need beyond the registered defaults,
-    the class names (or the name of a category set), the preprocessing and where the weights
-    came from. ``load_weights`` reads it back and refuses a file made for another architecture.
+    the class names (or the name of a category set), the preprocessing, where the weights came
+    from (and that source's SHA-256) and, for a run trained here, its configuration.
+    ``load_weights`` reads it back and refuses a file made for another architecture.
     """
     from .. import __version__
 
-    arch = getattr(model, "model_name", type(model).__name__)
-    metadata: dict[str, Any] = {
-        "architecture": arch,
-        "layout": layout,
-        "num_classes": getattr(model, "num_classes", None),
-        "in_chans": getattr(model, "in_chans", None),
-        "options": dict(options or {}),
-        "version": __version__,
-    }
-    if layout != "classicnets":
-        metadata["foreign_architecture"] = export_state_dict(model, layout)[1].name
-    if preprocessing is not None:
-        metadata["preprocessing"] = preprocessing.as_dict()
-    if categories:
-        metadata["categories"] = categories
-    if classes is not None:
-        metadata["classes"] = list(classes)
-    if source:
-        metadata["source"] = source
-    return write_safetensors(export_weights(model, layout), path, metadata)
+    metadata = WeightsMetadata(
+        architecture=getattr(model, "model_name", type(model).__name__),
+        options=dict(options or {}),
+        num_classes=getattr(model, "num_classes", None),
+        in_chans=getattr(model, "in_chans", None),
+        classes=tuple(classes or ()),
+        categories=categories or "",
+        preprocessing=preprocessing,
+        layout=layout,
+        foreign_architecture=(
+            export_state_dict(model, layout)[1].name if layout != "classicnets" else ""
+        ),
+        source=source,
+        sha256=sha256,
+        config=dict(config or {}),
+        version=__version__,
+    )
+    return write_weights(export_weights(model, layout), path, metadata)
