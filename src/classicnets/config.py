@@ -108,8 +108,8 @@ class TrainConfig:
     channels_last: bool = False
     compile: bool = False
     threads: int | None = None  # torch.set_num_threads (None: PyTorch's default)
-    # keep freed memory in the process (allocator.retain_freed_memory): a CPU training step
-    # 1.2-1.3x faster (no page faults per step); false hands memory back between steps
+    # keep freed memory in the process (allocator.retain_freed_memory): no page faults per
+    # CPU training step (figures: benchmarks/README.md); false hands memory back between steps
     retain_memory: bool = True
     # -- reproducibility and bookkeeping --------------------------------------------------------
     seed: int = 0

@@ -53,7 +53,7 @@ class SeededDataset(Dataset):
             return item
         image, label = item
         # seed the CPU generator for this sample only (torch.manual_seed would also reseed
-        # every accelerator, at ~100x the cost), then put the caller's state back
+        # every accelerator, at a far higher cost), then put the caller's state back
         gen = torch.default_generator
         saved = gen.get_state()
         gen.manual_seed(sample_seed(self.seed, epoch, index))
