@@ -27,7 +27,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -39,6 +39,9 @@ from .engine import distributed
 from .engine.checkpoint import CheckpointError
 from .engine.metrics import EvalResult
 from .engine.runtime import autocast, to_device
+
+if TYPE_CHECKING:
+    from .data import DataConfig
 
 PROTOCOLS = ("center", "ten_crop", "googlenet_144", "vgg_dense", "resnet_fcn")
 
@@ -327,24 +330,17 @@ def run_eval(
     quiet: bool = False,
 ) -> dict[str, Any]:
     """Evaluate a loaded model on a dataset's test split; returns the report as a dict."""
-    from .config import TrainConfig, apply
     from .data import build_data
     from .data.loader import ShardSampler, make_loader
     from .engine.distributed import resolve_device
 
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
-    saved = {k: v for k, v in lm.config.items() if k in ("dataset", "data_dir", "mean", "std")}
-    cfg = apply(TrainConfig(), {**saved, "eval_crop_pct": lm.crop_pct}, source="checkpoint")
-    if dataset is not None:
-        cfg = apply(cfg, {"dataset": dataset, "data_dir": data_dir}, source="command line")
-    elif data_dir is not None:
-        cfg = apply(cfg, {"data_dir": data_dir}, source="command line")
-    cfg = apply(cfg, {"test_subset": limit}, source="eval")
-    data = build_data(cfg, input_size=lm.input_size, include_train=False)
+    dc = _eval_data_config(lm, dataset, data_dir, limit)
+    data = build_data(dc, include_train=False)
     if len(data.classes) != len(lm.classes):
         raise ValueError(
-            f"the model has {len(lm.classes)} classes but {cfg.dataset} has "
+            f"the model has {len(lm.classes)} classes but {dc.dataset} has "
             f"{len(data.classes)}; evaluate on the dataset it was trained for"
         )
     device = resolve_device(device_name)
@@ -371,9 +367,9 @@ def run_eval(
             data.test.base,
             protocol=protocol,
             input_size=lm.input_size,
-            crop_pct=cfg.eval_crop_pct,
-            mean=data.mean,
-            std=data.std,
+            crop_pct=lm.crop_pct,
+            mean=data.preprocessing.mean,
+            std=data.preprocessing.std,
             num_classes=len(lm.classes),
             device=device,
             precision=precision,
@@ -384,7 +380,7 @@ def run_eval(
         bar.close()
     report = {
         "model": lm.name,
-        "dataset": cfg.dataset,
+        "dataset": dc.dataset,
         "protocol": protocol,
         "images": result.count,
         "top1": result.top1,
@@ -403,9 +399,31 @@ def run_eval(
             result.cm,
             lm.classes,
             out / f"confusion_matrix_{protocol}.png",
-            f"{lm.name} on {cfg.dataset} ({protocol}): top-1 {result.top1:.2%}",
+            f"{lm.name} on {dc.dataset} ({protocol}): top-1 {result.top1:.2%}",
         )
     return report
+
+
+def _eval_data_config(
+    lm: LoadedModel, dataset: str | None, data_dir: str | None, limit: int | None
+) -> DataConfig:
+    """The test split to evaluate on: the model's own dataset (and folder, normalization)
+    unless ``dataset`` / ``data_dir`` say otherwise; the first ``limit`` images when given."""
+    from .data import DataConfig
+    from .preprocessing import for_dataset
+
+    saved = lm.config
+    if dataset is None:
+        dataset, data_dir = saved.get("dataset") or "digits", data_dir or saved.get("data_dir")
+    mean, std = saved.get("mean"), saved.get("std")
+    pre = for_dataset(
+        dataset,
+        lm.input_size,
+        crop_fraction=lm.crop_pct,
+        mean=tuple(mean) if mean else None,
+        std=tuple(std) if std else None,
+    )
+    return DataConfig(dataset=dataset, preprocessing=pre, data_dir=data_dir, test_subset=limit)
 
 
 def _batches_with_progress(loader: DataLoader, bar: Any) -> Any:

@@ -156,3 +156,16 @@ def make_loader(dataset: Dataset, sampler: Sampler[Any], workers: int) -> DataLo
         collate_fn=collate,
         persistent_workers=False,
     )
+
+
+def grouped(it: Iterator[Any], n: int) -> Iterator[list[Any]]:
+    """Lists of ``n`` consecutive items (one optimizer step's micro-batches); a last group
+    with fewer is dropped."""
+    while True:
+        group = []
+        for _ in range(n):
+            try:
+                group.append(next(it))
+            except StopIteration:
+                return
+        yield group

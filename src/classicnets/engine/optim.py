@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
 from torch import nn
-
-from ..config import TrainConfig
 
 
 class RMSpropTF(torch.optim.Optimizer):
@@ -77,7 +76,21 @@ class RMSpropTF(torch.optim.Optimizer):
         return loss
 
 
-def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+@dataclass(frozen=True)
+class OptimizerConfig:
+    """The optimizer and its settings (the training config's fields of the same names)."""
+
+    optimizer: Literal["sgd", "rmsprop", "adamw"] = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 1e-4
+    rmsprop_decay: float = 0.9
+    rmsprop_eps: float = 1.0  # TF-style: added inside the square root
+    adamw_betas: tuple[float, float] = (0.9, 0.999)
+
+
+def build_optimizer(model: nn.Module, cfg: OptimizerConfig) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(

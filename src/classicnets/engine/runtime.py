@@ -58,6 +58,17 @@ def seed_all(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def seed_step(seed: int, step: int, rank: int, device: torch.device) -> None:
+    """Model-side randomness (dropout, mixup) of a step depends on (seed, step, rank) only, as
+    the data side's does on (seed, epoch, index): resuming at any step draws the same."""
+    from ..data.loader import sample_seed
+
+    s = sample_seed(seed, step, -1 - rank)
+    torch.default_generator.manual_seed(s)
+    if device.type == "cuda":
+        torch.cuda.manual_seed(s)
+
+
 def set_deterministic(enabled: bool, device: torch.device) -> None:
     """Deterministic kernels (bit-exact CPU runs and resumption); CUDA needs cuBLAS settings."""
     if not enabled:
