@@ -186,7 +186,7 @@ _Narrow = typing.TypeVar("_Narrow")
 
 def _pick(cls: type[_Narrow], cfg: TrainConfig) -> _Narrow:
     """A narrow config whose fields are training-config fields of the same names."""
-    return cls(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cls)})  # type: ignore[arg-type]
+    return cls(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cls)})
 
 
 def _toml_value(v: Any) -> str:

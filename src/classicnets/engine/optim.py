@@ -78,16 +78,17 @@ class RMSpropTF(torch.optim.Optimizer):
 
 @dataclass(frozen=True)
 class OptimizerConfig:
-    """The optimizer and its settings (the training config's fields of the same names)."""
+    """The optimizer and its settings; the training config's fields of the same names say
+    what each means and hold the defaults."""
 
-    optimizer: Literal["sgd", "rmsprop", "adamw"] = "sgd"
-    lr: float = 0.1
-    momentum: float = 0.9
-    nesterov: bool = False
-    weight_decay: float = 1e-4
-    rmsprop_decay: float = 0.9
-    rmsprop_eps: float = 1.0  # TF-style: added inside the square root
-    adamw_betas: tuple[float, float] = (0.9, 0.999)
+    optimizer: Literal["sgd", "rmsprop", "adamw"]
+    lr: float
+    momentum: float
+    nesterov: bool
+    weight_decay: float
+    rmsprop_decay: float
+    rmsprop_eps: float
+    adamw_betas: tuple[float, float]
 
 
 def build_optimizer(model: nn.Module, cfg: OptimizerConfig) -> torch.optim.Optimizer:
