@@ -31,7 +31,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from .allocator import retain_freed_memory
-from .config import TrainConfig
+from .config import ConfigError, TrainConfig
 from .data import DataBundle, build_data
 from .data.loader import ShardSampler, StepBatchSampler, grouped, make_loader
 from .engine import checkpoint as ckpt_io
@@ -46,7 +46,7 @@ from .engine.logging import (
     write_results,
 )
 from .engine.mix import build_mixer
-from .engine.optim import ModelEma, build_optimizer
+from .engine.optim import ModelEma, build_optimizer, set_lr
 from .engine.runtime import num_threads, seed_all, set_deterministic
 from .engine.schedule import LRSchedule
 from .engine.signals import StopFlag
@@ -195,6 +195,7 @@ def _setup(cfg: TrainConfig, info: distributed.DistInfo, run_dir: Path) -> _Run:
     ).to(info.device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    _check_compiler(cfg, info.device)
     parts = TrainingParts(
         model,
         build_optimizer(model, cfg.optimizer_config()),
@@ -265,13 +266,10 @@ def _train_epoch(run: _Run, stop: StopFlag) -> _EpochOutcome:
     micro_batches = grouped(iter(run.loaders[0]), cfg.grad_accum)
     while state.step < epoch_end:
         out.lr = parts.schedule.lr_at(state.step)
+        set_lr(parts.optimizer, out.lr)
+        stop_asked = stop.signum is not None
         signals = run.stepper.step(
-            next(micro_batches),
-            parts,
-            state.sums,
-            step=state.step,
-            lr=out.lr,
-            stop=stop.signum is not None,
+            next(micro_batches), parts, state.sums, step=state.step, stop=stop_asked
         )
         if signals.nonfinite:
             progress.close()
@@ -420,6 +418,25 @@ def _about(cfg: TrainConfig, info: distributed.DistInfo, schedule: LRSchedule) -
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+
+
+def _check_compiler(cfg: TrainConfig, device: torch.device) -> None:
+    """On CPU, inductor builds C++ kernels: a missing compiler is reported before the run
+    starts, not as a long traceback at the first step."""
+    if not cfg.compile or device.type != "cpu":
+        return
+    try:
+        from torch._inductor.cpp_builder import get_cpp_compiler
+    except ImportError:  # another PyTorch version: torch.compile reports problems itself
+        return
+    try:
+        get_cpp_compiler()
+    except Exception as e:
+        raise ConfigError(
+            "compile = true needs a working C++ compiler on CPU (PyTorch's inductor "
+            f"builds C++ kernels), and none was found ({type(e).__name__}). Install "
+            "g++ (or set CXX to a compiler), or train without --compile"
+        ) from None
 
 
 def _resolve_run_dir(cfg: TrainConfig, resume: str | Path | None) -> Path:

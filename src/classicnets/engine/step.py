@@ -13,17 +13,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ClassicNetsError
 from . import distributed
 from .checkpoint import EpochSums, TrainingParts
 from .mix import Mixer
-from .optim import clip_gradients, set_lr
+from .optim import clip_gradients
 from .runtime import autocast, seed_step, to_device
 from .signals import StepSignals
-
-
-class CompilerMissingError(ClassicNetsError, RuntimeError):
-    """``compile`` on CPU without a C++ compiler for inductor's kernels."""
 
 
 class AuxForward(nn.Module):
@@ -49,28 +44,8 @@ def wrap_for_training(
         net = nn.parallel.DistributedDataParallel(
             net, device_ids=[device.index] if device.type == "cuda" else None
         )
-    if not compile:
-        return net
-    if info.device.type == "cpu":
-        _check_cpp_compiler()
-    return torch.compile(net)  # around the DDP wrapper: the order PyTorch documents for DDP
-
-
-def _check_cpp_compiler() -> None:
-    """On CPU, inductor builds C++ kernels: a missing compiler is reported here, not as a long
-    traceback at the first step."""
-    try:
-        from torch._inductor.cpp_builder import get_cpp_compiler
-    except ImportError:  # another PyTorch version: torch.compile reports problems itself
-        return
-    try:
-        get_cpp_compiler()
-    except Exception as e:
-        raise CompilerMissingError(
-            "compile = true needs a working C++ compiler on CPU (PyTorch's inductor "
-            f"builds C++ kernels), and none was found ({type(e).__name__}). Install "
-            "g++ (or set CXX to a compiler), or train without --compile"
-        ) from None
+    # compiled around the DDP wrapper: the order PyTorch documents for DDP
+    return torch.compile(net) if compile else net
 
 
 def aux_loss_weights(model: nn.Module, weight: float | None = None) -> tuple[float, ...]:
@@ -100,13 +75,10 @@ class Stepper:
         sums: EpochSums,
         *,
         step: int,
-        lr: float,
         stop: bool,
     ) -> StepSignals:
-        """Forward and backward of update ``step + 1`` at ``lr`` (not applied yet: see
-        :func:`apply_update`); the step's signals summed over all processes, ``stop`` being
-        this process's stop request."""
-        set_lr(parts.optimizer, lr)
+        """Forward and backward of update ``step + 1`` (applied by :func:`apply_update`); the
+        step's signals summed over all processes, ``stop`` being this process's request."""
         seed_step(self.seed, step, self.info.rank, self.info.device)
         correct, seen = sums.correct, sums.seen
         nonfinite = self.forward_backward(micro_batches, parts, sums)
