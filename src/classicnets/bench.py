@@ -226,28 +226,13 @@ def _make_step(
     compile_model: bool,
     deploy_model: bool,
 ) -> tuple[Callable[[], Any], list[str]]:
+    if deploy_model:
+        return _deployed_step(
+            model, x, cfg, channels_last=channels_last, compile_model=compile_model
+        )
     dtype = parse_precision(cfg.precision)
     notes: list[str] = []
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    if deploy_model:
-        cl: bool | None = cfg.deploy_channels_last
-        if cl is None:
-            cl = True if channels_last else None  # None: the family's measured default
-        runner: nn.Module = deploy(
-            model, dtype=dtype, channels_last=cl, compile=compile_model, fuse=cfg.fuse
-        )
-        notes.append(
-            f"deploy: BN folded, {'' if cfg.fuse and not compile_model else 'not '}fused, "
-            f"weights {cfg.precision}, "
-            f"channels_last={runner.channels_last}"
-            + (", torch.compile (freezing)" if compile_model else "")
-        )
-
-        def infer_deployed() -> Any:
-            return runner(x)
-
-        return infer_deployed, notes
-
     model = model.to(memory_format=fmt)  # type: ignore[call-overload]
     xin = x.contiguous(memory_format=fmt)
     if dtype != torch.float32:
@@ -267,7 +252,35 @@ def _make_step(
                 return fn(xin)
 
         return infer, notes
+    return _training_step(model, fn, xin, cfg, notes), notes
 
+
+def _deployed_step(
+    model: nn.Module, x: Tensor, cfg: BenchConfig, *, channels_last: bool, compile_model: bool
+) -> tuple[Callable[[], Any], list[str]]:
+    cl: bool | None = cfg.deploy_channels_last
+    if cl is None:
+        cl = True if channels_last else None  # None: the family's measured default
+    runner = deploy(
+        model, dtype=cfg.precision, channels_last=cl, compile=compile_model, fuse=cfg.fuse
+    )
+    note = (
+        f"deploy: BN folded, {'' if cfg.fuse and not compile_model else 'not '}fused, "
+        f"weights {cfg.precision}, "
+        f"channels_last={runner.channels_last}"
+        + (", torch.compile (freezing)" if compile_model else "")
+    )
+
+    def infer_deployed() -> Any:
+        return runner(x)
+
+    return infer_deployed, [note]
+
+
+def _training_step(
+    model: nn.Module, fn: Callable[[Tensor], Any], xin: Tensor, cfg: BenchConfig, notes: list[str]
+) -> Callable[[], Any]:
+    """One SGD step of ``model`` (called through ``fn``, maybe compiled) on ``xin``."""
     model.train()
     if cfg.grad_checkpointing:
         setter = getattr(model, "set_grad_checkpointing", None)
@@ -276,7 +289,7 @@ def _make_step(
         else:
             setter(True)
             notes.append("grad checkpointing")
-    target = torch.randint(0, 10, (x.shape[0],), device=device)
+    target = torch.randint(0, 10, (xin.shape[0],), device=xin.device)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
     loss_fn = nn.CrossEntropyLoss()
 
@@ -293,13 +306,13 @@ def _make_step(
 
     def train_step() -> Any:
         optimizer.zero_grad(set_to_none=True)
-        with autocast(device, dtype):
+        with autocast(xin.device, cfg.precision):
             loss = sum(loss_fn(o, target) for o in outputs(xin) if o is not None)
         loss.backward()  # type: ignore[union-attr]
         optimizer.step()
         return loss
 
-    return train_step, notes
+    return train_step
 
 
 def _run_alternating(candidates: list[Candidate], cfg: BenchConfig, device: torch.device) -> None:

@@ -390,18 +390,21 @@ def run_eval(
         "confusion_matrix": result.cm.tolist(),
     }
     if out_dir is not None:
-        from .engine.logging import plot_confusion
-
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / f"eval_{protocol}.json").write_text(json.dumps(report, indent=2) + "\n")
-        plot_confusion(
-            result.cm,
-            lm.classes,
-            out / f"confusion_matrix_{protocol}.png",
-            f"{lm.name} on {dc.dataset} ({protocol}): top-1 {result.top1:.2%}",
-        )
+        _write_report(Path(out_dir), report, result.cm, lm.classes)
     return report
+
+
+def _write_report(
+    out: Path, report: dict[str, Any], cm: torch.Tensor, classes: Sequence[str]
+) -> None:
+    """eval_<protocol>.json and the confusion matrix as a PNG, in ``out``."""
+    from .engine.logging import plot_confusion
+
+    protocol = report["protocol"]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"eval_{protocol}.json").write_text(json.dumps(report, indent=2) + "\n")
+    title = f"{report['model']} on {report['dataset']} ({protocol}): top-1 {report['top1']:.2%}"
+    plot_confusion(cm, classes, out / f"confusion_matrix_{protocol}.png", title)
 
 
 def _eval_data_config(
