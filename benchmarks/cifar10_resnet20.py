@@ -42,7 +42,7 @@ def speed(data_dir: str, repeats: int, steps: int) -> dict:
     from classicnets.data import build_data
 
     cfg = apply(TrainConfig(), {"dataset": "cifar10", "data_dir": data_dir}, source="bench")
-    data = build_data(cfg, input_size=32)
+    data = build_data(cfg.data_config(32))
     xs = torch.stack([data.train[(i, 0)][0] for i in range(128)])
     ys = torch.tensor([data.train[(i, 0)][1] for i in range(128)])
     variants = {"fp32": (False, False), "bf16": (True, False), "bf16+channels_last": (True, True)}

@@ -76,7 +76,7 @@ def step_timing(extra: list[str], steps: int = 40) -> dict:
     from classicnets.data.loader import StepBatchSampler, make_loader
 
     cfg, _ = train_config_from_args(build_parser().parse_args(["train", *extra]))
-    data = build_data(cfg, input_size=cfg.input_size or 32)
+    data = build_data(cfg.data_config(cfg.input_size or 32))
     sampler = StepBatchSampler(len(data.train), global_batch=cfg.batch_size, seed=0)
     loader = iter(make_loader(data.train, sampler, 0))
     model = create_model(cfg.model, num_classes=10, in_chans=data.in_chans)

@@ -30,8 +30,8 @@ from classicnets.bench import (
     run_variants,
     saved_activation_bytes,
 )
-from classicnets.reference import NoReferenceError, comparable_model, paired_models
 from classicnets.factory import create_model
+from classicnets.reference import NoReferenceError, comparable_model, paired_models
 from classicnets.registry import list_models, model_info
 
 REPRESENTATIVE = (
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
             batch = args.batch if args.batch and s.batch > 1 else s.batch
             batch = args.train_batch if s.mode == "train" and args.train_batch else batch
             cfg = BenchConfig(
-                model=target, mode=s.mode, batch_size=batch, dtype=s.dtype,
+                model=target, mode=s.mode, batch_size=batch, precision=s.dtype,
                 channels_last=s.channels_last, deploy=s.deploy, compile=s.compile,
                 warmup=args.warmup, repeats=args.repeats, compare=library,
                 retain_memory=args.retain_memory,
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         base = BenchConfig(model="resnet20", mode="train", batch_size=128,
                            warmup=args.warmup, repeats=args.repeats,
                            retain_memory=args.retain_memory)  # fmt: skip
-        res = run_variants([base, replace(base, dtype="bf16", channels_last=True)])
+        res = run_variants([base, replace(base, precision="bf16", channels_last=True)])
         extra_rows.append(_variant_row("resnet20 training step, b128", res))
         print(f"bf16 training: {extra_rows[-1]}", flush=True)
     if "checkpointing" in extras:

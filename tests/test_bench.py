@@ -67,7 +67,7 @@ def test_bench_config_errors() -> None:
     with pytest.raises(ValueError, match="inference path"):
         BenchConfig(model="resnet20", mode="train", deploy=True)
     with pytest.raises(ValueError, match="fp32, bf16, fp16"):
-        BenchConfig(model="resnet20", dtype="fp8")
+        BenchConfig(model="resnet20", precision="fp8")
 
 
 def test_cli_bench_and_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

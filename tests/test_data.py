@@ -150,7 +150,7 @@ def test_imagefolder_training_data_from_a_tarball(
          "hflip": True, "color_jitter": 0.4, "lighting": 0.1},
         source="test",
     )  # fmt: skip
-    data = build_data(cfg, input_size=8)
+    data = build_data(cfg.data_config(8))
     assert (tmp_path / "cache" / "tiny" / "tiny" / "train" / "cat").is_dir()
     assert data.classes == ("cat", "dog") and len(data.train) == 6 and len(data.test) == 6
     x, _ = data.train[(0, 0)]

@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 import classicnets
-from classicnets.deploy import DeployedModel, deploy, fold_batchnorm, parse_dtype
+from classicnets.deploy import DeployedModel, deploy, fold_batchnorm
+from classicnets.engine.runtime import parse_precision
 from classicnets.export import max_rel_error
 from classicnets.layers import ConvNormAct
 from classicnets.layers.fused import BatchNormReLU, FusedConv, onednn_fusion_available
@@ -148,9 +149,12 @@ def test_fused_conv_kernel_and_fallback_agree_with_plain_ops(relu: bool, residua
 
 
 def test_dtype_names() -> None:
-    assert parse_dtype("bf16") is torch.bfloat16 and parse_dtype(torch.float16) is torch.float16
+    assert (
+        parse_precision("bf16") is torch.bfloat16
+        and parse_precision(torch.float16) is torch.float16
+    )
     with pytest.raises(ValueError, match="fp32, bf16, fp16"):
-        parse_dtype("int8")
+        parse_precision("int8")
 
 
 @pytest.mark.slow

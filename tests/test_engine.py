@@ -22,7 +22,7 @@ from classicnets.config import (
 from classicnets.engine import checkpoint
 from classicnets.engine.metrics import EvalResult, confusion_matrix, topk_correct
 from classicnets.engine.optim import ModelEma, RMSpropTF, build_optimizer
-from classicnets.engine.schedule import LRSchedule, from_config
+from classicnets.engine.schedule import LRSchedule
 
 RECIPES = (
     "digits", "resnet_cifar", "densenet_cifar", "resnext_cifar", "resnet_imagenet",
@@ -104,7 +104,7 @@ def test_schedules() -> None:
     with pytest.raises(ValueError, match="unknown schedule"):
         LRSchedule("linear", **kw)
     cfg = load_recipe("resnet_cifar")
-    s = from_config(cfg, total_steps=64000, steps_per_epoch=390)
+    s = cfg.lr_schedule(total_steps=64000, steps_per_epoch=390)
     assert _lrs(s, [31999, 32000, 48000]) == [0.1, 0.01, 0.001]
 
 
@@ -125,12 +125,11 @@ def test_warmup_until_train_error() -> None:
     assert _lrs(s, [4, 5, 49, 50]) == [0.01, 0.1, 0.1, 0.01]
     assert s.window_error == 0.75
     assert not s.on_train_step(6, 0, 10) and s.warmup_ended_at == 5  # over for good
-    restored = from_config(
-        apply(TrainConfig(), {"schedule": "multistep", "schedule_unit": "step", "milestones": [50],
-              "warmup": 20, "warmup_lr": 0.01, "warmup_mode": "constant",
-              "warmup_until_train_error": 0.8, "warmup_error_window": 2}, source="t"),
-        total_steps=100, steps_per_epoch=10,
-    )  # fmt: skip
+    restored = apply(
+        TrainConfig(), {"schedule": "multistep", "schedule_unit": "step", "milestones": [50],
+        "warmup": 20, "warmup_lr": 0.01, "warmup_mode": "constant",
+        "warmup_until_train_error": 0.8, "warmup_error_window": 2}, source="t",
+    ).lr_schedule(total_steps=100, steps_per_epoch=10)  # fmt: skip
     assert restored.lr_at(5) == 0.01
     restored.load_state_dict(s.state_dict())
     assert restored.warmup_ended_at == 5 and _lrs(restored, [4, 5]) == [0.01, 0.1]
@@ -168,9 +167,9 @@ def test_rmsprop_tf_update_rule() -> None:
 def test_optimizer_choices() -> None:
     model = nn.Linear(2, 2)
     cfg = apply(TrainConfig(), {"optimizer": "sgd", "nesterov": True}, source="t")
-    assert build_optimizer(model, cfg).param_groups[0]["nesterov"] is True
-    assert isinstance(build_optimizer(model, apply(cfg, {"optimizer": "adamw"}, source="t")),
-                      torch.optim.AdamW)  # fmt: skip
+    assert build_optimizer(model, cfg.optimizer_config()).param_groups[0]["nesterov"] is True
+    adamw = apply(cfg, {"optimizer": "adamw"}, source="t").optimizer_config()
+    assert isinstance(build_optimizer(model, adamw), torch.optim.AdamW)
 
 
 def test_ema_averages_parameters_and_copies_buffers() -> None:
@@ -185,22 +184,23 @@ def test_ema_averages_parameters_and_copies_buffers() -> None:
 
 
 def test_clipping_mixing_and_bf16_autocast() -> None:
+    from classicnets.engine.mix import build_mixer
     from classicnets.engine.optim import clip_gradients
     from classicnets.engine.runtime import autocast
-    from classicnets.train import _build_mixer
 
     w = nn.Parameter(torch.zeros(2))
     w.grad = torch.tensor([3.0, 4.0])
     assert clip_gradients(nn.ParameterList([w]), 2.0) == 5.0  # the norm before clipping
     assert math.isclose(float(w.grad.norm()), 2.0, rel_tol=1e-6)
     assert clip_gradients(nn.ParameterList([w]), None) is None
-    assert _build_mixer(TrainConfig(), 3) is None  # off by default
+    assert build_mixer(3) is None  # off by default
     x, y = torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 2, 0])
     for kind in ("mixup_alpha", "cutmix_alpha"):
-        never = _build_mixer(apply(TrainConfig(), {kind: 1.0, "mix_prob": 0.0}, source="t"), 3)
+        alpha = {kind: 1.0}
+        never = build_mixer(3, **alpha, prob=0.0)
         x0, t0 = never(x, y)
         assert torch.equal(x0, x) and torch.equal(t0, nn.functional.one_hot(y, 3).float())
-        always = _build_mixer(apply(TrainConfig(), {kind: 1.0}, source="t"), 3)
+        always = build_mixer(3, **alpha)
         x1, t1 = always(x, y)
         assert not torch.equal(x1, x) and torch.allclose(t1.sum(1), torch.ones(4))
         assert ((t1 > 0) & (t1 < 1)).any()  # soft targets: two labels mixed

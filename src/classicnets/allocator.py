@@ -5,10 +5,8 @@ PyTorch's CPU allocator takes every tensor from the C library's ``malloc`` and h
 fresh ``mmap`` and unmaps them when freed, and returns the top of its heap to the system once
 more than 128 KiB is free there. A network's activations are exactly such blocks, allocated and
 freed again on every forward pass: each pass then page-faults its whole working set back in,
-and the kernel zeroes every page first. On the project's 2-core CPU that is about a quarter of
-an eager ResNet-50 batch-32 forward pass (1.83 s -> 1.41 s for torchvision's channels_last
-model in a fresh process; suite figures with and without it: benchmarks/README.md, "The
-allocator matters more than the graph").
+and the kernel zeroes every page first: a large part of an eager forward pass on CPU (figures
+with and without it: benchmarks/README.md, "The allocator matters more than the graph").
 
 :func:`retain_freed_memory` tells glibc to keep freed memory in the process (no ``mmap`` for
 blocks under 1 GiB, no trimming), so the second pass reuses the first one's pages. The process
@@ -27,7 +25,7 @@ import ctypes.util
 import functools
 import warnings
 
-__all__ = ["memory_retained", "retain_freed_memory"]
+__all__ = ["memory_retained", "release_freed_memory", "retain_freed_memory"]
 
 # mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD = -1
@@ -86,3 +84,11 @@ def retain_freed_memory(enabled: bool = True) -> bool:
         libc.malloc_trim(0)
     _state["retained"] = enabled and ok
     return ok
+
+
+def release_freed_memory() -> None:
+    """Hand the heap memory already freed back to the system now (glibc's ``malloc_trim(0)``),
+    so that the resident size shows what is in use; a no-op where the C library is not glibc."""
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)

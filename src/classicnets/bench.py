@@ -12,9 +12,9 @@ peak resident set size of the process during that step (the kernel's high-water 
 through /proc/self/clear_refs after freed heap memory was handed back), above the resident size
 before it; on CUDA the allocator's peak above its use before the step. The timed steps run on
 the allocator as the previous step left it, as a serving or training loop does (handing freed
-memory back before each timed step added page faults: 6% of a ResNet-50 batch-32 step). glibc
-still maps blocks over 32 MiB afresh on every step; the page faults that costs (about a
-quarter of that step) are the allocator's, the same for both sides of a comparison.
+memory back before each timed step would add page faults). glibc still maps blocks over
+32 MiB afresh on every step; the page faults that costs are the allocator's, the same for
+both sides of a comparison (figures: benchmarks/README.md).
 
 ``retain_memory`` (``--retain-memory``) switches on
 :func:`classicnets.allocator.retain_freed_memory` for the whole process, so both sides of a
@@ -39,7 +39,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .deploy import deploy, parse_dtype
+from .allocator import release_freed_memory
+from .deploy import deploy
+from .engine.runtime import autocast, parse_precision
 from .registry import model_info
 from .summary import profile_model
 
@@ -65,7 +67,7 @@ class BenchConfig:
     mode: str = "infer"
     batch_size: int = 8
     input_size: int | None = None
-    dtype: str = "fp32"
+    precision: str = "fp32"
     channels_last: bool = False
     compile: bool = False
     deploy: bool = False
@@ -89,7 +91,7 @@ class BenchConfig:
             raise ValueError("--grad-checkpointing only matters with --mode train")
         if self.batch_size < 1 or self.warmup < 0 or self.repeats < 1:
             raise ValueError("batch size and repeats must be >= 1, warm-up >= 0")
-        parse_dtype(self.dtype)
+        parse_precision(self.precision)
 
 
 @dataclass
@@ -166,29 +168,17 @@ def _rss_bytes(field_name: str) -> int:
     return 0
 
 
-def _malloc_trim() -> Callable[[], None]:
-    """glibc's malloc_trim(0): hand freed heap memory back, so RSS shows what is in use."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        return lambda: libc.malloc_trim(0)
-    except (OSError, AttributeError):  # pragma: no cover - not glibc
-        return lambda: None
-
-
 class _MemoryProbe:
     """Peak memory of one step above what was in use before it.
 
     On CPU, memory freed by the previous step stays resident in the allocator's caches, so the
-    freed heap is returned first (malloc_trim); the step's peak RSS above the RSS before it is
-    then the memory the step itself needs (activations, workspaces, gradients).
+    freed heap is returned first (allocator.release_freed_memory); the step's peak RSS above
+    the RSS before it is then the memory the step itself needs (activations, workspaces, gradients).
     """
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
         self.cpu_ok = Path("/proc/self/clear_refs").exists()
-        self.trim = _malloc_trim()
         self.kind = (
             "CUDA allocator peak" if device.type == "cuda" else "peak RSS" if self.cpu_ok else "n/a"
         )
@@ -201,7 +191,7 @@ class _MemoryProbe:
             yield
             sink.append(torch.cuda.max_memory_allocated(self.device) - before)
         elif self.cpu_ok:
-            self.trim()
+            release_freed_memory()
             with open("/proc/self/clear_refs", "w") as f:
                 f.write("5")  # reset the peak-RSS high-water mark to the current RSS
             before = _rss_bytes("VmRSS")
@@ -226,12 +216,6 @@ class Candidate:
     notes: list[str] = field(default_factory=list)
 
 
-def _autocast(device: torch.device, dtype: torch.dtype) -> contextlib.AbstractContextManager:
-    if dtype == torch.float32:
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=dtype)
-
-
 def _make_step(
     model: nn.Module,
     x: Tensor,
@@ -242,32 +226,17 @@ def _make_step(
     compile_model: bool,
     deploy_model: bool,
 ) -> tuple[Callable[[], Any], list[str]]:
-    dtype = parse_dtype(cfg.dtype)
+    if deploy_model:
+        return _deployed_step(
+            model, x, cfg, channels_last=channels_last, compile_model=compile_model
+        )
+    dtype = parse_precision(cfg.precision)
     notes: list[str] = []
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    if deploy_model:
-        cl: bool | None = cfg.deploy_channels_last
-        if cl is None:
-            cl = True if channels_last else None  # None: the family's measured default
-        runner: nn.Module = deploy(
-            model, dtype=dtype, channels_last=cl, compile=compile_model, fuse=cfg.fuse
-        )
-        notes.append(
-            f"deploy: BN folded, {'' if cfg.fuse and not compile_model else 'not '}fused, "
-            f"weights {cfg.dtype}, "
-            f"channels_last={runner.channels_last}"
-            + (", torch.compile (freezing)" if compile_model else "")
-        )
-
-        def infer_deployed() -> Any:
-            return runner(x)
-
-        return infer_deployed, notes
-
     model = model.to(memory_format=fmt)  # type: ignore[call-overload]
     xin = x.contiguous(memory_format=fmt)
     if dtype != torch.float32:
-        notes.append(f"{cfg.dtype} autocast")
+        notes.append(f"{cfg.precision} autocast")
     if channels_last:
         notes.append("channels_last")
     fn: Callable[[Tensor], Tensor] = model
@@ -279,11 +248,39 @@ def _make_step(
         model.eval()
 
         def infer() -> Any:
-            with torch.no_grad(), _autocast(device, dtype):
+            with torch.no_grad(), autocast(device, dtype):
                 return fn(xin)
 
         return infer, notes
+    return _training_step(model, fn, xin, cfg, notes), notes
 
+
+def _deployed_step(
+    model: nn.Module, x: Tensor, cfg: BenchConfig, *, channels_last: bool, compile_model: bool
+) -> tuple[Callable[[], Any], list[str]]:
+    cl: bool | None = cfg.deploy_channels_last
+    if cl is None:
+        cl = True if channels_last else None  # None: the family's measured default
+    runner = deploy(
+        model, dtype=cfg.precision, channels_last=cl, compile=compile_model, fuse=cfg.fuse
+    )
+    note = (
+        f"deploy: BN folded, {'' if cfg.fuse and not compile_model else 'not '}fused, "
+        f"weights {cfg.precision}, "
+        f"channels_last={runner.channels_last}"
+        + (", torch.compile (freezing)" if compile_model else "")
+    )
+
+    def infer_deployed() -> Any:
+        return runner(x)
+
+    return infer_deployed, [note]
+
+
+def _training_step(
+    model: nn.Module, fn: Callable[[Tensor], Any], xin: Tensor, cfg: BenchConfig, notes: list[str]
+) -> Callable[[], Any]:
+    """One SGD step of ``model`` (called through ``fn``, maybe compiled) on ``xin``."""
     model.train()
     if cfg.grad_checkpointing:
         setter = getattr(model, "set_grad_checkpointing", None)
@@ -292,7 +289,7 @@ def _make_step(
         else:
             setter(True)
             notes.append("grad checkpointing")
-    target = torch.randint(0, 10, (x.shape[0],), device=device)
+    target = torch.randint(0, 10, (xin.shape[0],), device=xin.device)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
     loss_fn = nn.CrossEntropyLoss()
 
@@ -309,13 +306,13 @@ def _make_step(
 
     def train_step() -> Any:
         optimizer.zero_grad(set_to_none=True)
-        with _autocast(device, dtype):
+        with autocast(xin.device, cfg.precision):
             loss = sum(loss_fn(o, target) for o in outputs(xin) if o is not None)
         loss.backward()  # type: ignore[union-attr]
         optimizer.step()
         return loss
 
-    return train_step, notes
+    return train_step
 
 
 def _run_alternating(candidates: list[Candidate], cfg: BenchConfig, device: torch.device) -> None:
@@ -355,7 +352,7 @@ def run_bench(cfg: BenchConfig) -> list[BenchResult]:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda: no CUDA device is available here; use --device cpu")
     size = cfg.input_size or info.input_size
-    dtype = parse_dtype(cfg.dtype)
+    dtype = parse_precision(cfg.precision)
     if cfg.compare:
         from .reference import paired_models
 
@@ -452,7 +449,7 @@ def run_variants(configs: list[BenchConfig]) -> list[BenchResult]:
             compile_model=cfg.compile,
             deploy_model=cfg.deploy,
         )
-        label = " ".join([cfg.mode, cfg.dtype, *(n for n in notes if "autocast" not in n)])
+        label = " ".join([cfg.mode, cfg.precision, *(n for n in notes if "autocast" not in n)])
         candidates.append(Candidate(label, step, notes=notes + process_notes))
     _run_alternating(candidates, first, device)
     mem_kind = _MemoryProbe(device).kind
@@ -464,7 +461,7 @@ def run_variants(configs: list[BenchConfig]) -> list[BenchResult]:
             macs_per_step=macs * cfg.batch_size * (3 if cfg.mode == "train" else 1),
             peak_mem_bytes=max(c.peaks, default=0),
             mem_kind=mem_kind,
-            peak_macs_per_s=matmul_peak(device, parse_dtype(cfg.dtype)),
+            peak_macs_per_s=matmul_peak(device, parse_precision(cfg.precision)),
             notes=c.notes,
         )
         for c, cfg in zip(candidates, configs, strict=True)
@@ -548,7 +545,7 @@ def format_results(cfg: BenchConfig, results: list[BenchResult]) -> str:
         f"mode={cfg.mode}",
         f"batch={cfg.batch_size}",
         f"input={size}",
-        f"dtype={cfg.dtype}",
+        f"precision={cfg.precision}",
         f"device={cfg.device}",
     ]
     flags += [
@@ -586,7 +583,7 @@ def format_results(cfg: BenchConfig, results: list[BenchResult]) -> str:
             lines.append(f"{r.label}: {', '.join(r.notes)}")
     r0 = results[0]
     lines.append(
-        f"mult-adds per step: {r0.macs_per_step / 1e9:.2f} G; matmul peak {cfg.dtype}: "
+        f"mult-adds per step: {r0.macs_per_step / 1e9:.2f} G; matmul peak {cfg.precision}: "
         f"{r0.peak_macs_per_s / 1e9:.1f} G mult-adds/s; memory: {r0.mem_kind} above the "
         "resident size before the step"
     )

@@ -246,6 +246,28 @@ def _add_model_source(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
+def _add_precision(p: argparse.ArgumentParser, help: str) -> None:
+    from .engine.runtime import PRECISIONS
+
+    p.add_argument("--precision", default="fp32", choices=tuple(PRECISIONS), help=help)
+
+
+class _DtypeAlias(argparse.Action):
+    """``--dtype``, bench's earlier name for ``--precision``: still accepted, with a note."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, ns: argparse.Namespace, value: object, opt: object
+    ) -> None:
+        from .engine.runtime import parse_precision
+
+        try:
+            parse_precision(str(value))
+        except ValueError as e:
+            parser.error(str(e))
+        print("note: --dtype is now --precision (same values)", file=sys.stderr)
+        setattr(ns, self.dest, value)
+
+
 def _add_train_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
@@ -280,7 +302,7 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--protocol", default="center", choices=protocols)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--limit", type=int, default=None, help="only the first N test images")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    _add_precision(p, "autocast precision")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default=None, help="folder for eval_<protocol>.json and a PNG")
     p.add_argument("--quiet", "-q", action="store_true")
@@ -304,7 +326,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         "mode",
         "batch_size",
         "input_size",
-        "dtype",
+        "precision",
         "channels_last",
         "compile",
         "deploy",
@@ -354,12 +376,8 @@ def _add_bench_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mode", choices=("infer", "train"), default="infer")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--input-size", type=int, default=None, help="default: the paper's")
-    p.add_argument(
-        "--dtype",
-        choices=("fp32", "bf16", "fp16"),
-        default="fp32",
-        help="bf16/fp16: autocast, or weights in that dtype with --deploy",
-    )
+    _add_precision(p, "bf16/fp16: autocast, or weights in that precision with --deploy")
+    p.add_argument("--dtype", action=_DtypeAlias, dest="precision", help=argparse.SUPPRESS)
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--compile", action="store_true", help="torch.compile (ours only)")
     p.add_argument("--deploy", action="store_true", help="classicnets.deploy (ours only)")

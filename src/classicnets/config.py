@@ -5,6 +5,10 @@ fields; the command line overrides single fields (``--set lr=0.05`` or the named
 ``classicnets train``). The resolved configuration is written to every run directory as
 ``config.toml`` and stored in every checkpoint, so a run can always be reproduced and resumed.
 
+The narrow configurations the data and engine sides take (``data.DataConfig``,
+``engine.optim.OptimizerConfig``, ``engine.schedule.LRSchedule``) are built from a
+:class:`TrainConfig` here, in one place.
+
 Units: ``epochs`` or ``steps`` bound the run (``steps`` wins when both are set). One *step* is
 one optimizer update over a global batch of ``batch_size`` images (all processes together, all
 gradient-accumulation micro-batches together). ``schedule_unit`` says whether ``step_size``,
@@ -26,6 +30,10 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from . import preprocessing
+from .data import Augmentation, DataConfig
+from .engine.optim import OptimizerConfig
+from .engine.schedule import LRSchedule
 from .errors import ClassicNetsError
 
 # The recipes ship inside the package (package data), so an installed wheel finds them too.
@@ -109,8 +117,8 @@ class TrainConfig:
     channels_last: bool = False
     compile: bool = False
     threads: int | None = None  # torch.set_num_threads (None: PyTorch's default)
-    # keep freed memory in the process (allocator.retain_freed_memory): a CPU training step
-    # 1.2-1.3x faster (no page faults per step); false hands memory back between steps
+    # keep freed memory in the process (allocator.retain_freed_memory): no page faults per
+    # CPU training step (figures: benchmarks/README.md); false hands memory back between steps
     retain_memory: bool = True
     # -- reproducibility and bookkeeping --------------------------------------------------------
     seed: int = 0
@@ -125,6 +133,45 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def data_config(self, input_size: int) -> DataConfig:
+        """What the data side needs, for a network taking ``input_size`` images."""
+        pre = preprocessing.for_dataset(
+            self.dataset, input_size, crop_fraction=self.eval_crop_pct, mean=self.mean, std=self.std
+        )
+        return DataConfig(
+            dataset=self.dataset,
+            preprocessing=pre,
+            data_dir=self.data_dir,
+            strict=self.strict,
+            train_subset=self.train_subset,
+            test_subset=self.test_subset,
+            seed=self.seed,
+            augmentation=_pick(Augmentation, self),
+        )
+
+    def optimizer_config(self) -> OptimizerConfig:
+        return _pick(OptimizerConfig, self)
+
+    def lr_schedule(self, *, total_steps: int, steps_per_epoch: int) -> LRSchedule:
+        return LRSchedule(
+            kind=self.schedule,
+            base_lr=self.lr,
+            total_steps=total_steps,
+            steps_per_epoch=steps_per_epoch,
+            unit=self.schedule_unit,
+            step_size=self.step_size,
+            milestones=tuple(self.milestones),
+            gamma=self.gamma,
+            min_lr=self.min_lr,
+            warmup=self.warmup,
+            warmup_lr=self.warmup_lr,
+            warmup_mode=self.warmup_mode,
+            patience=self.plateau_patience,
+            max_decays=self.plateau_max_decays,
+            warmup_until_error=self.warmup_until_train_error,
+            warmup_error_window=self.warmup_error_window,
+        )
+
     def to_toml(self) -> str:
         lines = []
         for k, v in self.to_dict().items():
@@ -133,6 +180,14 @@ class TrainConfig:
             else:
                 lines.append(f"{k} = {_toml_value(v)}")
         return "\n".join(lines) + "\n"
+
+
+_Narrow = typing.TypeVar("_Narrow")
+
+
+def _pick(cls: type[_Narrow], cfg: TrainConfig) -> _Narrow:
+    """A narrow config whose fields are training-config fields of the same names."""
+    return cls(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cls)})
 
 
 def _toml_value(v: Any) -> str:

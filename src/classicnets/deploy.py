@@ -12,7 +12,7 @@ What it does, in order, on a deep copy of the model (the original is left untouc
    instead of three). DenseNet folds its bottleneck's second norm here too, applies its
    pre-activation BN-ReLU units in one pass, and writes every layer's maps into one
    preallocated block output that later layers read in place (no per-layer concatenation);
-3. weights cast to the target dtype (fp32, bf16, fp16);
+3. weights cast to the target precision (fp32, bf16, fp16: ``engine.runtime.PRECISIONS``);
 4. channels_last memory format where it helps (``CHANNELS_LAST`` per family, measured: see
    benchmarks/README.md);
 5. optionally ``torch.compile`` with inductor's weight freezing (constant folding, prepacked
@@ -33,50 +33,26 @@ from __future__ import annotations
 import copy
 import itertools
 import warnings
-from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
+from .engine.runtime import parse_precision
 from .layers import ConvNormAct
 from .layers.fused import fold_batchnorm_into, foldable
 
 __all__ = [
     "CHANNELS_LAST",
-    "DTYPES",
     "DeployedModel",
     "deploy",
     "fold_batchnorm",
     "fuse_convolutions",
-    "parse_dtype",
 ]
 
-DTypeName = Literal["fp32", "bf16", "fp16"]
-
-DTYPES: dict[str, torch.dtype] = {
-    "fp32": torch.float32,
-    "bf16": torch.bfloat16,
-    "fp16": torch.float16,
-}
-
 #: Families for which ``deploy`` does *not* default to channels_last. Empty: measured faster for
-#: every family of the representative set (benchmarks/results/cpu.md, "deploy: channels_last",
-#: batch 32 fp32 on the project's 2-core CPU): ResNet 1.59x (ResNet-20 1.20x), DenseNet 1.50x,
-#: GoogLeNet 1.80x, Inception v3 1.58x, VGG 1.31x, ResNeXt 1.69x (grouped convolutions
-#: included), SENet 1.57x. An entry records a measurement where it proves slower.
+#: every family of the representative set (figures: benchmarks/results/cpu.md, "deploy:
+#: channels_last"). An entry records a measurement where it proves slower.
 CHANNELS_LAST: dict[str, bool] = {}
-
-
-def parse_dtype(dtype: str | torch.dtype) -> torch.dtype:
-    """``"fp32" | "bf16" | "fp16"`` (or a torch dtype among those) -> torch dtype."""
-    if isinstance(dtype, torch.dtype):
-        if dtype not in DTYPES.values():
-            raise ValueError(f"dtype {dtype} is not supported; use one of {', '.join(DTYPES)}")
-        return dtype
-    try:
-        return DTYPES[dtype]
-    except KeyError:
-        raise ValueError(f"unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}") from None
 
 
 # -- batch-norm folding --------------------------------------------------------------------------
@@ -169,7 +145,7 @@ def default_channels_last(model: nn.Module) -> bool:
 def deploy(
     model: nn.Module,
     *,
-    dtype: DTypeName | torch.dtype = "fp32",
+    dtype: str | torch.dtype = "fp32",
     channels_last: bool | None = None,
     compile: bool = False,
     fold_bn: bool = True,
@@ -186,7 +162,7 @@ def deploy(
     with ``compile=True`` they are not fused either: the compiler fuses them itself.
     ``retain_memory=True`` calls :func:`classicnets.allocator.retain_freed_memory` (process-wide).
     """
-    torch_dtype = parse_dtype(dtype)
+    torch_dtype = parse_precision(dtype)
     if retain_memory:
         from .allocator import retain_freed_memory
 

@@ -45,6 +45,9 @@ from .preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing, for_datas
 if TYPE_CHECKING:
     from .weights.metadata import WeightsMetadata
 
+if TYPE_CHECKING:
+    from .data import DataConfig
+
 PROTOCOLS = ("center", "ten_crop", "googlenet_144", "vgg_dense", "resnet_fcn")
 
 
@@ -343,24 +346,17 @@ def run_eval(
     quiet: bool = False,
 ) -> dict[str, Any]:
     """Evaluate a loaded model on a dataset's test split; returns the report as a dict."""
-    from .config import TrainConfig, apply
     from .data import build_data
     from .data.loader import ShardSampler, make_loader
     from .engine.distributed import resolve_device
 
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
-    saved = {k: v for k, v in lm.config.items() if k in ("dataset", "data_dir", "mean", "std")}
-    cfg = apply(TrainConfig(), {**saved, "eval_crop_pct": lm.crop_pct}, source="checkpoint")
-    if dataset is not None:
-        cfg = apply(cfg, {"dataset": dataset, "data_dir": data_dir}, source="command line")
-    elif data_dir is not None:
-        cfg = apply(cfg, {"data_dir": data_dir}, source="command line")
-    cfg = apply(cfg, {"test_subset": limit}, source="eval")
-    data = build_data(cfg, input_size=lm.input_size, include_train=False)
+    dc = _eval_data_config(lm, dataset, data_dir, limit)
+    data = build_data(dc, include_train=False)
     if len(data.classes) != len(lm.classes):
         raise ValueError(
-            f"the model has {len(lm.classes)} classes but {cfg.dataset} has "
+            f"the model has {len(lm.classes)} classes but {dc.dataset} has "
             f"{len(data.classes)}; evaluate on the dataset it was trained for"
         )
     device = resolve_device(device_name)
@@ -387,9 +383,9 @@ def run_eval(
             data.test.base,
             protocol=protocol,
             input_size=lm.input_size,
-            crop_pct=cfg.eval_crop_pct,
-            mean=data.mean,
-            std=data.std,
+            crop_pct=lm.crop_pct,
+            mean=data.preprocessing.mean,
+            std=data.preprocessing.std,
             num_classes=len(lm.classes),
             device=device,
             precision=precision,
@@ -400,7 +396,7 @@ def run_eval(
         bar.close()
     report = {
         "model": lm.name,
-        "dataset": cfg.dataset,
+        "dataset": dc.dataset,
         "protocol": protocol,
         "images": result.count,
         "top1": result.top1,
@@ -410,18 +406,39 @@ def run_eval(
         "confusion_matrix": result.cm.tolist(),
     }
     if out_dir is not None:
-        from .engine.logging import plot_confusion
-
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / f"eval_{protocol}.json").write_text(json.dumps(report, indent=2) + "\n")
-        plot_confusion(
-            result.cm,
-            lm.classes,
-            out / f"confusion_matrix_{protocol}.png",
-            f"{lm.name} on {cfg.dataset} ({protocol}): top-1 {result.top1:.2%}",
-        )
+        _write_report(Path(out_dir), report, result.cm, lm.classes)
     return report
+
+
+def _write_report(
+    out: Path, report: dict[str, Any], cm: torch.Tensor, classes: Sequence[str]
+) -> None:
+    """eval_<protocol>.json and the confusion matrix as a PNG, in ``out``."""
+    from .engine.logging import plot_confusion
+
+    protocol = report["protocol"]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"eval_{protocol}.json").write_text(json.dumps(report, indent=2) + "\n")
+    title = f"{report['model']} on {report['dataset']} ({protocol}): top-1 {report['top1']:.2%}"
+    plot_confusion(cm, classes, out / f"confusion_matrix_{protocol}.png", title)
+
+
+def _eval_data_config(
+    lm: LoadedModel, dataset: str | None, data_dir: str | None, limit: int | None
+) -> DataConfig:
+    """The test split to evaluate on: the model's own dataset and folder unless ``dataset`` /
+    ``data_dir`` say otherwise, fed as the model's preprocessing says; the first ``limit``
+    images when given."""
+    from .data import DataConfig
+
+    if dataset is None:
+        dataset, data_dir = (
+            lm.config.get("dataset") or "digits",
+            data_dir or lm.config.get("data_dir"),
+        )
+    return DataConfig(
+        dataset=dataset, preprocessing=lm.preprocessing, data_dir=data_dir, test_subset=limit
+    )
 
 
 def _batches_with_progress(loader: DataLoader, bar: Any) -> Any:

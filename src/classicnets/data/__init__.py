@@ -1,25 +1,54 @@
-"""Datasets, transforms and deterministic loaders for training, evaluation and prediction."""
+"""Datasets, transforms and deterministic loaders for training, evaluation and prediction.
+
+:func:`build_data` takes a :class:`DataConfig`: only what the data side needs (the training
+config builds one in ``TrainConfig.data_config``; evaluation builds its own).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
 from torch.utils.data import Dataset
 
-from ..config import TrainConfig
+from ..preprocessing import Preprocessing
 from .datasets import BadImageError, BadSample, DataError, load_image, open_split
 from .loader import SeededDataset
-from .transforms import DATASET_STATS, build_transforms
+from .transforms import Augmentation, train_transform
 
 __all__ = [
+    "Augmentation",
     "BadImageError",
     "BadSample",
     "DataBundle",
+    "DataConfig",
     "DataError",
     "build_data",
+    "dataset_in_chans",
     "load_image",
 ]
+
+
+def dataset_in_chans(dataset: str) -> int:
+    """The digits are grayscale; every other dataset is read as RGB."""
+    return 1 if dataset == "digits" else 3
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which images, how they are prepared, and how training augments them."""
+
+    dataset: str
+    preprocessing: Preprocessing
+    data_dir: str | None = None
+    strict: bool = False  # fail on the first unreadable image instead of skipping it
+    train_subset: int | None = None  # N images spread evenly over the split (quick runs)
+    test_subset: int | None = None
+    seed: int = 0  # seeds each sample's augmentation, with the epoch and the index
+    augmentation: Augmentation = field(default_factory=Augmentation)
+
+    @property
+    def in_chans(self) -> int:
+        return dataset_in_chans(self.dataset)
 
 
 @dataclass
@@ -28,10 +57,7 @@ class DataBundle:
     test: SeededDataset
     classes: tuple[str, ...]
     in_chans: int
-    input_size: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    eval_transform: Any
+    preprocessing: Preprocessing
 
 
 def _subset(ds: Dataset, n: int | None) -> Dataset:
@@ -48,15 +74,14 @@ def _subset(ds: Dataset, n: int | None) -> Dataset:
     return sub
 
 
-def build_data(cfg: TrainConfig, *, input_size: int, include_train: bool = True) -> DataBundle:
-    """The transformed train and test splits the config describes."""
-    in_chans = 1 if cfg.dataset == "digits" else 3
-    test = open_split(cfg.dataset, "test", cfg.data_dir, in_chans=in_chans, strict=cfg.strict)
-    train = (
-        open_split(cfg.dataset, "train", cfg.data_dir, in_chans=in_chans, strict=cfg.strict)
-        if include_train
-        else test
-    )
+def build_data(dc: DataConfig, *, include_train: bool = True) -> DataBundle:
+    """The transformed train and test splits ``dc`` describes."""
+
+    def split(name: str) -> Dataset:
+        return open_split(dc.dataset, name, dc.data_dir, in_chans=dc.in_chans, strict=dc.strict)
+
+    test = split("test")
+    train = split("train") if include_train else test
     if tuple(train.classes) != tuple(test.classes):
         raise DataError(
             f"the train and test folders have different classes: train has "
@@ -64,23 +89,13 @@ def build_data(cfg: TrainConfig, *, input_size: int, include_train: bool = True)
             f"{len(test.classes)} ({', '.join(test.classes[:5])}, ...); both need the same "
             "class sub-folders"
         )
-    train, test = _subset(train, cfg.train_subset), _subset(test, cfg.test_subset)
-    mean, std = DATASET_STATS[cfg.dataset]
-    mean, std = cfg.mean or mean, cfg.std or std
-    train_tf, eval_tf = build_transforms(
-        cfg,
-        input_size=input_size,
-        native_size=getattr(train, "native_size", None),
-        mean=mean,
-        std=std,
-    )
+    train, test = _subset(train, dc.train_subset), _subset(test, dc.test_subset)
+    pre = dc.preprocessing
+    augmented = train_transform(dc.augmentation, pre, getattr(train, "native_size", None))
     return DataBundle(
-        train=SeededDataset(train, train_tf, cfg.seed) if include_train else None,
-        test=SeededDataset(test, eval_tf, cfg.seed),
+        train=SeededDataset(train, augmented, dc.seed) if include_train else None,
+        test=SeededDataset(test, pre.eval_transform(), dc.seed),
         classes=tuple(train.classes),
-        in_chans=in_chans,
-        input_size=input_size,
-        mean=tuple(mean),
-        std=tuple(std),
-        eval_transform=eval_tf,
+        in_chans=dc.in_chans,
+        preprocessing=pre,
     )

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import tarfile
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -296,7 +295,3 @@ def open_split(
         root = _folder_root(data_dir)
         return ImageFolderDataset(_split_folder(root, split), in_chans=in_chans, strict=strict)
     raise DataError(f"unknown dataset {dataset!r}; use digits, cifar10, cifar100 or imagefolder")
-
-
-def dataset_classes(ds: Dataset) -> Sequence[str]:
-    return tuple(ds.classes)

@@ -53,7 +53,7 @@ class SeededDataset(Dataset):
             return item
         image, label = item
         # seed the CPU generator for this sample only (torch.manual_seed would also reseed
-        # every accelerator, at ~100x the cost), then put the caller's state back
+        # every accelerator, at a far higher cost), then put the caller's state back
         gen = torch.default_generator
         saved = gen.get_state()
         gen.manual_seed(sample_seed(self.seed, epoch, index))
@@ -156,3 +156,16 @@ def make_loader(dataset: Dataset, sampler: Sampler[Any], workers: int) -> DataLo
         collate_fn=collate,
         persistent_workers=False,
     )
+
+
+def grouped(it: Iterator[Any], n: int) -> Iterator[list[Any]]:
+    """Lists of ``n`` consecutive items (one optimizer step's micro-batches); a last group
+    with fewer is dropped."""
+    while True:
+        group = []
+        for _ in range(n):
+            try:
+                group.append(next(it))
+            except StopIteration:
+                return
+        yield group

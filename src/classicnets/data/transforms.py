@@ -1,31 +1,44 @@
-"""Train and eval transforms from the model's input size and the recipe (torchvision v2).
+"""Training transforms: a recipe's augmentation around the model's :class:`Preprocessing`.
 
-* Small-image datasets (digits 8x8, CIFAR 32x32) are resized to the network's input size when
-  it differs, then: ``pad_crop`` = zero-pad ``crop_padding`` pixels and take a random crop (the
-  ResNet/DenseNet CIFAR augmentation), optional horizontal flip.
-* Photographs (ImageFolder): ``random_resized_crop`` (GoogLeNet/Inception: 8-100% of the area,
-  aspect 3/4-4/3), ``scale_jitter`` (ResNet/VGG: shorter side uniform in [256, 480] at 224,
-  then a random crop), or a plain resize and centre crop; flip; optional colour jitter and the
-  AlexNet PCA lighting noise the ResNet and VGG papers use. Evaluation resizes the shorter side
-  to input_size / eval_crop_pct and takes the centre crop.
+* Small-image datasets (digits 8x8, CIFAR 32x32; ``"whole"`` geometry) are resized to the
+  network's input size when it differs, then: ``pad_crop`` = zero-pad ``crop_padding`` pixels
+  and take a random crop (the ResNet/DenseNet CIFAR augmentation), optional horizontal flip.
+* Photographs (ImageFolder; ``"shorter"`` geometry): ``random_resized_crop``
+  (GoogLeNet/Inception: 8-100% of the area, aspect 3/4-4/3), ``scale_jitter`` (ResNet/VGG:
+  shorter side uniform in [256, 480] at 224, then a random crop), or the evaluation's resize and
+  centre crop; flip; optional colour jitter and the AlexNet PCA lighting noise the ResNet and
+  VGG papers use.
+
+Evaluation is :meth:`Preprocessing.eval_transform`; training ends with the same
+:meth:`Preprocessing.normalize_transforms`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
 from torchvision.transforms import v2
 
-from ..config import TrainConfig
+from ..preprocessing import Preprocessing
 
-DATASET_STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
-    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
-    "imagefolder": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),  # ImageNet
-    # digits: computed over the training split (see datasets.DigitsDataset), pixels 0-255 -> 0-1
-    "digits": ((0.3052,), (0.3760,)),
-}
+CropKind = Literal["none", "pad_crop", "random_resized_crop", "scale_jitter"]
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """A recipe's training augmentation (the fields of the same names in the training config)."""
+
+    train_crop: CropKind = "none"
+    crop_padding: int = 4  # pad_crop: pixels of zero padding at the native size
+    rrc_scale: tuple[float, float] = (0.08, 1.0)  # random_resized_crop: area fraction
+    rrc_ratio: tuple[float, float] = (0.75, 4 / 3)
+    scale_jitter: tuple[int, int] = (256, 480)  # shorter side range at input size 224
+    hflip: bool = False
+    color_jitter: float = 0.0  # brightness/contrast/saturation strength (0: off)
+    lighting: float = 0.0  # AlexNet PCA colour noise std (0: off)
+
 
 # AlexNet's PCA of ImageNet RGB pixels (eigenvalues, eigenvectors as columns).
 _EIGVAL = torch.tensor([0.2175, 0.0188, 0.0045])
@@ -61,59 +74,40 @@ class RandomShorterSide(torch.nn.Module):
         return v2.functional.resize(img, size, antialias=True)
 
 
-def _finish(mean: tuple[float, ...], std: tuple[float, ...]) -> list[Any]:
-    return [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
+def _crop(aug: Augmentation, pre: Preprocessing, native_size: int | None) -> list[Any]:
+    """The geometric part: resizing and the random crop the recipe asks for."""
+    size = pre.input_size
+    if pre.geometry == "whole":  # a small-image dataset: resize to the network, no crop
+        steps = pre.geometry_transforms()
+        if aug.train_crop == "pad_crop":
+            pad = round(aug.crop_padding * size / (native_size or size))
+            steps.append(v2.RandomCrop(size, padding=pad))
+        elif aug.train_crop == "random_resized_crop":
+            steps.append(v2.RandomResizedCrop(size, scale=aug.rrc_scale, ratio=aug.rrc_ratio))
+        return steps
+    if aug.train_crop == "random_resized_crop":
+        return [
+            v2.RandomResizedCrop(size, scale=aug.rrc_scale, ratio=aug.rrc_ratio, antialias=True)
+        ]
+    if aug.train_crop == "scale_jitter":
+        low, high = (round(s * size / 224) for s in aug.scale_jitter)
+        return [RandomShorterSide(low, high), v2.RandomCrop(size)]
+    return pre.geometry_transforms()
 
 
-def build_transforms(
-    cfg: TrainConfig,
-    *,
-    input_size: int,
-    native_size: int | None,
-    mean: tuple[float, ...],
-    std: tuple[float, ...],
-) -> tuple[v2.Compose, v2.Compose]:
-    """``(train_transform, eval_transform)`` for PIL images or uint8 tensors."""
-    start: list[Any] = [v2.ToImage()]
-    if native_size is not None:  # a small-image dataset: resize to the network, no crop
-        if native_size != input_size:
-            start.append(v2.Resize((input_size, input_size), antialias=True))
-        evaluation = v2.Compose([*start, *_finish(mean, std)])
-        train: list[Any] = list(start)
-        if cfg.train_crop == "pad_crop":
-            pad = round(cfg.crop_padding * input_size / native_size)
-            train.append(v2.RandomCrop(input_size, padding=pad))
-        elif cfg.train_crop == "random_resized_crop":
-            train.append(v2.RandomResizedCrop(input_size, scale=cfg.rrc_scale, ratio=cfg.rrc_ratio))
-    else:
-        resize = round(input_size / cfg.eval_crop_pct)
-        evaluation = v2.Compose(
-            [
-                *start,
-                v2.Resize(resize, antialias=True),
-                v2.CenterCrop(input_size),
-                *_finish(mean, std),
-            ]
-        )
-        train = list(start)
-        if cfg.train_crop == "random_resized_crop":
-            train.append(
-                v2.RandomResizedCrop(
-                    input_size, scale=cfg.rrc_scale, ratio=cfg.rrc_ratio, antialias=True
-                )
-            )
-        elif cfg.train_crop == "scale_jitter":
-            low, high = (round(s * input_size / 224) for s in cfg.scale_jitter)
-            train += [RandomShorterSide(low, high), v2.RandomCrop(input_size)]
-        else:
-            train += [v2.Resize(resize, antialias=True), v2.CenterCrop(input_size)]
-    if cfg.hflip:
-        train.append(v2.RandomHorizontalFlip())
-    if cfg.color_jitter > 0:
-        s = cfg.color_jitter
-        train.append(v2.ColorJitter(brightness=s, contrast=s, saturation=s))
-    train.append(v2.ToDtype(torch.float32, scale=True))
-    if cfg.lighting > 0:
-        train.append(Lighting(cfg.lighting))
-    train.append(v2.Normalize(list(mean), list(std)))
-    return v2.Compose(train), evaluation
+def train_transform(
+    aug: Augmentation, pre: Preprocessing, native_size: int | None = None
+) -> v2.Compose:
+    """PIL image or uint8 tensor -> an augmented, normalized float tensor. ``native_size``:
+    the images' side for small-image datasets (the padding is given at that size)."""
+    steps: list[Any] = [v2.ToImage(), *_crop(aug, pre, native_size)]
+    if aug.hflip:
+        steps.append(v2.RandomHorizontalFlip())
+    if aug.color_jitter > 0:
+        s = aug.color_jitter
+        steps.append(v2.ColorJitter(brightness=s, contrast=s, saturation=s))
+    to_float, *normalize = pre.normalize_transforms()
+    steps.append(to_float)
+    if aug.lighting > 0:  # defined on 0-1 values: after the conversion, before normalizing
+        steps.append(Lighting(aug.lighting))
+    return v2.Compose([*steps, *normalize])

@@ -68,14 +68,6 @@ def all_reduce_sum(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
     return t
 
 
-def any_flag(flag: bool, info: DistInfo) -> bool:
-    """True if ``flag`` is set on any process (to stop all of them together)."""
-    if not info.enabled:
-        return flag
-    t = all_reduce_sum(torch.tensor([1.0 if flag else 0.0]), info)
-    return bool(t.item() > 0)
-
-
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()

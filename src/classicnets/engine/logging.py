@@ -1,15 +1,20 @@
-"""What a run shows and writes: progress bars, the metrics CSV, TensorBoard events and plots."""
+"""What a run shows and writes: progress bars, epoch lines, the metrics CSV, TensorBoard
+events, plots and the final summary."""
 
 from __future__ import annotations
 
 import csv
+import json
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:
+    from .checkpoint import EpochSums, State
 
 METRIC_COLUMNS = (
     "epoch",
@@ -169,3 +174,109 @@ def plot_confusion(cm: torch.Tensor, classes: Sequence[str], path: Path, title: 
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+# -- epochs ----------------------------------------------------------------------------------------
+
+
+def epoch_row(
+    epoch: int, step: int, sums: EpochSums, lr: float, images_per_s: float
+) -> dict[str, Any]:
+    """One row of the history (metrics.csv): the training side; evaluation fills test_*."""
+    return {
+        "epoch": epoch + 1,
+        "step": step,
+        "lr": lr,
+        "train_loss": sums.loss / max(sums.seen, 1),
+        "train_acc": sums.correct / max(sums.seen, 1),
+        "test_loss": None,
+        "test_acc": None,
+        "test_top5": None,
+        "images_per_s": images_per_s,
+        "epoch_time_s": sums.seconds,
+        "skipped_images": sums.skipped,
+    }
+
+
+def epoch_line(row: dict[str, Any], num_epochs: int) -> str:
+    line = (
+        f"epoch {row['epoch']:>3}/{num_epochs}  train loss {row['train_loss']:.4f} "
+        f"acc {row['train_acc']:.2%}"
+    )
+    if row.get("test_acc") is not None:
+        line += f"  test loss {row['test_loss']:.4f} acc {row['test_acc']:.2%}"
+    line += f"  lr {row['lr']:.3g}  {row['images_per_s']:.0f} img/s  {row['epoch_time_s']:.1f}s"
+    if row["skipped_images"]:
+        line += f"  skipped {row['skipped_images']}"
+    return line
+
+
+# -- the end of a run ------------------------------------------------------------------------------
+
+
+def write_results(
+    run_dir: Path, state: State, classes: Sequence[str], about: dict[str, Any]
+) -> None:
+    """Plots and summary.json, then the lines that say how the run ended and where its files
+    are. ``about``: model, dataset, recipe, warmup_ended_at, device, world_size, precision."""
+    files = ["config.toml", "metrics.csv", "last.pt", "best.pt", "model.safetensors"]
+    if state.history:
+        plot_curves(state.history, run_dir / "loss.png", run_dir / "accuracy.png")
+        files += ["loss.png", "accuracy.png"]
+    ev = state.last_eval
+    if ev is not None:
+        title = f"{about['model']} on {about['dataset']}: test accuracy {ev['top1']:.2%}"
+        plot_confusion(ev["cm"], classes, run_dir / "confusion_matrix.png", title)
+        files.append("confusion_matrix.png")
+    if (run_dir / "tensorboard").is_dir():
+        files.append("tensorboard/")
+    summary = _summary(state, classes, about, files)
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    files.append("summary.json")
+    acc = summary["test_acc"]
+    if ev is not None and len(classes) <= 20:
+        per_class = "  ".join(
+            f"{c}: {a:.1%}" for c, a in zip(classes, ev["per_class"], strict=True)
+        )
+        print(f"per-class test accuracy ({ev['cm'].sum()} images): {per_class}")
+    print(
+        f"done: test accuracy {f'{acc:.2%}' if acc is not None else 'n/a'} after "
+        f"{len(state.history)} epochs ({summary['train_seconds']:.0f}s of training)\n"
+        f"run files in {run_dir}/: {', '.join(files)}",
+        flush=True,
+    )
+
+
+def _summary(
+    state: State, classes: Sequence[str], about: dict[str, Any], files: list[str]
+) -> dict[str, Any]:
+    from .checkpoint import code_version
+
+    history, ev = state.history, state.last_eval
+    last = history[-1] if history else {}
+    tested = [r for r in history if r.get("test_acc") is not None]
+    best_epoch = max(tested, key=lambda r: r["test_acc"], default={}).get("epoch")
+    return {
+        "model": about["model"],
+        "dataset": about["dataset"],
+        "recipe": about["recipe"],
+        "test_acc": last.get("test_acc"),
+        "test_top5": last.get("test_top5"),
+        "best_test_acc": state.best_acc if state.best_acc >= 0 else None,
+        "best_epoch": best_epoch,
+        "epochs": len(history),
+        "steps": state.step,
+        "train_seconds": round(state.train_seconds(), 2),
+        "images_per_s": round(sum(r["images_per_s"] for r in history) / max(len(history), 1), 1),
+        "skipped_images": sum(r["skipped_images"] for r in history),
+        "warmup_ended_at_step": about["warmup_ended_at"],
+        "per_class_acc": dict(zip(classes, ev["per_class"], strict=True)) if ev else None,
+        "confusion_matrix": ev["cm"].tolist() if ev else None,
+        "classes": list(classes),
+        "device": about["device"],
+        "world_size": about["world_size"],
+        "precision": about["precision"],
+        "torch": torch.__version__,
+        "version": code_version(),
+        "files": files,
+    }

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
 from torch import nn
-
-from ..config import TrainConfig
 
 
 class RMSpropTF(torch.optim.Optimizer):
@@ -77,7 +76,22 @@ class RMSpropTF(torch.optim.Optimizer):
         return loss
 
 
-def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+@dataclass(frozen=True)
+class OptimizerConfig:
+    """The optimizer and its settings; the training config's fields of the same names say
+    what each means and hold the defaults."""
+
+    optimizer: Literal["sgd", "rmsprop", "adamw"]
+    lr: float
+    momentum: float
+    nesterov: bool
+    weight_decay: float
+    rmsprop_decay: float
+    rmsprop_eps: float
+    adamw_betas: tuple[float, float]
+
+
+def build_optimizer(model: nn.Module, cfg: OptimizerConfig) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(

@@ -1,4 +1,10 @@
-"""Small runtime helpers shared by train, eval and predict: precision, seeding, layout."""
+"""Small runtime helpers shared by train, eval, bench and deploy: precision, seeding, layout.
+
+Precision has one vocabulary everywhere (``--precision``, ``precision=``): :data:`PRECISIONS`.
+Two ways to run in a precision below fp32 use it: *autocast* (training, evaluation, bench
+without deploy) keeps fp32 weights and runs the matmuls and convolutions in the lower type,
+and *conversion* (:func:`classicnets.deploy`) casts the weights themselves.
+"""
 
 from __future__ import annotations
 
@@ -10,22 +16,57 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+#: The precision names and their torch dtypes.
+PRECISIONS: dict[str, torch.dtype] = {
+    "fp32": torch.float32,
+    "bf16": torch.bfloat16,
+    "fp16": torch.float16,
+}
 
 
-def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[None]:
+def parse_precision(precision: str | torch.dtype) -> torch.dtype:
+    """``"fp32" | "bf16" | "fp16"`` (or a torch dtype among those) -> torch dtype."""
+    if isinstance(precision, torch.dtype):
+        if precision not in PRECISIONS.values():
+            raise ValueError(
+                f"precision {precision} is not supported; use one of {', '.join(PRECISIONS)}"
+            )
+        return precision
+    try:
+        return PRECISIONS[precision]
+    except KeyError:
+        raise ValueError(
+            f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}"
+        ) from None
+
+
+def autocast(
+    device: torch.device, precision: str | torch.dtype
+) -> contextlib.AbstractContextManager[None]:
     """bf16 autocast on CPU or CUDA, fp16 on CUDA; fp32 means no autocast."""
-    if precision == "fp32":
+    dtype = parse_precision(precision)
+    if dtype == torch.float32:
         return contextlib.nullcontext()
-    if precision == "fp16" and device.type != "cuda":
+    if dtype == torch.float16 and device.type != "cuda":
         raise ValueError("fp16 autocast needs a CUDA device; on CPU use precision=bf16")
-    return torch.autocast(device.type, dtype=_DTYPES[precision])
+    return torch.autocast(device.type, dtype=dtype)
 
 
 def seed_all(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def seed_step(seed: int, step: int, rank: int, device: torch.device) -> None:
+    """Model-side randomness (dropout, mixup) of a step depends on (seed, step, rank) only, as
+    the data side's does on (seed, epoch, index): resuming at any step draws the same."""
+    from ..data.loader import sample_seed
+
+    s = sample_seed(seed, step, -1 - rank)
+    torch.default_generator.manual_seed(s)
+    if device.type == "cuda":
+        torch.cuda.manual_seed(s)
 
 
 def set_deterministic(enabled: bool, device: torch.device) -> None:

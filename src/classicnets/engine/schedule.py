@@ -148,6 +148,18 @@ class LRSchedule:
             return True
         return False
 
+    def warmup_end_note(self, step: int) -> str:
+        """Why the warm-up ended after ``step`` (see :meth:`on_train_step`), and the new lr."""
+        error = self.window_error
+        below = error is not None and error < (self.warmup_until_error or 0.0)
+        why = (
+            f"training error {error:.1%} over the last {len(self.window)} steps is below "
+            f"{self.warmup_until_error:.0%}"
+            if below
+            else f"the warm-up bound of {self.warmup:g} {self.unit}s was reached"
+        )
+        return f"warm-up over after step {step}: {why}; lr now {self.lr_at(step):.3g}"
+
     def on_eval(self, accuracy: float) -> bool:
         """Feed the test accuracy (plateau only); True when the lr was decayed."""
         if self.kind != "plateau":
@@ -180,24 +192,3 @@ class LRSchedule:
         ended = state.get("warmup_ended_at")  # absent in checkpoints of earlier versions
         self.warmup_ended_at = None if ended is None else int(ended)
         self.window = [(int(e), int(n)) for e, n in state.get("window", [])]
-
-
-def from_config(cfg: Any, *, total_steps: int, steps_per_epoch: int) -> LRSchedule:
-    return LRSchedule(
-        kind=cfg.schedule,
-        base_lr=cfg.lr,
-        total_steps=total_steps,
-        steps_per_epoch=steps_per_epoch,
-        unit=cfg.schedule_unit,
-        step_size=cfg.step_size,
-        milestones=tuple(cfg.milestones),
-        gamma=cfg.gamma,
-        min_lr=cfg.min_lr,
-        warmup=cfg.warmup,
-        warmup_lr=cfg.warmup_lr,
-        warmup_mode=cfg.warmup_mode,
-        patience=cfg.plateau_patience,
-        max_decays=cfg.plateau_max_decays,
-        warmup_until_error=cfg.warmup_until_train_error,
-        warmup_error_window=cfg.warmup_error_window,
-    )
