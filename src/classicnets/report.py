@@ -80,7 +80,8 @@ def _read_metrics(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def _test_outputs(src: ModelSource, limit: int | None) -> TestOutputs:
-    """Run the model over the test split of the dataset it was trained on."""
+    """Run the model over the test split of the dataset it was trained on (``limit`` images, or
+    the run's ``test_subset``, spread evenly over the split)."""
     from .data.datasets import BadSample, open_split
 
     dataset = open_split(
@@ -90,10 +91,11 @@ def _test_outputs(src: ModelSource, limit: int | None) -> TestOutputs:
         in_chans=src.model.in_chans,
     )
     transform = src.preprocessing.eval_transform()
-    n = len(dataset) if limit is None else min(limit, len(dataset))
+    total = len(dataset)
+    n = min(limit or src.config.get("test_subset") or total, total)
     inputs, labels = [], []
-    for i in range(n):
-        item = dataset[i]
+    for i in range(n):  # spread over the split (its images may be sorted by class)
+        item = dataset[i * total // n]
         if isinstance(item, BadSample):
             continue
         inputs.append(transform(item[0]))
