@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -145,62 +146,81 @@ def test_cli_writes_a_png_per_image_and_class_and_a_montage(
 
 # -- sanity: the maps mean something -------------------------------------------------------------
 
-CANVAS = 24  # 8x8 digits pasted on a 24x24 blank canvas: chance of a random peak in the box 11%
+
+@dataclass
+class CanvasDigits:
+    """A ResNet-20 trained on 8x8 digits pasted at random places on a blank square canvas, and
+    200 test images (not trained on) with the top-left corners of their digits."""
+
+    model: torch.nn.Module
+    canvas: int
+    images: torch.Tensor
+    labels: torch.Tensor
+    corners: torch.Tensor
+
+    def peak_in_box_rate(self, maps: torch.Tensor) -> float:
+        """Share of the maps whose maximum falls inside the digit's 8x8 box."""
+        peak = maps.flatten(1).argmax(1)
+        r, c = peak // self.canvas, peak % self.canvas
+        top, left = self.corners[:, 0], self.corners[:, 1]
+        inside = (r >= top) & (r < top + 8) & (c >= left) & (c < left + 8)
+        return float(inside.float().mean())
 
 
-@pytest.fixture(scope="module")
-def canvas_digits() -> dict[str, object]:
-    """ResNet-20 trained briefly on digits at random places on a blank canvas, and test images
-    with their boxes."""
+def _train_canvas_digits(canvas: int, epochs: int, n_train: int) -> CanvasDigits:
     from sklearn.datasets import load_digits
 
     digits = load_digits()
     gen = torch.Generator().manual_seed(0)
     pixels = torch.tensor(digits.images, dtype=torch.float32) / 16
     labels = torch.tensor(digits.target)
-    corners = torch.randint(0, CANVAS - 8 + 1, (len(pixels), 2), generator=gen)
-    images = torch.zeros(len(pixels), 1, CANVAS, CANVAS)
+    corners = torch.randint(0, canvas - 8 + 1, (len(pixels), 2), generator=gen)
+    images = torch.zeros(len(pixels), 1, canvas, canvas)
     for i, (r, c) in enumerate(corners.tolist()):
         images[i, 0, r : r + 8, c : c + 8] = pixels[i]
     images = (images - 0.1) / 0.3
-    train, test = slice(0, 1400), slice(1400, 1600)
     torch.manual_seed(0)
     model = classicnets.create_model("resnet20", num_classes=10, in_chans=1)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     model.train()
-    for _ in range(4):
-        order = torch.randperm(1400, generator=gen)
-        for i in range(0, 1400, 50):
+    for _ in range(epochs):
+        order = torch.randperm(n_train, generator=gen)
+        for i in range(0, n_train, 50):
             idx = order[i : i + 50]
-            loss = F.cross_entropy(model(images[train][idx]), labels[train][idx])
+            loss = F.cross_entropy(model(images[idx]), labels[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
-    model.eval()
-    return {
-        "model": model,
-        "images": images[test],
-        "labels": labels[test],
-        "corners": corners[test],
-    }
+    test = slice(1400, 1600)
+    return CanvasDigits(model.eval(), canvas, images[test], labels[test], corners[test])
 
 
-def _peak_in_box_rate(maps: torch.Tensor, corners: torch.Tensor) -> float:
-    peak = maps.flatten(1).argmax(1)
-    r, c = peak // CANVAS, peak % CANVAS
-    top, left = corners[:, 0], corners[:, 1]
-    inside = (r >= top) & (r < top + 8) & (c >= left) & (c < left + 8)
-    return float(inside.float().mean())
+@pytest.fixture(scope="module")
+def quick_canvas() -> CanvasDigits:
+    """Canvas 20x20 (a random peak lands in the box 64 / 400 = 16% of the time), 2 epochs of
+    800 images: short enough for the default suite."""
+    return _train_canvas_digits(20, epochs=2, n_train=800)
 
 
+@pytest.mark.parametrize(("method", "threshold"), [("gradcam", 0.4), ("gradcam++", 0.6)])
+def test_cam_peak_falls_on_the_digit(quick_canvas: CanvasDigits, method: str, threshold: float):
+    """Measured (seed 0, for the true class, 200 test images): Grad-CAM 0.53, Grad-CAM++ 0.82
+    against 0.16 by chance, after a training that reaches only ~20% accuracy. The longer
+    training of the slow test below brings both near 0.9."""
+    d = quick_canvas
+    ex = explain(d.model, d.images, method=method, target=d.labels.tolist())
+    assert d.peak_in_box_rate(ex.maps) >= threshold
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["gradcam", "gradcam++"])
-def test_cam_peak_falls_on_the_digit(canvas_digits: dict, method: str) -> None:
-    """Measured (4 epochs, seed 0): Grad-CAM 0.90, Grad-CAM++ 0.94 of 200 test images, for the
-    true class; chance is 64 / 576 = 0.11. Threshold 0.6. (Eigen-CAM, class-agnostic, follows
-    the largest variance and peaks on the digit for only 0.09: not asserted.)"""
-    d = canvas_digits
-    ex = explain(d["model"], d["images"], method=method, target=d["labels"].tolist())
-    assert _peak_in_box_rate(ex.maps, d["corners"]) >= 0.6
+def test_cam_peak_falls_on_the_digit_for_most_images(method: str) -> None:
+    """Canvas 24x24 (chance 64 / 576 = 11%), 5 epochs of 1400 images: measured Grad-CAM 0.90,
+    Grad-CAM++ 0.94; threshold 0.75. (Eigen-CAM, class-agnostic, follows the largest variance
+    and peaks on the digit for only 0.09 of the images: not asserted.)"""
+    d = _train_canvas_digits(24, epochs=5, n_train=1400)
+    ex = explain(d.model, d.images, method=method, target=d.labels.tolist())
+    assert d.peak_in_box_rate(ex.maps) >= 0.75
 
 
 def _spearman(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -211,14 +231,14 @@ def _spearman(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (ra * rb).sum(1) / (ra.norm(dim=1) * rb.norm(dim=1)).clamp_min(1e-12)
 
 
-def test_maps_of_a_reinitialised_network_differ(canvas_digits: dict) -> None:
+def test_maps_of_a_reinitialised_network_differ(quick_canvas: CanvasDigits) -> None:
     """Adebayo et al. 2018's model-randomisation check: the same images and classes through
     the same architecture with fresh random weights. Measured mean rank correlation with the
-    trained network's maps: 0.26 (0.14 after 3 epochs); threshold 0.5."""
-    d = canvas_digits
-    targets = d["labels"].tolist()
-    trained = explain(d["model"], d["images"], target=targets).maps
+    trained network's Grad-CAM maps: 0.07 (0.14 to 0.26 after longer trainings); threshold 0.5."""
+    d = quick_canvas
+    targets = d.labels.tolist()
+    trained = explain(d.model, d.images, target=targets).maps
     torch.manual_seed(1)
     fresh = classicnets.create_model("resnet20", num_classes=10, in_chans=1)
-    random_maps = explain(fresh, d["images"], target=targets).maps
+    random_maps = explain(fresh, d.images, target=targets).maps
     assert float(_spearman(trained, random_maps).mean()) < 0.5

@@ -114,11 +114,18 @@ def _test_outputs(src: ModelSource, limit: int | None) -> TestOutputs:
 # -- sections ------------------------------------------------------------------------------------
 
 
-def _configuration(src: ModelSource, run_dir: Path) -> str:
-    rows = [[k, v] for k, v in src.config.items()]
-    rows.append(["evaluation preprocessing", src.preprocessing.describe()])
-    return f"<p>Run directory <code>{html.escape(str(run_dir))}</code>.</p>" + _table(
-        ["setting", "value"], rows
+def _configuration(src: ModelSource, run_dir: Path, per_row: int = 3) -> str:
+    """Every setting of the run, ``per_row`` (setting, value) pairs to a table row."""
+    pairs = [(k, v) for k, v in src.config.items()]
+    rows = [
+        [cell for pair in pairs[i : i + per_row] for cell in pair]
+        for i in range(0, len(pairs), per_row)
+    ]
+    rows[-1] += [""] * (2 * per_row - len(rows[-1]))
+    return (
+        f"<p>Run directory <code>{html.escape(str(run_dir))}</code>; evaluation preprocessing: "
+        f"{html.escape(src.preprocessing.describe())}.</p>"
+        + _table(["setting", "value"] * per_row, rows)
     )
 
 
@@ -174,7 +181,7 @@ def _wrong(src: ModelSource, out: TestOutputs, count: int, method: str) -> str:
         panels.append(Panel(image, None, caption))
         if cam is not None:
             panels.append(Panel(image, cam, f"{method} for {classes[pred[i]]}"))
-    uri = _png_data(lambda p: save_montage(panels, p, columns=4))
+    uri = _png_data(lambda p: save_montage(panels, p, columns=6))
     intro = f"<p>The {len(order)} test images predicted wrong with the highest confidence.</p>"
     return intro + note + _img(uri, "most confidently wrong test images")
 
@@ -218,7 +225,8 @@ _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
 table{border-collapse:collapse;font-size:.9em}td,th{border:1px solid #ddd;padding:.25em .6em;
-text-align:left}th{background:#f4f4f4}img{max-width:100%;margin:.3em}code{background:#f4f4f4}
+text-align:left}th{background:#f4f4f4}img{max-width:100%;margin:.3em;vertical-align:top}
+#curves img{max-width:48%}code{background:#f4f4f4}
 """
 
 
