@@ -2,6 +2,7 @@
 
 from .deploy import deploy
 from .errors import InputShapeError, UnknownModelError, UnknownOptionError
+from .explain import explain
 from .registry import create_model, list_models, model_info, register_model
 from .summary import count_params, summarize
 from .weights import export_weights, load_weights, save_weights
@@ -16,6 +17,7 @@ __all__ = [
     "count_params",
     "create_model",
     "deploy",
+    "explain",
     "export_weights",
     "list_models",
     "load_weights",

@@ -396,7 +396,8 @@ def _add_bench_export(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
-    from .explain import explain_files, load_source
+    from .explain import explain_files
+    from .report import load_source
 
     src = load_source(args.checkpoint, model_name=args.model, weights=args.weights)
     written = explain_files(

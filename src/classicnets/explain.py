@@ -23,20 +23,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from .errors import ClassicNetsError, InputShapeError
-from .preprocessing import Preprocessing, for_dataset
+
+if TYPE_CHECKING:
+    from .preprocessing import Preprocessing
 
 __all__ = [
     "INSTALL_HINT",
     "METHODS",
     "ExplainError",
     "Explanation",
+    "ModelSource",
     "Panel",
     "TargetLayer",
     "explain",
@@ -239,43 +242,13 @@ def save_montage(panels: Sequence[Panel], path: str | Path, columns: int = 4) ->
 
 @dataclass(frozen=True)
 class ModelSource:
-    """What explain and report need of a loaded model."""
+    """What explain and report need of a loaded model (built by ``report.load_source``)."""
 
     model: nn.Module
     name: str
     classes: tuple[str, ...]
     preprocessing: Preprocessing
     config: dict[str, Any]
-
-
-def from_loaded(lm: Any) -> ModelSource:
-    """The one adapter from ``evaluate.LoadedModel`` (its fields read nowhere else)."""
-    dataset = lm.config.get("dataset") or ("digits" if lm.input_size <= 64 else "imagefolder")
-    pre = for_dataset(dataset, lm.input_size, crop_fraction=lm.crop_pct, mean=lm.mean, std=lm.std)
-    return ModelSource(lm.model, lm.name, tuple(lm.classes), pre, dict(lm.config))
-
-
-def load_source(
-    checkpoint: str | Path | None = None,
-    *,
-    model_name: str | None = None,
-    weights: str | Path | None = None,
-) -> ModelSource:
-    """A run directory / checkpoint, a model with a weights file, or registered weights."""
-    from .evaluate import load_trained
-
-    run = Path(checkpoint) if checkpoint is not None else None
-    if run is not None and run.is_dir() and not (run / "last.pt").is_file():
-        raise ExplainError(
-            f"the run {checkpoint} has no weights yet (no last.pt): train it first "
-            f"(classicnets train --run-dir {checkpoint}) or give --model with --weights"
-        )
-    if checkpoint is None and weights is None:
-        raise ExplainError(
-            "say which network to explain: -c RUN_DIR, --weights ARCH.TAG (registered weights), "
-            "or --model NAME --weights FILE.safetensors"
-        )
-    return from_loaded(load_trained(checkpoint, model_name=model_name, weights=weights))
 
 
 def _prepare(path: str | Path, src: ModelSource, native_size: bool) -> Tensor:
