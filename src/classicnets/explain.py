@@ -57,7 +57,6 @@ METHODS: dict[str, str] = {
     "scorecam": "ScoreCAM",
     "eigencam": "EigenCAM",
 }
-CLASS_AGNOSTIC = ("eigencam",)  # the same map whatever class is asked for
 INSTALL_HINT = "pip install 'classicnets[explain]'  (installs grad-cam==1.5.5)"
 
 
@@ -161,18 +160,29 @@ def explain(
     check = getattr(model, "check_input", None)
     if check is not None:
         check(x)  # an input the model cannot take is named before any hook is set
-    model.eval()
-    with torch.no_grad():
-        probs = model(x).float().softmax(dim=1)
-    targets = _targets(target, probs, probs.shape[1])
+    x = x.to(next(model.parameters()).device)
+    was_training = model.training
+    model.eval()  # the auxiliary heads return nothing in eval mode; BN uses its statistics
+    try:
+        with torch.no_grad():
+            probs = model(x).float().softmax(dim=1)
+        targets = _targets(target, probs, probs.shape[1])
+        maps = _run_cam(cam_class, model, layer.module, x, targets)
+    finally:
+        model.train(was_training)
+    return Explanation(maps, targets, probs.cpu(), method, layer)
+
+
+def _run_cam(
+    cam_class: Any, model: nn.Module, layer: nn.Module, x: Tensor, targets: list[int]
+) -> Tensor:
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-    with cam_class(model=model, target_layers=[layer.module]) as cam:
+    with cam_class(model=model, target_layers=[layer]) as cam:
         if hasattr(cam, "batch_size"):  # Score-CAM: masked copies per forward pass
             cam.batch_size = 64
         maps = cam(input_tensor=x, targets=[ClassifierOutputTarget(k) for k in targets])
-    maps_t = torch.from_numpy(np.nan_to_num(np.asarray(maps, dtype=np.float32)))
-    return Explanation(maps_t, targets, probs, method, layer)
+    return torch.from_numpy(np.nan_to_num(np.asarray(maps, dtype=np.float32)))
 
 
 # -- pictures -----------------------------------------------------------------------------------
