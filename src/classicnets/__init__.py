@@ -3,6 +3,7 @@
 from . import models  # noqa: F401  (importing registers every family)
 from .deploy import deploy
 from .errors import InputShapeError, UnknownModelError, UnknownOptionError
+from .explain import explain
 from .factory import create_model
 from .registry import list_models, model_info, register_model
 from .summary import count_params, summarize
@@ -18,6 +19,7 @@ __all__ = [
     "count_params",
     "create_model",
     "deploy",
+    "explain",
     "export_weights",
     "list_models",
     "load_weights",

@@ -411,6 +411,60 @@ def _add_bench_export(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(fn=_cmd_export)
 
 
+# -- explain and report (logic in explain.py / report.py) ----------------------------------------
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from .explain import explain_files
+    from .report import load_source
+
+    src = load_source(args.checkpoint, model_name=args.model, weights=args.weights)
+    written = explain_files(
+        src,
+        args.images,
+        args.out,
+        method=args.method,
+        target=args.class_,
+        top_k=args.top_k,
+        stage=args.stage,
+        native_size=args.native_size,
+    )
+    print("\n".join(str(p) for p in written))
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    print(write_report(args.run_dir, out=args.out, wrong=args.wrong, limit=args.limit))
+    return 0
+
+
+def _add_explain_report(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("explain", help="class activation maps (Grad-CAM, ...) overlaid on images")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--checkpoint", "-c", help="a run directory or a .pt checkpoint")
+    p.add_argument("--model", help="a registered model name (with --weights FILE)")
+    p.add_argument("--weights", help="a .safetensors file, or registered weights (ARCH.TAG)")
+    p.add_argument(
+        "--method", default="gradcam", help="gradcam (default), gradcam++, scorecam, eigencam"
+    )
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--class", type=int, dest="class_", default=None, help="class index")
+    which.add_argument("--top-k", "-k", type=int, default=1, help="maps of the top-k classes")
+    p.add_argument("--stage", type=int, default=None, help="stage index (default: the last)")
+    p.add_argument("--native-size", action="store_true", help="no resize: the image as it is")
+    p.add_argument("--out", required=True, help="folder for the PNGs and montage.png")
+    p.set_defaults(fn=_cmd_explain)
+
+    p = sub.add_parser("report", help="one self-contained HTML page about a training run")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--out", default=None, help="default: RUN_DIR/report.html")
+    p.add_argument("--wrong", type=int, default=8, help="confidently wrong images shown")
+    p.add_argument("--limit", type=int, default=None, help="only the first N test images")
+    p.set_defaults(fn=_cmd_report)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="classicnets",
@@ -440,6 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_weights_commands(sub)
     _add_train_commands(sub)
     _add_bench_export(sub)
+    _add_explain_report(sub)
     return parser
 
 

@@ -1,0 +1,95 @@
+"""`classicnets report RUN_DIR`: one well-formed, self-contained HTML file with every section."""
+
+from __future__ import annotations
+
+import base64
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from classicnets.cli import main
+from classicnets.report import SECTIONS, write_report
+
+VOID = {"meta", "img", "br", "hr", "link", "input"}
+
+
+class _Checker(HTMLParser):
+    """Collects tag nesting errors, ids, and every src/href."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.ids: list[str] = []
+        self.sources: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if "id" in a:
+            self.ids.append(str(a["id"]))
+        self.sources += [str(a[k]) for k in ("src", "href") if k in a]
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes {self.stack[-1:]}")
+        else:
+            self.stack.pop()
+
+
+def _check(path: Path) -> _Checker:
+    text = path.read_text()
+    assert text.startswith("<!DOCTYPE html>")
+    checker = _Checker()
+    checker.feed(text)
+    checker.close()
+    assert checker.errors == [] and checker.stack == []
+    return checker
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("run")
+    code = main([
+        "train", "--quiet", "--run-dir", str(d), "--epochs", "2", "--batch-size", "16",
+        "--threads", "1", "--set", "input_size=8", "--set", "train_subset=48",
+        "--set", "test_subset=30",
+    ])  # fmt: skip
+    assert code == 0
+    return d
+
+
+def test_report_is_well_formed_with_every_section_and_embedded_images(run_dir: Path) -> None:
+    path = write_report(run_dir, wrong=4)
+    assert path == run_dir / "report.html"
+    checker = _check(path)
+    assert [i for i in checker.ids if i in SECTIONS] == list(SECTIONS)
+    # learning curves (2), confusion matrix, wrong images: all embedded, nothing fetched
+    assert len(checker.sources) >= 4
+    for src in checker.sources:
+        assert src.startswith("data:image/png;base64,"), src[:60]
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    text = path.read_text()
+    for expected in ("resnet20", "mult-adds", "stage 0", "accuracy", "lr</td>"):
+        assert expected in text
+
+
+def test_report_without_the_cam_library_says_what_to_install(
+    run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "pytorch_grad_cam", None)
+    path = write_report(run_dir, out=tmp_path / "r.html", wrong=2)
+    _check(path)
+    assert "pip install &#x27;classicnets[explain]&#x27;" in path.read_text()
+
+
+def test_report_command(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "page.html"
+    assert main(["report", str(run_dir), "--out", str(out), "--wrong", "1"]) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    _check(out)
+    assert main(["report", str(tmp_path)]) == 2  # no weights: the message, not a traceback
+    assert "no weights yet" in capsys.readouterr().err
