@@ -49,6 +49,7 @@ __all__ = [
     "int8_unavailable_reason",
     "load_quantized",
     "quantize_int8",
+    "run_and_count_int8",
     "save_quantized",
     "uses_int8_kernels",
 ]
@@ -304,24 +305,28 @@ class QuantizedModel(nn.Module):
 # -- proof of int8 execution ---------------------------------------------------------------------
 
 
-def int8_kernels(model: QuantizedModel, example: Tensor | None = None) -> dict[str, int]:
-    """The int8 operators (name -> calls in the code) that inductor generated for ``model``.
-
-    Runs ``example`` (default: a batch of 2 zero images) through a fresh compilation and reads
-    the generated code: an empty result means the model would run float kernels.
+def run_and_count_int8(model: QuantizedModel, x: Tensor) -> tuple[Tensor, dict[str, int]]:
+    """Logits of ``x`` from a fresh compilation, and the int8 operators (name -> mentions) in
+    the code inductor generated for it: an empty count means the model would run float kernels.
     """
     from torch._inductor.utils import run_and_get_code
 
-    if example is None:
-        example = torch.zeros(2, *model.info.image_shape)
-    model.check_input(example)
+    model.check_input(x)
     runner = model._compile()
-    _, codes = model.run(lambda x: run_and_get_code(runner, x), example)
+    out, codes = model.run(lambda batch: run_and_get_code(runner, batch), x.float())
     counts: dict[str, int] = {}
     for code in codes:
         for match in INT8_OPERATORS.finditer(code):
             counts[match.group(1)] = counts.get(match.group(1), 0) + 1
-    return counts
+    return out.float(), counts
+
+
+def int8_kernels(model: QuantizedModel, example: Tensor | None = None) -> dict[str, int]:
+    """The int8 operators inductor generates for ``model`` (see :func:`run_and_count_int8`);
+    ``example`` defaults to a batch of 2 zero images of the calibrated shape."""
+    if example is None:
+        example = torch.zeros(2, *model.info.image_shape)
+    return run_and_count_int8(model, example)[1]
 
 
 def uses_int8_kernels(model: nn.Module) -> bool:
