@@ -23,6 +23,7 @@ silently fell back to float kernels is caught (tests, the registry matrix).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -33,6 +34,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.fx import GraphModule, Node
 
 from .errors import ClassicNetsError, InputShapeError
 
@@ -51,6 +53,7 @@ __all__ = [
     "quantize_int8",
     "run_and_count_int8",
     "save_quantized",
+    "separate_shared_convolutions",
     "uses_int8_kernels",
 ]
 
@@ -206,6 +209,62 @@ def _x86_quantizer() -> Any:
     return quantizer
 
 
+def _is_call(node: Any, name: str) -> bool:
+    return isinstance(node, Node) and node.op == "call_function" and name in str(node.target)
+
+
+def _distinct_source(meta: dict[str, Any], suffix: str) -> dict[str, Any]:
+    """A copy of a node's metadata naming another source module: the quantizer groups nodes
+    into patterns by source, and a copy under the original's name would join its pattern."""
+    meta = dict(meta)
+    if meta.get("source_fn_stack"):
+        *outer, (name, fn) = meta["source_fn_stack"]
+        meta["source_fn_stack"] = [*outer, (name + suffix, fn)]
+    if meta.get("torch_fn"):
+        meta["torch_fn"] = (meta["torch_fn"][0] + suffix, meta["torch_fn"][1])
+    if meta.get("nn_module_stack"):
+        stack = dict(meta["nn_module_stack"])
+        key = next(reversed(stack))
+        stack[key] = (stack[key][0] + suffix, stack[key][1])
+        meta["nn_module_stack"] = stack
+    return meta
+
+
+def separate_shared_convolutions(graph_module: GraphModule) -> int:
+    """Give every batch norm that follows a convolution whose output is also used elsewhere
+    its own copy of that convolution (own weights too); returns how many were separated.
+
+    ``prepare_pt2e`` folds a batch norm into the convolution before it by overwriting that
+    convolution's weights, without checking who else reads its output. In DenseNet the stem
+    convolution feeds the first layer's norm *and* every concatenation of the block, which then
+    all saw normalized features: logits off by 300% (torchao 0.18). With a private copy the fold
+    is exact and the other readers keep the plain convolution (one extra convolution per case).
+    """
+    graph = graph_module.graph
+    separated = 0
+    for norm in list(graph.nodes):
+        conv = norm.args[0] if _is_call(norm, "batch_norm") else None
+        if not _is_call(conv, "conv") or len(conv.users) == 1:
+            continue
+        args = list(conv.args)
+        with graph.inserting_before(conv):
+            for i in (1, 2):  # weight, bias
+                if i < len(args) and isinstance(args[i], Node) and args[i].op == "get_attr":
+                    source = functools.reduce(getattr, str(args[i].target).split("."), graph_module)
+                    name = f"_bn_private_{separated}_{i}"
+                    weight = nn.Parameter(source.detach().clone(), requires_grad=False)
+                    graph_module.register_parameter(name, weight)  # folding reassigns it
+                    args[i] = graph.get_attr(name)
+        with graph.inserting_after(conv):
+            private = graph.call_function(conv.target, tuple(args), dict(conv.kwargs))
+        private.meta = _distinct_source(conv.meta, f"_bn_private_{separated}")
+        norm.replace_input_with(conv, private)
+        separated += 1
+    graph.lint()
+    graph_module.recompile()
+    return separated
+
+
 def _export(module: nn.Module, example: Tensor) -> torch.export.ExportedProgram:
     batch = torch.export.Dim("batch", min=1, max=_MAX_BATCH)
     # a batch of 2 as the example: export specialises a size-1 dimension to the constant 1
@@ -240,6 +299,7 @@ def quantize_int8(
     try:
         with torch.no_grad():
             captured = _export(model, batches[0]).module()
+            separate_shared_convolutions(captured)
             prepared = prepare_pt2e(captured, _x86_quantizer())
             for batch in batches:
                 prepared(batch.float())
