@@ -8,7 +8,7 @@ export_matrix.py): :func:`classicnets.quantize.quantize_int8` calibrated on ``--
 N(0, 1) images (the distribution the preprocessing produces), then a fresh batch of 16 images
 from the same distribution through the compiled int8 model, whose generated code must call
 oneDNN's int8 convolutions. Reported: int8 operators found, top-1 agreement with fp32 and the
-logits' relative error. Images are the model's minimum input size or 32 px, whichever is larger
+logits' relative error. Images are the model's minimum input size or 64 px, whichever is larger
 (``--size`` raises it). The table is rewritten after every model, so an interrupted run keeps
 what finished; failures are listed with the reason, never skipped.
 """
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("patterns", nargs="*", default=["*"], help="model names or globs")
     p.add_argument("--out", default="benchmarks/results/quantize_matrix.md")
-    p.add_argument("--size", type=int, default=32, help="smallest image side (default 32)")
+    p.add_argument("--size", type=int, default=64, help="smallest image side (default 64)")
     p.add_argument("--calibration", type=int, default=32, help="calibration images (default 32)")
     args = p.parse_args(argv)
     command = "PYTHONPATH=src python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])])

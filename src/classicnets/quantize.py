@@ -49,6 +49,7 @@ __all__ = [
     "export_quantized_onnx",
     "int8_kernels",
     "int8_unavailable_reason",
+    "keep_ceil_mode_pools_float",
     "load_quantized",
     "quantize_int8",
     "run_and_count_int8",
@@ -265,6 +266,29 @@ def separate_shared_convolutions(graph_module: GraphModule) -> int:
     return separated
 
 
+def keep_ceil_mode_pools_float(graph_module: GraphModule) -> int:
+    """Mark every max pool with ``ceil_mode=True`` as not to be quantized; returns the count.
+
+    inductor's int8 max pool (``quantized.max_pool2d``, torch 2.14) computes its output shape
+    with floor rounding while the kernel rounds up: GoogLeNet's ceil-mode pools then read
+    buffers of the wrong size (top-1 agreement 0 with fp32) or fail to compile at small inputs.
+    These pools stay in float between a dequantize and a quantize (the convolutions around them
+    still run int8). Must run before ``prepare_pt2e``: the quantizer skips annotated nodes.
+    """
+    from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (
+        _annotate_nodes_not_quantize,
+    )
+
+    kept = 0
+    for node in graph_module.graph.nodes:
+        if _is_call(node, "max_pool2d"):
+            ceil_mode = node.args[5] if len(node.args) > 5 else node.kwargs.get("ceil_mode")
+            if ceil_mode:
+                _annotate_nodes_not_quantize(node)
+                kept += 1
+    return kept
+
+
 def _export(module: nn.Module, example: Tensor) -> torch.export.ExportedProgram:
     batch = torch.export.Dim("batch", min=1, max=_MAX_BATCH)
     # a batch of 2 as the example: export specialises a size-1 dimension to the constant 1
@@ -300,6 +324,7 @@ def quantize_int8(
         with torch.no_grad():
             captured = _export(model, batches[0]).module()
             separate_shared_convolutions(captured)
+            keep_ceil_mode_pools_float(captured)
             prepared = prepare_pt2e(captured, _x86_quantizer())
             for batch in batches:
                 prepared(batch.float())
