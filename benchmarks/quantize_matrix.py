@@ -12,8 +12,9 @@ logits' relative error, and the fp32 network's own sensitivity (relative change 
 when 0.4% Gaussian noise, about one int8 step, is added to the input): untrained networks with
 batch norm amplify perturbations, which bounds what int8 agreement can be
 (tests/test_quantize.py allows max(0.1, 4 x sensitivity)). Images are the model's minimum input
-size or 64 px, whichever is larger (``--size`` raises it). The table is rewritten after every model, so an interrupted run keeps
-what finished; failures are listed with the reason, never skipped.
+size or 64 px, whichever is larger (``--size`` raises it). The table is rewritten after every
+model, so an interrupted run keeps what finished; failures are listed with the reason, never
+skipped.
 """
 
 from __future__ import annotations
