@@ -1,0 +1,168 @@
+"""int8 speed, side by side in one process: ours against torchvision's quantized model.
+
+    PYTHONPATH=src python benchmarks/int8_speed.py [MODEL ...] [--batches 1 32] [--rounds 10]
+        [--calibrate IMAGE_FOLDER] [--calibration-images 64] [--out FILE.md]
+
+Run it on a quiet machine: the four sides are timed alternately (A B C D A B C D ...) in one
+process, so load drifts hit them equally, but a busy machine still makes the figures
+meaningless. For each model and batch size:
+
+* ``ours int8``: :func:`classicnets.quantize.quantize_int8` (PT2E, x86 inductor quantizer,
+  compiled to oneDNN int8 kernels);
+* ``tv int8``: torchvision's quantizable model of the same architecture, eager post-training
+  quantization with its recommended ``x86`` engine and qconfig, calibrated on the *same* images
+  (only where torchvision has one: resnet18, resnet50_v1_5, resnext101_32x8d,
+  googlenet_torchvision, inception_v3);
+* ``tv fp32 CL``: torchvision's fp32 model, eager, channels_last (its best fp32 eager form);
+* ``ours fp32``: ``classicnets.deploy(model)`` (folded batch norm, fused convolutions,
+  channels_last).
+
+Weights are random on every side: speed depends on the architecture, not the values. All int8
+sides calibrate on the same images: N(0, 1), or ``--calibrate``: a folder's images through the
+ImageNet evaluation preprocessing at the model's input size. Reported: median
+images/s, the spread (min-max over rounds) and the ratios the issue sets targets for. The
+machine, its CPU flags (amx_int8, avx512_vnni, avx_vnni) and versions head the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import Tensor, nn
+
+import classicnets
+from classicnets.bench import describe_machine
+from classicnets.quantize import quantize_int8, uses_int8_kernels
+from classicnets.registry import model_info
+
+sys.path.insert(0, str(Path(__file__).parent))
+from quantize_matrix import cpu_flags
+
+#: Our model -> torchvision's builder name (``torchvision.models`` and ``.quantization``).
+TORCHVISION = {
+    "resnet18": "resnet18",
+    "resnet50_v1_5": "resnet50",
+    "resnext101_32x8d": "resnext101_32x8d",
+    "googlenet_torchvision": "googlenet",
+    "inception_v3": "inception_v3",
+}
+TV_OPTIONS = {"googlenet": {"aux_logits": False, "init_weights": True},
+              "inception_v3": {"aux_logits": False, "init_weights": True}}  # fmt: skip
+
+
+def torchvision_int8(builder: str, calibration: list[Tensor]) -> nn.Module:
+    """torchvision's eager PTQ recipe: fuse, x86 qconfig, prepare, calibrate, convert."""
+    from torch.ao import quantization as tq
+
+    torch.backends.quantized.engine = "x86"
+    build = getattr(torchvision.models.quantization, builder)
+    model = build(weights=None, quantize=False, **TV_OPTIONS.get(builder, {})).eval()
+    model.fuse_model(is_qat=False)
+    model.qconfig = tq.get_default_qconfig("x86")
+    tq.prepare(model, inplace=True)
+    with torch.no_grad():
+        for batch in calibration:
+            model(batch)
+    return tq.convert(model, inplace=False)
+
+
+def torchvision_fp32_cl(builder: str) -> Callable[[Tensor], Tensor]:
+    build = getattr(torchvision.models, builder)
+    model = build(weights=None, **TV_OPTIONS.get(builder, {})).eval()
+    model = model.to(memory_format=torch.channels_last)
+    return lambda x: model(x.contiguous(memory_format=torch.channels_last))
+
+
+def sides(name: str, size: int, calibration: list[Tensor]) -> dict[str, Callable[[Tensor], Tensor]]:
+    model = classicnets.create_model(name).eval()
+    ours = quantize_int8(model, calibration)
+    out: dict[str, Callable[[Tensor], Tensor]] = {"ours int8": ours}
+    if name in TORCHVISION:
+        out["tv int8"] = torchvision_int8(TORCHVISION[name], calibration)
+        out["tv fp32 CL"] = torchvision_fp32_cl(TORCHVISION[name])
+    out["ours fp32"] = classicnets.deploy(model)
+    ours(torch.zeros(2, 3, size, size))
+    if not uses_int8_kernels(ours):
+        raise RuntimeError(f"{name}: the compiled int8 model calls no int8 convolution")
+    return out
+
+
+def time_alternately(
+    runs: dict[str, Callable[[Tensor], Tensor]], x: Tensor, rounds: int
+) -> dict[str, list[float]]:
+    """Images/s per round for each side, sides interleaved within every round."""
+    rates: dict[str, list[float]] = {k: [] for k in runs}
+    with torch.no_grad():
+        for run in runs.values():  # warm up: compile, prepack, allocator
+            run(x), run(x)
+        for _ in range(rounds):
+            for key, run in runs.items():
+                start = time.perf_counter()
+                run(x)
+                rates[key].append(x.shape[0] / (time.perf_counter() - start))
+    return rates
+
+
+def calibration_images(name: str, args: argparse.Namespace, size: int) -> list[Tensor]:
+    if args.calibrate:
+        from classicnets.preprocessing import for_dataset
+        from classicnets.quantize import calibration_batches
+
+        prep = for_dataset("imagefolder", size)
+        return calibration_batches(args.calibrate, prep, num_images=args.calibration_images)
+    return list(torch.randn(args.calibration_images, 3, size, size).split(32))
+
+
+def report(name: str, batch: int, rates: dict[str, list[float]]) -> list[str]:
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    lines = [f"| `{name}` | {batch} | {k} | {med[k]:.1f} | {min(v):.1f}-{max(v):.1f} |"
+             for k, v in rates.items()]  # fmt: skip
+    for other in ("tv int8", "tv fp32 CL", "ours fp32"):
+        if other in med:
+            ratio = med["ours int8"] / med[other]
+            lines.append(f"| `{name}` | {batch} | ours int8 / {other} | {ratio:.2f}x | |")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument(
+        "models", nargs="*", default=[*TORCHVISION, "vgg16", "densenet121", "seresnet50"]
+    )
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 32])
+    p.add_argument("--rounds", type=int, default=10)
+    p.add_argument("--size", type=int, default=None, help="image side (default: the model's)")
+    p.add_argument("--calibrate", default=None, help="image folder for calibration")
+    p.add_argument("--calibration-images", type=int, default=64)
+    p.add_argument("--out", default="benchmarks/results/int8_speed.md")
+    args = p.parse_args(argv)
+    command = "PYTHONPATH=src python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])])
+    lines = ["# int8 speed, side by side", "", f"`{command}`", ""]
+    lines += [f"- {k}: {v}" for k, v in describe_machine().items()]
+    lines += [f"- cpu flags: {cpu_flags()}", f"- calibration images: {args.calibration_images}"]
+    lines += ["", "| model | batch | side | images/s (median) | min-max |", "|---|---|---|---|---|"]
+    for name in args.models:
+        size = args.size or model_info(name).input_size
+        runs = sides(name, size, calibration_images(name, args, size))
+        for batch in args.batches:
+            rates = time_alternately(runs, torch.randn(batch, 3, size, size), args.rounds)
+            lines += report(name, batch, rates)
+            print("\n".join(lines[-len(rates) - 3 :]), flush=True)
+    lines += [
+        "",
+        f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}",
+    ]
+    Path(args.out).write_text("\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

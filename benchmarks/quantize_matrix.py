@@ -1,0 +1,119 @@
+"""Quantize every registered model to int8 and check it against its fp32 form.
+
+    PYTHONPATH=src python benchmarks/quantize_matrix.py [PATTERN ...] [--out FILE.md]
+
+Not a timing: correctness only (run it at low priority, ``nice -n 19``, on a busy machine). For
+each model, with random weights and batch-norm statistics set from a random batch (as in
+export_matrix.py): :func:`classicnets.quantize.quantize_int8` calibrated on ``--calibration``
+N(0, 1) images (the distribution the preprocessing produces), then a fresh batch of 16 images
+from the same distribution through the compiled int8 model, whose generated code must call
+oneDNN's int8 convolutions. Reported: int8 operators found, top-1 agreement with fp32, the
+logits' relative error, and the fp32 network's own sensitivity (relative change of its logits
+when 0.4% Gaussian noise, about one int8 step, is added to the input): untrained networks with
+batch norm amplify perturbations, which bounds what int8 agreement can be
+(tests/test_quantize.py allows max(0.1, 4 x sensitivity)). Images are the model's minimum input
+size or 64 px, whichever is larger (``--size`` raises it). The table is rewritten after every
+model, so an interrupted run keeps what finished; failures are listed with the reason, never
+skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from pathlib import Path
+
+import torch
+
+import classicnets
+from classicnets.bench import describe_machine
+from classicnets.export import calibrate_batchnorm
+from classicnets.quantize import compare_logits, quantize_int8, run_and_count_int8
+
+EVAL_IMAGES = 16
+
+
+def cpu_flags() -> str:
+    """The int8-relevant instruction sets of this CPU (/proc/cpuinfo)."""
+    wanted = ("amx_int8", "avx512_vnni", "avx_vnni")
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next(
+                (line.split(":", 1)[1].split() for line in f if line.startswith("flags")), []
+            )
+    except OSError:
+        flags = []
+    return ", ".join(f"{w}: {'yes' if w in flags else 'no'}" for w in wanted)
+
+
+def check(name: str, min_size: int, calibration_images: int) -> tuple[list[str], str | None]:
+    torch.manual_seed(0)
+    model = classicnets.create_model(name, num_classes=10)
+    size = max(model.min_input_size, min_size)
+    calibrate_batchnorm(model, torch.randn(8, model.in_chans, size, size))
+    calibration = torch.randn(calibration_images, model.in_chans, size, size).split(8)
+    images = torch.randn(EVAL_IMAGES, model.in_chans, size, size)
+    quantized = quantize_int8(model, calibration)
+    with torch.no_grad():
+        reference = model(images)
+    logits, ops = run_and_count_int8(quantized, images)
+    noisy = images + 0.004 * torch.randn_like(images)  # about one int8 step
+    with torch.no_grad():
+        sensitivity = compare_logits(reference, model(noisy))["relerr"]
+    convs = sum(n for op, n in ops.items() if op.startswith("onednn.qconv"))
+    agree = compare_logits(reference, logits)
+    cells = [f"`{name}`", str(size), str(convs), str(ops.get("onednn.qlinear_pointwise", 0))]
+    cells += [f"{agree['top1']:.3f}", f"{agree['relerr']:.4f}", f"{sensitivity:.4f}"]
+    return cells, None if convs else "no int8 convolution in the generated code"
+
+
+def write(
+    path: Path, command: str, rows: list[list[str]], failures: list[str], todo: list[str]
+) -> None:
+    head = [
+        "model",
+        "px",
+        "int8 conv calls",
+        "int8 linear calls",
+        "top-1 agreement",
+        "rel. error",
+        "s",
+    ]
+    lines = ["# int8 quantization matrix", "", f"`{command}`", ""]
+    lines += [f"- {k}: {v}" for k, v in describe_machine().items()]
+    lines += [f"- cpu flags: {cpu_flags()}", ""]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    lines += ["", f"{len(rows)} quantized, {len(failures)} failed, {len(todo)} not run yet."]
+    lines += [f"- FAILED {f}" for f in failures] + [f"- not run: `{n}`" for n in todo]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("patterns", nargs="*", default=["*"], help="model names or globs")
+    p.add_argument("--out", default="benchmarks/results/quantize_matrix.md")
+    p.add_argument("--size", type=int, default=64, help="smallest image side (default 64)")
+    p.add_argument("--calibration", type=int, default=32, help="calibration images (default 32)")
+    args = p.parse_args(argv)
+    command = "PYTHONPATH=src python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])])
+    names = list(dict.fromkeys(n for pat in args.patterns for n in classicnets.list_models(pat)))
+    rows: list[list[str]] = []
+    failures: list[str] = []
+    for i, name in enumerate(names):
+        try:
+            cells, problem = check(name, args.size, args.calibration)
+            rows.append(cells)
+            if problem:
+                failures.append(f"`{name}`: {problem}")
+        except Exception as e:  # every failure is a row of the report, with its reason
+            traceback.print_exc()
+            failures.append(f"`{name}`: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
+        print(rows[-1] if rows else "", failures[-1:], flush=True)
+        write(Path(args.out), command, rows, failures, names[i + 1 :])
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,191 @@
+"""int8 quantization (classicnets.quantize): every family quantizes, runs oneDNN's int8 kernels
+and agrees with its fp32 form; save/load and ONNX round trips; bad input fails clearly.
+
+The default suite quantizes one representative per family (its smallest registered model, at
+its minimum input size or 64 px); the whole registry runs under the ``slow`` marker and in
+benchmarks/quantize_matrix.py (benchmarks/results/quantize_matrix.md). The models are untrained
+(random weights, batch-norm statistics from a random batch), so agreement is measured on inputs
+from the calibration distribution (N(0, 1) images, what the preprocessing produces), with the
+tolerance below; trained networks' top-1 is in docs/int8.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import classicnets
+from classicnets.errors import InputShapeError
+from classicnets.export import calibrate_batchnorm
+from classicnets.preprocessing import for_dataset
+from classicnets.quantize import (
+    CalibrationError,
+    Int8UnavailableError,
+    QuantizedModel,
+    calibration_batches,
+    compare_logits,
+    export_quantized_onnx,
+    int8_unavailable_reason,
+    load_quantized,
+    quantize_int8,
+    run_and_count_int8,
+    save_quantized,
+    uses_int8_kernels,
+)
+from representatives import smallest_per_family
+
+pytestmark = pytest.mark.skipif(
+    int8_unavailable_reason() is not None, reason=f"no int8 here: {int8_unavailable_reason()}"
+)
+
+ALL = classicnets.list_models()
+REPRESENTATIVES = smallest_per_family()
+
+#: Agreement with fp32 on 16 fresh images of the calibration distribution (32 calibration
+#: images). Untrained networks are a hard case: with random weights and batch-norm statistics
+#: from random images many amplify any perturbation layer after layer, in fp32 already (0.4%
+#: Gaussian noise on the input, about one int8 step, changes the logits of Inception v3 by 28%,
+#: ResNet-50 by 19%, GoogLeNet without batch norm by 0.08%), and int8 rounds every activation.
+#: So the bound scales with the network's own fp32 sensitivity to that noise: relative error
+#: <= max(0.1, 4 x sensitivity). It catches broken lowering (a mis-folded batch norm gave 3.4 on
+#: DenseNet-40, sensitivity 0.001; mis-sized int8 pools 1.1 and top-1 agreement 0 on
+#: torchvision's GoogLeNet, 0.13), not the accuracy cost, which only trained networks measure
+#: (benchmarks/int8_accuracy.py).
+INPUT_NOISE = 0.004
+MIN_BOUND, SENSITIVITY_FACTOR = 0.1, 4.0
+
+
+def _sensitivity(model: torch.nn.Module, images: torch.Tensor) -> float:
+    """Relative change of fp32 logits when ``INPUT_NOISE`` Gaussian noise is added to images."""
+    noisy = images + INPUT_NOISE * torch.randn_like(images)
+    with torch.no_grad():
+        return compare_logits(model(images), model(noisy))["relerr"]
+
+
+def _untrained(name: str, size: int = 64) -> tuple[torch.nn.Module, int]:
+    model = classicnets.create_model(name, num_classes=10)
+    size = max(model.min_input_size, size)
+    calibrate_batchnorm(model, torch.randn(8, model.in_chans, size, size))
+    return model, size
+
+
+def _check(name: str) -> None:
+    model, size = _untrained(name)
+    quantized = quantize_int8(model, torch.randn(32, 3, size, size).split(8))
+    images = torch.randn(16, 3, size, size)
+    with torch.no_grad():
+        reference = model(images)
+    logits, ops = run_and_count_int8(quantized, images)
+    assert any(op.startswith("onednn.qconv") for op in ops), ops  # int8 convolutions ran
+    agree = compare_logits(reference, logits)
+    sensitivity = _sensitivity(model, images)
+    assert agree["relerr"] <= max(MIN_BOUND, SENSITIVITY_FACTOR * sensitivity), (agree, sensitivity)
+
+
+@pytest.mark.parametrize("name", REPRESENTATIVES)
+def test_quantize_representative(name: str) -> None:
+    _check(name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ALL)
+def test_quantize_registry(name: str) -> None:
+    _check(name)
+
+
+@pytest.fixture(scope="module")
+def resnet20_int8() -> tuple[torch.nn.Module, QuantizedModel]:
+    torch.manual_seed(0)
+    model, size = _untrained("resnet20", 32)
+    return model, quantize_int8(model, torch.randn(16, 3, size, size))
+
+
+def test_save_load_round_trip(resnet20_int8, tmp_path: Path) -> None:
+    _, quantized = resnet20_int8
+    path = save_quantized(quantized, tmp_path / "resnet20_int8.pt2")
+    loaded = load_quantized(path)
+    assert loaded.info == quantized.info
+    assert loaded.info.calibration_images == 16
+    images = torch.randn(5, 3, 32, 32)  # another batch size than calibration's
+    torch.testing.assert_close(loaded(images), quantized(images), rtol=0, atol=0)
+    assert uses_int8_kernels(loaded)
+
+
+def test_load_refuses_a_foreign_program(tmp_path: Path) -> None:
+    program = torch.export.export(torch.nn.Linear(2, 2), (torch.randn(1, 2),))
+    torch.export.save(program, tmp_path / "plain.pt2")
+    with pytest.raises(ValueError, match="not a classicnets int8 model"):
+        load_quantized(tmp_path / "plain.pt2")
+
+
+def test_onnx_has_quantize_dequantize_nodes_and_runs(resnet20_int8, tmp_path: Path) -> None:
+    onnx = pytest.importorskip("onnx", reason="ONNX export needs the dev extra")
+    ort = pytest.importorskip("onnxruntime", reason="ONNX export needs the dev extra")
+    pytest.importorskip("onnxscript", reason="ONNX export needs the dev extra")
+    _, quantized = resnet20_int8
+    path = export_quantized_onnx(quantized, tmp_path / "resnet20_int8.onnx")
+    ops = {node.op_type for node in onnx.load(str(path)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    images = torch.randn(3, 3, 32, 32)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (out,) = session.run(None, {session.get_inputs()[0].name: images.numpy()})
+    agree = compare_logits(quantized(images), torch.from_numpy(out))
+    assert agree["relerr"] <= 0.05, agree
+
+
+def test_fp32_and_uncompiled_models_are_not_int8(resnet20_int8) -> None:
+    model, quantized = resnet20_int8
+    assert not uses_int8_kernels(model)
+    reference = QuantizedModel(quantized.program, quantized.info, compile=False)
+    assert not uses_int8_kernels(reference)
+
+
+def test_wrong_input_shape_is_refused(resnet20_int8) -> None:
+    _, quantized = resnet20_int8
+    with pytest.raises(InputShapeError, match=r"\(N, 3, 32, 32\)"):
+        quantized(torch.randn(2, 3, 40, 40))
+
+
+# -- bad calibration data and missing kernels (no compilation: quick) ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("calibration", "message"),
+    [
+        ([], "no calibration data"),
+        (torch.empty(0, 3, 32, 32), "no calibration data"),
+        (torch.randn(4, 1, 32, 32), "1 channels, the model takes 3"),
+        (torch.randn(4, 3, 2, 2), "smaller than the model's minimum"),
+        ([torch.randn(2, 3, 32, 32), torch.randn(2, 3, 40, 40)], "differ in image shape"),
+        (torch.randn(3, 32, 32), r"\(N, C, H, W\)"),
+    ],
+)
+def test_bad_calibration_data_is_refused(calibration, message: str) -> None:
+    model = classicnets.create_model("resnet20", num_classes=10)
+    with pytest.raises(CalibrationError, match=message):
+        quantize_int8(model, calibration)
+
+
+def test_missing_int8_kernels_is_an_error(monkeypatch) -> None:
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
+    model = classicnets.create_model("resnet20", num_classes=10)
+    with pytest.raises(Int8UnavailableError, match="oneDNN"):
+        quantize_int8(model, torch.randn(4, 3, 32, 32))
+
+
+def test_calibration_batches_from_an_image_folder(tmp_path: Path) -> None:
+    from PIL import Image
+
+    for label in ("cat", "dog"):
+        (tmp_path / label).mkdir()
+        for i in range(5):
+            Image.new("RGB", (48, 40), (40 * i, 100, 200)).save(tmp_path / label / f"{i}.png")
+    (tmp_path / "dog" / "broken.png").write_bytes(b"not an image")
+    batches = calibration_batches(
+        tmp_path, for_dataset("imagefolder", 32), num_images=7, batch_size=4
+    )
+    assert [tuple(b.shape) for b in batches] == [(4, 3, 32, 32), (3, 3, 32, 32)]
+    with pytest.raises(CalibrationError, match="at least 1"):
+        calibration_batches(tmp_path, for_dataset("imagefolder", 32), num_images=0)
