@@ -36,42 +36,19 @@ from pathlib import Path
 
 import torch
 import torchvision
-from torch import Tensor, nn
+from torch import Tensor
 
 import classicnets
 from classicnets.bench import describe_machine
 from classicnets.quantize import quantize_int8, uses_int8_kernels
+from classicnets.reference import TORCHVISION_QUANTIZED, quantized_reference
 from classicnets.registry import model_info
 
 sys.path.insert(0, str(Path(__file__).parent))
 from quantize_matrix import cpu_flags
 
-#: Our model -> torchvision's builder name (``torchvision.models`` and ``.quantization``).
-TORCHVISION = {
-    "resnet18": "resnet18",
-    "resnet50_v1_5": "resnet50",
-    "resnext101_32x8d": "resnext101_32x8d",
-    "googlenet_torchvision": "googlenet",
-    "inception_v3": "inception_v3",
-}
 TV_OPTIONS = {"googlenet": {"aux_logits": False, "init_weights": True},
               "inception_v3": {"aux_logits": False, "init_weights": True}}  # fmt: skip
-
-
-def torchvision_int8(builder: str, calibration: list[Tensor]) -> nn.Module:
-    """torchvision's eager PTQ recipe: fuse, x86 qconfig, prepare, calibrate, convert."""
-    from torch.ao import quantization as tq
-
-    torch.backends.quantized.engine = "x86"
-    build = getattr(torchvision.models.quantization, builder)
-    model = build(weights=None, quantize=False, **TV_OPTIONS.get(builder, {})).eval()
-    model.fuse_model(is_qat=False)
-    model.qconfig = tq.get_default_qconfig("x86")
-    tq.prepare(model, inplace=True)
-    with torch.no_grad():
-        for batch in calibration:
-            model(batch)
-    return tq.convert(model, inplace=False)
 
 
 def torchvision_fp32_cl(builder: str) -> Callable[[Tensor], Tensor]:
@@ -85,9 +62,9 @@ def sides(name: str, size: int, calibration: list[Tensor]) -> dict[str, Callable
     model = classicnets.create_model(name).eval()
     ours = quantize_int8(model, calibration)
     out: dict[str, Callable[[Tensor], Tensor]] = {"ours int8": ours}
-    if name in TORCHVISION:
-        out["tv int8"] = torchvision_int8(TORCHVISION[name], calibration)
-        out["tv fp32 CL"] = torchvision_fp32_cl(TORCHVISION[name])
+    if name in TORCHVISION_QUANTIZED:
+        out["tv int8"] = quantized_reference(name, calibration)
+        out["tv fp32 CL"] = torchvision_fp32_cl(TORCHVISION_QUANTIZED[name])
     out["ours fp32"] = classicnets.deploy(model)
     ours(torch.zeros(2, 3, size, size))
     if not uses_int8_kernels(ours):
@@ -135,7 +112,7 @@ def report(name: str, batch: int, rates: dict[str, list[float]]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument(
-        "models", nargs="*", default=[*TORCHVISION, "vgg16", "densenet121", "seresnet50"]
+        "models", nargs="*", default=[*TORCHVISION_QUANTIZED, "vgg16", "densenet121", "seresnet50"]
     )
     p.add_argument("--batches", type=int, nargs="+", default=[1, 32])
     p.add_argument("--rounds", type=int, default=10)

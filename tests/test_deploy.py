@@ -163,3 +163,20 @@ def test_compiled_deploy_matches_eager() -> None:
     with torch.no_grad():
         expected = model(x)
     assert max_rel_error(deploy(model, compile=True)(x), expected) < 1e-4
+
+
+def test_int8_is_a_deploy_precision_that_needs_calibration() -> None:
+    from classicnets.bench import BenchConfig
+    from classicnets.engine.runtime import parse_precision
+    from classicnets.quantize import CalibrationError
+
+    model = classicnets.create_model("resnet20")
+    with pytest.raises(CalibrationError, match="no calibration data"):
+        classicnets.deploy(model, dtype="int8")
+    with pytest.raises(ValueError, match="calibration only applies to dtype='int8'"):
+        classicnets.deploy(model, calibration=torch.zeros(1, 3, 32, 32))
+    with pytest.raises(ValueError, match="quantized inference precision"):
+        parse_precision("int8")
+    with pytest.raises(ValueError, match="inference path"):
+        BenchConfig(model="resnet20", mode="train", precision="int8")
+    assert BenchConfig(model="resnet20", precision="int8").precision == "int8"

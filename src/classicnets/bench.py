@@ -41,7 +41,7 @@ from torch import Tensor, nn
 
 from .allocator import release_freed_memory
 from .deploy import deploy
-from .engine.runtime import autocast, parse_precision
+from .engine.runtime import QUANTIZED_PRECISIONS, autocast, parse_precision
 from .registry import model_info
 from .summary import profile_model
 
@@ -91,6 +91,10 @@ class BenchConfig:
             raise ValueError("--grad-checkpointing only matters with --mode train")
         if self.batch_size < 1 or self.warmup < 0 or self.repeats < 1:
             raise ValueError("batch size and repeats must be >= 1, warm-up >= 0")
+        if self.precision in QUANTIZED_PRECISIONS:
+            if self.mode != "infer":
+                raise ValueError(f"--precision {self.precision} is an inference path")
+            return
         parse_precision(self.precision)
 
 
@@ -226,6 +230,8 @@ def _make_step(
     compile_model: bool,
     deploy_model: bool,
 ) -> tuple[Callable[[], Any], list[str]]:
+    if cfg.precision in QUANTIZED_PRECISIONS:
+        return _int8_step(model, x, reference=not deploy_model)
     if deploy_model:
         return _deployed_step(
             model, x, cfg, channels_last=channels_last, compile_model=compile_model
@@ -255,6 +261,21 @@ def _make_step(
     return _training_step(model, fn, xin, cfg, notes), notes
 
 
+def _int8_pair(cfg: BenchConfig, size: int) -> list[tuple[str, nn.Module]]:
+    """Ours and torchvision's quantized model of the same architecture (random weights; its
+    calibration on N(0, 1) batches of the benchmark's shape, as ours calibrates on one)."""
+    if cfg.compare != "torchvision":
+        raise ValueError("--precision int8 compares with torchvision's quantized models only")
+    from .factory import create_model
+    from .reference import quantized_reference
+
+    calibration = [torch.randn(cfg.batch_size, 3, size, size)]
+    return [
+        (f"classicnets {cfg.model}", create_model(cfg.model)),
+        (f"torchvision {cfg.model} int8", quantized_reference(cfg.model, calibration)),
+    ]
+
+
 def _deployed_step(
     model: nn.Module, x: Tensor, cfg: BenchConfig, *, channels_last: bool, compile_model: bool
 ) -> tuple[Callable[[], Any], list[str]]:
@@ -275,6 +296,32 @@ def _deployed_step(
         return runner(x)
 
     return infer_deployed, [note]
+
+
+def _int8_step(
+    model: nn.Module, x: Tensor, *, reference: bool
+) -> tuple[Callable[[], Any], list[str]]:
+    """Ours: ``deploy(dtype="int8")`` calibrated on the benchmark batch (speed does not depend on
+    the calibration images), refused unless its compiled code calls int8 kernels. The reference
+    side is already torchvision's quantized model (``reference.quantized_reference``)."""
+    if reference:
+
+        def infer_reference() -> Any:
+            with torch.no_grad():
+                return model(x)
+
+        return infer_reference, ["torchvision eager PTQ, x86 engine"]
+    from .quantize import uses_int8_kernels
+
+    runner = deploy(model, dtype="int8", calibration=[x])
+    runner(x)
+    if not uses_int8_kernels(runner):
+        raise RuntimeError(f"{model.model_name}: the int8 model calls no int8 kernel")
+
+    def infer_int8() -> Any:
+        return runner(x)
+
+    return infer_int8, ["int8: PT2E static PTQ, oneDNN int8 kernels, calibrated on the batch"]
 
 
 def _training_step(
@@ -352,8 +399,12 @@ def run_bench(cfg: BenchConfig) -> list[BenchResult]:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda: no CUDA device is available here; use --device cpu")
     size = cfg.input_size or info.input_size
-    dtype = parse_precision(cfg.precision)
-    if cfg.compare:
+    int8 = cfg.precision in QUANTIZED_PRECISIONS
+    # int8 has no matmul peak of its own here: its efficiency is against the fp32 peak
+    dtype = torch.float32 if int8 else parse_precision(cfg.precision)
+    if cfg.compare and int8:
+        models = _int8_pair(cfg, size)
+    elif cfg.compare:
         from .reference import paired_models
 
         ours, reference = paired_models(cfg.model, cfg.compare)
@@ -389,7 +440,7 @@ def run_bench(cfg: BenchConfig) -> list[BenchResult]:
             device,
             channels_last=cl,
             compile_model=cfg.compile and ours_side,
-            deploy_model=cfg.deploy and ours_side,
+            deploy_model=(cfg.deploy or cfg.precision in QUANTIZED_PRECISIONS) and ours_side,
         )
         candidates.append(Candidate(label, step, notes=notes + process_notes))
     _run_alternating(candidates, cfg, device)
@@ -583,7 +634,8 @@ def format_results(cfg: BenchConfig, results: list[BenchResult]) -> str:
             lines.append(f"{r.label}: {', '.join(r.notes)}")
     r0 = results[0]
     lines.append(
-        f"mult-adds per step: {r0.macs_per_step / 1e9:.2f} G; matmul peak {cfg.precision}: "
+        f"mult-adds per step: {r0.macs_per_step / 1e9:.2f} G; matmul peak "
+        f"{'fp32' if cfg.precision in QUANTIZED_PRECISIONS else cfg.precision}: "
         f"{r0.peak_macs_per_s / 1e9:.1f} G mult-adds/s; memory: {r0.mem_kind} above the "
         "resident size before the step"
     )

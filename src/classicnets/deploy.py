@@ -33,13 +33,18 @@ from __future__ import annotations
 import copy
 import itertools
 import warnings
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
-from .engine.runtime import parse_precision
+from .engine.runtime import QUANTIZED_PRECISIONS, parse_precision
 from .layers import ConvNormAct
 from .layers.fused import fold_batchnorm_into, foldable
+
+if TYPE_CHECKING:
+    from .quantize import QuantizedModel
 
 __all__ = [
     "CHANNELS_LAST",
@@ -146,12 +151,13 @@ def deploy(
     model: nn.Module,
     *,
     dtype: str | torch.dtype = "fp32",
+    calibration: Iterable[torch.Tensor] | torch.Tensor | None = None,
     channels_last: bool | None = None,
     compile: bool = False,
     fold_bn: bool = True,
     fuse: bool = True,
     retain_memory: bool = False,
-) -> DeployedModel:
+) -> DeployedModel | QuantizedModel:
     """A deployed (inference-only) copy of ``model``; the original is not modified.
 
     ``channels_last=None`` uses the family's measured default (``CHANNELS_LAST``). ``compile``
@@ -161,7 +167,23 @@ def deploy(
     ONNX / TorchScript export needs: the fused oneDNN kernels are not exportable operators);
     with ``compile=True`` they are not fused either: the compiler fuses them itself.
     ``retain_memory=True`` calls :func:`classicnets.allocator.retain_freed_memory` (process-wide).
+
+    ``dtype="int8"``: static post-training quantization (:func:`classicnets.quantize.quantize_int8`:
+    batch norm folded, int8 per-channel weights, activations calibrated on ``calibration``,
+    float32 images of one shape, compiled to oneDNN's int8 kernels); the layout and fusion
+    options do not apply there. No calibration data is an error, never an fp32 model labelled
+    int8.
     """
+    if dtype in QUANTIZED_PRECISIONS:
+        from .quantize import quantize_int8
+
+        if retain_memory:
+            from .allocator import retain_freed_memory
+
+            retain_freed_memory()
+        return quantize_int8(model, calibration if calibration is not None else [])
+    if calibration is not None:
+        raise ValueError("calibration only applies to dtype='int8'")
     torch_dtype = parse_precision(dtype)
     if retain_memory:
         from .allocator import retain_freed_memory

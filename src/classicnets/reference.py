@@ -17,7 +17,15 @@ from .errors import ClassicNetsError
 from .factory import create_model
 from .weights.interchange import ForeignArch, build_foreign, convert_from, foreign_archs
 
-__all__ = ["LIBRARIES", "NoReferenceError", "comparable_model", "paired_models", "reference_name"]
+__all__ = [
+    "LIBRARIES",
+    "TORCHVISION_QUANTIZED",
+    "NoReferenceError",
+    "comparable_model",
+    "paired_models",
+    "quantized_reference",
+    "reference_name",
+]
 
 LIBRARIES = ("torchvision", "timm")
 
@@ -94,3 +102,42 @@ def paired_models(
             "(a different architecture)"
         )
     return ours, reference
+
+
+#: torchvision's quantizable models (``torchvision.models.quantization``), by our model name.
+TORCHVISION_QUANTIZED: dict[str, str] = {
+    "resnet18": "resnet18",
+    "resnet50_v1_5": "resnet50",
+    "resnext101_32x8d": "resnext101_32x8d",
+    "googlenet_torchvision": "googlenet",
+    "inception_v3": "inception_v3",
+}
+_TV_OPTIONS: dict[str, dict[str, bool]] = {
+    "googlenet": {"aux_logits": False, "init_weights": True},
+    "inception_v3": {"aux_logits": False, "init_weights": True},
+}
+
+
+def quantized_reference(name: str, calibration: list[torch.Tensor]) -> nn.Module:
+    """torchvision's int8 model of our ``name``: its quantizable architecture with random weights,
+    put through torchvision's documented eager post-training recipe (fuse, the ``x86`` engine's
+    default qconfig, prepare, calibrate on ``calibration``, convert)."""
+    if name not in TORCHVISION_QUANTIZED:
+        raise NoReferenceError(
+            f"torchvision has no quantized {name}; it quantizes "
+            f"{', '.join(TORCHVISION_QUANTIZED)} (compare the others with our fp32 deploy)"
+        )
+    import torchvision
+    from torch.ao import quantization as tq
+
+    builder = TORCHVISION_QUANTIZED[name]
+    torch.backends.quantized.engine = "x86"
+    build = getattr(torchvision.models.quantization, builder)
+    model = build(weights=None, quantize=False, **_TV_OPTIONS.get(builder, {})).eval()
+    model.fuse_model(is_qat=False)
+    model.qconfig = tq.get_default_qconfig("x86")
+    tq.prepare(model, inplace=True)
+    with torch.no_grad():
+        for batch in calibration:
+            model(batch)
+    return tq.convert(model, inplace=False)

@@ -24,8 +24,19 @@ PRECISIONS: dict[str, torch.dtype] = {
 }
 
 
+#: Precisions of the quantized inference path (``deploy``, ``bench --precision int8``,
+#: ``classicnets quantize``): not a dtype to compute in, so not in :data:`PRECISIONS`.
+QUANTIZED_PRECISIONS: tuple[str, ...] = ("int8",)
+
+
 def parse_precision(precision: str | torch.dtype) -> torch.dtype:
     """``"fp32" | "bf16" | "fp16"`` (or a torch dtype among those) -> torch dtype."""
+    if precision in QUANTIZED_PRECISIONS:
+        raise ValueError(
+            f"{precision} is a quantized inference precision, not a dtype to train or autocast "
+            f"in: use deploy(model, dtype={precision!r}, calibration=...), bench --precision "
+            f"{precision} or classicnets quantize"
+        )
     if isinstance(precision, torch.dtype):
         if precision not in PRECISIONS.values():
             raise ValueError(
