@@ -44,9 +44,6 @@ from classicnets.quantize import quantize_int8, uses_int8_kernels
 from classicnets.reference import TORCHVISION_QUANTIZED, quantized_reference
 from classicnets.registry import model_info
 
-sys.path.insert(0, str(Path(__file__).parent))
-from quantize_matrix import cpu_flags
-
 TV_OPTIONS = {"googlenet": {"aux_logits": False, "init_weights": True},
               "inception_v3": {"aux_logits": False, "init_weights": True}}  # fmt: skip
 
@@ -124,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "PYTHONPATH=src python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])])
     lines = ["# int8 speed, side by side", "", f"`{command}`", ""]
     lines += [f"- {k}: {v}" for k, v in describe_machine().items()]
-    lines += [f"- cpu flags: {cpu_flags()}", f"- calibration images: {args.calibration_images}"]
+    lines += [f"- calibration images: {args.calibration_images}"]
     lines += ["", "| model | batch | side | images/s (median) | min-max |", "|---|---|---|---|---|"]
     for name in args.models:
         size = args.size or model_info(name).input_size

@@ -34,19 +34,6 @@ from classicnets.quantize import compare_logits, quantize_int8, run_and_count_in
 EVAL_IMAGES = 16
 
 
-def cpu_flags() -> str:
-    """The int8-relevant instruction sets of this CPU (/proc/cpuinfo)."""
-    wanted = ("amx_int8", "avx512_vnni", "avx_vnni")
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next(
-                (line.split(":", 1)[1].split() for line in f if line.startswith("flags")), []
-            )
-    except OSError:
-        flags = []
-    return ", ".join(f"{w}: {'yes' if w in flags else 'no'}" for w in wanted)
-
-
 def check(name: str, min_size: int, calibration_images: int) -> tuple[list[str], str | None]:
     torch.manual_seed(0)
     model = classicnets.create_model(name, num_classes=10)
@@ -82,7 +69,7 @@ def write(
     ]
     lines = ["# int8 quantization matrix", "", f"`{command}`", ""]
     lines += [f"- {k}: {v}" for k, v in describe_machine().items()]
-    lines += [f"- cpu flags: {cpu_flags()}", ""]
+    lines += [""]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     lines += ["", f"{len(rows)} quantized, {len(failures)} failed, {len(todo)} not run yet."]

@@ -555,6 +555,7 @@ def describe_machine(device: str = "cpu") -> dict[str, str]:
 
     out = {
         "cpu": cpu_name(),
+        "cpu flags": cpu_flags(),
         "cores": str(os.cpu_count()),
         "torch threads": str(torch.get_num_threads()),
         "load average (1/5/15 min)": " ".join(f"{v:.2f}" for v in os.getloadavg()),
@@ -571,6 +572,19 @@ def describe_machine(device: str = "cpu") -> dict[str, str]:
     if device == "cuda" and torch.cuda.is_available():
         out["gpu"] = torch.cuda.get_device_name()
     return out
+
+
+def cpu_flags() -> str:
+    """The instruction sets the int8 and bf16 figures depend on (/proc/cpuinfo)."""
+    wanted = ("amx_int8", "amx_bf16", "avx512_vnni", "avx_vnni", "avx512_bf16")
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next(
+                (line.split(":", 1)[1].split() for line in f if line.startswith("flags")), []
+            )
+    except OSError:
+        flags = []
+    return ", ".join(f"{w}: {'yes' if w in flags else 'no'}" for w in wanted)
 
 
 def cpu_name() -> str:
