@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .errors import ClassicNetsError
@@ -228,11 +229,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_for_inference(args: argparse.Namespace) -> object:
+def _load_for_inference(args: argparse.Namespace) -> Any:
+    return _load_trained(args.checkpoint, args.model, args.weights)
+
+
+def _load_trained(checkpoint: str | None, model: str | None, weights: str | None) -> Any:
+    """The model a run, file or registered name gives, the file used named on stderr."""
     from .evaluate import load_trained
 
-    lm = load_trained(args.checkpoint, model_name=args.model, weights=args.weights)
-    if lm.source is not None and not getattr(args, "json", False):
+    lm = load_trained(checkpoint, model_name=model, weights=weights)
+    if lm.source is not None:
         print(f"weights: {lm.source} ({lm.name})", file=sys.stderr)
     return lm
 
@@ -467,14 +473,18 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _model_to_export(args: argparse.Namespace) -> tuple[object, str, int, int, object]:
+def _model_to_export(args: argparse.Namespace) -> tuple[Any, str, int, int, Any]:
     """The model, its name, input size, channels and the metadata to record: built as the
     checkpoint records it (any file we wrote, or a run directory), else the registered model."""
     from .weights import WeightsMetadata
 
     if args.checkpoint:
-        lm = _load_for_inference(argparse.Namespace(checkpoint=args.checkpoint, model=args.model,
-                                                    weights=None))  # fmt: skip
+        if args.num_classes is not None or args.in_chans is not None:
+            raise ClassicNetsError(
+                "--num-classes and --in-chans are for a MODEL without -c; a checkpoint's are "
+                "what it records"
+            )
+        lm = _load_trained(args.checkpoint, args.model, None)
         metadata = WeightsMetadata(
             architecture=lm.name, num_classes=len(lm.classes), in_chans=lm.in_chans,
             classes=lm.classes, preprocessing=lm.preprocessing, source=str(lm.source),
@@ -485,10 +495,13 @@ def _model_to_export(args: argparse.Namespace) -> tuple[object, str, int, int, o
     from .factory import create_model
     from .weights.data_config import default_preprocessing
 
-    model = create_model(args.model)
+    model = create_model(args.model, num_classes=args.num_classes, in_chans=args.in_chans)
     pre = default_preprocessing(args.model)
-    metadata = WeightsMetadata(architecture=args.model, preprocessing=pre)
-    return model, args.model, pre.input_size, 3, metadata
+    metadata = WeightsMetadata(
+        architecture=args.model, num_classes=model.num_classes, in_chans=model.in_chans,
+        preprocessing=pre if model.in_chans == pre.in_chans else None,
+    )  # fmt: skip
+    return model, args.model, pre.input_size, model.in_chans, metadata
 
 
 def _add_bench_export(sub: argparse._SubParsersAction) -> None:
@@ -543,6 +556,8 @@ def _add_bench_export(sub: argparse._SubParsersAction) -> None:
         help="fix the batch dimension at N (default: any batch size, checked at 1 and 3)",
     )
     p.add_argument("--dynamic-batch", action="store_true", help=argparse.SUPPRESS)  # the default
+    p.add_argument("--num-classes", type=int, default=None, help="without -c: the classifier's")
+    p.add_argument("--in-chans", type=int, default=None, help="without -c: input channels")
     p.add_argument("--deploy", action="store_true", help="export the BN-folded inference form")
     p.set_defaults(fn=_cmd_export)
 

@@ -74,7 +74,7 @@ def create_model(
     recorded = _recorded(pretrained)
     model = model_info(arch).build(
         num_classes=num_classes if num_classes is not None else recorded.num_classes,
-        in_chans=in_chans or recorded.in_chans or 3,
+        in_chans=in_chans if in_chans is not None else recorded.in_chans or 3,
         **{**recorded.options, **options},
     )
     cfg = pretrained_cfg(tagged.preprocessing, tag=tagged.tag) if tagged else None
