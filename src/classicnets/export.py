@@ -275,7 +275,8 @@ def export_model(
         reason = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
         raise ExportError(f"{fmt} export failed: {reason}") from e
     exported = load_exported(path, fmt)
-    batches = CHECK_BATCHES if dynamic_batch else (batch_size,)
+    # a traced TorchScript graph records no batch size: it takes any, and is checked so
+    batches = CHECK_BATCHES if dynamic_batch or fmt == "torchscript" else (batch_size,)
     checks = [_check_batch(model, exported, path, fmt, b, in_chans, input_size, tolerance)
               for b in batches]  # fmt: skip
     worst = max(checks, key=lambda c: c.max_rel_error)
