@@ -259,3 +259,14 @@ def test_summary_depth_2_keeps_the_stage_subtotals(capsys: pytest.CaptureFixture
     assert main(["summary", "resnet50", "--depth", "2"]) == 0
     rows = [line.split()[0] for line in capsys.readouterr().out.splitlines() if line.strip()]
     assert {"layer1", "layer4", "layer1.0"} <= set(rows)
+
+
+def test_a_run_directory_stands_for_its_final_then_best_then_last_weights(tmp_path: Path) -> None:
+    from classicnets.engine.checkpoint import CheckpointError
+    from classicnets.evaluate import run_weights_file
+
+    with pytest.raises(CheckpointError, match="not a training run"):
+        run_weights_file(tmp_path)
+    for name in ("last.pt", "best.pt", "model.safetensors"):
+        (tmp_path / name).write_bytes(b"x")
+        assert run_weights_file(tmp_path) == tmp_path / name  # each preferred to the ones before

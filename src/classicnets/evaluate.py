@@ -334,7 +334,7 @@ def load_run(path: str | Path, *, use_ema: bool = True) -> LoadedModel:
     directory (its final weights, see :data:`RUN_WEIGHTS`) or any weight file we wrote
     (``model.safetensors``, ``best.pt``, ``save_weights``' and ``convert``'s files).
 
-    ``lm.model(lm.preprocessing.transforms()(image).unsqueeze(0))`` classifies a PIL image;
+    ``lm.model(lm.transforms()(image).unsqueeze(0))`` classifies a PIL image;
     ``lm.classes`` names the outputs.
     """
     return load_trained(path, use_ema=use_ema)
