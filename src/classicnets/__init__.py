@@ -1,15 +1,39 @@
-"""classicnets: the classic image-classification CNNs of 2014-2017, faithful to their papers."""
+"""classicnets: the classic image-classification CNNs of 2014-2017, faithful to their papers.
 
-from . import models  # noqa: F401  (importing registers every family)
-from .deploy import deploy
-from .errors import InputShapeError, UnknownModelError, UnknownOptionError
-from .explain import explain
-from .factory import create_model
-from .registry import list_models, model_info, register_model
-from .summary import count_params, summarize
-from .weights import export_weights, load_weights, save_weights
+The public names are loaded on first use (PEP 562 ``__getattr__``): ``import classicnets`` and
+``classicnets --help`` do not import torch; the first ``classicnets.create_model`` does, and
+registers every family.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+#: public name -> the module that defines it (relative to the package)
+_EXPORTS: dict[str, str] = {
+    "InputShapeError": ".errors",
+    "UnknownModelError": ".errors",
+    "UnknownOptionError": ".errors",
+    "count_params": ".summary",
+    "create_model": ".factory",
+    "deploy": ".deploy",
+    "explain": ".explain",
+    "export_weights": ".weights",
+    "get_weights": ".weights",
+    "list_models": ".factory",
+    "list_weights": ".weights",
+    "load_run": ".evaluate",
+    "load_weights": ".weights",
+    "model_info": ".registry",
+    "register_model": ".registry",
+    "save_weights": ".weights",
+    "summarize": ".summary",
+}
 
 __all__ = [
     "InputShapeError",
@@ -21,10 +45,49 @@ __all__ = [
     "deploy",
     "explain",
     "export_weights",
+    "get_weights",
     "list_models",
+    "list_weights",
+    "load_run",
     "load_weights",
     "model_info",
     "register_model",
     "save_weights",
     "summarize",
 ]
+
+if TYPE_CHECKING:
+    from .deploy import deploy
+    from .errors import InputShapeError, UnknownModelError, UnknownOptionError
+    from .evaluate import load_run
+    from .explain import explain
+    from .factory import create_model, list_models
+    from .registry import model_info, register_model
+    from .summary import count_params, summarize
+    from .weights import export_weights, get_weights, list_weights, load_weights, save_weights
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'classicnets' has no attribute {name!r}")
+    importlib.import_module(".models", __name__)  # registers every family
+    value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
+
+class _Package(types.ModuleType):
+    """The package module: importing the submodule ``classicnets.deploy`` (or ``.explain``)
+    must not replace the public function of the same name, whichever is imported first."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _EXPORTS and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
+from . import __version__
 from .errors import ClassicNetsError
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
     from .registry import list_models, model_info
-    from .summary import format_count, summarize
-    from .table import format_table
+    from .table import format_count, format_table
 
+    _register_families()
     names = list_models(args.pattern)
     if not names:
         print(f"no registered model matches {args.pattern!r}", file=sys.stderr)
@@ -22,17 +24,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
     rows = []
     for n in names:
         info = model_info(n)
-        p = summarize(n)
+        params, macs = _static_figures(n)
         rows.append(
-            [
-                n,
-                info.family,
-                str(info.input_size),
-                format_count(p.inference_params),
-                format_count(p.macs),
-                info.summary,
-            ]
-        )
+            [n, info.family, str(info.input_size), format_count(params), format_count(macs),
+             info.summary]
+        )  # fmt: skip
     header = ["model", "family", "input", "params", "mult-adds", "summary"]
     print(format_table(header, rows, right={2, 3, 4}))
     print(
@@ -42,9 +38,28 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _register_families() -> None:
+    """Import the model families (their import registers them in the registry)."""
+    from . import models  # noqa: F401
+
+
+def _static_figures(name: str) -> tuple[int, int]:
+    """(params, mult-adds) from the table generated for this release (static_figures.py);
+    counted now for a model registered after it (a plug-in, or a new family)."""
+    from .static_figures import FIGURES
+
+    if name in FIGURES:
+        return FIGURES[name]
+    from .summary import summarize
+
+    profile = summarize(name)
+    return profile.inference_params, profile.macs
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     from .registry import model_info
 
+    _register_families()
     info = model_info(args.model)
     fig = info.figures
     print(f"{info.name}: {info.summary}")
@@ -70,7 +85,21 @@ def _cmd_info(args: argparse.Namespace) -> int:
         print(f"accepted deviation: {fig.accepted_deviation}")
     opts = ", ".join(f"{k}={v!r}" for k, v in info.default_options().items())
     print(f"options: {opts}")
+    _print_weights_of(info.name)
     return 0
+
+
+def _print_weights_of(arch: str) -> None:
+    from .weights import default_weights, weights_for
+
+    specs = weights_for(arch)
+    default = default_weights(arch)
+    if not specs:
+        print("weights: none registered (`classicnets weights` lists those that are)")
+    for spec in specs:
+        acc = f", top-1 {spec.accuracy.top1:.2f}%" if spec.accuracy else ""
+        mark = " (default: pretrained=True)" if spec is default else ""
+        print(f"weights: {spec.name}{mark} ({spec.origin}, {spec.source.split(' (')[0]}{acc})")
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
@@ -82,9 +111,19 @@ def _cmd_summary(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from .verify import render_results, verify_models
+    from tqdm import tqdm
 
-    results = verify_models(args.pattern)
+    from .registry import list_models
+    from .verify import render_results, verify_model
+
+    _register_families()
+    names = list_models(args.pattern)
+    # disable=None: a bar on a terminal, nothing in a log
+    bar = tqdm(names, desc="verify", unit="model", leave=False, disable=None)
+    results = []
+    for name in bar:
+        bar.set_postfix_str(name)
+        results.append(verify_model(name))
     if not results:
         print(f"no registered model matches {args.pattern!r}", file=sys.stderr)
         return 1
@@ -190,10 +229,37 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_for_inference(args: argparse.Namespace) -> object:
+def _load_for_inference(args: argparse.Namespace) -> Any:
+    return _load_trained(args.checkpoint, args.model, args.weights)
+
+
+def _load_trained(checkpoint: str | None, model: str | None, weights: str | None) -> Any:
+    """The model a run, file or registered name gives, the file used named on stderr."""
     from .evaluate import load_trained
 
-    return load_trained(args.checkpoint, model_name=args.model, weights=args.weights)
+    lm = load_trained(checkpoint, model_name=model, weights=weights)
+    if lm.source is not None:
+        print(f"weights: {lm.source} ({lm.name})", file=sys.stderr)
+    return lm
+
+
+def _check_device(name: str) -> None:
+    """A CUDA device on a machine without one: one line saying what to do, not a traceback."""
+    if not name.startswith("cuda"):
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ClassicNetsError(
+            f"--device {name}: no CUDA GPU is available here (torch.cuda.is_available() is "
+            "False); use --device cpu (or auto)"
+        )
+    index = int(name.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        raise ClassicNetsError(
+            f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+            f"cuda:0 to cuda:{torch.cuda.device_count() - 1}"
+        )
 
 
 def _retain_memory() -> None:
@@ -205,6 +271,7 @@ def _retain_memory() -> None:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
+    _check_device(args.device)
     _retain_memory()
     import json
 
@@ -227,29 +294,59 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    _check_device(args.device)
     _retain_memory()
     from .predict import predict, render
 
-    results = predict(_load_for_inference(args), args.images, top_k=args.top_k)
+    results = predict(_load_for_inference(args), args.images, top_k=args.top_k, device=args.device)
     print(render(results, args.json))
     return 0
 
 
 def _add_model_source(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", "-c", help="a run directory or a .pt checkpoint")
-    p.add_argument("--model", help="a registered model name (with --weights)")
+    p.add_argument(
+        "--checkpoint",
+        "-c",
+        help="a run directory (its model.safetensors, else best.pt, else last.pt) or any weight "
+        "file it holds",
+    )
+    p.add_argument("--model", help="a registered model, for a file that does not name its model")
     p.add_argument(
         "--weights",
-        help="a .safetensors file (e.g. a run's model.safetensors, with --model), or registered "
-        "weights such as resnet50.tv_in1k (`classicnets weights` lists them)",
+        help="a weight file (a run's model.safetensors, a save_weights/convert file; a "
+        "torchvision/timm file with --model), or registered weights such as "
+        "resnet50_v1_5.tv_in1k (`classicnets weights` lists them)",
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
-def _add_precision(p: argparse.ArgumentParser, help: str) -> None:
-    from .engine.runtime import PRECISIONS
+class _Precisions:
+    """``--precision``'s choices, read from engine.runtime (which imports torch) only when a
+    value is checked or the help lists them: building the parser stays free of torch."""
 
-    p.add_argument("--precision", default="fp32", choices=tuple(PRECISIONS), help=help)
+    def _names(self) -> tuple[str, ...]:
+        from .engine.runtime import PRECISIONS
+
+        return tuple(PRECISIONS)
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._names()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __str__(self) -> str:
+        return ", ".join(self._names())
+
+
+def _add_precision(p: argparse.ArgumentParser, help: str) -> None:
+    p.add_argument(
+        "--precision",
+        default="fp32",
+        choices=_Precisions(),
+        metavar="PRECISION",  # not derived from the choices: that would import torch
+        help=f"{help}: %(choices)s (default %(default)s)",
+    )
 
 
 class _DtypeAlias(argparse.Action):
@@ -303,7 +400,7 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--limit", type=int, default=None, help="only the first N test images")
     _add_precision(p, "autocast precision")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
     p.add_argument("--out", default=None, help="folder for eval_<protocol>.json and a PNG")
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(fn=_cmd_eval)
@@ -312,6 +409,7 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("images", nargs="+", metavar="IMAGE")
     _add_model_source(p)
     p.add_argument("--top-k", "-k", type=int, default=5)
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     p.set_defaults(fn=_cmd_predict)
 
 
@@ -337,6 +435,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         "repeats",
         "compare",
     )
+    _check_device(args.device)
     cfg = BenchConfig(**{k: getattr(args, k) for k in fields})
     if args.threads:
         import torch
@@ -347,27 +446,62 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from .export import FORMATS, export_model, load_checkpoint
-    from .factory import create_model
-    from .registry import model_info
+    from .export import FORMATS, export_model
 
-    model = create_model(args.model)
-    if args.checkpoint:
-        load_checkpoint(model, args.checkpoint)
+    model, name, input_size, in_chans, metadata = _model_to_export(args)
     if args.deploy:
         from .deploy import deploy
 
         model = deploy(model, channels_last=False, fuse=False)
-    out = args.output or f"{args.model}{FORMATS[args.format]}"
-    size = args.input_size or model_info(args.model).input_size
+    out = args.output or f"{name}{FORMATS[args.format]}"
     check = export_model(
-        model, out, fmt=args.format, input_size=size, dynamic_batch=args.dynamic_batch
+        model,
+        out,
+        fmt=args.format,
+        input_size=args.input_size or input_size,
+        in_chans=in_chans,
+        dynamic_batch=args.fixed_batch is None,
+        batch_size=args.fixed_batch or 2,
+        metadata=metadata,
     )
+    batch = "fixed batch" if args.fixed_batch else "dynamic batch"
+    sizes = " and ".join(map(str, check.checked_batches))
     print(
-        f"wrote {check.path} ({args.format}); checked against eager at batch "
-        f"{check.checked_batch}: {check.describe()}"
+        f"wrote {check.path} ({args.format}, {batch}); checked against eager at batch "
+        f"{sizes}: {check.describe()}"
     )
     return 0
+
+
+def _model_to_export(args: argparse.Namespace) -> tuple[Any, str, int, int, Any]:
+    """The model, its name, input size, channels and the metadata to record: built as the
+    checkpoint records it (any file we wrote, or a run directory), else the registered model."""
+    from .weights import WeightsMetadata
+
+    if args.checkpoint:
+        if args.num_classes is not None or args.in_chans is not None:
+            raise ClassicNetsError(
+                "--num-classes and --in-chans are for a MODEL without -c; a checkpoint's are "
+                "what it records"
+            )
+        lm = _load_trained(args.checkpoint, args.model, None)
+        metadata = WeightsMetadata(
+            architecture=lm.name, num_classes=len(lm.classes), in_chans=lm.in_chans,
+            classes=lm.classes, preprocessing=lm.preprocessing, source=str(lm.source),
+        )  # fmt: skip
+        return lm.model, lm.name, lm.input_size, lm.in_chans, metadata
+    if not args.model:
+        raise ClassicNetsError("give a MODEL to export, or --checkpoint (a run or a weight file)")
+    from .factory import create_model
+    from .weights.data_config import default_preprocessing
+
+    model = create_model(args.model, num_classes=args.num_classes, in_chans=args.in_chans)
+    pre = default_preprocessing(args.model)
+    metadata = WeightsMetadata(
+        architecture=args.model, num_classes=model.num_classes, in_chans=model.in_chans,
+        preprocessing=pre if model.in_chans == pre.in_chans else None,
+    )  # fmt: skip
+    return model, args.model, pre.input_size, model.in_chans, metadata
 
 
 def _add_bench_export(sub: argparse._SubParsersAction) -> None:
@@ -401,12 +535,29 @@ def _add_bench_export(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(fn=_cmd_bench)
 
     p = sub.add_parser("export", help="ONNX / TorchScript / torch.export, checked against eager")
-    p.add_argument("model")
+    p.add_argument("model", nargs="?", help="a registered model (optional with --checkpoint)")
     p.add_argument("--format", choices=("onnx", "torchscript", "exported-program"), required=True)
-    p.add_argument("--checkpoint", default=None, help="state dict (.safetensors or torch file)")
+    p.add_argument(
+        "--checkpoint",
+        "-c",
+        default=None,
+        help="a run directory or any weight file we wrote (the model, classes, channels and "
+        "input size it records), or a torchvision/timm state dict with MODEL",
+    )
     p.add_argument("--output", "-o", default=None, help="default: MODEL.onnx|.ts|.pt2")
-    p.add_argument("--input-size", type=int, default=None, help="example size (default: paper)")
-    p.add_argument("--dynamic-batch", action="store_true")
+    p.add_argument(
+        "--input-size", type=int, default=None, help="default: the checkpoint's, else the paper's"
+    )
+    p.add_argument(
+        "--fixed-batch",
+        type=int,
+        default=None,
+        metavar="N",
+        help="fix the batch dimension at N (default: any batch size, checked at 1 and 3)",
+    )
+    p.add_argument("--dynamic-batch", action="store_true", help=argparse.SUPPRESS)  # the default
+    p.add_argument("--num-classes", type=int, default=None, help="without -c: the classifier's")
+    p.add_argument("--in-chans", type=int, default=None, help="without -c: input channels")
     p.add_argument("--deploy", action="store_true", help="export the BN-folded inference form")
     p.set_defaults(fn=_cmd_export)
 
@@ -470,6 +621,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="classicnets",
         description="The classic CNNs of 2014-2017, faithful to their papers.",
     )
+    parser.add_argument("--version", action="version", version=f"classicnets {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("list", help="registered models with params and mult-adds")

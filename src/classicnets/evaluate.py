@@ -40,7 +40,7 @@ from .engine.checkpoint import CheckpointError
 from .engine.metrics import EvalResult
 from .engine.runtime import autocast, to_device
 from .errors import WeightsFileError
-from .preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing, for_dataset
+from .preprocessing import Preprocessing
 
 if TYPE_CHECKING:
     from .weights.metadata import WeightsMetadata
@@ -203,6 +203,12 @@ class LoadedModel:
     in_chans: int
     preprocessing: Preprocessing
     config: dict[str, Any]
+    #: The file the weights came from (None for registered weights).
+    source: Path | None = None
+
+    def transforms(self) -> Any:
+        """The evaluation transform of a PIL image or uint8 tensor (torchvision's spelling)."""
+        return self.preprocessing.eval_transform()
 
     @property
     def input_size(self) -> int:
@@ -227,6 +233,7 @@ def load_registered(name: str, model_name: str | None = None) -> LoadedModel:
     with their classes and their catalog entry's evaluation preprocessing."""
     from .factory import create_model
     from .weights import get_weights, load_weights
+    from .weights.data_config import pretrained_cfg
 
     spec = get_weights(name)
     if model_name is not None and model_name != spec.arch:
@@ -246,6 +253,7 @@ def load_registered(name: str, model_name: str | None = None) -> LoadedModel:
         classes = tuple(str(i) for i in range(spec.num_classes))
     model = create_model(spec.arch, num_classes=spec.num_classes)
     load_weights(model, name)
+    model.pretrained_cfg = pretrained_cfg(pre, classes, tag=spec.tag)
     model.eval()
     return LoadedModel(
         model=model,
@@ -258,6 +266,26 @@ def load_registered(name: str, model_name: str | None = None) -> LoadedModel:
     )
 
 
+#: In a run directory, the weights eval/predict/export take, best first: the final weights
+#: (the EMA when the run kept one; written when the run completes), else the best epoch's
+#: checkpoint, else the last (a run still going or interrupted).
+RUN_WEIGHTS = ("model.safetensors", "best.pt", "last.pt")
+
+
+def run_weights_file(path: str | Path) -> Path:
+    """The file that stands for ``path``: itself, or a run directory's first of
+    :data:`RUN_WEIGHTS` that exists."""
+    p = Path(path)
+    if not p.is_dir():
+        return p
+    for name in RUN_WEIGHTS:
+        if (p / name).is_file():
+            return p / name
+    raise CheckpointError(
+        f"{p} is a directory without {', '.join(RUN_WEIGHTS)}: not a training run's directory"
+    )
+
+
 def load_trained(
     checkpoint: str | Path | None = None,
     *,
@@ -265,12 +293,14 @@ def load_trained(
     weights: str | Path | None = None,
     use_ema: bool = True,
 ) -> LoadedModel:
-    """From a run directory, a ``.pt`` checkpoint, a model name with a weight file, or
-    registered weights (``weights="resnet50.tv_in1k"``, :func:`load_registered`).
+    """From a run directory (see :data:`RUN_WEIGHTS`), any weight file we wrote, a foreign state
+    dict with ``model_name``, or registered weights (``weights="resnet50_v1_5.tv_in1k"``,
+    :func:`load_registered`).
 
     Files are read by ``weights.files.read_weights`` (any layout we wrote, our training states,
     foreign state dicts); the model is built as the file records (architecture, options,
-    classes, input channels) and fed as its preprocessing says.
+    classes, input channels) and fed as its preprocessing says. ``model_name`` is needed only
+    for a file that does not name its model; naming another model than the file's is refused.
     """
     from .weights.files import read_weights
 
@@ -279,23 +309,45 @@ def load_trained(
         if "/" not in name and not name.endswith((".safetensors", ".pt", ".pth", ".bin")):
             return load_registered(name, model_name)  # an unknown name: the close ones named
     source = checkpoint if checkpoint is not None else weights
-    if source is None or (checkpoint is None and model_name is None):
+    if source is None:
         raise CheckpointError(
-            "give a checkpoint (a run directory or a .pt file), or --model with --weights "
-            "(a .safetensors file written by `classicnets train`)"
+            "give a checkpoint (-c: a run directory or any weight file it holds), or --weights "
+            "(a weight file, with --model when the file does not name its model, or registered "
+            "weights such as resnet50_v1_5.tv_in1k)"
         )
+    file = run_weights_file(source)
     try:
-        state, meta = read_weights(source, ema=use_ema)
+        state, meta = read_weights(file, ema=use_ema)
     except WeightsFileError as e:
         raise CheckpointError(str(e)) from None
-    name = model_name if checkpoint is None else None
-    return _ready(state, meta, name or meta.architecture)
+    if model_name and meta.architecture and model_name != meta.architecture:
+        raise CheckpointError(
+            f"{file} holds {meta.architecture}, not {model_name}; leave --model out"
+        )
+    lm = _ready(state, meta, meta.architecture or model_name or "")
+    lm.source = file
+    return lm
+
+
+def load_run(path: str | Path, *, use_ema: bool = True) -> LoadedModel:
+    """A trained model ready for inference, with its classes and preprocessing: from a run
+    directory (its final weights, see :data:`RUN_WEIGHTS`) or any weight file we wrote
+    (``model.safetensors``, ``best.pt``, ``save_weights``' and ``convert``'s files).
+
+    ``lm.model(lm.transforms()(image).unsqueeze(0))`` classifies a PIL image;
+    ``lm.classes`` names the outputs.
+    """
+    return load_trained(path, use_ema=use_ema)
 
 
 def _ready(state: dict[str, torch.Tensor], meta: WeightsMetadata, name: str) -> LoadedModel:
-    """The model the file describes, its weights loaded strictly, in eval mode."""
+    """The model the file describes, its weights loaded strictly (every key that does not fit
+    in the table of the error), in eval mode."""
+    from .errors import WeightsError
     from .factory import create_model
     from .registry import model_info
+    from .weights import load_weights
+    from .weights.data_config import default_preprocessing, pretrained_cfg
 
     if not name:
         raise CheckpointError("the file does not say which model it holds; give --model")
@@ -304,29 +356,19 @@ def _ready(state: dict[str, torch.Tensor], meta: WeightsMetadata, name: str) -> 
     in_chans = meta.in_chans or 3
     model = create_model(name, num_classes=len(classes), in_chans=in_chans, **meta.options)
     try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
+        load_weights(model, state, layout=meta.layout or "auto", adapt=False, progress=False)
+    except WeightsError as e:
         raise CheckpointError(f"the weights do not fit {name}: {e}") from None
+    preprocessing = meta.preprocessing or default_preprocessing(name)
+    model.pretrained_cfg = pretrained_cfg(preprocessing, classes)
     return LoadedModel(
         model=model.eval(),
         name=name,
         classes=classes,
         in_chans=in_chans,
-        preprocessing=meta.preprocessing or _unrecorded_preprocessing(name),
+        preprocessing=preprocessing,
         config=meta.config,
     )
-
-
-def _unrecorded_preprocessing(name: str) -> Preprocessing:
-    """For a file that records none (another library's): the model's paper input size and
-    data geometry (CIFAR's whole images, or photographs), with the ImageNet statistics those
-    libraries' weights use."""
-    from .registry import model_info
-
-    info = model_info(name)
-    cifar = any(e.dataset.startswith("CIFAR") for e in info.figures.errors)
-    dataset = "cifar10" if cifar else "imagefolder"
-    return for_dataset(dataset, info.input_size, mean=IMAGENET_MEAN, std=IMAGENET_STD)
 
 
 # -- the `classicnets eval` command ---------------------------------------------------------------

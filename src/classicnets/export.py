@@ -3,10 +3,18 @@
 Formats: ONNX (``torch.onnx.export``, the torch.export-based exporter; checked by running it
 with onnxruntime); TorchScript (``torch.jit.trace``: the models' input checks are Python and
 are evaluated while tracing; PyTorch deprecates TorchScript in favour of torch.export, it is
-kept because deployment stacks still load it); ``torch.export``'s ExportedProgram (.pt2). With
-``dynamic_batch`` the batch dimension is symbolic, and the check runs at another batch size
-than the example the export saw. Models with auxiliary heads export their inference form (eval
-mode returns the logits alone). Every export is compared with the eager model:
+kept because deployment stacks still load it); ``torch.export``'s ExportedProgram (.pt2). The
+batch dimension is symbolic by default (``dynamic_batch=False`` fixes it at ``batch_size``), and
+the file is checked at batch 1 and batch 3, neither the example's batch of 2.
+
+What the file computes for: ``metadata`` (a :class:`~classicnets.weights.WeightsMetadata`: the
+architecture, class names, preprocessing) goes into the file as our safetensors header entries
+(``classicnets.<field>``, strings, JSON where structured): ONNX ``metadata_props``; TorchScript's
+``_extra_files`` and the ExportedProgram's ``extra_files`` under ``classicnets.json`` (those
+entries as one JSON object). :func:`read_export_metadata` reads them back from any of the three.
+
+Models with auxiliary heads export their inference form (eval mode returns the logits alone).
+Every export is compared with the eager model:
 ``max|exported - eager| / max|eager|`` must stay below ``tolerance`` (1e-4 in fp32).
 
 Where it does not, the float64 result of the same model on the same batch decides: the export
@@ -21,9 +29,10 @@ wrong operator or weight is off by orders of magnitude more, so the check still 
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,7 +42,7 @@ from torch import Tensor, nn
 from .errors import ClassicNetsError
 
 if TYPE_CHECKING:
-    from .weights import LoadReport
+    from .weights import LoadReport, WeightsMetadata
 
 __all__ = [
     "FORMATS",
@@ -44,9 +53,16 @@ __all__ = [
     "load_checkpoint",
     "load_exported",
     "max_rel_error",
+    "read_export_metadata",
 ]
 
 FORMATS: dict[str, str] = {"onnx": ".onnx", "torchscript": ".ts", "exported-program": ".pt2"}
+
+#: The extra file holding the metadata in TorchScript and ExportedProgram archives.
+METADATA_FILE = "classicnets.json"
+
+#: The batch sizes a dynamic-batch export is checked at (the example has 2).
+CHECK_BATCHES = (1, 3)
 
 
 class ExportError(ClassicNetsError):
@@ -69,6 +85,8 @@ class ExportCheck:
     checked_batch: int
     exact_error: float | None = None
     eager_exact_error: float | None = None
+    #: Every batch size the file was run at (``checked_batch`` is the largest).
+    checked_batches: tuple[int, ...] = ()
 
     def describe(self) -> str:
         text = f"max relative error {self.max_rel_error:.1e}"
@@ -120,7 +138,9 @@ def _batch_dim() -> torch.export.Dim:
     return torch.export.Dim("batch", min=1, max=4096)
 
 
-def _export_onnx(model: nn.Module, x: Tensor, path: Path, dynamic_batch: bool) -> None:
+def _export_onnx(
+    model: nn.Module, x: Tensor, path: Path, dynamic_batch: bool, entries: dict[str, str]
+) -> None:
     try:
         import onnxscript  # noqa: F401  (needed by torch.onnx's exporter)
     except ImportError:
@@ -139,21 +159,52 @@ def _export_onnx(model: nn.Module, x: Tensor, path: Path, dynamic_batch: bool) -
             output_names=["logits"],
             verbose=False,
         )
+    program.model.metadata_props.update(entries)
     program.save(str(path))
 
 
-def _export_torchscript(model: nn.Module, x: Tensor, path: Path) -> None:
+def _export_torchscript(model: nn.Module, x: Tensor, path: Path, entries: dict[str, str]) -> None:
     with warnings.catch_warnings():
         # tracer warnings about the Python input checks, and TorchScript's deprecation notice
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(model, (x,), check_trace=False)
-        torch.jit.save(traced, str(path))
+        torch.jit.save(traced, str(path), _extra_files={METADATA_FILE: json.dumps(entries)})
 
 
-def _export_program(model: nn.Module, x: Tensor, path: Path, dynamic_batch: bool) -> None:
+def _export_program(
+    model: nn.Module, x: Tensor, path: Path, dynamic_batch: bool, entries: dict[str, str]
+) -> None:
     dynamic = {"x": {0: _batch_dim()}} if dynamic_batch else None
     program = torch.export.export(model, (x,), dynamic_shapes=dynamic)
-    torch.export.save(program, str(path))
+    torch.export.save(program, str(path), extra_files={METADATA_FILE: json.dumps(entries)})
+
+
+def read_export_metadata(path: str | Path) -> WeightsMetadata:
+    """What an exported file records about its network (written by :func:`export_model`):
+    the architecture, classes, input channels and preprocessing; empty when it records none.
+
+    Without classicnets: ONNX ``{p.key: p.value for p in onnx.load(f).metadata_props}``;
+    TorchScript ``files = {"classicnets.json": ""}; torch.jit.load(f, _extra_files=files)``;
+    ExportedProgram ``torch.export.load(f, extra_files=files)``; then ``json.loads`` the entry.
+    """
+    from .weights import WeightsMetadata
+
+    path = Path(path)
+    if path.suffix == ".onnx":
+        import onnx
+
+        entries = {p.key: p.value for p in onnx.load(str(path), load_external_data=False)
+                   .metadata_props}  # fmt: skip
+    else:
+        files = {METADATA_FILE: ""}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated in torch
+            if path.suffix == ".pt2":
+                torch.export.load(str(path), extra_files=files)
+            else:
+                torch.jit.load(str(path), _extra_files=files)
+        entries = json.loads(files[METADATA_FILE] or "{}")
+    return WeightsMetadata.from_header(entries)
 
 
 def load_exported(path: str | Path, fmt: str) -> Callable[[Tensor], Tensor]:
@@ -187,40 +238,72 @@ def export_model(
     fmt: str,
     input_size: int,
     in_chans: int = 3,
-    dynamic_batch: bool = False,
+    dynamic_batch: bool = True,
+    batch_size: int = 2,
     tolerance: float = 1e-4,
+    metadata: WeightsMetadata | None = None,
 ) -> ExportCheck:
     """Export ``model`` (eval mode, fp32, CPU) to ``path`` and check it against eager.
 
-    Raises :class:`ExportError` if the export fails or its output differs by more than
-    ``tolerance`` (relative to the largest logit).
+    ``dynamic_batch``: any batch size (checked at 1 and 3); else fixed at ``batch_size``.
+    ``metadata``: what to record in the file (see the module docstring). Raises
+    :class:`ExportError` if the export fails or its output differs by more than ``tolerance``
+    (relative to the largest logit).
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     path = Path(path)
     if fmt == "exported-program" and path.suffix != ".pt2":
         raise ValueError(f"torch.export saves .pt2 files; name the output {path.stem}.pt2")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     path.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval().float().cpu()
-    example = torch.randn(2, in_chans, input_size, input_size)
+    example = torch.randn(2 if dynamic_batch else batch_size, in_chans, input_size, input_size)
+    entries = metadata.header() if metadata is not None else {}
     try:
         with torch.no_grad():
             if fmt == "onnx":
-                _export_onnx(model, example, path, dynamic_batch)
+                _export_onnx(model, example, path, dynamic_batch, entries)
             elif fmt == "torchscript":
-                _export_torchscript(model, example, path)
+                _export_torchscript(model, example, path, entries)
             else:
-                _export_program(model, example, path, dynamic_batch)
+                _export_program(model, example, path, dynamic_batch, entries)
     except ExportError:
         raise
     except Exception as e:  # the exporters raise many kinds; the reason is what matters
         reason = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
         raise ExportError(f"{fmt} export failed: {reason}") from e
-    batch = 3 if dynamic_batch or fmt == "torchscript" else 2
+    exported = load_exported(path, fmt)
+    # a traced TorchScript graph records no batch size: it takes any, and is checked so
+    batches = CHECK_BATCHES if dynamic_batch or fmt == "torchscript" else (batch_size,)
+    checks = [_check_batch(model, exported, path, fmt, b, in_chans, input_size, tolerance)
+              for b in batches]  # fmt: skip
+    worst = max(checks, key=lambda c: c.max_rel_error)
+    return replace(worst, checked_batch=max(batches), checked_batches=batches)
+
+
+def _check_batch(
+    model: nn.Module,
+    exported: Callable[[Tensor], Tensor],
+    path: Path,
+    fmt: str,
+    batch: int,
+    in_chans: int,
+    input_size: int,
+    tolerance: float,
+) -> ExportCheck:
+    """The exported file against eager on one random batch (see the module docstring)."""
     x = torch.randn(batch, in_chans, input_size, input_size)
     with torch.no_grad():
         expected = model(x)
-        actual = load_exported(path, fmt)(x)
+        try:
+            actual = exported(x)
+        except Exception as e:  # onnxruntime and the loaders raise their own kinds
+            raise ExportError(
+                f"the {fmt} file {path.name} does not run at batch {batch}: "
+                f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+            ) from e
     err = max_rel_error(actual, expected)
     if err <= tolerance:
         return ExportCheck(path=path, format=fmt, max_rel_error=err, checked_batch=batch)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from .models.base import ClassicNet, FeatureInfo
+from .models.base import ClassicNet, FeatureInfoList
 
 
 class FeatureExtractor(nn.Module):
@@ -28,7 +28,7 @@ class FeatureExtractor(nn.Module):
         model.reset_classifier(0)
         self.model = model
         self.out_indices = tuple(sorted(set(indices)))
-        self.feature_info: list[FeatureInfo] = [model.feature_info[i] for i in self.out_indices]
+        self.feature_info = FeatureInfoList(model.feature_info[i] for i in self.out_indices)
 
     def forward(self, x: Tensor) -> list[Tensor]:
         return self.model.run_stages(x, self.out_indices)

@@ -31,3 +31,11 @@ def format_table(
     if footer:
         out += [rule, *map(line, footer)]
     return "\n".join(out)
+
+
+def format_count(n: float) -> str:
+    """12,345 -> '12.3K'; 25,557,032 -> '25.56M'; 3.86e9 -> '3.858G'."""
+    for unit, scale, digits in (("G", 1e9, 3), ("M", 1e6, 2), ("K", 1e3, 1)):
+        if abs(n) >= scale:
+            return f"{n / scale:.{digits}f}{unit}"
+    return f"{n:.0f}"

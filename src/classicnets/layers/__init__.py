@@ -3,6 +3,7 @@
 from .auxiliary import AuxClassifier, AuxPool, run_with_aux
 from .branches import ConcatBranches
 from .conv import ConvNormAct
+from .drop_path import DropPath, set_drop_path
 from .head import ClassifierHead
 from .init import init_weights
 from .lrn import LocalResponseNorm
@@ -17,6 +18,7 @@ __all__ = [
     "ClassifierHead",
     "ConcatBranches",
     "ConvNormAct",
+    "DropPath",
     "LocalResponseNorm",
     "Normalization",
     "Renormalize",
@@ -24,4 +26,5 @@ __all__ = [
     "SqueezeExcite",
     "init_weights",
     "run_with_aux",
+    "set_drop_path",
 ]

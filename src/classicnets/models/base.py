@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from torch import Tensor, nn
 
@@ -25,6 +26,26 @@ class FeatureInfo:
     module: str
     channels: int
     reduction: int
+
+
+class FeatureInfoList(list[FeatureInfo]):
+    """The stages' :class:`FeatureInfo` in order, with timm's accessors: ``channels()``,
+    ``reduction()`` and ``module_name()`` give a list over the stages, or one value for
+    ``idx`` (an int, negative from the end)."""
+
+    def channels(self, idx: int | None = None) -> int | list[int]:
+        return self._get("channels", idx)
+
+    def reduction(self, idx: int | None = None) -> int | list[int]:
+        return self._get("reduction", idx)
+
+    def module_name(self, idx: int | None = None) -> str | list[str]:
+        return self._get("module", idx)
+
+    def _get(self, field: str, idx: int | None) -> Any:
+        if idx is None:
+            return [getattr(f, field) for f in self]
+        return getattr(self[idx], field)
 
 
 class ClassicNet(nn.Module):
@@ -52,14 +73,14 @@ class ClassicNet(nn.Module):
         self.min_input_size = min_input_size
         self.model_name = type(self).__name__
         self._stage_modules: tuple[tuple[str, ...], ...] = ()
-        self.feature_info: list[FeatureInfo] = []
+        self.feature_info = FeatureInfoList()
 
     def set_stages(self, stages: Sequence[tuple[Sequence[str], int, int]]) -> None:
         """Describe the stages: ``[(module_names, out_channels, reduction), ...]``."""
         self._stage_modules = tuple(tuple(names) for names, _, _ in stages)
-        self.feature_info = [
+        self.feature_info = FeatureInfoList(
             FeatureInfo(names[-1], channels, reduction) for names, channels, reduction in stages
-        ]
+        )
         for names in self._stage_modules:
             for n in names:
                 if not isinstance(getattr(self, n, None), nn.Module):
@@ -85,6 +106,12 @@ class ClassicNet(nn.Module):
                 f"{self.model_name} expects a batch of images shaped (N, C, H, W); "
                 f"got a tensor of shape {tuple(x.shape)} (add a batch dimension with "
                 "x.unsqueeze(0) for a single image)"
+            )
+        if not x.is_floating_point():
+            raise InputShapeError(
+                f"{self.model_name} takes float images but got a {x.dtype} tensor; convert it "
+                "with x.float() / 255 and normalise it as model.pretrained_cfg says, or feed "
+                "images through the weights' preprocessing (weights.transforms())"
             )
         if x.shape[1] != self.in_chans:
             raise InputShapeError(

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..keys import CheckpointFormats, KeyLayout, remap_keys
-from ..layers import ClassifierHead, ConvNormAct, init_weights
+from ..layers import ClassifierHead, ConvNormAct, init_weights, set_drop_path
 from ..layers.fused import FusedConv
 from ..layers.se import SEConfig
 from ..registry import register_model
@@ -159,6 +159,8 @@ class ResidualBlock(nn.Module):
     tail: str | None = None
     #: Set by ``fuse_for_inference``: the tail adds the shortcut and applies the ReLU itself.
     fused_tail: bool = False
+    #: Stochastic depth on F (``drop_path_rate``; not in the papers); None: F always runs.
+    drop_path: nn.Module | None = None
 
     def residual_head(self, x: Tensor) -> Tensor:
         """F up to its last convolution."""
@@ -190,6 +192,8 @@ class ResidualBlock(nn.Module):
             out = tail(self.residual_head(self._se_at("pre", x)), shortcut)
             return self._se_at("post", out)
         out = self._se_at("standard", self.residual(self._se_at("pre", x)))
+        if self.drop_path is not None:
+            out = self.drop_path(out)
         # In place: allocating a fresh tensor per block cost ~7% of eager CPU time (benchmarks/).
         # Safe for autograd: no layer that ends a residual branch (BN, conv, SE's multiply)
         # saves its output for backward, and autograd would raise if one did.
@@ -443,6 +447,11 @@ class ResNet(ClassicNet):
     :class:`ResidualBlock`), ``se_stages`` (stage numbers 1.. = layer1.., i.e. the paper's
     conv2_x..; None = all); ``halve_first_1x1``, ``downsample_kernel`` and ``stem_width`` for
     SENet-154; ``stem_pool`` for the Caffe max pool of the released SENet models.
+
+    Not in the papers, for modern training recipes (defaults keep the papers' networks):
+    ``global_pool`` ("avg", the papers', or "max") and ``drop_path_rate``, stochastic depth on
+    the residual branches, growing linearly to that rate at the last block
+    (``layers/drop_path.py``).
     """
 
     def __init__(
@@ -468,6 +477,8 @@ class ResNet(ClassicNet):
         in_chans: int = 3,
         drop_rate: float = 0.0,
         zero_init_last: bool = False,
+        global_pool: str = "avg",
+        drop_path_rate: float = 0.0,
     ) -> None:
         if len(layers) != len(widths):
             raise ValueError(f"layers {tuple(layers)} and widths {tuple(widths)} differ in length")
@@ -542,7 +553,8 @@ class ResNet(ClassicNet):
             self.add_module(name, nn.Sequential(*blocks))
             stages.append(([*first, name] if i == 0 else [name], channels, reduction))
         self.set_stages(stages)
-        self.head = ClassifierHead(channels, num_classes, drop_rate=drop_rate)
+        self.head = ClassifierHead(channels, num_classes, drop_rate=drop_rate, pool=global_pool)
+        set_drop_path([m for m in self.modules() if isinstance(m, ResidualBlock)], drop_path_rate)
         init_weights(self, zero_init_last=zero_init_last)
 
 

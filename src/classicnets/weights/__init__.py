@@ -8,7 +8,8 @@
   declare their key rules; :func:`remap_keys` (``classicnets.keys``), the rule engine.
 * ``catalog.py``: the ``arch.tag`` registry with provenance; ``hub.py``: verified downloads into
   the torch hub cache; ``files.py``: our one file layout, its writer and the one reader (safe:
-  safetensors, ``weights_only`` pickles); ``metadata.py``: what a file says about its weights.
+  safetensors, ``weights_only`` pickles); ``metadata.py``: what a file says about its weights;
+  ``data_config.py``: the ``pretrained_cfg`` (timm's spelling) every model carries.
 """
 
 from __future__ import annotations

@@ -98,6 +98,11 @@ class WeightSpec:
             return list(meta["categories"])
         raise ValueError(f"{self.name}: no class names known for {self.categories!r}")
 
+    def transforms(self) -> Any:
+        """The evaluation transform these weights expect, in torchvision's spelling
+        (``ResNet50_Weights.IMAGENET1K_V1.transforms()``): ``preprocessing.eval_transform()``."""
+        return self.preprocessing.eval_transform()
+
     def describe_hash(self) -> str:
         if self.full_hash:
             return f"SHA-256 {self.sha256}"

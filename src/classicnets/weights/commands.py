@@ -11,15 +11,26 @@ from ..registry import model_info
 from ..table import format_table
 from .catalog import WeightSpec, get_weights, list_weights
 from .hub import sha256_of
-from .load import load_weights
+from .interchange import foreign_archs
+from .load import load_weights, no_weights_message
 from .save import save_weights
 
 
 def weights_table(pattern: str = "*") -> str:
-    """The registered weights matching ``pattern``, with provenance, as a text table."""
-    names = list_weights(pattern)
+    """The registered weights matching ``pattern`` (a glob of weight names, or a model name: its
+    weights), with provenance, as a text table. A torchvision/timm name that is another of our
+    models (``resnet50``: our ``resnet50_v1_5``) gets that model's weights, with a note."""
+    names = list_weights(pattern) or list_weights(f"{pattern}.*")
     if not names:
-        return ""
+        ours = sorted({e.ours for e in foreign_archs() if e.name == pattern and e.ours != pattern})
+        names = [n for arch in ours for n in list_weights(f"{arch}.*")]
+        if not names:
+            return ""
+        return no_weights_message(pattern) + "\n\n" + _table(names)
+    return _table(names)
+
+
+def _table(names: list[str]) -> str:
     rows = []
     for name in names:
         s = get_weights(name)

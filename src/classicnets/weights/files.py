@@ -41,7 +41,7 @@ from torch import Tensor
 from ..errors import WeightsFileError
 from .metadata import FORMAT_VERSION, WeightsMetadata
 
-__all__ = ["read_file", "read_weights", "unwrap_state_dict", "write_weights"]
+__all__ = ["read_file", "read_metadata_of", "read_weights", "unwrap_state_dict", "write_weights"]
 
 #: Checkpoint dictionaries often nest the weights under one of these keys (training scripts, timm).
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "module", "state_dict_ema")
@@ -95,6 +95,21 @@ def read_weights(
         f"{first!r}); expected a .safetensors file or a file written by torch.save "
         "(.pth/.pt/.bin)"
     )
+
+
+def read_metadata_of(path: str | os.PathLike[str]) -> WeightsMetadata:
+    """What a weight file records, without its tensors where the format allows (a safetensors
+    header is read alone; a torch file has to be read whole)."""
+    p = _existing_file(Path(path))
+    if _sniff(p) != "safetensors":
+        return read_weights(p)[1]
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(p), framework="pt", device="cpu") as f:
+            return WeightsMetadata.from_header(dict(f.metadata() or {}))
+    except Exception as e:  # safetensors raises its own error types for corrupt headers
+        raise WeightsFileError(f"{p} is a corrupt or truncated safetensors file: {e}") from e
 
 
 def read_file(path: str | os.PathLike[str]) -> tuple[dict[str, Tensor], dict[str, str]]:

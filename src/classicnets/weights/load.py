@@ -198,7 +198,7 @@ def detect_layout(model: nn.Module, state_dict: Mapping[str, Tensor]) -> str:
     return best
 
 
-def _is_path(source: str | os.PathLike[str]) -> bool:
+def is_weights_path(source: str | os.PathLike[str]) -> bool:
     if isinstance(source, os.PathLike):
         return True
     return (
@@ -221,7 +221,7 @@ def _read_source(
             "source must be a state dict, a file path or a registered weight name, "
             f"got {type(source).__name__}"
         )
-    if _is_path(source):
+    if is_weights_path(source):
         tensors, meta = read_weights(source)
         return tensors, meta, str(source), None
     if str(source) not in list_weights():
@@ -472,9 +472,9 @@ def resolve_pretrained(arch: str, pretrained: bool | str | os.PathLike[str]) -> 
     if pretrained is True:
         spec = default_weights(arch)
         if spec is None:
-            raise UnknownWeightsError(_no_weights_message(arch))
+            raise UnknownWeightsError(no_weights_message(arch))
         return spec.name
-    if isinstance(pretrained, os.PathLike | str) and _is_path(pretrained):
+    if isinstance(pretrained, os.PathLike | str) and is_weights_path(pretrained):
         return os.fspath(pretrained)
     if not isinstance(pretrained, str):
         raise TypeError(f"pretrained must be True, a tag or a path, got {pretrained!r}")
@@ -494,7 +494,7 @@ def resolve_pretrained(arch: str, pretrained: bool | str | os.PathLike[str]) -> 
     return spec.name
 
 
-def _no_weights_message(arch: str) -> str:
+def no_weights_message(arch: str) -> str:
     msg = f"no pretrained weights are registered for {arch}."
     others = [e for e in foreign_archs() if e.name == arch and e.ours != arch]
     for e in others[:1]:
