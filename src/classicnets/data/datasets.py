@@ -255,7 +255,7 @@ def _folder_root(data_dir: str) -> Path:
     if p.is_file() and p.name.endswith((".tar.gz", ".tgz", ".tar")):
         p = extract_archive(p)
     if not p.exists():
-        raise DataError(f"data folder {p} does not exist")
+        raise DataError(f"data folder {p} does not exist (check --data-dir)")
     # an archive may hold one top-level folder
     if not any((p / s).is_dir() for s in ("train", "val", "test")):
         inner = [d for d in p.iterdir() if d.is_dir()]
