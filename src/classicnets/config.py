@@ -532,6 +532,19 @@ def resolve(
                 f"--recipe {recipe} differs from the resumed run's recipe {base.recipe}; "
                 "leave --recipe out when resuming"
             )
+    elif recipe is None and _leaves_digits(overrides):
+        # the digits demo's settings (16x16 input, 1-pixel shifts...) are for the digits and
+        # ResNet-20 only: another dataset, model or pretrained weights start from the defaults
+        base = TrainConfig(recipe="defaults", description="no recipe: the settings' defaults")
     else:
         base = load_recipe(recipe or "digits")
     return apply(base, overrides, source="command line")
+
+
+def _leaves_digits(overrides: dict[str, Any]) -> bool:
+    demo = TrainConfig()  # the digits recipe's dataset and model are the defaults
+    return (
+        overrides.get("dataset", demo.dataset) != demo.dataset
+        or overrides.get("model", demo.model) != demo.model
+        or overrides.get("pretrained") is not None
+    )
