@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader
 
 from .allocator import retain_freed_memory
 from .config import ConfigError, TrainConfig, validate
-from .data import DataBundle, build_data
+from .data import DataBundle, build_data, class_counts
 from .data.loader import ShardSampler, StepBatchSampler, grouped, make_loader
 from .engine import checkpoint as ckpt_io
 from .engine import distributed
@@ -132,6 +132,7 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None) -> TrainResult:
 def _train(cfg: TrainConfig, info: distributed.DistInfo, resume: str | Path | None) -> TrainResult:
     # -- setup: run directory, resumption point, determinism ------------------------------------
     validate(cfg)
+    cfg = _absolute_paths(cfg)
     run_dir = _resolve_run_dir(cfg, resume)
     resume_from = ckpt_io.resume_point(run_dir, resume)
     set_deterministic(cfg.deterministic, info.device)
@@ -140,7 +141,10 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo, resume: str | Path | No
     run = _setup(cfg, info, run_dir)
     # -- resume ---------------------------------------------------------------------------------
     if resume_from is not None:
+        saved = ckpt_io.load(resume_from)["config"]
         run.state = ckpt_io.restore(resume_from, cfg.to_dict(), run.parts, is_main=info.is_main)
+        if not _continue_note(run, saved):
+            return _already_complete(run)
         run.log(f"resuming from {resume_from} at step {run.state.step}")
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -297,6 +301,7 @@ def _intro(run: _Run) -> str:
         f"{cfg.precision}",
         f"run directory: {run.run_dir}",
     ]
+    lines += _data_lines(run)
     done = run.fine_tuning or {}
     if "pretrained" in done:
         lines.append(f"pretrained: {done['pretrained']['summary']}")
@@ -305,6 +310,23 @@ def _intro(run: _Run) -> str:
     if "freeze_bn" in done:
         lines.append(f"batch-norm statistics fixed ({done['freeze_bn']} batch norms)")
     return "\n".join(lines)
+
+
+def _data_lines(run: _Run) -> list[str]:
+    """Images per class, and how many images each epoch leaves out (the incomplete batch)."""
+    lines = []
+    counts = class_counts(run.data.train)
+    if counts is not None:
+        shown = ", ".join(f"{c} {n}" for c, n in list(counts.items())[:20])
+        more = f", ... ({len(counts)} classes)" if len(counts) > 20 else ""
+        lines.append(f"training images per class: {shown}{more}")
+    dropped = len(run.data.train) - run.steps_per_epoch * run.cfg.batch_size
+    if dropped:
+        lines.append(
+            f"each epoch leaves out {dropped} training image(s), a different random few each "
+            f"epoch (the last incomplete batch of {run.cfg.batch_size})"
+        )
+    return lines
 
 
 # -- one epoch -------------------------------------------------------------------------------------
@@ -497,6 +519,72 @@ def _about(
         "precision": cfg.precision,
         "fine_tuning": fine_tuning,
     }
+
+
+# -- re-running a run ------------------------------------------------------------------------------
+
+#: Settings that change neither the weights nor what the run's files say about them.
+_BOOKKEEPING = frozenset(
+    {"quiet", "run_dir", "workers", "threads", "device", "tensorboard", "stop_after",
+     "checkpoint_every", "retain_memory", "epochs", "steps"}
+)  # fmt: skip
+
+
+def _continue_note(run: _Run, saved: dict[str, Any]) -> bool:
+    """Whether there is anything to train; refuses changed settings that the run's files would
+    misdescribe once it is complete, warns about them mid-run, and says what extending does."""
+    cfg, step = run.cfg.to_dict(), run.state.step
+    changed = {k: (saved.get(k), v) for k, v in cfg.items() if k not in _BOOKKEEPING}
+    changed = {k: sv for k, sv in changed.items() if k in saved and sv[0] != sv[1]}
+    described = ", ".join(f"{k} = {a!r} (now {b!r})" for k, (a, b) in changed.items())
+    previous_total = saved.get("steps") or saved.get("epochs", 0) * run.steps_per_epoch
+    if step >= previous_total and changed:
+        raise ConfigError(
+            f"{run.run_dir} is a complete run trained with {described}; its files describe those "
+            "settings. Train the new settings in another --run-dir (--pretrained "
+            f"{run.run_dir} starts from these weights)"
+        )
+    if changed:
+        run.log(f"note: changed settings apply from step {step} on: {described}")
+    if step >= run.total_steps:
+        return False
+    if step >= previous_total:
+        lr = run.parts.schedule.lr_at(step)
+        run.log(
+            f"extending a finished run from {step} to {run.total_steps} steps: the "
+            f"{cfg['schedule']} schedule is recomputed over the new length, so training goes on "
+            f"at lr {lr:.3g} from step {step} (where the finished schedule had ended its decay)"
+        )
+    return True
+
+
+def _already_complete(run: _Run) -> TrainResult:
+    state = run.state
+    run.log(
+        f"run already complete: {run.run_dir} trained all {state.step} steps; nothing to do. "
+        "Raise --epochs/--steps to train longer, or use another --run-dir"
+    )
+    last = state.history[-1] if state.history else {}
+    return TrainResult(
+        run.run_dir,
+        "completed",
+        state.step,
+        len(state.history),
+        test_acc=last.get("test_acc"),
+        best_acc=state.best_acc,
+        train_seconds=state.train_seconds(),
+    )
+
+
+def _absolute_paths(cfg: TrainConfig) -> TrainConfig:
+    """Paths stored absolute in config.toml and checkpoints: the run can be resumed, evaluated
+    or fine-tuned from anywhere."""
+    changes = {}
+    if cfg.data_dir:
+        changes["data_dir"] = str(Path(cfg.data_dir).expanduser().resolve())
+    if cfg.pretrained and Path(cfg.pretrained).expanduser().exists():
+        changes["pretrained"] = str(Path(cfg.pretrained).expanduser().resolve())
+    return dataclasses.replace(cfg, **changes)
 
 
 # -- helpers ---------------------------------------------------------------------------------------
