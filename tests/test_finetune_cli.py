@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from classicnets.cli import main
@@ -165,3 +166,52 @@ def test_parameter_groups_reach_the_optimizer_and_the_schedule() -> None:
     plain = build_optimizer(model, cfg.optimizer_config())
     set_lr(plain, 0.1)
     assert len(plain.param_groups) == 1 and plain.param_groups[0]["lr"] == 0.1
+
+
+def test_resume_with_freezing_and_parameter_groups_is_bit_exact(tmp_path: Path) -> None:
+    from classicnets.train import train
+    from test_train import _assert_same_run, _final_state, tiny
+
+    options = {"freeze": "1", "layer_decay": 0.7, "head_lr_scale": 5.0, "norm_weight_decay": 0.0}
+    full = train(tiny(tmp_path / "full", **options))
+    assert train(tiny(tmp_path / "split", stop_after=4, **options)).status == "stopped"
+    assert train(tiny(tmp_path / "split", **options)).step == full.step == 6
+    a, b = _final_state(tmp_path / "full"), _final_state(tmp_path / "split")
+    _assert_same_run(a, b)
+    assert sorted(g["lr_scale"] for g in b["optimizer"]["param_groups"])[-1] == 5.0
+
+
+def test_rerunning_a_complete_run(ours: Path, folder: Path, capsys) -> None:
+    before = (ours / "summary.json").read_text()
+    assert _train(folder, ours) == 0
+    assert "run already complete" in capsys.readouterr().out
+    assert (ours / "summary.json").read_text() == before
+    assert _train(folder, ours, "--lr", "0.5") != 0
+    err = capsys.readouterr().err
+    assert "complete run trained with lr = " in err and "another --run-dir" in err
+
+
+def test_empty_class_folder_warns_and_strict_refuses(folder: Path, tmp_path: Path) -> None:
+    from classicnets.data.datasets import DataError, ImageFolderDataset
+
+    root = tmp_path / "train"
+    for c in CLASSES:
+        (root / c).symlink_to(folder / "train" / c)
+    (root / "zebra").mkdir()
+    with pytest.warns(UserWarning, match="without images: zebra"):
+        ImageFolderDataset(root)
+    with pytest.raises(DataError, match="zebra"):
+        ImageFolderDataset(root, strict=True)
+
+
+def test_epochs_zero_lists_only_written_files(folder: Path, tmp_path: Path, capsys) -> None:
+    assert _train(folder, tmp_path / "r", "--epochs", "0", "--set", "steps=") == 0
+    listed = capsys.readouterr().out.rsplit("run files in", 1)[1]
+    assert "last.pt" not in listed and "metrics.csv" not in listed
+
+
+def test_cuda_without_a_gpu_is_one_line(capsys, monkeypatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main(["train", "--device", "cuda", "--epochs", "1"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "no CUDA GPU" in err
