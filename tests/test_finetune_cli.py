@@ -205,7 +205,8 @@ def test_empty_class_folder_warns_and_strict_refuses(folder: Path, tmp_path: Pat
 
 
 def test_epochs_zero_lists_only_written_files(folder: Path, tmp_path: Path, capsys) -> None:
-    assert _train(folder, tmp_path / "r", "--epochs", "0", "--set", "steps=") == 0
+    args = ["--dataset", "imagefolder", "--data-dir", str(folder), "--batch-size", "4"]
+    assert main(["train", *args, "--epochs", "0", "--run-dir", str(tmp_path / "r")]) == 0
     listed = capsys.readouterr().out.rsplit("run files in", 1)[1]
     assert "last.pt" not in listed and "metrics.csv" not in listed
 
