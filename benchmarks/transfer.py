@@ -65,14 +65,15 @@ def train(args: list[str]) -> dict:
     return json.loads((run_dir / "summary.json").read_text())
 
 
-def pretrain_args(data: Path, epochs: int) -> list[str]:
+def pretrain_args(data: Path, epochs: int, subset: int | None) -> list[str]:
     # the paper's CIFAR recipe (batch 128, lr 0.1, pad-crop and flips) with cosine over `epochs`
-    return [
+    args = [
         "--recipe", "resnet_cifar", "--dataset", "imagefolder", "--data-dir", str(data),
         "--epochs", str(epochs), "--set", "steps=", "--set", "schedule=cosine",
         "--set", "schedule_unit=epoch", "--set", "milestones=", "--set", "test_subset=1000",
         "--run-dir", str(WORK / "runs" / "pretrain"),
     ]  # fmt: skip
+    return args + (["--set", f"train_subset={subset}"] if subset else [])
 
 
 def variants(pretrained: Path) -> dict[str, list[str]]:
@@ -97,18 +98,31 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--per-class", type=int, default=100)
     ap.add_argument("--only", default=None, help="run only the variant of this name")
+    ap.add_argument(
+        "--pretrain-subset", type=int, default=None, help="reduced run: N pretraining images"
+    )
+    ap.add_argument("--test-subset", type=int, default=None, help="reduced run: N test images")
     opts = ap.parse_args()
     pre_data, target = prepare(opts.per_class)
     pre_dir = WORK / "runs" / "pretrain"
     if not (pre_dir / "summary.json").is_file():
-        train(pretrain_args(pre_data, opts.pretrain_epochs))
+        train(pretrain_args(pre_data, opts.pretrain_epochs, opts.pretrain_subset))
     pre = json.loads((pre_dir / "summary.json").read_text())
     out = RESULTS / "transfer.json"
     results = json.loads(out.read_text()) if out.is_file() else {}
-    results["pretrain"] = {"epochs": pre["epochs"], "test_acc_classes_0_4": pre["test_acc"]}
+    results["pretrain"] = {
+        "epochs": pre["epochs"],
+        "steps": pre["steps"],
+        "train_images": opts.pretrain_subset or 25000,
+        "test_acc_classes_0_4_1000_images": pre["test_acc"],
+        "command": "classicnets train "
+        + " ".join(pretrain_args(pre_data, opts.pretrain_epochs, opts.pretrain_subset)),
+    }
     common = ["--dataset", "imagefolder", "--data-dir", str(target), "--model", "resnet20"]
     common += ["--steps", str(opts.steps), "--batch-size", str(opts.batch_size)]
     common += ["--set", "train_crop=pad_crop", "--set", "hflip=true"]  # the same for all four
+    if opts.test_subset:
+        common += ["--set", f"test_subset={opts.test_subset}"]
     for name, extra in variants(pre_dir).items():
         if opts.only and name != opts.only:
             continue
