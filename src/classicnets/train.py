@@ -108,7 +108,8 @@ class _Run:
         """Called by every process at the same points; rank 0 writes the run's totals."""
         totals = dataclasses.replace(self.state, sums=self.state.sums.total(self.info))
         if self.info.is_main:
-            meta, config = _meta(self.cfg, self.data), self.cfg.to_dict()
+            meta = {**_meta(self.cfg, self.data), "total_steps": self.total_steps}
+            config = self.cfg.to_dict()
             ckpt = ckpt_io.snapshot(self.parts, totals, config, meta, self.info.world_size)
             ckpt_io.atomic_save(ckpt, path)
 
@@ -141,9 +142,9 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo, resume: str | Path | No
     run = _setup(cfg, info, run_dir)
     # -- resume ---------------------------------------------------------------------------------
     if resume_from is not None:
-        saved = ckpt_io.load(resume_from)["config"]
+        saved = ckpt_io.load(resume_from)
         run.state = ckpt_io.restore(resume_from, cfg.to_dict(), run.parts, is_main=info.is_main)
-        if not _continue_note(run, saved):
+        if not _continue_note(run, saved["config"], saved["meta"].get("total_steps")):
             return _already_complete(run)
         run.log(f"resuming from {resume_from} at step {run.state.step}")
     if info.is_main:
@@ -530,14 +531,16 @@ _BOOKKEEPING = frozenset(
 )  # fmt: skip
 
 
-def _continue_note(run: _Run, saved: dict[str, Any]) -> bool:
+def _continue_note(run: _Run, saved: dict[str, Any], previous_total: int | None) -> bool:
     """Whether there is anything to train; refuses changed settings that the run's files would
-    misdescribe once it is complete, warns about them mid-run, and says what extending does."""
+    misdescribe once it is complete, warns about them mid-run, and says what extending does.
+    ``previous_total``: the steps the checkpoint's run was set to train (None: not recorded)."""
     cfg, step = run.cfg.to_dict(), run.state.step
     changed = {k: (saved.get(k), v) for k, v in cfg.items() if k not in _BOOKKEEPING}
     changed = {k: sv for k, sv in changed.items() if k in saved and sv[0] != sv[1]}
     described = ", ".join(f"{k} = {a!r} (now {b!r})" for k, (a, b) in changed.items())
-    previous_total = saved.get("steps") or saved.get("epochs", 0) * run.steps_per_epoch
+    if previous_total is None:  # a checkpoint written before total_steps was recorded
+        previous_total = step + 1 if not (run.run_dir / "summary.json").is_file() else step
     if step >= previous_total and changed:
         raise ConfigError(
             f"{run.run_dir} is a complete run trained with {described}; its files describe those "
