@@ -93,6 +93,7 @@ def ours(folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         (("--workers", "-1"), "workers must be at least 0"),
         (("--set", "epochs=1.5"), "epochs must be a whole number"),
         (("--set", "learnin_rate=0.1"), "did you mean lr?"),
+        (("--pretrained", "RUN", "--set", "num_classes=7"), "one output per class folder"),
     ],
 )
 def test_bad_input_stops_before_training_and_touches_nothing(

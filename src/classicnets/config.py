@@ -406,6 +406,11 @@ def _unknown_setting(name: str) -> str:
     """``name`` with the settings it may have meant (typos, other libraries' names)."""
     import difflib
 
+    if name == "num_classes":
+        return (
+            "num_classes (the classifier always has one output per class folder of the "
+            "dataset; pretrained weights with other classes get a new classifier)"
+        )
     known = {**{k: k for k in FIELDS}, **ALIASES}
     guesses = dict.fromkeys(known[m] for m in difflib.get_close_matches(name, known, n=3))
     return f"{name} (did you mean {' or '.join(guesses)}?)" if guesses else name
