@@ -196,6 +196,7 @@ def test_empty_class_folder_warns_and_strict_refuses(folder: Path, tmp_path: Pat
     from classicnets.data.datasets import DataError, ImageFolderDataset
 
     root = tmp_path / "train"
+    root.mkdir()
     for c in CLASSES:
         (root / c).symlink_to(folder / "train" / c)
     (root / "zebra").mkdir()
