@@ -65,13 +65,17 @@ def train(args: list[str]) -> dict:
     return json.loads((run_dir / "summary.json").read_text())
 
 
+def _pretrain_dir(epochs: int, subset: int | None) -> Path:
+    return WORK / "runs" / f"pretrain-{subset or 'all'}-{epochs}ep"
+
+
 def pretrain_args(data: Path, epochs: int, subset: int | None) -> list[str]:
     # the paper's CIFAR recipe (batch 128, lr 0.1, pad-crop and flips) with cosine over `epochs`
     args = [
         "--recipe", "resnet_cifar", "--dataset", "imagefolder", "--data-dir", str(data),
         "--epochs", str(epochs), "--set", "steps=", "--set", "schedule=cosine",
         "--set", "schedule_unit=epoch", "--set", "milestones=", "--set", "test_subset=1000",
-        "--run-dir", str(WORK / "runs" / "pretrain"),
+        "--run-dir", str(_pretrain_dir(epochs, subset)),
     ]  # fmt: skip
     return args + (["--set", f"train_subset={subset}"] if subset else [])
 
@@ -102,13 +106,14 @@ def main() -> None:
         "--pretrain-subset", type=int, default=None, help="reduced run: N pretraining images"
     )
     ap.add_argument("--test-subset", type=int, default=None, help="reduced run: N test images")
+    ap.add_argument("--out", default="transfer.json", help="file under benchmarks/results")
     opts = ap.parse_args()
     pre_data, target = prepare(opts.per_class)
-    pre_dir = WORK / "runs" / "pretrain"
+    pre_dir = _pretrain_dir(opts.pretrain_epochs, opts.pretrain_subset)
     if not (pre_dir / "summary.json").is_file():
         train(pretrain_args(pre_data, opts.pretrain_epochs, opts.pretrain_subset))
     pre = json.loads((pre_dir / "summary.json").read_text())
-    out = RESULTS / "transfer.json"
+    out = RESULTS / opts.out
     results = json.loads(out.read_text()) if out.is_file() else {}
     results["pretrain"] = {
         "epochs": pre["epochs"],
@@ -126,7 +131,8 @@ def main() -> None:
     for name, extra in variants(pre_dir).items():
         if opts.only and name != opts.only:
             continue
-        run_dir = WORK / "runs" / name.split(",")[0].replace(" ", "_") / str(opts.steps)
+        tag = f"{pre_dir.name}-{opts.steps}x{opts.batch_size}-{opts.test_subset or 'all'}"
+        run_dir = WORK / "runs" / name.split(",")[0].replace(" ", "_") / tag
         summary = train([*extra, *common, "--run-dir", str(run_dir)])
         results[name] = {
             "test_acc": summary["test_acc"],
