@@ -265,7 +265,7 @@ def _build_model(
         )
     about: dict[str, Any] = {}
     if source is not None:
-        check_agreement(source, cfg.model, num_classes)
+        check_agreement(source, cfg.model)
         model, adaptation = build_model(
             source, cfg.model, num_classes=num_classes, in_chans=data.in_chans, options=options
         )

@@ -71,17 +71,12 @@ def inspect_source(source: str, model: str) -> PretrainedSource:
     )
 
 
-def check_agreement(src: PretrainedSource, model: str, num_classes: int) -> None:
-    """Refuse a run whose model or explicit class count contradicts the weights."""
+def check_agreement(src: PretrainedSource, model: str) -> None:
+    """Refuse a run whose model is not the architecture the weights name."""
     if src.architecture and src.architecture != model:
         raise PretrainedSourceError(
             f"the weights {src.source} are for {src.architecture}, but the model is {model}; "
             f"leave --model out (the weights name it) or pass --model {src.architecture}"
-        )
-    if num_classes < 2:
-        raise PretrainedSourceError(
-            f"the dataset has {num_classes} class: training a classifier needs at least two "
-            "class folders"
         )
 
 
