@@ -3,7 +3,7 @@
 SOURCE is a registered weight name (``resnet50.tv_in1k``, or a tag such as ``tv_in1k`` of the
 run's model), a weights file (our safetensors, a torchvision/timm ``.pth`` read safely), or a
 run directory of ours (its ``model.safetensors``, else its ``last.pt``). :func:`inspect_source`
-says what the weights are (architecture, options, classes, preprocessing) without building a
+says what the weights are (architecture, options, preprocessing) without building a
 model, so that a wrong source is refused before anything is written; :func:`build_model` then
 builds the run's model with the classifier sized for the dataset and loads every other layer,
 returning what was re-initialised or adapted.
@@ -35,8 +35,6 @@ class PretrainedSource:
     source: str  # the registered name or the file that is loaded
     architecture: str  # "" when the file does not say (a foreign .pth)
     options: dict[str, Any] = field(default_factory=dict)
-    classes: tuple[str, ...] = ()
-    num_classes: int | None = None
     preprocessing: Preprocessing | None = None
 
 
@@ -45,9 +43,7 @@ def inspect_source(source: str, model: str) -> PretrainedSource:
     name = source if "." in source or not model else f"{model}.{source}"
     if name in list_weights():
         spec = get_weights(name)
-        return PretrainedSource(
-            name, spec.arch, num_classes=spec.num_classes, preprocessing=spec.preprocessing
-        )
+        return PretrainedSource(name, spec.arch, preprocessing=spec.preprocessing)
     path = Path(source).expanduser()
     if path.is_dir() and (path / "model.safetensors").is_file():
         path = path / "model.safetensors"
@@ -57,16 +53,13 @@ def inspect_source(source: str, model: str) -> PretrainedSource:
             "of that name (`classicnets weights` lists them, e.g. resnet50.tv_in1k)"
         )
     try:
-        state, meta = read_weights(path)
+        _, meta = read_weights(path)
     except ClassicNetsError as e:
         raise PretrainedSourceError(f"pretrained={source!r}: {e}") from None
-    heads = [v for k, v in state.items() if k.endswith("weight") and v.ndim == 2]
     return PretrainedSource(
         str(path.resolve()),
         meta.architecture,
         dict(meta.options),
-        tuple(meta.classes),
-        meta.num_classes or (heads[-1].shape[0] if heads else None),
         meta.preprocessing,
     )
 
