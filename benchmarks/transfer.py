@@ -126,6 +126,7 @@ def main() -> None:
     common = ["--dataset", "imagefolder", "--data-dir", str(target), "--model", "resnet20"]
     common += ["--steps", str(opts.steps), "--batch-size", str(opts.batch_size)]
     common += ["--set", "train_crop=pad_crop", "--set", "hflip=true"]  # the same for all four
+    common += ["--set", f"eval_every={opts.steps}"]  # evaluated once, after the last step
     if opts.test_subset:
         common += ["--set", f"test_subset={opts.test_subset}"]
     for name, extra in variants(pre_dir).items():
