@@ -191,6 +191,12 @@ _TRAIN_FLAGS = {  # flag -> config field; every other field via --set KEY=VALUE
     "workers": int,
     "seed": int,
     "threads": int,
+    "input_size": int,
+    "pretrained": str,
+    "freeze": str,
+    "head_lr_scale": float,
+    "layer_decay": float,
+    "norm_weight_decay": float,
 }
 
 
@@ -201,7 +207,7 @@ def train_config_from_args(args: argparse.Namespace) -> tuple[object, str | None
 
     overrides = parse_overrides(args.set)
     overrides.update({k: getattr(args, k) for k in _TRAIN_FLAGS if getattr(args, k) is not None})
-    for flag in ("quiet", "strict", "channels_last", "compile"):
+    for flag in ("quiet", "strict", "channels_last", "compile", "freeze_bn"):
         if getattr(args, flag):
             overrides[flag] = True
     saved = None
@@ -214,19 +220,42 @@ def train_config_from_args(args: argparse.Namespace) -> tuple[object, str | None
         resume = args.run_dir  # re-running into the same run directory continues it
     if resume is not None:
         saved = load(resume)["config"]
-    return resolve(args.recipe, overrides, saved=saved), resume
+    cfg = resolve(args.recipe, overrides, saved=saved)
+    if cfg.pretrained and args.model is None and saved is None:
+        from dataclasses import replace
+
+        from .engine.pretrained import inspect_source
+
+        arch = inspect_source(cfg.pretrained, cfg.model).architecture
+        cfg = replace(cfg, model=arch or cfg.model)  # the weights name the architecture
+    return cfg, resume
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
     import signal
 
+    from .config import describe_settings, list_recipes, recipe_path
     from .train import train
+
+    if args.list_settings:
+        print(describe_settings())
+        return 0
+    if args.list_recipes:
+        for name in list_recipes():
+            print(f"{name:24s} {_recipe_description(recipe_path(name))}")
+        return 0
 
     cfg, resume = train_config_from_args(args)
     result = train(cfg, resume=resume)
     if result.status == "interrupted":
         return 128 + (result.signal or signal.SIGINT)
     return 0
+
+
+def _recipe_description(path: Path) -> str:
+    from .config import load_recipe
+
+    return load_recipe(str(path)).description
 
 
 def _load_for_inference(args: argparse.Namespace) -> Any:
@@ -373,10 +402,20 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
         "overridden by flags and --set KEY=VALUE (any config field). Re-running into an existing "
         "--run-dir, or --resume, continues exactly where the run stopped.",
     )
+    from .config import HELP
+
     p.add_argument("--recipe", "-r", default=None, help="recipe name or .toml (default: digits)")
     for name, typ in _TRAIN_FLAGS.items():
-        p.add_argument("--" + name.replace("_", "-"), type=typ, default=None, dest=name)
-    p.add_argument("--set", "-s", action="append", default=[], metavar="KEY=VALUE")
+        flag = "--" + name.replace("_", "-")
+        p.add_argument(flag, type=typ, default=None, dest=name, help=HELP[name])
+    p.add_argument(
+        "--set",
+        "-s",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any setting (repeatable), e.g. --set lr=0.05; --list-settings lists them",
+    )
     p.add_argument(
         "--resume",
         nargs="?",
@@ -385,10 +424,17 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
         metavar="RUN_DIR|CKPT",
         help="continue a run (its config is reused; flags override it)",
     )
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars; one line/epoch")
-    p.add_argument("--strict", action="store_true", help="fail on an unreadable image")
-    p.add_argument("--channels-last", action="store_true", dest="channels_last")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--quiet", "-q", action="store_true", help=HELP["quiet"])
+    p.add_argument("--strict", action="store_true", help=HELP["strict"])
+    p.add_argument(
+        "--channels-last", action="store_true", dest="channels_last", help=HELP["channels_last"]
+    )
+    p.add_argument("--compile", action="store_true", help=HELP["compile"])
+    p.add_argument("--freeze-bn", action="store_true", dest="freeze_bn", help=HELP["freeze_bn"])
+    p.add_argument(
+        "--list-settings", action="store_true", help="every setting: type, default and help"
+    )
+    p.add_argument("--list-recipes", action="store_true", help="the bundled recipes")
     p.set_defaults(fn=_cmd_train)
 
     p = sub.add_parser("eval", help="top-1/top-5, per-class accuracy, confusion matrix")

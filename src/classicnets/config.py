@@ -72,10 +72,21 @@ class TrainConfig:
     hflip: bool = False
     color_jitter: float = 0.0  # brightness/contrast/saturation strength (0: off)
     lighting: float = 0.0  # AlexNet PCA colour augmentation std (0: off; papers use 0.1)
-    eval_crop_pct: float = 0.875  # eval: resize shorter side to input/crop_pct, centre crop
+    # eval: resize the shorter side to input/crop_pct, centre crop (None: the weights', or 0.875)
+    eval_crop_pct: float | None = None
+    interpolation: str | None = None  # resize filter (None: the weights', or bilinear)
     mixup_alpha: float = 0.0
     cutmix_alpha: float = 0.0
     mix_prob: float = 1.0
+    # -- fine-tuning (classicnets.engine.finetune) --------------------------------------------
+    # registered weights (resnet50.tv_in1k), a weights file or a run directory of ours; the
+    # classifier is replaced for the dataset's classes and the preprocessing follows the weights
+    pretrained: str | None = None
+    freeze: str = "none"  # none, stem, N (the stem and N stages after it), backbone
+    freeze_bn: bool = False  # batch-norm statistics fixed while the weights train
+    head_lr_scale: float = 1.0  # the classifier's learning rate relative to the base lr
+    layer_decay: float = 1.0  # lr scale layer_decay**depth from the head down (1: off)
+    norm_weight_decay: float | None = None  # weight decay of biases and norm weights (None: same)
     # -- optimisation ---------------------------------------------------------------------------
     epochs: int = 10
     steps: int | None = None  # total optimizer steps; overrides epochs when set
@@ -133,10 +144,21 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def data_config(self, input_size: int) -> DataConfig:
-        """What the data side needs, for a network taking ``input_size`` images."""
+    def data_config(
+        self, input_size: int, weights: preprocessing.Preprocessing | None = None
+    ) -> DataConfig:
+        """What the data side needs, for a network taking ``input_size`` images; ``weights``:
+        the pretrained weights' preprocessing, which fills what the config leaves unset."""
+        crop = self.eval_crop_pct
+        if crop is None:
+            crop = weights.input_size / weights.resize_size if weights is not None else 0.875
         pre = preprocessing.for_dataset(
-            self.dataset, input_size, crop_fraction=self.eval_crop_pct, mean=self.mean, std=self.std
+            self.dataset,
+            input_size,
+            crop_fraction=crop,
+            mean=self.mean or (weights.mean if weights is not None else None),
+            std=self.std or (weights.std if weights is not None else None),
+            interpolation=self.interpolation or (weights.interpolation if weights else "bilinear"),
         )
         return DataConfig(
             dataset=self.dataset,
@@ -182,6 +204,108 @@ class TrainConfig:
         return "\n".join(lines) + "\n"
 
 
+#: One line of help per setting (``classicnets train --list-settings``); a test checks that
+#: every field has one.
+HELP: dict[str, str] = {
+    "recipe": "the recipe this configuration came from (name or .toml path)",
+    "description": "free text: what the recipe is and where its numbers come from",
+    "model": "registered model name (`classicnets list`)",
+    "model_options": "constructor options of the model, e.g. {drop_rate = 0.2}",
+    "dataset": "digits (embedded), cifar10, cifar100, or imagefolder (your own folder)",
+    "data_dir": "dataset folder (train/ and test/ or val/ class folders), or a .tar.gz of one",
+    "input_size": "training/eval image size (unset: the weights' or the model's)",
+    "train_subset": "use N training images, evenly spread over the classes (quick runs)",
+    "test_subset": "use N test images, evenly spread over the classes",
+    "workers": "data-loading worker processes (0: in the training process)",
+    "strict": "stop on an unreadable image or an empty class folder instead of skipping it",
+    "mean": "per-channel normalization mean (unset: the weights' or the dataset's)",
+    "std": "per-channel normalization std (unset: the weights' or the dataset's)",
+    "train_crop": "training crop: none, pad_crop, random_resized_crop or scale_jitter",
+    "crop_padding": "pad_crop: pixels of zero padding before the random crop",
+    "rrc_scale": "random_resized_crop: range of the crop's area fraction",
+    "rrc_ratio": "random_resized_crop: range of the crop's aspect ratio",
+    "scale_jitter": "scale_jitter: range of the shorter side before the crop",
+    "hflip": "random horizontal flips in training",
+    "color_jitter": "brightness/contrast/saturation jitter strength (0: off)",
+    "lighting": "AlexNet PCA colour augmentation std (0: off; papers use 0.1)",
+    "eval_crop_pct": "eval: centre crop fraction (unset: the weights', or 0.875)",
+    "interpolation": "resize filter: bilinear, bicubic, nearest... (unset: the weights')",
+    "mixup_alpha": "mixup Beta(alpha, alpha) (0: off)",
+    "cutmix_alpha": "cutmix Beta(alpha, alpha) (0: off)",
+    "mix_prob": "probability of applying mixup/cutmix to a batch",
+    "pretrained": "start from weights: a registered name (resnet50.tv_in1k), a file, a run dir",
+    "freeze": "none, stem, N (the stem and N stages after it) or backbone (linear probe)",
+    "freeze_bn": "keep every batch norm's statistics fixed (fine-tuning with small batches)",
+    "head_lr_scale": "the classifier's learning rate relative to the base lr",
+    "layer_decay": "layer-wise lr decay: stage i below the head gets lr * layer_decay**i (1: off)",
+    "norm_weight_decay": "weight decay of biases and norm weights (unset: weight_decay)",
+    "epochs": "passes over the training set (an integer; steps overrides it)",
+    "steps": "total optimizer steps (overrides epochs)",
+    "batch_size": "global batch: all processes and accumulation steps together",
+    "grad_accum": "micro-batches accumulated per optimizer step",
+    "optimizer": "sgd, rmsprop (TensorFlow's) or adamw",
+    "lr": "base learning rate (of the global batch)",
+    "momentum": "SGD/RMSProp momentum",
+    "nesterov": "Nesterov momentum (SGD)",
+    "weight_decay": "L2 weight decay",
+    "rmsprop_decay": "RMSProp decay of the mean square",
+    "rmsprop_eps": "RMSProp epsilon (TensorFlow style: inside the square root)",
+    "adamw_betas": "AdamW betas",
+    "label_smoothing": "label smoothing of the cross-entropy loss",
+    "aux_loss_weight": "weight of auxiliary classifier losses (unset: the model's)",
+    "grad_clip_norm": "clip the global gradient norm to this (unset: off)",
+    "ema_decay": "average the weights with this decay; evaluation uses the average (unset: off)",
+    "schedule": "constant, step, multistep, exponential, cosine or plateau",
+    "schedule_unit": "whether step_size, milestones and warmup count epochs or steps",
+    "step_size": "step/exponential: decay every step_size units",
+    "milestones": "multistep: decay points (fractions of the run when all are < 1)",
+    "gamma": "decay factor of step/multistep/exponential/plateau",
+    "min_lr": "cosine: floor of the learning rate",
+    "plateau_patience": "plateau: epochs without test-accuracy gain before decaying",
+    "plateau_max_decays": "plateau: stop decaying after this many decays (VGG: 3)",
+    "warmup": "warm-up length in schedule_unit",
+    "warmup_lr": "learning rate at the start of warm-up",
+    "warmup_mode": "linear (ramp to lr) or constant (warmup_lr until the end)",
+    "warmup_until_train_error": "end a constant warm-up once the training error is below this",
+    "warmup_error_window": "steps over which that training error is measured",
+    "device": "auto (cuda when available), cpu, cuda or cuda:N",
+    "precision": "fp32, bf16 or fp16 (autocast)",
+    "channels_last": "channels-last memory format",
+    "compile": "torch.compile the model",
+    "threads": "torch.set_num_threads (unset: PyTorch's default)",
+    "retain_memory": "keep freed memory in the process (no page faults per CPU step)",
+    "seed": "random seed (data order, augmentation, initialization)",
+    "deterministic": "deterministic kernels (bit-exact resume on CPU)",
+    "run_dir": "run directory (unset: runs/<model>-<dataset>-<time>)",
+    "checkpoint_every": "also save last.pt every N steps (0: once per epoch)",
+    "eval_every": "evaluate every N epochs (and after the last)",
+    "stop_after": "save and stop after this step, as if interrupted",
+    "quiet": "no progress bars; one line per epoch",
+    "tensorboard": "write TensorBoard event files when tensorboard is installed",
+}
+
+#: Names people reach for, mapped to the setting (``--set learning_rate=...``).
+ALIASES: dict[str, str] = {
+    "learning_rate": "lr",
+    "num_epochs": "epochs",
+    "batch": "batch_size",
+    "bs": "batch_size",
+    "wd": "weight_decay",
+    "image_size": "input_size",
+    "img_size": "input_size",
+    "num_workers": "workers",
+    "crop_pct": "eval_crop_pct",
+    "lr_schedule": "schedule",
+    "scheduler": "schedule",
+    "opt": "optimizer",
+    "max_steps": "steps",
+    "warmup_epochs": "warmup",
+    "data": "data_dir",
+    "arch": "model",
+    "weights": "pretrained",
+}
+
+
 _Narrow = typing.TypeVar("_Narrow")
 
 
@@ -206,6 +330,13 @@ def _toml_value(v: Any) -> str:
 
 _HINTS = typing.get_type_hints(TrainConfig)
 FIELDS = {f.name: _HINTS[f.name] for f in dataclasses.fields(TrainConfig)}
+
+
+_KIND = {int: "a whole number", float: "a number", str: "text"}
+
+
+def _hint(name: str) -> str:
+    return " (for part of an epoch, set steps instead)" if name == "epochs" else ""
 
 
 def _coerce(name: str, value: Any, hint: Any) -> Any:
@@ -233,9 +364,9 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
         try:
             out = hint(value)
         except (TypeError, ValueError):
-            raise ConfigError(f"{name} must be a {hint.__name__}; got {value!r}") from None
+            raise ConfigError(f"{name} must be {_KIND[hint]}; got {value!r}{_hint(name)}") from None
         if hint is int and isinstance(value, float) and value != out:
-            raise ConfigError(f"{name} must be an integer; got {value!r}")
+            raise ConfigError(f"{name} must be a whole number; got {value!r}{_hint(name)}")
         return out
     if origin is tuple:
         if isinstance(value, str):
@@ -271,21 +402,97 @@ def list_recipes() -> list[str]:
     return sorted(p.stem for p in RECIPES_DIR.glob("*.toml"))
 
 
+def _unknown_setting(name: str) -> str:
+    """``name`` with the settings it may have meant (typos, other libraries' names)."""
+    import difflib
+
+    if name == "num_classes":
+        return (
+            "num_classes (the classifier always has one output per class folder of the "
+            "dataset; pretrained weights with other classes get a new classifier)"
+        )
+    known = {**{k: k for k in FIELDS}, **ALIASES}
+    guesses = dict.fromkeys(known[m] for m in difflib.get_close_matches(name, known, n=3))
+    return f"{name} (did you mean {' or '.join(guesses)}?)" if guesses else name
+
+
 def apply(cfg: TrainConfig, values: dict[str, Any], *, source: str) -> TrainConfig:
-    """A copy of ``cfg`` with ``values`` applied, each checked against the field's type."""
+    """A copy of ``cfg`` with ``values`` applied, each checked against the field's type.
+    Common other names (:data:`ALIASES`, e.g. ``learning_rate``) are taken for the setting."""
+    values = {ALIASES.get(k, k): v for k, v in values.items()}
     unknown = sorted(set(values) - set(FIELDS))
     if unknown:
-        import difflib
-
-        hints = [
-            f"{u} (did you mean {', '.join(difflib.get_close_matches(u, FIELDS, n=2))}?)"
-            if difflib.get_close_matches(u, FIELDS, n=2)
-            else u
-            for u in unknown
-        ]
-        raise ConfigError(f"{source}: unknown setting(s) {', '.join(hints)}")
+        raise ConfigError(
+            f"{source}: unknown setting(s) {', '.join(map(_unknown_setting, unknown))}; "
+            "`classicnets train --list-settings` lists them all"
+        )
     changes = {k: _coerce(k, v, FIELDS[k]) for k, v in values.items()}
     return dataclasses.replace(cfg, **changes)
+
+
+#: Settings that must be at least this value.
+_MINIMUM = {
+    "epochs": 0,
+    "steps": 1,
+    "batch_size": 1,
+    "grad_accum": 1,
+    "workers": 0,
+    "eval_every": 1,
+    "checkpoint_every": 0,
+    "crop_padding": 0,
+    "warmup": 0,
+    "lr": 0.0,
+    "head_lr_scale": 0.0,
+    "layer_decay": 0.0,
+    "train_subset": 1,
+    "test_subset": 1,
+    "threads": 1,
+}
+
+
+def validate(cfg: TrainConfig) -> None:
+    """Refuse values no run can use, in one line naming the setting (before anything runs)."""
+    for name, low in _MINIMUM.items():
+        value = getattr(cfg, name)
+        if value is not None and value < low:
+            raise ConfigError(f"{name} must be at least {low}; got {value}")
+    if cfg.eval_crop_pct is not None and not 0 < cfg.eval_crop_pct <= 1:
+        raise ConfigError(f"eval_crop_pct must be in (0, 1]; got {cfg.eval_crop_pct}")
+    if cfg.batch_size % cfg.grad_accum:
+        raise ConfigError(
+            f"batch_size {cfg.batch_size} must be a multiple of grad_accum {cfg.grad_accum}"
+        )
+
+
+def describe_settings() -> str:
+    """Every setting with its type, default and help (``classicnets train --list-settings``)."""
+    from .table import format_table
+
+    defaults = TrainConfig().to_dict()
+    rows = [
+        [
+            name,
+            _type_name(hint),
+            "(unset)" if defaults[name] is None else str(defaults[name]),
+            HELP[name],
+        ]
+        for name, hint in FIELDS.items()
+    ]
+    aliases = ", ".join(f"{a} = {k}" for a, k in ALIASES.items())
+    return format_table(["setting", "type", "default", "help"], rows) + f"\naliases: {aliases}"
+
+
+def _type_name(hint: Any) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Literal:
+        return "|".join(map(str, args))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in args if a is not type(None))
+    if origin is tuple:
+        return f"list of {_type_name(args[0])}"
+    if origin is dict:
+        return "table"
+    return getattr(hint, "__name__", str(hint))
 
 
 def load_recipe(name_or_path: str) -> TrainConfig:
@@ -330,6 +537,19 @@ def resolve(
                 f"--recipe {recipe} differs from the resumed run's recipe {base.recipe}; "
                 "leave --recipe out when resuming"
             )
+    elif recipe is None and _leaves_digits(overrides):
+        # the digits demo's settings (16x16 input, 1-pixel shifts...) are for the digits and
+        # ResNet-20 only: another dataset, model or pretrained weights start from the defaults
+        base = TrainConfig(recipe="defaults", description="no recipe: the settings' defaults")
     else:
         base = load_recipe(recipe or "digits")
     return apply(base, overrides, source="command line")
+
+
+def _leaves_digits(overrides: dict[str, Any]) -> bool:
+    demo = TrainConfig()  # the digits recipe's dataset and model are the defaults
+    return (
+        overrides.get("dataset", demo.dataset) != demo.dataset
+        or overrides.get("model", demo.model) != demo.model
+        or overrides.get("pretrained") is not None
+    )

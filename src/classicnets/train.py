@@ -31,12 +31,13 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from .allocator import retain_freed_memory
-from .config import ConfigError, TrainConfig
-from .data import DataBundle, build_data
+from .config import ConfigError, TrainConfig, validate
+from .data import DataBundle, build_data, class_counts
 from .data.loader import ShardSampler, StepBatchSampler, grouped, make_loader
 from .engine import checkpoint as ckpt_io
 from .engine import distributed
 from .engine.checkpoint import EpochSums, State, TrainingParts
+from .engine.finetune import freeze, freeze_batchnorm_stats, param_groups
 from .engine.logging import (
     Progress,
     TensorBoard,
@@ -47,6 +48,7 @@ from .engine.logging import (
 )
 from .engine.mix import build_mixer
 from .engine.optim import ModelEma, build_optimizer, set_lr
+from .engine.pretrained import PretrainedSource, build_model, check_agreement, inspect_source
 from .engine.runtime import num_threads, seed_all, set_deterministic
 from .engine.schedule import LRSchedule
 from .engine.signals import StopFlag
@@ -88,6 +90,7 @@ class _Run:
     total_steps: int
     state: State = dataclasses.field(default_factory=State)
     tb: TensorBoard | None = None
+    fine_tuning: dict[str, Any] | None = None  # what --pretrained/freeze did (summary.json)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -105,7 +108,8 @@ class _Run:
         """Called by every process at the same points; rank 0 writes the run's totals."""
         totals = dataclasses.replace(self.state, sums=self.state.sums.total(self.info))
         if self.info.is_main:
-            meta, config = _meta(self.cfg, self.data), self.cfg.to_dict()
+            meta = {**_meta(self.cfg, self.data), "total_steps": self.total_steps}
+            config = self.cfg.to_dict()
             ckpt = ckpt_io.snapshot(self.parts, totals, config, meta, self.info.world_size)
             ckpt_io.atomic_save(ckpt, path)
 
@@ -128,6 +132,8 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None) -> TrainResult:
 
 def _train(cfg: TrainConfig, info: distributed.DistInfo, resume: str | Path | None) -> TrainResult:
     # -- setup: run directory, resumption point, determinism ------------------------------------
+    validate(cfg)
+    cfg = _absolute_paths(cfg)
     run_dir = _resolve_run_dir(cfg, resume)
     resume_from = ckpt_io.resume_point(run_dir, resume)
     set_deterministic(cfg.deterministic, info.device)
@@ -136,7 +142,10 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo, resume: str | Path | No
     run = _setup(cfg, info, run_dir)
     # -- resume ---------------------------------------------------------------------------------
     if resume_from is not None:
+        saved = ckpt_io.load(resume_from)
         run.state = ckpt_io.restore(resume_from, cfg.to_dict(), run.parts, is_main=info.is_main)
+        if not _continue_note(run, saved["config"], saved["meta"].get("total_steps")):
+            return _already_complete(run)
         run.log(f"resuming from {resume_from} at step {run.state.step}")
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -156,7 +165,12 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo, resume: str | Path | No
     run.tb.close()
     if info.is_main:
         _write_final_weights(run_dir, cfg, run.data, run.parts.final)
-        write_results(run_dir, run.state, run.data.classes, _about(cfg, info, run.parts.schedule))
+        write_results(
+            run_dir,
+            run.state,
+            run.data.classes,
+            _about(cfg, info, run.parts.schedule, run.fine_tuning),
+        )
     distributed.barrier(info)
     state = run.state
     last = state.history[-1] if state.history else {}
@@ -172,8 +186,13 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo, resume: str | Path | No
 
 
 def _setup(cfg: TrainConfig, info: distributed.DistInfo, run_dir: Path) -> _Run:
-    """Data and loaders, the model, its optimizer, schedule, scaler and average, the step."""
-    data = build_data(cfg.data_config(cfg.input_size or model_info(cfg.model).input_size))
+    """Data and loaders, the model, its optimizer, schedule, scaler and average, the step.
+    Everything that can refuse the configuration runs here, before the run directory is
+    written."""
+    source = inspect_source(cfg.pretrained, cfg.model) if cfg.pretrained else None
+    weights_pre = source.preprocessing if source is not None else None
+    input_size = cfg.input_size or (weights_pre.input_size if weights_pre else None)
+    data = build_data(cfg.data_config(input_size or model_info(cfg.model).input_size, weights_pre))
     per_process_batch = cfg.batch_size // info.world_size
     sampler = StepBatchSampler(
         len(data.train),
@@ -191,15 +210,14 @@ def _setup(cfg: TrainConfig, info: distributed.DistInfo, run_dir: Path) -> _Run:
         make_loader(data.test, test_sampler, cfg.workers),
     )
     total_steps = cfg.steps or cfg.epochs * sampler.steps_per_epoch
-    model = create_model(
-        cfg.model, num_classes=len(data.classes), in_chans=data.in_chans, **cfg.model_options
-    ).to(info.device)
+    model, fine_tuning = _build_model(cfg, data, source)
+    model = model.to(info.device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     _check_compiler(cfg, info.device)
     parts = TrainingParts(
         model,
-        build_optimizer(model, cfg.optimizer_config()),
+        build_optimizer(_optimizer_params(cfg, model), cfg.optimizer_config()),
         cfg.lr_schedule(total_steps=total_steps, steps_per_epoch=sampler.steps_per_epoch),
         torch.amp.GradScaler(info.device.type, enabled=cfg.precision == "fp16"),
         ModelEma(model, cfg.ema_decay) if cfg.ema_decay else None,
@@ -221,17 +239,95 @@ def _setup(cfg: TrainConfig, info: distributed.DistInfo, run_dir: Path) -> _Run:
         aux_weights=aux_loss_weights(model, cfg.aux_loss_weight),
         mixer=mixer,
     )
-    return _Run(cfg, info, run_dir, data, sampler, loaders, parts, stepper, total_steps)
+    run = _Run(cfg, info, run_dir, data, sampler, loaders, parts, stepper, total_steps)
+    run.fine_tuning = fine_tuning
+    return run
+
+
+def _build_model(
+    cfg: TrainConfig, data: DataBundle, source: PretrainedSource | None
+) -> tuple[nn.Module, dict[str, Any] | None]:
+    """The model for the dataset's classes: from the pretrained weights when the config names
+    them, then frozen as ``freeze``/``freeze_bn`` say; and what was done, for summary.json."""
+    num_classes = len(data.classes)
+    if num_classes < 2:
+        raise ConfigError(
+            f"the dataset has {num_classes} class ({', '.join(data.classes)}): a classifier "
+            "needs at least two class folders"
+        )
+    options = dict(cfg.model_options)
+    explicit = options.pop("num_classes", None)
+    if explicit is not None and int(explicit) != num_classes:
+        raise ConfigError(
+            f"model_options sets num_classes = {explicit}, but the dataset has {num_classes} "
+            f"classes ({', '.join(data.classes[:10])}{'...' if num_classes > 10 else ''}); "
+            "leave num_classes out: the classifier is sized for the dataset"
+        )
+    about: dict[str, Any] = {}
+    if source is not None:
+        check_agreement(source, cfg.model)
+        model, adaptation = build_model(
+            source, cfg.model, num_classes=num_classes, in_chans=data.in_chans, options=options
+        )
+        about["pretrained"] = adaptation.as_dict()
+    else:
+        model = create_model(cfg.model, num_classes=num_classes, in_chans=data.in_chans, **options)
+    if str(cfg.freeze).strip().lower() not in ("", "none", "0"):
+        report = freeze(model, cfg.freeze)
+        about["frozen"] = report.describe()
+    if cfg.freeze_bn:
+        about["freeze_bn"] = freeze_batchnorm_stats(model)
+    return model, about or None
+
+
+def _optimizer_params(cfg: TrainConfig, model: nn.Module) -> nn.Module | list[dict[str, Any]]:
+    """The model itself (one group: the papers' setting) or the fine-tuning parameter groups."""
+    if cfg.head_lr_scale == 1 and cfg.layer_decay == 1 and cfg.norm_weight_decay is None:
+        return model
+    return param_groups(
+        model,
+        weight_decay=cfg.weight_decay,
+        head_lr_scale=cfg.head_lr_scale,
+        layer_decay=cfg.layer_decay,
+        norm_weight_decay=cfg.norm_weight_decay,
+    )
 
 
 def _intro(run: _Run) -> str:
     cfg, data, size = run.cfg, run.data, run.data.preprocessing.input_size
-    return (
+    lines = [
         f"training {cfg.model} on {cfg.dataset} ({len(data.train)} train / {len(data.test)} test "
         f"images, {size}x{size}) for {run.total_steps} steps ({run.num_epochs} epochs of "
         f"{run.steps_per_epoch}), {run.info.world_size} process(es) on {run.info.device}, "
-        f"{cfg.precision}\nrun directory: {run.run_dir}"
-    )
+        f"{cfg.precision}",
+        f"run directory: {run.run_dir}",
+    ]
+    lines += _data_lines(run)
+    done = run.fine_tuning or {}
+    if "pretrained" in done:
+        lines.append(f"pretrained: {done['pretrained']['summary']}")
+    if "frozen" in done:
+        lines.append(done["frozen"])
+    if "freeze_bn" in done:
+        lines.append(f"batch-norm statistics fixed ({done['freeze_bn']} batch norms)")
+    return "\n".join(lines)
+
+
+def _data_lines(run: _Run) -> list[str]:
+    """Images per class, and how many images each epoch leaves out (the incomplete batch)."""
+    lines = []
+    counts = class_counts(run.data.train)
+    if counts is not None:
+        shown = ", ".join(f"{c} {n}" for c, n in list(counts.items())[:20])
+        more = f", ... ({len(counts)} classes)" if len(counts) > 20 else ""
+        lines.append(f"training images per class: {shown}{more}")
+    dropped = len(run.data.train) - run.steps_per_epoch * run.cfg.batch_size
+    if dropped:
+        lines.append(
+            f"each epoch leaves out {dropped} training image(s), a different random few each "
+            f"epoch (the last incomplete batch of {run.cfg.batch_size})"
+        )
+    return lines
 
 
 # -- one epoch -------------------------------------------------------------------------------------
@@ -407,7 +503,12 @@ def _write_final_weights(
     )
 
 
-def _about(cfg: TrainConfig, info: distributed.DistInfo, schedule: LRSchedule) -> dict[str, Any]:
+def _about(
+    cfg: TrainConfig,
+    info: distributed.DistInfo,
+    schedule: LRSchedule,
+    fine_tuning: dict[str, Any] | None,
+) -> dict[str, Any]:
     """What the summary says about the run besides its results."""
     return {
         "model": cfg.model,
@@ -417,7 +518,76 @@ def _about(cfg: TrainConfig, info: distributed.DistInfo, schedule: LRSchedule) -
         "device": str(info.device),
         "world_size": info.world_size,
         "precision": cfg.precision,
+        "fine_tuning": fine_tuning,
     }
+
+
+# -- re-running a run ------------------------------------------------------------------------------
+
+#: Settings that change neither the weights nor what the run's files say about them.
+_BOOKKEEPING = frozenset(
+    {"quiet", "run_dir", "workers", "threads", "device", "tensorboard", "stop_after",
+     "checkpoint_every", "retain_memory", "epochs", "steps"}
+)  # fmt: skip
+
+
+def _continue_note(run: _Run, saved: dict[str, Any], previous_total: int | None) -> bool:
+    """Whether there is anything to train; refuses changed settings that the run's files would
+    misdescribe once it is complete, warns about them mid-run, and says what extending does.
+    ``previous_total``: the steps the checkpoint's run was set to train (None: not recorded)."""
+    cfg, step = run.cfg.to_dict(), run.state.step
+    changed = {k: (saved.get(k), v) for k, v in cfg.items() if k not in _BOOKKEEPING}
+    changed = {k: sv for k, sv in changed.items() if k in saved and sv[0] != sv[1]}
+    described = ", ".join(f"{k} = {a!r} (now {b!r})" for k, (a, b) in changed.items())
+    if previous_total is None:  # a checkpoint written before total_steps was recorded
+        previous_total = step + 1 if not (run.run_dir / "summary.json").is_file() else step
+    if step >= previous_total and changed:
+        raise ConfigError(
+            f"{run.run_dir} is a complete run trained with {described}; its files describe those "
+            "settings. Train the new settings in another --run-dir (--pretrained "
+            f"{run.run_dir} starts from these weights)"
+        )
+    if changed:
+        run.log(f"note: changed settings apply from step {step} on: {described}")
+    if step >= run.total_steps:
+        return False
+    if step >= previous_total:
+        lr = run.parts.schedule.lr_at(step)
+        run.log(
+            f"extending a finished run from {step} to {run.total_steps} steps: the "
+            f"{cfg['schedule']} schedule is recomputed over the new length, so training goes on "
+            f"at lr {lr:.3g} from step {step} (where the finished schedule had ended its decay)"
+        )
+    return True
+
+
+def _already_complete(run: _Run) -> TrainResult:
+    state = run.state
+    run.log(
+        f"run already complete: {run.run_dir} trained all {state.step} steps; nothing to do. "
+        "Raise --epochs/--steps to train longer, or use another --run-dir"
+    )
+    last = state.history[-1] if state.history else {}
+    return TrainResult(
+        run.run_dir,
+        "completed",
+        state.step,
+        len(state.history),
+        test_acc=last.get("test_acc"),
+        best_acc=state.best_acc,
+        train_seconds=state.train_seconds(),
+    )
+
+
+def _absolute_paths(cfg: TrainConfig) -> TrainConfig:
+    """Paths stored absolute in config.toml and checkpoints: the run can be resumed, evaluated
+    or fine-tuned from anywhere."""
+    changes = {}
+    if cfg.data_dir:
+        changes["data_dir"] = str(Path(cfg.data_dir).expanduser().resolve())
+    if cfg.pretrained and Path(cfg.pretrained).expanduser().exists():
+        changes["pretrained"] = str(Path(cfg.pretrained).expanduser().resolve())
+    return dataclasses.replace(cfg, **changes)
 
 
 # -- helpers ---------------------------------------------------------------------------------------

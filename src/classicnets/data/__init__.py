@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
 from ..preprocessing import Preprocessing
 from .datasets import BadImageError, BadSample, DataError, load_image, open_split
@@ -23,6 +23,7 @@ __all__ = [
     "DataConfig",
     "DataError",
     "build_data",
+    "class_counts",
     "dataset_in_chans",
     "load_image",
 ]
@@ -72,6 +73,22 @@ def _subset(ds: Dataset, n: int | None) -> Dataset:
     sub.classes = ds.classes  # type: ignore[attr-defined]
     sub.native_size = getattr(ds, "native_size", None)  # type: ignore[attr-defined]
     return sub
+
+
+def class_counts(ds: Dataset) -> dict[str, int] | None:
+    """Images per class of a split as :func:`build_data` returns it (seeded, maybe a subset);
+    None when the dataset does not list its labels."""
+    base = getattr(ds, "base", ds)
+    indices = None
+    if isinstance(base, Subset):
+        indices, base = base.indices, base.dataset
+    targets = getattr(base, "targets", None)
+    if targets is None:
+        return None
+    counts = dict.fromkeys(base.classes, 0)
+    for i in indices if indices is not None else range(len(targets)):
+        counts[base.classes[targets[i]]] += 1
+    return counts
 
 
 def build_data(dc: DataConfig, *, include_train: bool = True) -> DataBundle:

@@ -156,6 +156,29 @@ class ImageFolderDataset(Dataset):
                 f"{self.root}/cat/0001.jpg; found: {found}"
             )
         self.targets = [label for _, label in self.samples]
+        self._check_empty_classes()
+
+    def _check_empty_classes(self) -> None:
+        """A class folder without images is a label the model can never learn: an error with
+        ``strict``, else a warning (its class index is kept, so labels stay those of the names)."""
+        counts = self.class_counts()
+        empty = [c for c, n in counts.items() if n == 0]
+        if not empty:
+            return
+        msg = (
+            f"{self.root}: class folder(s) without images: {', '.join(empty)}; remove them or "
+            "add images"
+        )
+        if self.strict:
+            raise DataError(msg + " (--strict)")
+        warnings.warn(msg + "; training goes on with them (--strict stops here)", stacklevel=3)
+
+    def class_counts(self) -> dict[str, int]:
+        """Images per class, in class order."""
+        counts = dict.fromkeys(self.classes, 0)
+        for label in self.targets:
+            counts[self.classes[label]] += 1
+        return counts
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -255,7 +278,7 @@ def _folder_root(data_dir: str) -> Path:
     if p.is_file() and p.name.endswith((".tar.gz", ".tgz", ".tar")):
         p = extract_archive(p)
     if not p.exists():
-        raise DataError(f"data folder {p} does not exist")
+        raise DataError(f"data folder {p} does not exist (check --data-dir)")
     # an archive may hold one top-level folder
     if not any((p / s).is_dir() for s in ("train", "val", "test")):
         inner = [d for d in p.iterdir() if d.is_dir()]

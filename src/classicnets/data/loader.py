@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from .datasets import BadSample
+from .datasets import BadSample, DataError
 
 _MIX = 0x9E3779B97F4A7C15
 
@@ -83,11 +83,11 @@ class StepBatchSampler(Sampler[list[tuple[int, int]]]):
     ) -> None:
         parts = world_size * grad_accum
         if global_batch % parts:
-            raise ValueError(
+            raise DataError(
                 f"batch_size {global_batch} must be divisible by processes x grad_accum = {parts}"
             )
         if n < global_batch:
-            raise ValueError(
+            raise DataError(
                 f"the training set has {n} images, fewer than one batch of {global_batch}; "
                 "lower batch_size"
             )

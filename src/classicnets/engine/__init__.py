@@ -6,5 +6,7 @@ parts, state, epoch sums; atomic save and load, RNG capture), step (the module t
 forward/backward, the update), signals (stop flag, end-of-step signals), mix (MixUp/CutMix),
 optim (optimizers, TF-style RMSProp, EMA), schedule (learning-rate schedules with warm-up),
 metrics (accuracy, confusion matrix), logging (progress bars, epoch lines, CSV, TensorBoard,
-plots, the summary), runtime (precision, seeding, determinism, layout).
+plots, the summary), runtime (precision, seeding, determinism, layout), finetune (freezing,
+parameter groups with learning-rate scales), pretrained (reading a --pretrained source and
+building the run's model from it).
 """

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.distributed as dist
 
+from ..errors import ClassicNetsError
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -33,7 +35,14 @@ class DistInfo:
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ClassicNetsError(f"device {name!r}: use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ClassicNetsError(
+            f"device {name!r}: no CUDA GPU is available to PyTorch here; use --device cpu (or auto)"
+        )
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", local_rank)
     return device

@@ -219,7 +219,8 @@ def write_results(
 ) -> None:
     """Plots and summary.json, then the lines that say how the run ended and where its files
     are. ``about``: model, dataset, recipe, warmup_ended_at, device, world_size, precision."""
-    files = ["config.toml", "metrics.csv", "last.pt", "best.pt", "model.safetensors"]
+    written = ["config.toml", "metrics.csv", "last.pt", "best.pt", "model.safetensors"]
+    files = [f for f in written if (run_dir / f).is_file()]  # epochs = 0 writes no checkpoint
     if state.history:
         plot_curves(state.history, run_dir / "loss.png", run_dir / "accuracy.png")
         files += ["loss.png", "accuracy.png"]
@@ -273,6 +274,7 @@ def _summary(
         "per_class_acc": dict(zip(classes, ev["per_class"], strict=True)) if ev else None,
         "confusion_matrix": ev["cm"].tolist() if ev else None,
         "classes": list(classes),
+        "fine_tuning": about.get("fine_tuning"),
         "device": about["device"],
         "world_size": about["world_size"],
         "precision": about["precision"],

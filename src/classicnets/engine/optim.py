@@ -91,11 +91,19 @@ class OptimizerConfig:
     adamw_betas: tuple[float, float]
 
 
-def build_optimizer(model: nn.Module, cfg: OptimizerConfig) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
+def build_optimizer(
+    params: nn.Module | list[dict[str, Any]], cfg: OptimizerConfig
+) -> torch.optim.Optimizer:
+    """The optimizer ``cfg`` names over a model's trainable parameters, or over parameter groups
+    (:func:`~classicnets.engine.finetune.param_groups`: each with its ``lr_scale`` and
+    ``weight_decay``). The groups' ``lr_scale`` is kept in the optimizer (and its checkpoints),
+    where :func:`set_lr` reads it."""
+    if isinstance(params, nn.Module):
+        params = [{"params": [p for p in params.parameters() if p.requires_grad]}]
+    groups = [{"lr_scale": 1.0, **g} for g in params]
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(
-            params,
+            groups,
             lr=cfg.lr,
             momentum=cfg.momentum,
             nesterov=cfg.nesterov and cfg.momentum > 0,
@@ -103,7 +111,7 @@ def build_optimizer(model: nn.Module, cfg: OptimizerConfig) -> torch.optim.Optim
         )
     if cfg.optimizer == "rmsprop":
         return RMSpropTF(
-            params,
+            groups,
             lr=cfg.lr,
             decay=cfg.rmsprop_decay,
             momentum=cfg.momentum,
@@ -112,14 +120,15 @@ def build_optimizer(model: nn.Module, cfg: OptimizerConfig) -> torch.optim.Optim
         )
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(
-            params, lr=cfg.lr, betas=cfg.adamw_betas, weight_decay=cfg.weight_decay
+            groups, lr=cfg.lr, betas=cfg.adamw_betas, weight_decay=cfg.weight_decay
         )
     raise ValueError(f"unknown optimizer {cfg.optimizer!r}: use sgd, rmsprop or adamw")
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """The schedule's ``lr`` times each group's ``lr_scale`` (1 unless fine-tuning options say)."""
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group.get("lr_scale", 1.0)
 
 
 def clip_gradients(model: nn.Module, max_norm: float | None) -> float | None:
