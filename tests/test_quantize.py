@@ -189,3 +189,29 @@ def test_calibration_batches_from_an_image_folder(tmp_path: Path) -> None:
     assert [tuple(b.shape) for b in batches] == [(4, 3, 32, 32), (3, 3, 32, 32)]
     with pytest.raises(CalibrationError, match="at least 1"):
         calibration_batches(tmp_path, for_dataset("imagefolder", 32), num_images=0)
+
+
+def test_the_quantize_command_on_the_digits_main_job(tmp_path: Path) -> None:
+    """`classicnets train` (the main job, one epoch), then `classicnets quantize -c RUN`: the
+    int8 program is written, proven int8, close to the float model, and loads back."""
+    import subprocess
+    import sys
+
+    env = {**__import__("os").environ, "OMP_NUM_THREADS": "1"}
+    run = tmp_path / "run"
+    cli = [sys.executable, "-m", "classicnets"]
+    subprocess.run(
+        [*cli, "train", "--epochs", "1", "--quiet", "--run-dir", str(run), "--set", "report=false"],
+        check=True, capture_output=True, env=env,
+    )  # fmt: skip
+    out = tmp_path / "digits_int8.pt2"
+    proc = subprocess.run(
+        [*cli, "quantize", "-c", str(run), "--images", "64", "--out", str(out)],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "int8 convolution calls; calibrated on 64 images" in proc.stdout
+    agreement = float(proc.stdout.split("top-1 agreement ")[1].split("%")[0])
+    assert agreement >= 90.0, proc.stdout
+    model = load_quantized(out)
+    assert model(torch.zeros(3, 1, 16, 16)).shape == (3, 10)

@@ -351,12 +351,16 @@ def _add_model_source(p: argparse.ArgumentParser) -> None:
 
 class _Precisions:
     """``--precision``'s choices, read from engine.runtime (which imports torch) only when a
-    value is checked or the help lists them: building the parser stays free of torch."""
+    value is checked or the help lists them: building the parser stays free of torch.
+    ``quantized``: the int8 inference path too (bench)."""
+
+    def __init__(self, quantized: bool = False) -> None:
+        self.quantized = quantized
 
     def _names(self) -> tuple[str, ...]:
-        from .engine.runtime import PRECISIONS
+        from .engine.runtime import PRECISIONS, QUANTIZED_PRECISIONS
 
-        return tuple(PRECISIONS)
+        return (*PRECISIONS, *(QUANTIZED_PRECISIONS if self.quantized else ()))
 
     def __contains__(self, value: object) -> bool:
         return value in self._names()
@@ -368,11 +372,11 @@ class _Precisions:
         return ", ".join(self._names())
 
 
-def _add_precision(p: argparse.ArgumentParser, help: str) -> None:
+def _add_precision(p: argparse.ArgumentParser, help: str, *, quantized: bool = False) -> None:
     p.add_argument(
         "--precision",
         default="fp32",
-        choices=_Precisions(),
+        choices=_Precisions(quantized),
         metavar="PRECISION",  # not derived from the choices: that would import torch
         help=f"{help}: %(choices)s (default %(default)s)",
     )
@@ -556,7 +560,12 @@ def _add_bench_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mode", choices=("infer", "train"), default="infer")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--input-size", type=int, default=None, help="default: the paper's")
-    _add_precision(p, "bf16/fp16: autocast, or weights in that precision with --deploy")
+    _add_precision(
+        p,
+        "bf16/fp16: autocast, or weights in that precision with --deploy; int8: the quantized "
+        "model (calibrated on the benchmark batch; --compare torchvision: its quantized model)",
+        quantized=True,
+    )
     p.add_argument("--dtype", action=_DtypeAlias, dest="precision", help=argparse.SUPPRESS)
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--compile", action="store_true", help="torch.compile (ours only)")
@@ -606,6 +615,63 @@ def _add_bench_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--in-chans", type=int, default=None, help="without -c: input channels")
     p.add_argument("--deploy", action="store_true", help="export the BN-folded inference form")
     p.set_defaults(fn=_cmd_export)
+
+
+# -- int8 (logic in quantize.py) -------------------------------------------------------------------
+
+
+def _cmd_quantize(args: argparse.Namespace) -> int:
+    from .quantize import (
+        calibration_batches,
+        export_quantized_onnx,
+        quantize_checked,
+        save_quantized,
+    )
+
+    lm = _load_trained(args.checkpoint, args.model, args.weights)
+    source: Any = args.calibrate
+    if source is None:
+        if lm.config.get("dataset") is None:
+            raise ClassicNetsError(
+                "these weights record no training data to calibrate on; give --calibrate FOLDER "
+                "(images in class sub-folders, prepared as the model's preprocessing says)"
+            )
+        from .data.datasets import open_split
+
+        source = open_split(
+            lm.config["dataset"], "train", lm.config.get("data_dir"), in_chans=lm.model.in_chans
+        )
+    batches = calibration_batches(source, lm.preprocessing, num_images=args.images)
+    outcome = quantize_checked(lm.model, batches)
+    out = save_quantized(outcome.model, args.out)
+    images = sum(b.shape[0] for b in batches)
+    print(
+        f"wrote {out} (int8: {outcome.convolutions} int8 convolution calls; calibrated on {images} "
+        f"images); against the float model on those images: top-1 agreement "
+        f"{outcome.top1_agreement:.1%}, relative logit error {outcome.relative_error:.3f}"
+    )
+    if args.onnx:
+        print(f"wrote {export_quantized_onnx(outcome.model, args.onnx)} (ONNX, Q/DQ nodes)")
+    return 0
+
+
+def _add_quantize(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "quantize",
+        help="int8 post-training quantization (calibrated), saved to load without recalibrating",
+        description="Static int8 post-training quantization (docs/int8.md): batch norm folded, "
+        "int8 per-channel weights, activations calibrated on --images images prepared with the "
+        "model's own preprocessing (from --calibrate, else the run's training split), compiled "
+        "to oneDNN's int8 kernels. The file loads with classicnets.quantize.load_quantized.",
+    )
+    p.add_argument("model", nargs="?", help="a registered model (with --weights FILE)")
+    p.add_argument("--checkpoint", "-c", help="a run directory or any weight file we wrote")
+    p.add_argument("--weights", help="a weight file, or registered weights (ARCH.TAG)")
+    p.add_argument("--calibrate", help="an image folder to calibrate on (default: the run's data)")
+    p.add_argument("--images", type=int, default=256, help="calibration images (default 256)")
+    p.add_argument("--out", "-o", required=True, help="the int8 program (.pt2)")
+    p.add_argument("--onnx", help="also write ONNX with QuantizeLinear/DequantizeLinear nodes")
+    p.set_defaults(fn=_cmd_quantize)
 
 
 # -- explain and report (logic in explain.py / report.py) ----------------------------------------
@@ -693,6 +759,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_commands(sub)
     _add_bench_export(sub)
     _add_explain_report(sub)
+    _add_quantize(sub)
     return parser
 
 

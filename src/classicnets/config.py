@@ -140,6 +140,7 @@ class TrainConfig:
     stop_after: int | None = None  # save and stop after this step, as if interrupted
     quiet: bool = False
     tensorboard: bool = True  # when the tensorboard package is installed
+    report: bool = True  # report.html at the end of the run (classicnets report)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -282,6 +283,8 @@ HELP: dict[str, str] = {
     "stop_after": "save and stop after this step, as if interrupted",
     "quiet": "no progress bars; one line per epoch",
     "tensorboard": "write TensorBoard event files when tensorboard is installed",
+    "report": "write report.html at the end of the run: curves, confusion matrix, the most "
+    "confidently wrong test images with their class activation maps, per-stage summary",
 }
 
 #: Names people reach for, mapped to the setting (``--set learning_rate=...``).

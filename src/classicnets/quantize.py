@@ -481,3 +481,35 @@ def relative_error(reference: Tensor, other: Tensor) -> float:
 def compare_logits(reference: Tensor, other: Tensor) -> dict[str, float]:
     """The agreement figures the tests and the registry matrix report."""
     return {"top1": top1_agreement(reference, other), "relerr": relative_error(reference, other)}
+
+
+@dataclass(frozen=True)
+class QuantizeOutcome:
+    """What ``classicnets quantize`` made and how close it stays to the float model."""
+
+    model: QuantizedModel
+    convolutions: int  # int8 convolution calls in the compiled code
+    top1_agreement: float  # on the calibration images, against the float model
+    relative_error: float
+
+
+def quantize_checked(model: nn.Module, calibration: list[Tensor]) -> QuantizeOutcome:
+    """:func:`quantize_int8`, then proof that it is int8 (its compiled code calls oneDNN's int8
+    convolutions) and how far its logits are from the float model's on the calibration images.
+
+    Raises :class:`Int8UnavailableError` rather than return a model without int8 kernels.
+    """
+    quantized = quantize_int8(model, calibration)
+    model = model.eval()
+    with torch.no_grad():
+        reference = torch.cat([model(x) for x in calibration])
+        output = torch.cat([quantized(x) for x in calibration])
+    kernels = int8_kernels(quantized)  # one extra compilation: inspect its generated code once
+    convolutions = sum(n for op, n in kernels.items() if op.startswith("onednn.qconv"))
+    if not convolutions:
+        raise Int8UnavailableError(
+            "the compiled model calls no int8 convolution (this PyTorch build may lack oneDNN's "
+            "int8 kernels); nothing was written"
+        )
+    figures = compare_logits(reference, output)
+    return QuantizeOutcome(quantized, convolutions, figures["top1"], figures["relerr"])

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,6 +172,8 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo, resume: str | Path | No
             run.data.classes,
             _about(cfg, info, run.parts.schedule, run.fine_tuning),
         )
+        if cfg.report:
+            _write_report(run_dir)
     distributed.barrier(info)
     state = run.state
     last = state.history[-1] if state.history else {}
@@ -297,7 +300,7 @@ def _intro(run: _Run) -> str:
     cfg, data, size = run.cfg, run.data, run.data.preprocessing.input_size
     lines = [
         f"training {cfg.model} on {cfg.dataset} ({len(data.train)} train / {len(data.test)} test "
-        f"images, {size}x{size}) for {run.total_steps} steps ({run.num_epochs} epochs of "
+        f"images, {size}x{size}) for {run.total_steps} steps ({run.num_epochs} epoch(s) of "
         f"{run.steps_per_epoch}), {run.info.world_size} process(es) on {run.info.device}, "
         f"{cfg.precision}",
         f"run directory: {run.run_dir}",
@@ -501,6 +504,16 @@ def _write_final_weights(
         source=f"classicnets train, run {run_dir.name}",
         config=cfg.to_dict(),
     )
+
+
+def _write_report(run_dir: Path) -> None:
+    """report.html; a failure here is reported and leaves every result already written."""
+    from .report import write_report
+
+    try:
+        print(f"report: {write_report(run_dir)}", flush=True)
+    except Exception as e:  # the run's results are complete without it
+        print(f"warning: report.html not written ({type(e).__name__}: {e})", file=sys.stderr)
 
 
 def _about(

@@ -242,7 +242,7 @@ def write_results(
         print(f"per-class test accuracy ({ev['cm'].sum()} images): {per_class}")
     print(
         f"done: test accuracy {f'{acc:.2%}' if acc is not None else 'n/a'} after "
-        f"{len(state.history)} epochs ({summary['train_seconds']:.0f}s of training)\n"
+        f"{_count(len(state.history), 'epoch')} ({summary['train_seconds']:.0f}s of training)\n"
         f"run files in {run_dir}/: {', '.join(files)}",
         flush=True,
     )
@@ -282,3 +282,8 @@ def _summary(
         "version": code_version(),
         "files": files,
     }
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 epoch``, ``2 epochs``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
