@@ -193,3 +193,18 @@ def test_protocol_views() -> None:
     fcn = protocol_views("resnet_fcn", 224, 0.875)(img)
     assert [v.shape[-2] for v in fcn] == [224, 256, 384, 480, 640]
     assert abs(fcn[0].shape[-1] - 224 * 4 / 3) < 1  # the whole image, aspect kept
+
+
+def test_a_model_trained_without_flips_is_not_averaged_over_mirrored_views(
+    run_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the digits recipe trains without horizontal flips: ten_crop keeps its five crops
+    args = ["eval", "-c", str(run_dir), "--protocol", "ten_crop", "--limit", "2", "--json"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["mirrored_views"] is False
+    assert "trained without horizontal flips" in captured.err
+    img = torch.zeros(3, 300, 400, dtype=torch.uint8)
+    assert len(ten_crop_views(img, 224, 0.875, mirror=False)) == 5
+    assert len(googlenet_144_views(img, 224, mirror=False)) == 72
+    assert len(protocol_views("vgg_dense", 224, 0.875, mirror=False)(img)) == 3

@@ -24,6 +24,7 @@ Multi-view protocols average softmax probabilities over the views of one image.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,8 @@ if TYPE_CHECKING:
     from .data import DataConfig
 
 PROTOCOLS = ("center", "ten_crop", "googlenet_144", "vgg_dense", "resnet_fcn")
+#: The protocols that average mirrored views too.
+MIRRORED_PROTOCOLS = ("ten_crop", "googlenet_144", "vgg_dense")
 
 
 @torch.no_grad()
@@ -91,16 +94,22 @@ def _resize_short(img: torch.Tensor, size: int) -> torch.Tensor:
     return v2.functional.resize(img, size, antialias=True)
 
 
-def _with_flips(views: list[torch.Tensor]) -> list[torch.Tensor]:
-    return views + [v.flip(-1) for v in views]
+def _with_flips(views: list[torch.Tensor], mirror: bool = True) -> list[torch.Tensor]:
+    return views + [v.flip(-1) for v in views] if mirror else views
 
 
-def ten_crop_views(img: torch.Tensor, input_size: int, crop_pct: float) -> list[torch.Tensor]:
+def ten_crop_views(
+    img: torch.Tensor, input_size: int, crop_pct: float, mirror: bool = True
+) -> list[torch.Tensor]:
     img = _resize_short(img, round(input_size / crop_pct))
+    if not mirror:  # the five crops alone
+        return list(v2.functional.five_crop(img, [input_size, input_size]))
     return list(v2.functional.ten_crop(img, [input_size, input_size]))
 
 
-def googlenet_144_views(img: torch.Tensor, input_size: int) -> list[torch.Tensor]:
+def googlenet_144_views(
+    img: torch.Tensor, input_size: int, mirror: bool = True
+) -> list[torch.Tensor]:
     views: list[torch.Tensor] = []
     for short in _scaled((256, 288, 320, 352), input_size):
         im = _resize_short(img, short)
@@ -111,7 +120,7 @@ def googlenet_144_views(img: torch.Tensor, input_size: int) -> list[torch.Tensor
             square = im[..., off : off + side, :] if h > w else im[..., :, off : off + side]
             views += list(v2.functional.five_crop(square, [input_size, input_size]))
             views.append(v2.functional.resize(square, [input_size, input_size], antialias=True))
-    return _with_flips(views)
+    return _with_flips(views, mirror)
 
 
 def full_image_views(img: torch.Tensor, scales: Sequence[int], flip: bool) -> list[torch.Tensor]:
@@ -120,16 +129,19 @@ def full_image_views(img: torch.Tensor, scales: Sequence[int], flip: bool) -> li
 
 
 def protocol_views(
-    protocol: str, input_size: int, crop_pct: float
+    protocol: str, input_size: int, crop_pct: float, mirror: bool = True
 ) -> Callable[[torch.Tensor], list[torch.Tensor]]:
-    """A function from a uint8 image tensor (C, H, W) to the protocol's views (uint8)."""
+    """A function from a uint8 image tensor (C, H, W) to the protocol's views (uint8).
+
+    ``mirror=False`` leaves out the protocol's mirrored views: for a network trained without
+    horizontal flips, which has never seen a mirrored image (digits)."""
     if protocol == "ten_crop":
-        return lambda im: ten_crop_views(im, input_size, crop_pct)
+        return lambda im: ten_crop_views(im, input_size, crop_pct, mirror)
     if protocol == "googlenet_144":
-        return lambda im: googlenet_144_views(im, input_size)
+        return lambda im: googlenet_144_views(im, input_size, mirror)
     if protocol == "vgg_dense":
         scales = _scaled((256, 384, 512), input_size)
-        return lambda im: full_image_views(im, scales, flip=True)
+        return lambda im: full_image_views(im, scales, flip=mirror)
     if protocol == "resnet_fcn":
         scales = _scaled((224, 256, 384, 480, 640), input_size)
         return lambda im: full_image_views(im, scales, flip=False)
@@ -151,6 +163,7 @@ def evaluate_multiview(
     precision: str = "fp32",
     limit: int | None = None,
     on_image: Callable[[int], None] | None = None,
+    mirror: bool = True,
 ) -> EvalResult:
     """Average the softmax over the protocol's views, one image at a time."""
     from .data import BadSample
@@ -158,7 +171,7 @@ def evaluate_multiview(
     model.eval()
     if protocol == "vgg_dense" and hasattr(model, "as_fully_convolutional"):
         model = model.as_fully_convolutional().eval()  # the paper's dense form (VGG)
-    make_views = protocol_views(protocol, input_size, crop_pct)
+    make_views = protocol_views(protocol, input_size, crop_pct, mirror)
     norm = v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)])
     result = EvalResult(num_classes)
     n = len(dataset) if limit is None else min(limit, len(dataset))
@@ -404,6 +417,14 @@ def run_eval(
     device = resolve_device(device_name)
     model = lm.model.to(device)
     n = len(data.test)
+    # a network trained without horizontal flips never saw a mirrored image: leave them out
+    mirror = lm.config.get("hflip", True) is not False
+    if not mirror and protocol in MIRRORED_PROTOCOLS:
+        print(
+            f"note: {lm.name} was trained without horizontal flips (hflip = false): {protocol} "
+            "is evaluated without its mirrored views",
+            file=sys.stderr,
+        )
     bar = None
     if not quiet:
         from tqdm import tqdm
@@ -433,6 +454,7 @@ def run_eval(
             precision=precision,
             limit=limit,
             on_image=(lambda _: bar.update(1)) if bar is not None else None,
+            mirror=mirror,
         )
     if bar is not None:
         bar.close()
@@ -440,6 +462,7 @@ def run_eval(
         "model": lm.name,
         "dataset": dc.dataset,
         "protocol": protocol,
+        "mirrored_views": mirror and protocol in MIRRORED_PROTOCOLS,
         "images": result.count,
         "top1": result.top1,
         "top5": result.top5,
