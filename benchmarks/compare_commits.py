@@ -79,8 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         f"# Main job, this tree against {base_rev} (alternating, {args.runs} runs each)",
         "",
-        f"- command: `PYTHONPATH=src python benchmarks/compare_commits.py --base {args.base} "
-        f"--runs {args.runs} {' '.join(extra)}`".rstrip()
+        "- command: `"
+        + " ".join(
+            ["PYTHONPATH=src python benchmarks/compare_commits.py", f"--base {args.base}"]
+            + [f"--runs {args.runs}", *extra]
+        )
         + "`",
         f"- machine: {cpu_name()}, {os.cpu_count()} cores, flags: {cpu_flags() or 'none'}",
         f"- load average before / after: {load[0]:.1f} / {load_after[0]:.1f}",
