@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--out", type=Path)
     args, extra = p.parse_known_args(argv)
+    argv_used = sys.argv[1:] if argv is None else argv
     base_rev = subprocess.run(
         ["git", "rev-parse", "--short", args.base], cwd=ROOT, check=True, capture_output=True,
         text=True,
@@ -79,12 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         f"# Main job, this tree against {base_rev} (alternating, {args.runs} runs each)",
         "",
-        "- command: `"
-        + " ".join(
-            ["PYTHONPATH=src python benchmarks/compare_commits.py", f"--base {args.base}"]
-            + [f"--runs {args.runs}", *extra]
-        )
-        + "`",
+        f"- command: `PYTHONPATH=src python benchmarks/compare_commits.py {' '.join(argv_used)}`",
         f"- machine: {cpu_name()}, {os.cpu_count()} cores, flags: {cpu_flags() or 'none'}",
         f"- load average before / after: {load[0]:.1f} / {load_after[0]:.1f}",
         "",
