@@ -6,7 +6,7 @@ The path (why this one: docs/int8.md) is PyTorch 2 export quantization (PT2E) fr
    conv / batch norm / ReLU / add patterns) is captured with ``torch.export`` with a dynamic
    batch dimension and a fixed image size;
 2. ``prepare_pt2e`` with the x86 inductor quantizer inserts observers: per-channel symmetric
-   int8 weights, per-tensor affine uint8 activations (histogram-free min/max), batch norm folded
+   int8 weights, per-tensor affine uint8 activations (histogram observer), batch norm folded
    into the convolutions;
 3. the calibration images run through it once; ``convert_pt2e`` turns the observers into
    quantize / dequantize pairs with the measured scales;
