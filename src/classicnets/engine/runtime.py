@@ -34,8 +34,8 @@ def parse_precision(precision: str | torch.dtype) -> torch.dtype:
     if precision in QUANTIZED_PRECISIONS:
         raise ValueError(
             f"{precision} is a quantized inference precision, not a dtype to train or autocast "
-            f"in: use deploy(model, dtype={precision!r}, calibration=...), bench --precision "
-            f"{precision} or classicnets quantize"
+            f"in (those are {', '.join(PRECISIONS)}): use deploy(model, dtype={precision!r}, "
+            f"calibration=...), bench --precision {precision} or classicnets quantize"
         )
     if isinstance(precision, torch.dtype):
         if precision not in PRECISIONS.values():
