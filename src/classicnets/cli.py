@@ -406,7 +406,7 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
         "overridden by flags and --set KEY=VALUE (any config field). Re-running into an existing "
         "--run-dir, or --resume, continues exactly where the run stopped.",
     )
-    from .config import HELP
+    from .settings_help import HELP
 
     p.add_argument("--recipe", "-r", default=None, help="recipe name or .toml (default: digits)")
     for name, typ in _TRAIN_FLAGS.items():

@@ -35,6 +35,7 @@ from .data import Augmentation, DataConfig
 from .engine.optim import OptimizerConfig
 from .engine.schedule import LRSchedule
 from .errors import ClassicNetsError
+from .settings_help import HELP
 
 # The recipes ship inside the package (package data), so an installed wheel finds them too.
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
@@ -204,88 +205,6 @@ class TrainConfig:
                 lines.append(f"{k} = {_toml_value(v)}")
         return "\n".join(lines) + "\n"
 
-
-#: One line of help per setting (``classicnets train --list-settings``); a test checks that
-#: every field has one.
-HELP: dict[str, str] = {
-    "recipe": "the recipe this configuration came from (name or .toml path)",
-    "description": "free text: what the recipe is and where its numbers come from",
-    "model": "registered model name (`classicnets list`)",
-    "model_options": "constructor options of the model, e.g. {drop_rate = 0.2}",
-    "dataset": "digits (embedded), cifar10, cifar100, or imagefolder (your own folder)",
-    "data_dir": "dataset folder (train/ and test/ or val/ class folders), or a .tar.gz of one",
-    "input_size": "training/eval image size (unset: the weights' or the model's)",
-    "train_subset": "use N training images, evenly spread over the classes (quick runs)",
-    "test_subset": "use N test images, evenly spread over the classes",
-    "workers": "data-loading worker processes (0: in the training process)",
-    "strict": "stop on an unreadable image or an empty class folder instead of skipping it",
-    "mean": "per-channel normalization mean (unset: the weights' or the dataset's)",
-    "std": "per-channel normalization std (unset: the weights' or the dataset's)",
-    "train_crop": "training crop: none, pad_crop, random_resized_crop or scale_jitter",
-    "crop_padding": "pad_crop: pixels of zero padding before the random crop",
-    "rrc_scale": "random_resized_crop: range of the crop's area fraction",
-    "rrc_ratio": "random_resized_crop: range of the crop's aspect ratio",
-    "scale_jitter": "scale_jitter: range of the shorter side before the crop",
-    "hflip": "random horizontal flips in training",
-    "color_jitter": "brightness/contrast/saturation jitter strength (0: off)",
-    "lighting": "AlexNet PCA colour augmentation std (0: off; papers use 0.1)",
-    "eval_crop_pct": "eval: centre crop fraction (unset: the weights', or 0.875)",
-    "interpolation": "resize filter: bilinear, bicubic, nearest... (unset: the weights')",
-    "mixup_alpha": "mixup Beta(alpha, alpha) (0: off)",
-    "cutmix_alpha": "cutmix Beta(alpha, alpha) (0: off)",
-    "mix_prob": "probability of applying mixup/cutmix to a batch",
-    "pretrained": "start from weights: a registered name (resnet50.tv_in1k), a file, a run dir",
-    "freeze": "none, stem, N (the stem and N stages after it) or backbone (linear probe)",
-    "freeze_bn": "keep every batch norm's statistics fixed (fine-tuning with small batches)",
-    "head_lr_scale": "the classifier's learning rate relative to the base lr",
-    "layer_decay": "layer-wise lr decay: stage i below the head gets lr * layer_decay**i (1: off)",
-    "norm_weight_decay": "weight decay of biases and norm weights (unset: weight_decay)",
-    "epochs": "passes over the training set (an integer; steps overrides it)",
-    "steps": "total optimizer steps (overrides epochs)",
-    "batch_size": "global batch: all processes and accumulation steps together",
-    "grad_accum": "micro-batches accumulated per optimizer step",
-    "optimizer": "sgd, rmsprop (TensorFlow's) or adamw",
-    "lr": "base learning rate (of the global batch)",
-    "momentum": "SGD/RMSProp momentum",
-    "nesterov": "Nesterov momentum (SGD)",
-    "weight_decay": "L2 weight decay",
-    "rmsprop_decay": "RMSProp decay of the mean square",
-    "rmsprop_eps": "RMSProp epsilon (TensorFlow style: inside the square root)",
-    "adamw_betas": "AdamW betas",
-    "label_smoothing": "label smoothing of the cross-entropy loss",
-    "aux_loss_weight": "weight of auxiliary classifier losses (unset: the model's)",
-    "grad_clip_norm": "clip the global gradient norm to this (unset: off)",
-    "ema_decay": "average the weights with this decay; evaluation uses the average (unset: off)",
-    "schedule": "constant, step, multistep, exponential, cosine or plateau",
-    "schedule_unit": "whether step_size, milestones and warmup count epochs or steps",
-    "step_size": "step/exponential: decay every step_size units",
-    "milestones": "multistep: decay points (fractions of the run when all are < 1)",
-    "gamma": "decay factor of step/multistep/exponential/plateau",
-    "min_lr": "cosine: floor of the learning rate",
-    "plateau_patience": "plateau: epochs without test-accuracy gain before decaying",
-    "plateau_max_decays": "plateau: stop decaying after this many decays (VGG: 3)",
-    "warmup": "warm-up length in schedule_unit",
-    "warmup_lr": "learning rate at the start of warm-up",
-    "warmup_mode": "linear (ramp to lr) or constant (warmup_lr until the end)",
-    "warmup_until_train_error": "end a constant warm-up once the training error is below this",
-    "warmup_error_window": "steps over which that training error is measured",
-    "device": "auto (cuda when available), cpu, cuda or cuda:N",
-    "precision": "fp32, bf16 or fp16 (autocast)",
-    "channels_last": "channels-last memory format",
-    "compile": "torch.compile the model",
-    "threads": "torch.set_num_threads (unset: PyTorch's default)",
-    "retain_memory": "keep freed memory in the process (no page faults per CPU step)",
-    "seed": "random seed (data order, augmentation, initialization)",
-    "deterministic": "deterministic kernels (bit-exact resume on CPU)",
-    "run_dir": "run directory (unset: runs/<model>-<dataset>-<time>)",
-    "checkpoint_every": "also save last.pt every N steps (0: once per epoch)",
-    "eval_every": "evaluate every N epochs (and after the last)",
-    "stop_after": "save and stop after this step, as if interrupted",
-    "quiet": "no progress bars; one line per epoch",
-    "tensorboard": "write TensorBoard event files when tensorboard is installed",
-    "report": "write report.html at the end of the run: curves, confusion matrix, the most "
-    "confidently wrong test images with their class activation maps, per-stage summary",
-}
 
 #: Names people reach for, mapped to the setting (``--set learning_rate=...``).
 ALIASES: dict[str, str] = {
