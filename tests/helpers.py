@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TypeVar
 
+import pytest
 import torch
 from torch import nn
 
@@ -43,3 +45,17 @@ def randomize_bn(model: M, *, seed: int | None = None, conv_bias: bool = False) 
             elif conv_bias and isinstance(m, nn.Conv2d) and m.bias is not None:
                 m.bias.uniform_(-0.5, 0.5, generator=gen)
     return model
+
+
+def tiny_digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A one-epoch digits run at 8 px on a few images: a real run directory in seconds."""
+    from classicnets.cli import main
+
+    d = tmp_path_factory.mktemp("run")
+    code = main([
+        "train", "--quiet", "--run-dir", str(d), "--epochs", "1", "--batch-size", "16",
+        "--threads", "1", "--set", "input_size=8", "--set", "train_subset=32",
+        "--set", "test_subset=20",
+    ])  # fmt: skip
+    assert code == 0
+    return d

@@ -12,18 +12,12 @@ from PIL import Image
 
 from classicnets.cli import main
 from classicnets.evaluate import googlenet_144_views, protocol_views, ten_crop_views
+from helpers import tiny_digits_run
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("run")
-    code = main([
-        "train", "--quiet", "--run-dir", str(d), "--epochs", "1", "--batch-size", "16",
-        "--threads", "1", "--set", "input_size=8", "--set", "train_subset=32",
-        "--set", "test_subset=20",
-    ])  # fmt: skip
-    assert code == 0
-    return d
+    return tiny_digits_run(tmp_path_factory)
 
 
 def test_train_prints_where_the_files_are(run_dir: Path) -> None:

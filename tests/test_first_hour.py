@@ -15,18 +15,12 @@ from PIL import Image
 import classicnets
 from classicnets.cli import main
 from classicnets.errors import InputShapeError
+from helpers import tiny_digits_run
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("run")
-    code = main([
-        "train", "--quiet", "--run-dir", str(d), "--epochs", "1", "--batch-size", "16",
-        "--threads", "1", "--set", "input_size=8", "--set", "train_subset=32",
-        "--set", "test_subset=20",
-    ])  # fmt: skip
-    assert code == 0
-    return d
+    return tiny_digits_run(tmp_path_factory)
 
 
 def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
