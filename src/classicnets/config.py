@@ -80,7 +80,7 @@ class TrainConfig:
     cutmix_alpha: float = 0.0
     mix_prob: float = 1.0
     # -- fine-tuning (classicnets.engine.finetune) --------------------------------------------
-    # registered weights (resnet50.tv_in1k), a weights file or a run directory of ours; the
+    # registered weights (resnet50_v1_5.tv_in1k), a weights file or a run directory of ours; the
     # classifier is replaced for the dataset's classes and the preprocessing follows the weights
     pretrained: str | None = None
     freeze: str = "none"  # none, stem, N (the stem and N stages after it), backbone

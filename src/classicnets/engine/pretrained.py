@@ -1,6 +1,6 @@
 """Starting a training run from pretrained weights (``pretrained = SOURCE``).
 
-SOURCE is a registered weight name (``resnet50.tv_in1k``, or a tag such as ``tv_in1k`` of the
+SOURCE is a registered weight name (``resnet50_v1_5.tv_in1k``, or a tag such as ``tv_in1k`` of the
 run's model), a weights file (our safetensors, a torchvision/timm ``.pth`` read safely), or a
 run directory of ours (its ``model.safetensors``, else its ``last.pt``). :func:`inspect_source`
 says what the weights are (architecture, options, preprocessing) without building a
@@ -50,7 +50,7 @@ def inspect_source(source: str, model: str) -> PretrainedSource:
     if not path.exists():
         raise PretrainedSourceError(
             f"pretrained={source!r}: no such file or run directory, and no registered weights "
-            "of that name (`classicnets weights` lists them, e.g. resnet50.tv_in1k)"
+            "of that name (`classicnets weights` lists them, e.g. resnet50_v1_5.tv_in1k)"
         )
     try:
         _, meta = read_weights(path)
