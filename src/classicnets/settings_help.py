@@ -33,7 +33,7 @@ HELP: dict[str, str] = {
     "mixup_alpha": "mixup Beta(alpha, alpha) (0: off)",
     "cutmix_alpha": "cutmix Beta(alpha, alpha) (0: off)",
     "mix_prob": "probability of applying mixup/cutmix to a batch",
-    "pretrained": "start from weights: a registered name (resnet50_v1_5.tv_in1k), a file, a run dir",
+    "pretrained": "start from weights: registered (resnet50_v1_5.tv_in1k), a file, a run dir",
     "freeze": "none, stem, N (the stem and N stages after it) or backbone (linear probe)",
     "freeze_bn": "keep every batch norm's statistics fixed (fine-tuning with small batches)",
     "head_lr_scale": "the classifier's learning rate relative to the base lr",
