@@ -47,15 +47,17 @@ def randomize_bn(model: M, *, seed: int | None = None, conv_bias: bool = False) 
     return model
 
 
-def tiny_digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A one-epoch digits run at 8 px on a few images: a real run directory in seconds."""
+def tiny_digits_run(
+    tmp_path_factory: pytest.TempPathFactory, *, epochs: int = 1, train: int = 32, test: int = 20
+) -> Path:
+    """A digits run at 8 px on a few images: a real run directory in seconds."""
     from classicnets.cli import main
 
     d = tmp_path_factory.mktemp("run")
     code = main([
-        "train", "--quiet", "--run-dir", str(d), "--epochs", "1", "--batch-size", "16",
-        "--threads", "1", "--set", "input_size=8", "--set", "train_subset=32",
-        "--set", "test_subset=20",
+        "train", "--quiet", "--run-dir", str(d), "--epochs", str(epochs), "--batch-size", "16",
+        "--threads", "1", "--set", "input_size=8", "--set", f"train_subset={train}",
+        "--set", f"test_subset={test}",
     ])  # fmt: skip
     assert code == 0
     return d

@@ -11,6 +11,7 @@ import pytest
 
 from classicnets.cli import main
 from classicnets.report import SECTIONS, write_report
+from helpers import tiny_digits_run
 
 VOID = {"meta", "img", "br", "hr", "link", "input"}
 
@@ -52,14 +53,7 @@ def _check(path: Path) -> _Checker:
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("run")
-    code = main([
-        "train", "--quiet", "--run-dir", str(d), "--epochs", "2", "--batch-size", "16",
-        "--threads", "1", "--set", "input_size=8", "--set", "train_subset=48",
-        "--set", "test_subset=30",
-    ])  # fmt: skip
-    assert code == 0
-    return d
+    return tiny_digits_run(tmp_path_factory, epochs=2, train=48, test=30)
 
 
 def test_report_is_well_formed_with_every_section_and_embedded_images(run_dir: Path) -> None:
