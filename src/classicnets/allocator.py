@@ -13,9 +13,14 @@ blocks under 1 GiB, no trimming), so the second pass reuses the first one's page
 keeps its peak resident size instead of shrinking between passes: the right trade for an
 inference server or a training run, the wrong one for a process that must give memory back.
 It is the effect other allocators (jemalloc, tcmalloc through ``LD_PRELOAD``) are recommended
-for, with no extra library. It changes the whole process (every library in it, every model),
-so it is never switched on implicitly: ``deploy(..., retain_memory=True)``, ``classicnets bench
---retain-memory`` and the training config's ``retain_memory`` ask for it explicitly.
+for, with no extra library. One caveat with glibc older than 2.38: PyTorch asks for 64-byte
+aligned blocks, and such a request cannot reuse a freed block of its own size when a small live
+allocation sits right after it, so a loop that allocates one large tensor at a time while keeping
+small objects alive grows the heap on every pass. A network's forward pass reuses its blocks
+(tests/test_allocator.py measures one in steady state). It changes the whole process (every
+library in it, every model), so it is never switched on implicitly: ``deploy(...,
+retain_memory=True)``, ``classicnets bench --retain-memory`` and the training config's
+``retain_memory`` ask for it explicitly.
 """
 
 from __future__ import annotations
