@@ -61,6 +61,9 @@ class TrainConfig:
     train_subset: int | None = None  # use N training images, evenly spread (quick runs, tests)
     test_subset: int | None = None
     workers: int = 0
+    # decode the images once and keep them in memory (classicnets.data.memory): "auto" does it
+    # for digits, CIFAR and folders that fit, "memory" always, "off" streams from the files
+    data_cache: Literal["auto", "memory", "off"] = "auto"
     strict: bool = False  # fail on the first unreadable image instead of skipping it
     mean: tuple[float, ...] | None = None  # None: the dataset's
     std: tuple[float, ...] | None = None
@@ -171,6 +174,7 @@ class TrainConfig:
             test_subset=self.test_subset,
             seed=self.seed,
             augmentation=_pick(Augmentation, self),
+            cache=self.data_cache,
         )
 
     def optimizer_config(self) -> OptimizerConfig:

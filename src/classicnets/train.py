@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader
 
 from .allocator import retain_freed_memory
 from .config import ConfigError, TrainConfig, validate
-from .data import DataBundle, build_data, class_counts
+from .data import DataBundle, build_data, class_counts, data_path_lines
 from .data.loader import ShardSampler, StepBatchSampler, grouped, make_loader
 from .engine import checkpoint as ckpt_io
 from .engine import distributed
@@ -170,7 +170,7 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo, resume: str | Path | No
             run_dir,
             run.state,
             run.data.classes,
-            _about(cfg, info, run.parts.schedule, run.fine_tuning),
+            _about(cfg, info, run.parts.schedule, run.fine_tuning, _skipped_files(run)),
         )
         if cfg.report:
             _write_report(run_dir)
@@ -324,6 +324,7 @@ def _data_lines(run: _Run) -> list[str]:
         shown = ", ".join(f"{c} {n}" for c, n in list(counts.items())[:20])
         more = f", ... ({len(counts)} classes)" if len(counts) > 20 else ""
         lines.append(f"training images per class: {shown}{more}")
+    lines.extend(data_path_lines(run.data))
     dropped = len(run.data.train) - run.steps_per_epoch * run.cfg.batch_size
     if dropped:
         lines.append(
@@ -521,6 +522,7 @@ def _about(
     info: distributed.DistInfo,
     schedule: LRSchedule,
     fine_tuning: dict[str, Any] | None,
+    skipped_files: list[str],
 ) -> dict[str, Any]:
     """What the summary says about the run besides its results."""
     return {
@@ -532,15 +534,26 @@ def _about(
         "world_size": info.world_size,
         "precision": cfg.precision,
         "fine_tuning": fine_tuning,
+        "skipped_files": skipped_files,
     }
+
+
+def _skipped_files(run: _Run) -> list[str]:
+    """Every training image left out as unreadable, with the reason: those met while training
+    (after a resume: since then) and those a split decoded in memory knows of."""
+    found = dict.fromkeys(run.stepper.skipped)
+    base = run.data.train.base if run.data.train is not None else None
+    for i, reason in getattr(base, "bad", {}).items():
+        found.setdefault(f"{base.path(i)} ({reason})")
+    return sorted(found)
 
 
 # -- re-running a run ------------------------------------------------------------------------------
 
 #: Settings that change neither the weights nor what the run's files say about them.
 _BOOKKEEPING = frozenset(
-    {"quiet", "run_dir", "workers", "threads", "device", "tensorboard", "stop_after",
-     "checkpoint_every", "retain_memory", "epochs", "steps"}
+    {"quiet", "run_dir", "workers", "data_cache", "threads", "device", "tensorboard",
+     "stop_after", "checkpoint_every", "retain_memory", "epochs", "steps"}
 )  # fmt: skip
 
 

@@ -7,23 +7,29 @@ config builds one in ``TrainConfig.data_config``; evaluation builds its own).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from torch.utils.data import Dataset, Subset
 
 from ..preprocessing import Preprocessing
+from .batched import batched_augment
 from .datasets import BadImageError, BadSample, DataError, load_image, open_split
 from .loader import SeededDataset
+from .memory import CACHE_MODES, CacheMode, DecodedImages, describe, in_memory
 from .transforms import Augmentation, train_transform
 
 __all__ = [
+    "CACHE_MODES",
     "Augmentation",
     "BadImageError",
     "BadSample",
+    "CacheMode",
     "DataBundle",
     "DataConfig",
     "DataError",
     "build_data",
     "class_counts",
+    "data_path_lines",
     "dataset_in_chans",
     "load_image",
 ]
@@ -46,6 +52,8 @@ class DataConfig:
     test_subset: int | None = None
     seed: int = 0  # seeds each sample's augmentation, with the epoch and the index
     augmentation: Augmentation = field(default_factory=Augmentation)
+    # decode once and keep in memory: "auto" (digits, CIFAR, folders that fit), "memory", "off"
+    cache: CacheMode = "auto"
 
     @property
     def in_chans(self) -> int:
@@ -61,15 +69,18 @@ class DataBundle:
     preprocessing: Preprocessing
 
 
-def _subset(ds: Dataset, n: int | None) -> Dataset:
-    """``n`` images spread evenly over the dataset (folders are sorted by class: the first ``n``
-    would be a few classes only)."""
-    total = len(ds)  # type: ignore[arg-type]
+def _spread(total: int, n: int | None) -> list[int] | None:
+    """``n`` indices spread evenly over ``total`` (folders are sorted by class: the first
+    ``n`` would be a few classes only); None for all."""
     if n is None or n >= total:
-        return ds
-    from torch.utils.data import Subset
+        return None
+    return [i * total // n for i in range(n)]
 
-    sub = Subset(ds, [i * total // n for i in range(n)])
+
+def _subset(ds: Dataset, indices: list[int] | None) -> Dataset:
+    if indices is None:
+        return ds
+    sub = Subset(ds, indices)
     sub.classes = ds.classes  # type: ignore[attr-defined]
     sub.native_size = getattr(ds, "native_size", None)  # type: ignore[attr-defined]
     return sub
@@ -80,6 +91,8 @@ def class_counts(ds: Dataset) -> dict[str, int] | None:
     None when the dataset does not list its labels."""
     base = getattr(ds, "base", ds)
     indices = None
+    if isinstance(base, DecodedImages):
+        return {c: base.targets.count(i) for i, c in enumerate(base.classes)}
     if isinstance(base, Subset):
         indices, base = base.indices, base.dataset
     targets = getattr(base, "targets", None)
@@ -106,13 +119,52 @@ def build_data(dc: DataConfig, *, include_train: bool = True) -> DataBundle:
             f"{len(test.classes)} ({', '.join(test.classes[:5])}, ...); both need the same "
             "class sub-folders"
         )
-    train, test = _subset(train, dc.train_subset), _subset(test, dc.test_subset)
     pre = dc.preprocessing
     augmented = train_transform(dc.augmentation, pre, getattr(train, "native_size", None))
     return DataBundle(
-        train=SeededDataset(train, augmented, dc.seed) if include_train else None,
-        test=SeededDataset(test, pre.eval_transform(), dc.seed),
+        train=_prepared(train, dc, dc.train_subset, augmented, dc.augmentation)
+        if include_train
+        else None,
+        test=_prepared(test, dc, dc.test_subset, pre.eval_transform(), None),
         classes=tuple(train.classes),
         in_chans=dc.in_chans,
         preprocessing=pre,
     )
+
+
+def _prepared(
+    raw: Dataset,
+    dc: DataConfig,
+    subset: int | None,
+    transform: Any,
+    augmentation: Augmentation | None,
+) -> SeededDataset:
+    """A split as training or evaluation reads it: decoded in memory (with its batched
+    transform) when ``dc.cache`` allows it, else streamed from the files."""
+    indices = _spread(len(raw), subset)  # type: ignore[arg-type]
+    decoded = in_memory(raw, dc.cache, indices)
+    base = decoded if decoded is not None else _subset(raw, indices)
+    ds = SeededDataset(base, transform, dc.seed)
+    if decoded is not None:
+        ds.batched = batched_augment(decoded, dc.preprocessing, augmentation)
+    return ds
+
+
+def data_path_lines(data: DataBundle) -> list[str]:
+    """How each split is read (decoded in memory, batched, or streamed), and its unreadable
+    images when they are known before training (decoded splits)."""
+    lines = []
+    for name, ds in (("training", data.train), ("test", data.test)):
+        if ds is None:
+            continue
+        base = ds.base
+        if not isinstance(base, DecodedImages):
+            lines.append(f"{name} images: read from the files each epoch")
+            continue
+        how = "augmented in whole batches" if ds.batched is not None else "transformed per image"
+        lines.append(f"{name} images: {describe(base)}, {how}")
+        for i, reason in list(base.bad.items())[:20]:
+            lines.append(f"  skipped (unreadable): {base.path(i)}: {reason}")
+        if len(base.bad) > 20:
+            lines.append(f"  ... {len(base.bad) - 20} more (every one in summary.json)")
+    return lines

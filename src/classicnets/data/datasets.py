@@ -127,6 +127,18 @@ def load_image(path: str | Path, in_chans: int = 3) -> Any:
         return _pil_to_mode(img, in_chans)
 
 
+def _unreadable_errors() -> tuple[type[BaseException], ...]:
+    """What PIL raises for a file it cannot or will not decode: OSError, ValueError and
+    SyntaxError for bad files, DecompressionBombError for an image whose header claims more
+    pixels than ``Image.MAX_IMAGE_PIXELS`` x 2 (a bomb, or a real image far too large)."""
+    from PIL import Image
+
+    return (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+
+
+_UNREADABLE = _unreadable_errors()
+
+
 class ImageFolderDataset(Dataset):
     """``root/<class>/<image>`` files, classes sorted by name (the ImageNet/torchvision layout)."""
 
@@ -187,7 +199,7 @@ class ImageFolderDataset(Dataset):
         path, label = self.samples[index]
         try:
             return load_image(path, self.in_chans), label
-        except (OSError, ValueError, SyntaxError) as e:  # PIL raises all three for bad files
+        except _UNREADABLE as e:
             if self.strict:
                 raise BadImageError(f"cannot read image {path}: {e}") from e
             return BadSample(path, f"{type(e).__name__}: {e}")

@@ -11,11 +11,14 @@ processes and workers:
 * :class:`SeededDataset` seeds the augmentation of each sample from ``(seed, epoch, index)``, so
   a sample's crop and flip do not depend on worker count, process count or resumption.
 * :func:`collate` drops unreadable images (:class:`BadSample`) and reports their paths.
+
+:func:`make_loader` hands a split held in memory with a batched transform to
+:class:`~classicnets.data.batched.BatchedLoader` (same batches, built whole on tensors).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -42,6 +45,9 @@ class SeededDataset(Dataset):
         self.base = base
         self.transform = transform
         self.seed = seed
+        # the same transform applied to whole batches, when the split allows it
+        # (:class:`classicnets.data.batched.BatchedAugment`; set by build_data)
+        self.batched: Any = None
 
     def __len__(self) -> int:
         return len(self.base)  # type: ignore[arg-type]
@@ -148,7 +154,12 @@ def collate(items: Sequence[tuple[torch.Tensor, int] | BadSample]) -> Batch:
     return Batch(images, labels, bad)
 
 
-def make_loader(dataset: Dataset, sampler: Sampler[Any], workers: int) -> DataLoader:
+def make_loader(dataset: Dataset, sampler: Sampler[Any], workers: int) -> Iterable[Batch]:
+    """Batches of ``dataset`` in the order ``sampler`` gives: built whole on tensors in this
+    process when the dataset has a batched form, else by a DataLoader with ``workers``."""
+    batched = getattr(dataset, "batched", None)
+    if batched is not None:
+        return batched.loader(dataset, sampler)
     return DataLoader(
         dataset,
         batch_sampler=sampler,

@@ -3,6 +3,9 @@
 * Small-image datasets (digits 8x8, CIFAR 32x32; ``"whole"`` geometry) are resized to the
   network's input size when it differs, then: ``pad_crop`` = zero-pad ``crop_padding`` pixels
   and take a random crop (the ResNet/DenseNet CIFAR augmentation), optional horizontal flip.
+  :class:`PadCrop` and :class:`HFlip` draw their parameters through :func:`draw_pad_crop_flip`,
+  which :mod:`classicnets.data.batched` calls too: a whole batch is then augmented at once on
+  tensors with exactly the crops and flips the per-image pipeline would take.
 * Photographs (ImageFolder; ``"shorter"`` geometry): ``random_resized_crop``
   (GoogLeNet/Inception: 8-100% of the area, aspect 3/4-4/3), ``scale_jitter`` (ResNet/VGG:
   shorter side uniform in [256, 480] at 224, then a random crop), or the evaluation's resize and
@@ -74,14 +77,49 @@ class RandomShorterSide(torch.nn.Module):
         return v2.functional.resize(img, size, antialias=True)
 
 
+def draw_pad_crop_flip(
+    pad: int, hflip: bool, generator: torch.Generator | None = None
+) -> tuple[int, int, bool]:
+    """One image's pad-and-crop offsets (top, left in the padded image) and flip: the draws
+    :class:`PadCrop` then :class:`HFlip` make, in that order, from ``generator`` (the default
+    generator, which :class:`~classicnets.data.loader.SeededDataset` seeds per image)."""
+    top = left = 0
+    if pad > 0:
+        top, left = torch.randint(0, 2 * pad + 1, (2,), generator=generator).tolist()
+    flip = bool(torch.rand((), generator=generator) < 0.5) if hflip else False
+    return top, left, flip
+
+
+class PadCrop(torch.nn.Module):
+    """Zero-pad ``pad`` pixels on every side of a uint8 (C, H, W) tensor, then crop H x W at a
+    random offset (the ResNet/DenseNet CIFAR augmentation)."""
+
+    def __init__(self, pad: int) -> None:
+        super().__init__()
+        self.pad = pad
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        top, left, _ = draw_pad_crop_flip(self.pad, hflip=False)
+        h, w = img.shape[-2:]
+        padded = torch.nn.functional.pad(img, (self.pad,) * 4)
+        return padded[..., top : top + h, left : left + w]
+
+
+class HFlip(torch.nn.Module):
+    """Mirror left-right with probability 1/2."""
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        _, _, flip = draw_pad_crop_flip(0, hflip=True)
+        return img.flip(-1) if flip else img
+
+
 def _crop(aug: Augmentation, pre: Preprocessing, native_size: int | None) -> list[Any]:
     """The geometric part: resizing and the random crop the recipe asks for."""
     size = pre.input_size
     if pre.geometry == "whole":  # a small-image dataset: resize to the network, no crop
         steps = pre.geometry_transforms()
         if aug.train_crop == "pad_crop":
-            pad = round(aug.crop_padding * size / (native_size or size))
-            steps.append(v2.RandomCrop(size, padding=pad))
+            steps.append(PadCrop(pad_pixels(aug, pre, native_size)))
         elif aug.train_crop == "random_resized_crop":
             steps.append(v2.RandomResizedCrop(size, scale=aug.rrc_scale, ratio=aug.rrc_ratio))
         return steps
@@ -95,6 +133,12 @@ def _crop(aug: Augmentation, pre: Preprocessing, native_size: int | None) -> lis
     return pre.geometry_transforms()
 
 
+def pad_pixels(aug: Augmentation, pre: Preprocessing, native_size: int | None) -> int:
+    """``crop_padding`` (given at the images' native size) at the network's input size."""
+    size = pre.input_size
+    return round(aug.crop_padding * size / (native_size or size))
+
+
 def train_transform(
     aug: Augmentation, pre: Preprocessing, native_size: int | None = None
 ) -> v2.Compose:
@@ -102,7 +146,7 @@ def train_transform(
     the images' side for small-image datasets (the padding is given at that size)."""
     steps: list[Any] = [v2.ToImage(), *_crop(aug, pre, native_size)]
     if aug.hflip:
-        steps.append(v2.RandomHorizontalFlip())
+        steps.append(HFlip())
     if aug.color_jitter > 0:
         s = aug.color_jitter
         steps.append(v2.ColorJitter(brightness=s, contrast=s, saturation=s))

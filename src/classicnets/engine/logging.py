@@ -218,7 +218,8 @@ def write_results(
     run_dir: Path, state: State, classes: Sequence[str], about: dict[str, Any]
 ) -> None:
     """Plots and summary.json, then the lines that say how the run ended and where its files
-    are. ``about``: model, dataset, recipe, warmup_ended_at, device, world_size, precision."""
+    are. ``about``: model, dataset, recipe, warmup_ended_at, device, world_size, precision,
+    fine_tuning, skipped_files."""
     written = ["config.toml", "metrics.csv", "last.pt", "best.pt", "model.safetensors"]
     files = [f for f in written if (run_dir / f).is_file()]  # epochs = 0 writes no checkpoint
     if state.history:
@@ -240,6 +241,13 @@ def write_results(
             f"{c}: {a:.1%}" for c, a in zip(classes, ev["per_class"], strict=True)
         )
         print(f"per-class test accuracy ({ev['cm'].sum()} images): {per_class}")
+    skipped = summary["skipped_files"]
+    if skipped:
+        print(f"skipped {_count(len(skipped), 'unreadable training image')}:")
+        for line in skipped[:20]:
+            print(f"  {line}")
+        if len(skipped) > 20:
+            print(f"  ... {len(skipped) - 20} more (summary.json lists every one)")
     print(
         f"done: test accuracy {f'{acc:.2%}' if acc is not None else 'n/a'} after "
         f"{_count(len(state.history), 'epoch')} ({summary['train_seconds']:.0f}s of training)\n"
@@ -270,6 +278,7 @@ def _summary(
         "train_seconds": round(state.train_seconds(), 2),
         "images_per_s": round(sum(r["images_per_s"] for r in history) / max(len(history), 1), 1),
         "skipped_images": sum(r["skipped_images"] for r in history),
+        "skipped_files": about.get("skipped_files", []),
         "warmup_ended_at_step": about["warmup_ended_at"],
         "per_class_acc": dict(zip(classes, ev["per_class"], strict=True)) if ev else None,
         "confusion_matrix": ev["cm"].tolist() if ev else None,

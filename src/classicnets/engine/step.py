@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -67,6 +67,8 @@ class Stepper:
     label_smoothing: float = 0.0
     aux_weights: tuple[float, ...] = ()
     mixer: Mixer | None = None
+    #: the unreadable images met so far, "path (reason)", in order
+    skipped: dict[str, None] = field(default_factory=dict)
 
     def step(
         self,
@@ -96,6 +98,7 @@ class Stepper:
             for path in batch.bad:
                 print(f"warning: skipped unreadable image {path}", file=sys.stderr, flush=True)
             sums.skipped += len(batch.bad)
+            self.skipped.update(dict.fromkeys(batch.bad))
             if batch.images is None:
                 continue
             last = k == len(micro_batches) - 1
