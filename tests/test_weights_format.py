@@ -194,3 +194,19 @@ def test_writer_refuses_other_suffixes(tmp_path: Path, name: str) -> None:
 
     with pytest.raises(WeightsFileError, match="name it"):
         save_weights(_model(), tmp_path / name)
+
+
+@pytest.mark.parametrize("low_byte", [0x80, 0x78])  # safetensors pads to 8 bytes
+def test_safetensors_header_length_never_passes_for_a_pickle(tmp_path: Path, low_byte: int) -> None:
+    """The header length's first byte depends on the metadata (paths, names): 0x80 is also
+    pickle's first opcode, and such a file must still read as the safetensors file it is."""
+    model = classicnets.create_model("resnet20")
+    path = tmp_path / "w.safetensors"
+    for pad in range(300):
+        save_weights(model, path, classes=CLASSES, source="x" * pad)
+        if path.read_bytes()[0] == low_byte:
+            break
+    assert path.read_bytes()[0] == low_byte
+    tensors, read = read_weights(path)
+    assert read.architecture == "resnet20" and read.classes == CLASSES
+    assert torch.equal(tensors["head.fc.weight"], model.state_dict()["head.fc.weight"])

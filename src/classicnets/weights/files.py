@@ -56,12 +56,13 @@ def _sniff(path: Path) -> str:
         head = f.read(9)
     if head[:4] == b"PK\x03\x04":
         return "zip"
-    if head[:1] == b"\x80":  # pickle protocol 2+ opcode
-        return "pickle"
+    # safetensors first: its 8-byte header length may start with any byte, 0x80 included
     if len(head) == 9:
         (header_len,) = struct.unpack("<Q", head[:8])
         if head[8:9] == b"{" and 8 + header_len <= size:
             return "safetensors"
+    if head[:1] == b"\x80":  # pickle protocol 2+ opcode
+        return "pickle"
     return "unknown"
 
 
