@@ -161,7 +161,12 @@ def data_path_lines(data: DataBundle) -> list[str]:
         if not isinstance(base, DecodedImages):
             lines.append(f"{name} images: read from the files each epoch")
             continue
-        how = "augmented in whole batches" if ds.batched is not None else "transformed per image"
+        if ds.batched is None:
+            how = "transformed per image"
+        elif name == "training":
+            how = "augmented in whole batches"
+        else:
+            how = "prepared in whole batches"
         lines.append(f"{name} images: {describe(base)}, {how}")
         for i, reason in list(base.bad.items())[:20]:
             lines.append(f"  skipped (unreadable): {base.path(i)}: {reason}")
