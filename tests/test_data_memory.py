@@ -208,3 +208,13 @@ def test_resume_mid_epoch_is_bit_exact_with_the_cache_on(tmp_path: Path) -> None
     c = load(tmp_path / "streamed" / "last.pt")
     for k, v in a["model"].items():
         assert torch.equal(v, c["model"][k]), k
+
+
+def test_workers_default_to_none_in_memory_and_some_when_streaming(tmp_path: Path) -> None:
+    from classicnets.data.loader import default_workers
+
+    root = _cifar_like(tmp_path / "data", per_class=2)
+    held, streamed = build_data(_config(root, "memory")), build_data(_config(root, "off"))
+    assert default_workers(held.train) == 0 and default_workers(held.test) == 0
+    assert 1 <= default_workers(streamed.train) <= 8  # decoding beside the training step
+    assert TrainConfig().workers is None

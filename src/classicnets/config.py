@@ -60,7 +60,7 @@ class TrainConfig:
     input_size: int | None = None  # None: the model's (model_info(...).input_size)
     train_subset: int | None = None  # use N training images, evenly spread (quick runs, tests)
     test_subset: int | None = None
-    workers: int = 0
+    workers: int | None = None  # None: 0 for splits held in memory, else half the cores (<= 8)
     # decode the images once and keep them in memory (classicnets.data.memory): "auto" does it
     # for digits, CIFAR and folders that fit, "memory" always, "off" streams from the files
     data_cache: Literal["auto", "memory", "off"] = "auto"

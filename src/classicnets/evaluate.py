@@ -431,7 +431,7 @@ def run_eval(
 
         bar = tqdm(total=n, desc=f"eval {protocol}", unit="img", leave=False)
     if protocol == "center":
-        loader = make_loader(data.test, ShardSampler(n, batch_size), 0)
+        loader = make_loader(data.test, ShardSampler(n, batch_size))
         result = EvalResult(len(lm.classes))
         for part in _batches_with_progress(loader, bar):
             result = _merge(

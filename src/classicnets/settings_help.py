@@ -16,8 +16,9 @@ HELP: dict[str, str] = {
     "input_size": "training/eval image size (unset: the weights' or the model's)",
     "train_subset": "use N training images, evenly spread over the classes (quick runs)",
     "test_subset": "use N test images, evenly spread over the classes",
-    "workers": "data-loading worker processes (0: in the training process); unused when a "
-    "split is decoded in memory with a batched augmentation (pad_crop, flip)",
+    "workers": "data-loading worker processes (0: in the training process; unset: none for a "
+    "split held in memory, else half the CPU cores, at most 8, so that decoding runs beside "
+    "the training step); unused when a split in memory is augmented in whole batches",
     "data_cache": "auto: decode digits, CIFAR and folders that fit once and keep them in "
     "memory (cached on disk, checked); memory: always; off: read the files every epoch",
     "strict": "stop on an unreadable image or an empty class folder instead of skipping it",

@@ -18,13 +18,15 @@ processes and workers:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from .datasets import BadSample, DataError
+from .datasets import BadSample, DataError, DigitsDataset
+from .memory import DecodedImages
 
 _MIX = 0x9E3779B97F4A7C15
 
@@ -154,16 +156,34 @@ def collate(items: Sequence[tuple[torch.Tensor, int] | BadSample]) -> Batch:
     return Batch(images, labels, bad)
 
 
-def make_loader(dataset: Dataset, sampler: Sampler[Any], workers: int) -> Iterable[Batch]:
+def default_workers(dataset: Dataset) -> int:
+    """Worker processes for ``dataset`` when the configuration leaves them unset: none when
+    its images are already in memory (the digits, a decoded split), else half the CPU cores
+    (at most 8), so that decoding the files runs beside the training step."""
+    base = getattr(dataset, "base", dataset)
+    base = getattr(base, "dataset", base)  # a Subset
+    if isinstance(base, (DecodedImages, DigitsDataset)):
+        return 0
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover (not Linux)
+        cores = os.cpu_count() or 1
+    return min(8, max(1, cores // 2))
+
+
+def make_loader(
+    dataset: Dataset, sampler: Sampler[Any], workers: int | None = None
+) -> Iterable[Batch]:
     """Batches of ``dataset`` in the order ``sampler`` gives: built whole on tensors in this
-    process when the dataset has a batched form, else by a DataLoader with ``workers``."""
+    process when the dataset has a batched form, else by a DataLoader with ``workers``
+    processes (None: :func:`default_workers`). The batches are the same for any count."""
     batched = getattr(dataset, "batched", None)
     if batched is not None:
         return batched.loader(dataset, sampler)
     return DataLoader(
         dataset,
         batch_sampler=sampler,
-        num_workers=workers,
+        num_workers=default_workers(dataset) if workers is None else workers,
         collate_fn=collate,
         persistent_workers=False,
     )
