@@ -160,23 +160,27 @@ def test_decompression_bomb_is_skipped_and_counted(tmp_path: Path, cache: str) -
 
     root = _cifar_like(tmp_path / "data", per_class=4)
     _bomb_png(root / "train" / "bird" / "zz_bomb.png")
+    (root / "train" / "ship" / "zz_empty.jpg").write_bytes(b"")  # zero bytes: skipped
+    png = (root / "train" / "ship" / "1.png").read_bytes()
+    (root / "train" / "ship" / "zz_png_named.jpg").write_bytes(png)  # read by content: kept
     with pytest.raises(Image.DecompressionBombError):
         Image.open(root / "train" / "bird" / "zz_bomb.png")
     cfg = apply(
         TrainConfig(),
         {"dataset": "cifar10", "data_dir": str(root), "model": "resnet20", "input_size": 8,
-         "train_crop": "pad_crop", "batch_size": 14, "epochs": 1, "data_cache": cache,
+         "train_crop": "pad_crop", "batch_size": 16, "epochs": 1, "data_cache": cache,
          "quiet": True, "tensorboard": False, "threads": 1, "report": False,
          "run_dir": str(tmp_path / f"run-{cache}")},
         source="test",
     )  # fmt: skip
     train(cfg)
     summary = json.loads((tmp_path / f"run-{cache}" / "summary.json").read_text())
-    assert summary["skipped_images"] == 2
+    assert summary["skipped_images"] == 3  # of 16: one step over every training image
     named = " ".join(summary["skipped_files"])
     assert "zz_bomb.png (DecompressionBombError" in named and "zz_broken.jpg" in named
+    assert "zz_empty.jpg" in named and "zz_png_named" not in named
     strict = apply(cfg, {"strict": True, "run_dir": str(tmp_path / "strict")}, source="test")
-    with pytest.raises(BadImageError, match=r"zz_b(omb|roken)"):
+    with pytest.raises(BadImageError, match=r"zz_(bomb|broken|empty)"):
         train(strict)
 
 
