@@ -137,13 +137,15 @@ def markdown(curves: dict, summaries: dict, walls: dict, machine: dict, runs: di
         "Command, per seed S (`benchmarks/cifar10_fast.py` runs it and writes this file):",
         "",
         "```",
-        " ".join(command(Path("RUNS/seedS"), 0)).replace("--seed 0", "--seed S"),
+        " ".join(command(Path("RUNS/seedS"), 0))
+        .replace("--seed 0", "--seed S")
+        .replace(str(ARCHIVE), "../shared/datasets/cifar10-jpg.tar.gz"),
         "```",
         "",
         "Test accuracy is single-view (the centred 32x32 image, no flip) on all 10,000 test "
         "images. The shared CIFAR-10 copy is JPEG-encoded, so accuracies land close to, not "
         "exactly on, the paper's figure (91.25%, He et al. 2015, Table 6, measured on the "
-        "original PNG-equivalent pixels).",
+        "original release's pixels).",
         "",
         "| seed | final test acc | best | epochs | training time | wall time (with eval) | "
         "time to 91.25% | images/s |",

@@ -7,7 +7,8 @@ settings on, so no side inherits another's):
 * ``step``: the model's own ceiling: ``classicnets.bench`` train mode on one synthetic batch
   (forward, backward, SGD), memory retained as training retains it;
 * ``ours (memory)``: ``classicnets train`` end to end (data_cache auto: the split decoded once,
-  then each batch cropped, flipped and normalized whole on tensors), images/s of its epoch;
+  then each batch cropped, flipped and normalized whole on tensors), in steady state: the
+  training time of a run of WARMUP + N steps less that of a run of WARMUP steps;
 * ``ours (streaming)``: the same with ``data_cache=off`` (JPEGs decoded every epoch, per-image
   transforms, ``workers=0``), for contrast;
 * ``plain (workers W)``: ``benchmarks/plain_loop.py``, ImageFolder + transforms + DataLoader
@@ -41,6 +42,7 @@ RESULTS = HERE / "results"
 ROOT = HERE.parent
 ARCHIVE = ROOT.parent / "shared" / "datasets" / "cifar10-jpg.tar.gz"
 BATCH = 128
+WARMUP = 5  # untimed steps, ours and the plain loop's
 PRECISIONS = {"fp32": ("fp32", False), "bf16+channels_last": ("bf16", True)}
 
 
@@ -65,7 +67,10 @@ def step_speed(precision: str, channels_last: bool, repeats: int) -> float:
     return float(_python(["-c", code]).split()[-1])
 
 
-def ours(precision: str, channels_last: bool, steps: int, data_dir: str, cache: str) -> float:
+def _train_seconds(
+    precision: str, channels_last: bool, steps: int, data_dir: str, cache: str
+) -> float:
+    """Training seconds of a ``classicnets train`` run of ``steps`` steps (its one epoch)."""
     with tempfile.TemporaryDirectory() as tmp:
         _python(
             ["-m", "classicnets", "train", "--recipe", "resnet_cifar", "--data-dir", data_dir,
@@ -76,12 +81,23 @@ def ours(precision: str, channels_last: bool, steps: int, data_dir: str, cache: 
              "--set", f"data_cache={cache}", "--set", "report=false",
              "--set", "tensorboard=false"]
         )  # fmt: skip
-        return float(json.loads(Path(f"{tmp}/run/summary.json").read_text())["images_per_s"])
+        return float(json.loads(Path(f"{tmp}/run/summary.json").read_text())["train_seconds"])
+
+
+def ours(precision: str, channels_last: bool, steps: int, data_dir: str, cache: str) -> float:
+    """Steady-state images/s of ``classicnets train``: the difference between a run of
+    ``steps + WARMUP`` steps and one of ``WARMUP`` steps, so that the first steps (oneDNN
+    builds its kernels, the loader starts) count for neither side, as the plain loop's
+    untimed warm-up steps do not."""
+    short = _train_seconds(precision, channels_last, WARMUP, data_dir, cache)
+    long = _train_seconds(precision, channels_last, WARMUP + steps, data_dir, cache)
+    return steps * BATCH / (long - short)
 
 
 def plain(precision: str, channels_last: bool, steps: int, data_dir: str, workers: int) -> float:
     args = [str(HERE / "plain_loop.py"), "--precision", precision, "--workers", str(workers),
-            "--steps", str(steps), "--warmup", "3", "--data-dir", data_dir, "--json"]  # fmt: skip
+            "--steps", str(steps), "--warmup", str(WARMUP), "--data-dir", data_dir,
+            "--json"]  # fmt: skip
     if channels_last:
         args.append("--channels-last")
     out = _python(args)
