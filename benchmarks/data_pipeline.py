@@ -68,7 +68,7 @@ def step_speed(precision: str, channels_last: bool, repeats: int) -> float:
 
 
 def _train_seconds(
-    precision: str, channels_last: bool, steps: int, data_dir: str, cache: str
+    precision: str, channels_last: bool, steps: int, data_dir: str, cache: str, *extra: str
 ) -> float:
     """Training seconds of a ``classicnets train`` run of ``steps`` steps (its one epoch)."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -79,18 +79,20 @@ def _train_seconds(
              "--set", f"test_subset={BATCH}", "--set", f"precision={precision}",
              "--set", f"channels_last={str(channels_last).lower()}",
              "--set", f"data_cache={cache}", "--set", "report=false",
-             "--set", "tensorboard=false"]
+             "--set", "tensorboard=false", *extra]
         )  # fmt: skip
         return float(json.loads(Path(f"{tmp}/run/summary.json").read_text())["train_seconds"])
 
 
-def ours(precision: str, channels_last: bool, steps: int, data_dir: str, cache: str) -> float:
+def ours(
+    precision: str, channels_last: bool, steps: int, data_dir: str, cache: str, *extra: str
+) -> float:
     """Steady-state images/s of ``classicnets train``: the difference between a run of
     ``steps + WARMUP`` steps and one of ``WARMUP`` steps, so that the first steps (oneDNN
     builds its kernels, the loader starts) count for neither side, as the plain loop's
     untimed warm-up steps do not."""
-    short = _train_seconds(precision, channels_last, WARMUP, data_dir, cache)
-    long = _train_seconds(precision, channels_last, WARMUP + steps, data_dir, cache)
+    short = _train_seconds(precision, channels_last, WARMUP, data_dir, cache, *extra)
+    long = _train_seconds(precision, channels_last, WARMUP + steps, data_dir, cache, *extra)
     return steps * BATCH / (long - short)
 
 
