@@ -30,7 +30,7 @@ def test_short_cifar10_training_learns_and_writes_its_results(tmp_path: Path) ->
         sys.executable, "-m", "classicnets", "train", "--recipe", "resnet_cifar",
         "--data-dir", str(ARCHIVE), "--run-dir", str(run), "--quiet",
         "--set", "train_subset=1000", "--set", "test_subset=500", "--set", "batch_size=50",
-        "--set", "steps=60", "--set", "schedule=cosine", "--set", "schedule_unit=step",
+        "--set", "steps=120", "--set", "schedule=cosine", "--set", "schedule_unit=step",
         "--set", "milestones=[]", "--set", "report=false", "--set", "tensorboard=false",
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
@@ -38,7 +38,7 @@ def test_short_cifar10_training_learns_and_writes_its_results(tmp_path: Path) ->
     assert out.returncode == 0, out.stderr[-3000:]
     assert "1,000 images decoded in memory" in out.stdout  # the subset, decoded once
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["steps"] == 60 and summary["dataset"] == "cifar10"
+    assert summary["steps"] == 120 and summary["dataset"] == "cifar10"
     assert summary["test_acc"] > 0.2, summary["test_acc"]  # chance is 0.1
     assert sum(summary["confusion_matrix"][i][i] for i in range(10)) == round(
         summary["test_acc"] * 500
@@ -46,4 +46,4 @@ def test_short_cifar10_training_learns_and_writes_its_results(tmp_path: Path) ->
     for name in ("model.safetensors", "metrics.csv", "accuracy.png", "confusion_matrix.png"):
         assert (run / name).is_file(), name
     rows = (run / "metrics.csv").read_text().splitlines()
-    assert len(rows) == 1 + 3  # header + 3 epochs of 20 steps
+    assert len(rows) == 1 + 6  # header + 6 epochs of 20 steps
