@@ -91,8 +91,6 @@ def class_counts(ds: Dataset) -> dict[str, int] | None:
     None when the dataset does not list its labels."""
     base = getattr(ds, "base", ds)
     indices = None
-    if isinstance(base, DecodedImages):
-        return {c: base.targets.count(i) for i, c in enumerate(base.classes)}
     if isinstance(base, Subset):
         indices, base = base.indices, base.dataset
     targets = getattr(base, "targets", None)

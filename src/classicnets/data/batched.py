@@ -53,7 +53,6 @@ class BatchedAugment:
     ) -> None:
         self.images = images  # (N, C, H, W) uint8 at the input size
         self.targets = torch.tensor(decoded.targets, dtype=torch.long)
-        self.bad = decoded.bad
         self.decoded = decoded
         self.pad, self.hflip = pad, hflip
         self.normalize = v2.Compose(list(normalize))
@@ -63,8 +62,9 @@ class BatchedAugment:
 
     def batch(self, keys: Sequence[tuple[int, int]], seed: int) -> Batch:
         """The batch of ``(index, epoch)`` keys, unreadable images left out and named."""
-        bad = [f"{self.decoded.path(i)} ({self.bad[i]})" for i, _ in keys if i in self.bad]
-        good = [(i, e) for i, e in keys if i not in self.bad]
+        known = self.decoded.bad
+        bad = [f"{self.decoded.path(i)} ({known[i]})" for i, _ in keys if i in known]
+        good = [(i, e) for i, e in keys if i not in known]
         if not good:
             return Batch(None, None, bad)
         index = torch.tensor([i for i, _ in good])
