@@ -20,6 +20,7 @@ skipped.
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import traceback
 from pathlib import Path
@@ -56,7 +57,7 @@ def check(name: str, min_size: int, calibration_images: int) -> tuple[list[str],
 
 
 def write(
-    path: Path, command: str, rows: list[list[str]], failures: list[str], todo: list[str]
+    path: Path, commands: list[str], rows: list[list[str]], failures: list[str], todo: list[str]
 ) -> None:
     head = [
         "model",
@@ -65,9 +66,9 @@ def write(
         "int8 linear calls",
         "top-1 agreement",
         "rel. error",
-        "s",
+        "fp32 sensitivity",
     ]
-    lines = ["# int8 quantization matrix", "", f"`{command}`", ""]
+    lines = ["# int8 quantization matrix", ""] + [f"`{c}`" for c in commands] + [""]
     lines += [f"- {k}: {v}" for k, v in describe_machine().items()]
     lines += [""]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -77,17 +78,35 @@ def write(
     path.write_text("\n".join(lines) + "\n")
 
 
+def previous_rows(path: Path) -> list[list[str]]:
+    """The table rows of an earlier report (its failures are run again)."""
+    lines = path.read_text().splitlines()
+    return [[c.strip() for c in ln.strip("|").split("|")] for ln in lines if ln.startswith("| `")]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("patterns", nargs="*", default=["*"], help="model names or globs")
     p.add_argument("--out", default="benchmarks/results/quantize_matrix.md")
     p.add_argument("--size", type=int, default=64, help="smallest image side (default 64)")
     p.add_argument("--calibration", type=int, default=32, help="calibration images (default 32)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the rows of an existing --out report and run only the models it lacks",
+    )
     args = p.parse_args(argv)
     command = "PYTHONPATH=src python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])])
     names = list(dict.fromkeys(n for pat in args.patterns for n in classicnets.list_models(pat)))
     rows: list[list[str]] = []
     failures: list[str] = []
+    commands = [command]
+    if args.resume and Path(args.out).exists():
+        text = Path(args.out).read_text().splitlines()
+        commands = [ln.strip("`") for ln in text if ln.startswith("`PYTHONPATH")] + commands
+        rows = previous_rows(Path(args.out))
+        done = {r[0].strip("`") for r in rows}
+        names = [n for n in names if n not in done]
     for i, name in enumerate(names):
         try:
             cells, problem = check(name, args.size, args.calibration)
@@ -97,8 +116,10 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as e:  # every failure is a row of the report, with its reason
             traceback.print_exc()
             failures.append(f"`{name}`: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
+        torch._dynamo.reset()  # each model's compiled code and guards would otherwise stay
+        gc.collect()
         print(rows[-1] if rows else "", failures[-1:], flush=True)
-        write(Path(args.out), command, rows, failures, names[i + 1 :])
+        write(Path(args.out), commands, rows, failures, names[i + 1 :])
     return 1 if failures else 0
 
 
