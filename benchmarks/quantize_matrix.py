@@ -103,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     commands = [command]
     if args.resume and Path(args.out).exists():
         text = Path(args.out).read_text().splitlines()
-        commands = [ln.strip("`") for ln in text if ln.startswith("`PYTHONPATH")] + commands
+        earlier = [ln.strip("`") for ln in text if ln.startswith("`PYTHONPATH")]
+        commands = list(dict.fromkeys(earlier + commands))
         rows = previous_rows(Path(args.out))
         done = {r[0].strip("`") for r in rows}
         names = [n for n in names if n not in done]
