@@ -8,13 +8,17 @@ export_matrix.py): :func:`classicnets.quantize.quantize_int8` calibrated on ``--
 N(0, 1) images (the distribution the preprocessing produces), then a fresh batch of 16 images
 from the same distribution through the compiled int8 model, whose generated code must call
 oneDNN's int8 convolutions. Reported: int8 operators found, top-1 agreement with fp32, the
-logits' relative error, and the fp32 network's own sensitivity (relative change of its logits
-when 0.4% Gaussian noise, about one int8 step, is added to the input): untrained networks with
-batch norm amplify perturbations, which bounds what int8 agreement can be
-(tests/test_quantize.py allows max(0.1, 4 x sensitivity)). Images are the model's minimum input
-size or 64 px, whichever is larger (``--size`` raises it). The table is rewritten after every
-model, so an interrupted run keeps what finished; failures are listed with the reason, never
-skipped.
+logits' relative error, and two measures of the fp32 network's own sensitivity: to 0.4% Gaussian
+noise on the input image (about one int8 step), and to one int8 rounding's worth of noise at the
+input of every convolution, linear and batch-norm layer
+(:func:`classicnets.quantize.rounding_sensitivity`, where int8 rounds). Untrained networks with
+batch norm amplify perturbations, which bounds what int8 agreement can be; the relative error
+must stay within :func:`classicnets.quantize.int8_error_bound` of the rounding sensitivity (the
+bound tests/test_quantize.py asserts). ``--fill`` (re)computes the sensitivities of the rows of an
+earlier report (fp32 only: the same seeds give the same images). Images are the model's
+minimum input size or 64 px, whichever is larger (``--size`` raises it). The table is rewritten
+after every model, so an interrupted run keeps what finished; failures are listed with the
+reason, never skipped.
 """
 
 from __future__ import annotations
@@ -30,30 +34,65 @@ import torch
 import classicnets
 from classicnets.bench import describe_machine
 from classicnets.export import calibrate_batchnorm
-from classicnets.quantize import compare_logits, quantize_int8, run_and_count_int8
+from classicnets.quantize import (
+    compare_logits,
+    int8_error_bound,
+    quantize_int8,
+    rounding_sensitivity,
+    run_and_count_int8,
+)
 
 EVAL_IMAGES = 16
 
 
-def check(name: str, min_size: int, calibration_images: int) -> tuple[list[str], str | None]:
+def untrained_inputs(
+    name: str, min_size: int, calibration_images: int
+) -> tuple[torch.nn.Module, int, list[torch.Tensor], torch.Tensor]:
+    """The untrained model, image side, calibration batches and evaluation images of ``name``:
+    the same for every call (seeded), so ``--fill`` sees the images the int8 run saw."""
     torch.manual_seed(0)
     model = classicnets.create_model(name, num_classes=10)
     size = max(model.min_input_size, min_size)
     calibrate_batchnorm(model, torch.randn(8, model.in_chans, size, size))
-    calibration = torch.randn(calibration_images, model.in_chans, size, size).split(8)
+    calibration = list(torch.randn(calibration_images, model.in_chans, size, size).split(8))
     images = torch.randn(EVAL_IMAGES, model.in_chans, size, size)
+    return model.eval(), size, calibration, images
+
+
+def sensitivities(model: torch.nn.Module, images: torch.Tensor) -> tuple[float, float]:
+    """(input-noise sensitivity, rounding sensitivity) of the fp32 model on ``images``."""
+    generator = torch.Generator().manual_seed(1)
+    noisy = images + 0.004 * torch.randn(images.shape, generator=generator)  # about one step
+    with torch.no_grad():
+        at_input = compare_logits(model(images), model(noisy))["relerr"]
+    return at_input, rounding_sensitivity(model, images)
+
+
+def verdict(relerr: float, rounding: float) -> list[str]:
+    bound = int8_error_bound(rounding)
+    return [f"{rounding:.4f}", f"{bound:.3f}", "yes" if relerr <= bound else "**no**"]
+
+
+def check(name: str, min_size: int, calibration_images: int) -> tuple[list[str], str | None]:
+    model, size, calibration, images = untrained_inputs(name, min_size, calibration_images)
     quantized = quantize_int8(model, calibration)
     with torch.no_grad():
         reference = model(images)
     logits, ops = run_and_count_int8(quantized, images)
-    noisy = images + 0.004 * torch.randn_like(images)  # about one int8 step
-    with torch.no_grad():
-        sensitivity = compare_logits(reference, model(noisy))["relerr"]
+    at_input, rounding = sensitivities(model, images)
     convs = sum(n for op, n in ops.items() if op.startswith("onednn.qconv"))
     agree = compare_logits(reference, logits)
     cells = [f"`{name}`", str(size), str(convs), str(ops.get("onednn.qlinear_pointwise", 0))]
-    cells += [f"{agree['top1']:.3f}", f"{agree['relerr']:.4f}", f"{sensitivity:.4f}"]
+    cells += [f"{agree['top1']:.3f}", f"{agree['relerr']:.4f}", f"{at_input:.4f}"]
+    cells += verdict(agree["relerr"], rounding)
     return cells, None if convs else "no int8 convolution in the generated code"
+
+
+def fill(row: list[str], min_size: int, calibration_images: int) -> list[str]:
+    """An earlier row (up to the relative error) with the fp32 sensitivities measured now."""
+    model, _, _, images = untrained_inputs(row[0].strip("`"), min_size, calibration_images)
+    at_input, rounding = sensitivities(model, images)
+    return [*row[:6], f"{at_input:.4f}", *verdict(float(row[5]), rounding)]
 
 
 def write(
@@ -66,7 +105,10 @@ def write(
         "int8 linear calls",
         "top-1 agreement",
         "rel. error",
-        "fp32 sensitivity",
+        "input-noise sensitivity",
+        "rounding sensitivity",
+        "bound",
+        "within",
     ]
     lines = ["# int8 quantization matrix", ""] + [f"`{c}`" for c in commands] + [""]
     lines += [f"- {k}: {v}" for k, v in describe_machine().items()]
@@ -95,6 +137,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="keep the rows of an existing --out report and run only the models it lacks",
     )
+    p.add_argument(
+        "--fill",
+        action="store_true",
+        help="with --resume: (re)compute the sensitivities of the earlier rows (fp32 only)",
+    )
     args = p.parse_args(argv)
     command = "PYTHONPATH=src python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])])
     names = list(dict.fromkeys(n for pat in args.patterns for n in classicnets.list_models(pat)))
@@ -108,6 +155,11 @@ def main(argv: list[str] | None = None) -> int:
         rows = previous_rows(Path(args.out))
         done = {r[0].strip("`") for r in rows}
         names = [n for n in names if n not in done]
+        if args.fill:
+            for i, row in enumerate(rows):
+                rows[i] = fill(row, args.size, args.calibration)
+                print(rows[i], flush=True)
+                write(Path(args.out), commands, rows, failures, names)
     for i, name in enumerate(names):
         try:
             cells, problem = check(name, args.size, args.calibration)
