@@ -70,18 +70,22 @@ def sides(name: str, size: int, calibration: list[Tensor]) -> dict[str, Callable
 
 
 def time_alternately(
-    runs: dict[str, Callable[[Tensor], Tensor]], x: Tensor, rounds: int
+    runs: dict[str, Callable[[Tensor], Tensor]], x: Tensor, rounds: int, min_round_s: float = 0.3
 ) -> dict[str, list[float]]:
-    """Images/s per round for each side, sides interleaved within every round."""
+    """Images/s per round for each side, sides interleaved within every round. A side's round
+    repeats its call until ``min_round_s`` has passed (one call of a few milliseconds, as at
+    batch 1, is too short to time on a shared machine)."""
     rates: dict[str, list[float]] = {k: [] for k in runs}
     with torch.no_grad():
         for run in runs.values():  # warm up: compile, prepack, allocator
             run(x), run(x)
         for _ in range(rounds):
             for key, run in runs.items():
-                start = time.perf_counter()
-                run(x)
-                rates[key].append(x.shape[0] / (time.perf_counter() - start))
+                calls, elapsed, start = 0, 0.0, time.perf_counter()
+                while elapsed < min_round_s:
+                    run(x)
+                    calls, elapsed = calls + 1, time.perf_counter() - start
+                rates[key].append(calls * x.shape[0] / elapsed)
     return rates
 
 

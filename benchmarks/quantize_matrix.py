@@ -142,6 +142,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="with --resume: (re)compute the sensitivities of the earlier rows (fp32 only)",
     )
+    p.add_argument(
+        "--redo",
+        action="store_true",
+        help="with --resume: run the named models again, replacing their earlier rows",
+    )
     args = p.parse_args(argv)
     command = "PYTHONPATH=src python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])])
     names = list(dict.fromkeys(n for pat in args.patterns for n in classicnets.list_models(pat)))
@@ -154,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         commands = list(dict.fromkeys(earlier + commands))
         rows = previous_rows(Path(args.out))
         done = {r[0].strip("`") for r in rows}
-        names = [n for n in names if n not in done]
+        names = [n for n in names if args.redo or n not in done]
         if args.fill:
             for i, row in enumerate(rows):
                 rows[i] = fill(row, args.size, args.calibration)
@@ -163,15 +168,20 @@ def main(argv: list[str] | None = None) -> int:
     for i, name in enumerate(names):
         try:
             cells, problem = check(name, args.size, args.calibration)
-            rows.append(cells)
+            earlier = [i for i, r in enumerate(rows) if r[0].strip("`") == name]
+            if earlier:  # --redo: the new row takes the old one's place
+                rows[earlier[0]] = cells
+            else:
+                rows.append(cells)
             if problem:
                 failures.append(f"`{name}`: {problem}")
         except Exception as e:  # every failure is a row of the report, with its reason
             traceback.print_exc()
+            rows = [r for r in rows if r[0].strip("`") != name]  # no stale row beside it
             failures.append(f"`{name}`: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
         torch._dynamo.reset()  # each model's compiled code and guards would otherwise stay
         gc.collect()
-        print(rows[-1] if rows else "", failures[-1:], flush=True)
+        print(name, failures[-1:], flush=True)
         write(Path(args.out), commands, rows, failures, names[i + 1 :])
     return 1 if failures else 0
 

@@ -54,9 +54,9 @@ __all__ = [
     "int8_error_bound",
     "int8_kernels",
     "int8_unavailable_reason",
-    "keep_ceil_mode_pools_float",
     "load_quantized",
     "quantize_int8",
+    "rewrite_ceil_mode_pools",
     "rounding_sensitivity",
     "run_and_count_int8",
     "save_quantized",
@@ -272,27 +272,118 @@ def separate_shared_convolutions(graph_module: GraphModule) -> int:
     return separated
 
 
-def keep_ceil_mode_pools_float(graph_module: GraphModule) -> int:
-    """Mark every max pool with ``ceil_mode=True`` as not to be quantized; returns the count.
+#: Operators whose output is never negative when their tensor inputs are not (for the ceil-mode
+#: pool rewrite: zero padding is exact for a max pool only over non-negative values).
+_NON_NEGATIVE_OPS = ("relu", "max_pool2d", "cat", "constant_pad_nd", "avg_pool2d", "clone")
 
-    inductor's int8 max pool (``quantized.max_pool2d``, torch 2.14) computes its output shape
-    with floor rounding while the kernel rounds up: GoogLeNet's ceil-mode pools then read
-    buffers of the wrong size (top-1 agreement 0 with fp32) or fail to compile at small inputs.
-    These pools stay in float between a dequantize and a quantize (the convolutions around them
-    still run int8). Must run before ``prepare_pt2e``: the quantizer skips annotated nodes.
+
+def _non_negative(node: Any, depth: int = 8) -> bool:
+    """True if ``node`` provably computes values >= 0: a ReLU, or a pool / concatenation /
+    zero-padding of such values (a few steps back; False when unsure)."""
+    if not isinstance(node, Node) or node.op != "call_function" or depth == 0:
+        return False
+    name = str(node.target)
+    if "relu" in name:
+        return True
+    if not any(op in name for op in _NON_NEGATIVE_OPS):
+        return False
+    if _is_call(node, "constant_pad_nd") and (node.args[2] if len(node.args) > 2 else 0) < 0:
+        return False
+    inputs = node.args[0] if _is_call(node, "cat") else [node.args[0]]
+    return all(_non_negative(i, depth - 1) for i in inputs)
+
+
+def _ceil_extra(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+    """Zeros to append to one side of a ``size``-long dimension so that a floor-mode max pool
+    gives exactly the windows of the ceil-mode one (PyTorch's rule: the last window must start
+    inside the input or its left padding)."""
+    span = dilation * (kernel - 1) + 1
+    out = -(-(size + 2 * padding - span) // stride) + 1
+    if (out - 1) * stride >= size + padding:
+        out -= 1
+    return max(0, (out - 1) * stride + span - (size + 2 * padding))
+
+
+def _pool_geometry(node: Node) -> tuple[list[int], ...]:
+    args = [*node.args, *([None] * 6)][:6]
+    kernel = list(args[1])
+    stride = list(args[2]) if args[2] else kernel  # an empty stride means the kernel's
+    padding = list(args[3]) if args[3] else [0]
+    dilation = list(args[4]) if args[4] else [1]
+    return tuple([v[0]] * 2 if len(v) == 1 else v for v in (kernel, stride, padding, dilation))
+
+
+def _annotate_shared(node: Node, source: Node) -> None:
+    """Annotate ``node`` (one tensor input, ``source``) as the x86 quantizer annotates its int8
+    pooling: input observed with the activation spec, output sharing that observer."""
+    from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as xiq
+    from torchao.quantization.pt2e.quantizer.quantizer import SharedQuantizationSpec
+
+    config = xiq.get_default_x86_inductor_quantization_config()
+    node.meta["quantization_annotation"] = xiq._X86InductorQuantizationAnnotation(
+        input_qspec_map={source: config.input_activation},
+        output_qspec=SharedQuantizationSpec((source, node)),
+        _annotated=True,
+        _is_output_of_quantized_pattern=True,
+    )
+
+
+def rewrite_ceil_mode_pools(graph_module: GraphModule) -> tuple[int, int]:
+    """Turn every ceil-mode max pool into an exact floor-mode one, so that it runs in int8;
+    returns (rewritten, kept float).
+
+    inductor's int8 max pool (``quantized.max_pool2d``, torch 2.14) sizes its output with floor
+    rounding while the kernel rounds up: GoogLeNet's ceil-mode pools then read buffers of the
+    wrong size (top-1 agreement 0 with fp32) or fail to compile. Two exact rewrites avoid it:
+
+    * where floor rounding gives the same windows (GoogLeNet's 3x3 stride-1 branch pools),
+      ``ceil_mode`` is switched off;
+    * where ceil rounding adds a last row / column of windows (the 3x3 stride-2 pools of
+      GoogLeNet, BN-Inception and the Caffe-style SENet stems at even sizes), the input is first
+      padded with zeros on the bottom and right. That is exact only over values >= 0, so it is
+      done only where the input is provably a ReLU's output (or a pool / concatenation of
+      such); the padding shares its input's int8 scale, so it runs on uint8 values.
+
+    Any other ceil-mode pool stays in float between a dequantize and a quantize (the
+    convolutions around it still run int8). Must run before ``prepare_pt2e``: the quantizer
+    skips annotated nodes. The rewritten graph computes what the original one computes.
     """
     from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (
         _annotate_nodes_not_quantize,
     )
 
-    kept = 0
-    for node in graph_module.graph.nodes:
-        if _is_call(node, "max_pool2d"):
-            ceil_mode = node.args[5] if len(node.args) > 5 else node.kwargs.get("ceil_mode")
-            if ceil_mode:
-                _annotate_nodes_not_quantize(node)
-                kept += 1
-    return kept
+    graph = graph_module.graph
+    rewritten = kept = 0
+    for node in list(graph.nodes):
+        if not _is_call(node, "max_pool2d"):
+            continue
+        args = [*node.args, *([None] * 6)][:6]
+        if not (args[5] or node.kwargs.get("ceil_mode")):
+            continue
+        source = node.args[0]
+        kernel, stride, padding, dilation = _pool_geometry(node)
+        height, width = source.meta["val"].shape[-2:]
+        geometry = zip((height, width), kernel, stride, padding, dilation, strict=True)
+        extra = [_ceil_extra(int(n), k, s, p, d) for n, k, s, p, d in geometry]
+        if any(extra) and not _non_negative(source):
+            _annotate_nodes_not_quantize(node)
+            kept += 1
+            continue
+        if any(extra):
+            zeros = torch.ops.aten.constant_pad_nd.default
+            sides = [0, extra[1], 0, extra[0]]  # (left, right, top, bottom)
+            with graph.inserting_before(node):
+                pad = graph.call_function(zeros, (source, sides, 0.0))
+            pad.meta = {k: v for k, v in source.meta.items() if k != "quantization_annotation"}
+            pad.meta["val"] = zeros(source.meta["val"], sides, 0.0)
+            _annotate_shared(pad, source)
+            node.replace_input_with(source, pad)
+        node.args = (node.args[0], kernel, stride, padding, dilation, False)
+        node.kwargs = {}
+        rewritten += 1
+    graph.lint()
+    graph_module.recompile()
+    return rewritten, kept
 
 
 def _export(module: nn.Module, example: Tensor) -> torch.export.ExportedProgram:
@@ -305,11 +396,12 @@ def _export(module: nn.Module, example: Tensor) -> torch.export.ExportedProgram:
 
 def capture_for_quantization(model: nn.Module, example: Tensor) -> GraphModule:
     """The graph of ``model`` (in eval mode) that the quantizer annotates: exported with a dynamic
-    batch at ``example``'s image size, shared convolutions separated, ceil-mode pools kept float.
+    batch at ``example``'s image size, shared convolutions separated, ceil-mode pools made
+    floor-mode (exactly).
     It computes what ``model`` computes (diagnostics compare it with the converted graph)."""
     captured = _export(model, example).module()
     separate_shared_convolutions(captured)
-    keep_ceil_mode_pools_float(captured)
+    rewrite_ceil_mode_pools(captured)
     return captured
 
 
