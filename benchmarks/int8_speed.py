@@ -99,11 +99,17 @@ def calibration_images(name: str, args: argparse.Namespace, size: int) -> list[T
     return list(torch.randn(args.calibration_images, 3, size, size).split(32))
 
 
-def report(name: str, batch: int, rates: dict[str, list[float]]) -> list[str]:
+def report(
+    name: str,
+    batch: int,
+    rates: dict[str, list[float]],
+    against: tuple[str, ...] = ("tv int8", "tv fp32 CL", "ours fp32"),
+) -> list[str]:
+    """Table rows: each side's median and spread, then ours int8 over each side of ``against``."""
     med = {k: statistics.median(v) for k, v in rates.items()}
     lines = [f"| `{name}` | {batch} | {k} | {med[k]:.1f} | {min(v):.1f}-{max(v):.1f} |"
              for k, v in rates.items()]  # fmt: skip
-    for other in ("tv int8", "tv fp32 CL", "ours fp32"):
+    for other in against:
         if other in med:
             ratio = med["ours int8"] / med[other]
             lines.append(f"| `{name}` | {batch} | ours int8 / {other} | {ratio:.2f}x | |")

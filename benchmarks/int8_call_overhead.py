@@ -1,0 +1,74 @@
+"""Is the fixed cost of calling the compiled int8 program what holds batch 1 back?
+
+    PYTHONPATH=src python benchmarks/int8_call_overhead.py MODEL [BATCHES] [ROUNDS]
+    (e.g. resnet18 1 7; prints, writes nothing)
+
+Times, alternately in one process and each round for at least 0.4 s of calls, four ways of
+calling the same int8 model against torchvision's int8 model of the architecture:
+
+* ``ours``: ``QuantizedModel.__call__`` (input check, inductor's freezing patched around the call);
+* ``nopatch``: the compiled program called directly, no input check and no config patch;
+* ``cppwrap``: compiled with inductor's C++ wrapper (``cpp_wrapper=True``), which replaces the
+  Python code that calls each kernel;
+* ``tv``: torchvision's eager int8 model (x86 engine).
+
+The outputs of the variants are checked equal to ``ours`` first.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+
+import torch
+from torch._inductor import config as inductor_config
+
+import classicnets
+from classicnets.quantize import quantize_int8
+from classicnets.reference import quantized_reference
+
+
+def main() -> None:
+    name = sys.argv[1]
+    batches = [int(b) for b in sys.argv[2].split(",")] if len(sys.argv) > 2 else [1]
+    rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 7
+    size = classicnets.registry.model_info(name).input_size
+    calibration = list(torch.randn(64, 3, size, size).split(32))
+    ours = quantize_int8(classicnets.create_model(name).eval(), calibration)
+    plain = torch.compile(ours.module_, dynamic=False)
+    wrapped = torch.compile(ours.module_, dynamic=False)
+    runs = {"ours": ours, "tv": quantized_reference(name, calibration)}
+    runs["nopatch"] = plain
+    runs["cppwrap"] = wrapped
+    for batch in batches:
+        x = torch.randn(batch, 3, size, size)
+        with torch.no_grad():
+            reference = ours(x)
+            with inductor_config.patch(freezing=True):
+                plain(x)  # compiled (frozen) here, called without the patch below
+            with inductor_config.patch(freezing=True, cpp_wrapper=True):
+                wrapped(x)
+            for key in ("nopatch", "cppwrap"):
+                print(key, "max abs diff against ours", (runs[key](x) - reference).abs().max())
+        rates: dict[str, list[float]] = {k: [] for k in runs}
+        with torch.no_grad():
+            for run in runs.values():
+                run(x), run(x)
+            for _ in range(rounds):
+                for key, run in runs.items():
+                    calls, elapsed, start = 0, 0.0, time.perf_counter()
+                    while elapsed < 0.4:
+                        run(x)
+                        calls, elapsed = calls + 1, time.perf_counter() - start
+                    rates[key].append(calls * batch / elapsed)
+        med = {k: statistics.median(v) for k, v in rates.items()}
+        print(name, "batch", batch, "load average", os.getloadavg()[0])
+        for key, v in rates.items():
+            print(f"  {key:8s} {med[key]:8.1f} images/s ({min(v):.1f}-{max(v):.1f}), "
+                  f"{med[key] / med['tv']:.2f}x tv")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""What running ceil-mode max pools in int8 gains: ours int8 with the pools rewritten
+(:func:`classicnets.quantize.rewrite_ceil_mode_pools`, the default) against the same model with
+those pools kept in float (what the library did before), side by side in one process.
+
+    PYTHONPATH=src python benchmarks/int8_ceil_pools.py [MODEL ...] [--batches 32 1]
+        [--rounds 5] [--out FILE.md]
+
+The other sides are ``int8_speed.py``'s (torchvision's int8 and fp32 models where it has them,
+our fp32 deploy), timed alternately with the same calibration images. Run it on a quiet machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from int8_speed import calibration_images, report, sides, time_alternately
+
+import classicnets
+import classicnets.quantize as quantize
+from classicnets.bench import describe_machine
+from classicnets.registry import model_info
+
+
+def keep_ceil_mode_pools_float(graph_module: Any) -> tuple[int, int]:
+    """The earlier behaviour: every ceil-mode max pool annotated as not to be quantized."""
+    from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (
+        _annotate_nodes_not_quantize,
+    )
+
+    kept = 0
+    for node in graph_module.graph.nodes:
+        args = [*node.args, *([None] * 6)][:6]
+        if "max_pool2d" in str(node.target) and (args[5] or node.kwargs.get("ceil_mode")):
+            _annotate_nodes_not_quantize(node)
+            kept += 1
+    return 0, kept
+
+
+def float_pools_int8(name: str, calibration: list[torch.Tensor]) -> Any:
+    rewrite = quantize.rewrite_ceil_mode_pools
+    quantize.rewrite_ceil_mode_pools = keep_ceil_mode_pools_float  # type: ignore[assignment]
+    try:
+        return quantize.quantize_int8(classicnets.create_model(name).eval(), calibration)
+    finally:
+        quantize.rewrite_ceil_mode_pools = rewrite
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("models", nargs="*", default=["googlenet_torchvision", "seresnet50"])
+    p.add_argument("--batches", type=int, nargs="+", default=[32, 1])
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--calibrate", default=None, help="image folder for calibration")
+    p.add_argument("--calibration-images", type=int, default=64)
+    p.add_argument("--out", default="benchmarks/results/int8_ceil_pools.md")
+    args = p.parse_args(argv)
+    command = "PYTHONPATH=src python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])])
+    lines = ["# int8: ceil-mode max pools in int8 (rewritten) against in float (before)", ""]
+    lines += [f"`{command}`", ""] + [f"- {k}: {v}" for k, v in describe_machine().items()]
+    lines += ["", "| model | batch | side | images/s (median) | min-max |", "|---|---|---|---|---|"]
+    for name in args.models:
+        size = model_info(name).input_size
+        calibration = calibration_images(name, args, size)
+        others = sides(name, size, calibration)
+        runs = {"ours int8": others.pop("ours int8")}
+        runs["ours int8, ceil pools float"] = float_pools_int8(name, calibration)
+        runs.update(others)
+        for batch in args.batches:
+            rates = time_alternately(runs, torch.randn(batch, 3, size, size), args.rounds)
+            against = ("ours int8, ceil pools float", "tv int8", "tv fp32 CL", "ours fp32")
+            lines += report(name, batch, rates, tuple(k for k in against if k in rates))
+            print("\n".join(lines[-2 * len(rates) + 1 :]), flush=True)
+    Path(args.out).write_text("\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
