@@ -105,11 +105,14 @@ def test_rounding_sensitivity_is_one_rounding_step_of_noise_per_layer() -> None:
     assert layer.training and not layer._forward_pre_hooks  # restored, hooks removed
 
 
-def _ceil_pools(relu: bool) -> torch.nn.Module:
-    """A stem like GoogLeNet's: conv (+ ReLU), a 3x3/2 and a 3x3/1 (padded) Caffe-style pool."""
-    layers = [torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU()] if relu else [torch.nn.Conv2d(3, 8, 3)]
+_ACTIVATIONS = {"relu": torch.nn.ReLU, "leaky_relu": torch.nn.LeakyReLU, None: torch.nn.Identity}
+
+
+def _ceil_pools(activation: str | None) -> torch.nn.Module:
+    """A stem like GoogLeNet's: conv, activation, a 3x3/2 and a 3x3/1 (padded) Caffe-style pool."""
     return torch.nn.Sequential(
-        *layers,
+        torch.nn.Conv2d(3, 8, 3),
+        _ACTIVATIONS[activation](),
         torch.nn.MaxPool2d(3, stride=2, ceil_mode=True),
         torch.nn.MaxPool2d(3, stride=1, padding=1, ceil_mode=True),
         torch.nn.Conv2d(8, 4, 1),
@@ -117,17 +120,17 @@ def _ceil_pools(relu: bool) -> torch.nn.Module:
 
 
 @pytest.mark.parametrize("size", [17, 18, 19, 20])
-@pytest.mark.parametrize("relu", [True, False])
-def test_ceil_mode_pools_are_rewritten_exactly(size: int, relu: bool) -> None:
+@pytest.mark.parametrize("activation", list(_ACTIVATIONS))
+def test_ceil_mode_pools_are_rewritten_exactly(size: int, activation: str | None) -> None:
     """Ceil-mode pools become floor-mode ones (after zero padding where ceil rounding adds a
     window, only over a ReLU's output); the rewritten graph computes exactly the same."""
     torch.manual_seed(0)
-    model, x = _ceil_pools(relu), torch.randn(2, 3, size, size)
+    model, x = _ceil_pools(activation), torch.randn(2, 3, size, size)
     graph = torch.export.export(model, (x,)).module()
     rewritten, kept = rewrite_ceil_mode_pools(graph)
     pads = [n for n in graph.graph.nodes if "constant_pad_nd" in str(n.target)]
     adds_window = (size - 2) % 2 == 0  # the 3x3/2 pool over an even side: ceil adds one
-    if relu or not adds_window:
+    if activation == "relu" or not adds_window:
         assert (rewritten, kept) == (2, 0)
         assert len(pads) == int(adds_window)
     else:  # zero padding would not be exact over negative values: that pool stays in float
@@ -138,7 +141,7 @@ def test_ceil_mode_pools_are_rewritten_exactly(size: int, relu: bool) -> None:
 
 def test_ceil_mode_pools_run_int8() -> None:
     torch.manual_seed(0)
-    model = _ceil_pools(relu=True)
+    model = _ceil_pools("relu")
     images = torch.randn(16, 3, 20, 20)
     quantized = quantize_int8(model, images)
     logits, ops = run_and_count_int8(quantized, images)

@@ -274,7 +274,9 @@ def separate_shared_convolutions(graph_module: GraphModule) -> int:
 
 #: Operators whose output is never negative when their tensor inputs are not (for the ceil-mode
 #: pool rewrite: zero padding is exact for a max pool only over non-negative values).
-_NON_NEGATIVE_OPS = ("relu", "max_pool2d", "cat", "constant_pad_nd", "avg_pool2d", "clone")
+_SIGN_KEEPING_OPS = frozenset(
+    {"max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "cat", "constant_pad_nd", "clone"}
+)
 
 
 def _non_negative(node: Any, depth: int = 8) -> bool:
@@ -282,14 +284,14 @@ def _non_negative(node: Any, depth: int = 8) -> bool:
     zero-padding of such values (a few steps back; False when unsure)."""
     if not isinstance(node, Node) or node.op != "call_function" or depth == 0:
         return False
-    name = str(node.target)
-    if "relu" in name:
+    op = getattr(node.target, "_opname", "")  # an aten operator's name, without its overload
+    if op in ("relu", "relu_"):
         return True
-    if not any(op in name for op in _NON_NEGATIVE_OPS):
+    if op not in _SIGN_KEEPING_OPS:
         return False
-    if _is_call(node, "constant_pad_nd") and (node.args[2] if len(node.args) > 2 else 0) < 0:
+    if op == "constant_pad_nd" and (node.args[2] if len(node.args) > 2 else 0) < 0:
         return False
-    inputs = node.args[0] if _is_call(node, "cat") else [node.args[0]]
+    inputs = node.args[0] if op == "cat" else [node.args[0]]
     return all(_non_negative(i, depth - 1) for i in inputs)
 
 
@@ -320,7 +322,7 @@ def _annotate_shared(node: Node, source: Node) -> None:
     from torchao.quantization.pt2e.quantizer.quantizer import SharedQuantizationSpec
 
     config = xiq.get_default_x86_inductor_quantization_config()
-    node.meta["quantization_annotation"] = xiq._X86InductorQuantizationAnnotation(
+    node.meta[xiq.QUANT_ANNOTATION_KEY] = xiq._X86InductorQuantizationAnnotation(
         input_qspec_map={source: config.input_activation},
         output_qspec=SharedQuantizationSpec((source, node)),
         _annotated=True,
@@ -374,7 +376,7 @@ def rewrite_ceil_mode_pools(graph_module: GraphModule) -> tuple[int, int]:
             sides = [0, extra[1], 0, extra[0]]  # (left, right, top, bottom)
             with graph.inserting_before(node):
                 pad = graph.call_function(zeros, (source, sides, 0.0))
-            pad.meta = {k: v for k, v in source.meta.items() if k != "quantization_annotation"}
+            pad.meta = {k: v for k, v in source.meta.items() if "quantization" not in k}
             pad.meta["val"] = zeros(source.meta["val"], sides, 0.0)
             _annotate_shared(pad, source)
             node.replace_input_with(source, pad)
