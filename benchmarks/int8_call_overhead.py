@@ -20,9 +20,9 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-import time
 
 import torch
+from int8_speed import time_alternately
 from torch._inductor import config as inductor_config
 
 import classicnets
@@ -52,17 +52,7 @@ def main() -> None:
                 wrapped(x)
             for key in ("nopatch", "cppwrap"):
                 print(key, "max abs diff against ours", (runs[key](x) - reference).abs().max())
-        rates: dict[str, list[float]] = {k: [] for k in runs}
-        with torch.no_grad():
-            for run in runs.values():
-                run(x), run(x)
-            for _ in range(rounds):
-                for key, run in runs.items():
-                    calls, elapsed, start = 0, 0.0, time.perf_counter()
-                    while elapsed < 0.4:
-                        run(x)
-                        calls, elapsed = calls + 1, time.perf_counter() - start
-                    rates[key].append(calls * batch / elapsed)
+        rates = time_alternately(runs, x, rounds, min_round_s=0.4)
         med = {k: statistics.median(v) for k, v in rates.items()}
         print(name, "batch", batch, "load average", os.getloadavg()[0])
         for key, v in rates.items():

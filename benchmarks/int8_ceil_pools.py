@@ -31,13 +31,10 @@ def keep_ceil_mode_pools_float(graph_module: Any) -> tuple[int, int]:
         _annotate_nodes_not_quantize,
     )
 
-    kept = 0
-    for node in graph_module.graph.nodes:
-        args = [*node.args, *([None] * 6)][:6]
-        if "max_pool2d" in str(node.target) and (args[5] or node.kwargs.get("ceil_mode")):
-            _annotate_nodes_not_quantize(node)
-            kept += 1
-    return 0, kept
+    pools = quantize.ceil_mode_pools(graph_module)
+    for node in pools:
+        _annotate_nodes_not_quantize(node)
+    return 0, len(pools)
 
 
 def float_pools_int8(name: str, calibration: list[torch.Tensor]) -> Any:

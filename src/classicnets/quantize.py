@@ -49,6 +49,7 @@ __all__ = [
     "calibrate_and_convert",
     "calibration_batches",
     "capture_for_quantization",
+    "ceil_mode_pools",
     "compare_logits",
     "export_quantized_onnx",
     "int8_error_bound",
@@ -330,6 +331,15 @@ def _annotate_shared(node: Node, source: Node) -> None:
     )
 
 
+def ceil_mode_pools(graph_module: GraphModule) -> list[Node]:
+    """The max pools of ``graph_module`` with ``ceil_mode=True``."""
+
+    def ceil_mode(node: Node) -> bool:
+        return bool(node.args[5] if len(node.args) > 5 else node.kwargs.get("ceil_mode"))
+
+    return [n for n in graph_module.graph.nodes if _is_call(n, "max_pool2d") and ceil_mode(n)]
+
+
 def rewrite_ceil_mode_pools(graph_module: GraphModule) -> tuple[int, int]:
     """Turn every ceil-mode max pool into an exact floor-mode one, so that it runs in int8;
     returns (rewritten, kept float).
@@ -356,12 +366,7 @@ def rewrite_ceil_mode_pools(graph_module: GraphModule) -> tuple[int, int]:
 
     graph = graph_module.graph
     rewritten = kept = 0
-    for node in list(graph.nodes):
-        if not _is_call(node, "max_pool2d"):
-            continue
-        args = [*node.args, *([None] * 6)][:6]
-        if not (args[5] or node.kwargs.get("ceil_mode")):
-            continue
+    for node in ceil_mode_pools(graph_module):
         source = node.args[0]
         kernel, stride, padding, dilation = _pool_geometry(node)
         height, width = source.meta["val"].shape[-2:]
