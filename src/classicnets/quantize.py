@@ -209,11 +209,18 @@ def _check_calibration(
 # -- quantization --------------------------------------------------------------------------------
 
 
+def _x86_config() -> Any:
+    """The x86 inductor quantizer's default scheme (what every annotation here uses)."""
+    from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as xiq
+
+    return xiq.get_default_x86_inductor_quantization_config()
+
+
 def _x86_quantizer() -> Any:
     from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as xiq
 
     quantizer = xiq.X86InductorQuantizer()
-    quantizer.set_global(xiq.get_default_x86_inductor_quantization_config())
+    quantizer.set_global(_x86_config())
     return quantizer
 
 
@@ -322,9 +329,8 @@ def _annotate_shared(node: Node, source: Node) -> None:
     from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as xiq
     from torchao.quantization.pt2e.quantizer.quantizer import SharedQuantizationSpec
 
-    config = xiq.get_default_x86_inductor_quantization_config()
     node.meta[xiq.QUANT_ANNOTATION_KEY] = xiq._X86InductorQuantizationAnnotation(
-        input_qspec_map={source: config.input_activation},
+        input_qspec_map={source: _x86_config().input_activation},
         output_qspec=SharedQuantizationSpec((source, node)),
         _annotated=True,
         _is_output_of_quantized_pattern=True,
@@ -348,7 +354,7 @@ def rewrite_ceil_mode_pools(graph_module: GraphModule) -> tuple[int, int]:
     rounding while the kernel rounds up: GoogLeNet's ceil-mode pools then read buffers of the
     wrong size (top-1 agreement 0 with fp32) or fail to compile. Two exact rewrites avoid it:
 
-    * where floor rounding gives the same windows (GoogLeNet's 3x3 stride-1 branch pools),
+    * where floor rounding gives the same windows (e.g. a 3x3 stride-1 pool padded by 1),
       ``ceil_mode`` is switched off;
     * where ceil rounding adds a last row / column of windows (the 3x3 stride-2 pools of
       GoogLeNet, BN-Inception and the Caffe-style SENet stems at even sizes), the input is first
