@@ -88,6 +88,11 @@ def set_deterministic(enabled: bool, device: torch.device) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.backends.cudnn.benchmark = False
     torch.use_deterministic_algorithms(True, warn_only=True)
+    # Deterministic mode also fills every new uninitialised tensor with NaN, a guard against
+    # kernels that read memory they never wrote. No kernel the training step uses does (the
+    # bit-exact resume tests hold without it), and the extra pass over each buffer cost 3% of
+    # a ResNet-20 bf16 step and 10% in fp32 on this project's CPU.
+    torch.utils.deterministic.fill_uninitialized_memory = False
 
 
 def to_device(x: torch.Tensor, device: torch.device, channels_last: bool = False) -> torch.Tensor:
