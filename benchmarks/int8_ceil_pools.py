@@ -1,6 +1,6 @@
-"""What running ceil-mode max pools in int8 gains: ours int8 with the pools rewritten
-(:func:`classicnets.quantize.rewrite_ceil_mode_pools`, the default) against the same model with
-those pools kept in float (what the library did before), side by side in one process.
+"""What running ceil-mode max pools in int8 gains: ours int8 (each such pool one uint8 max pool,
+:func:`classicnets.quantize.lower_ceil_mode_pools`) against the same model with those pools kept
+in float (what the library did first), side by side in one process.
 
     PYTHONPATH=src python benchmarks/int8_ceil_pools.py [MODEL ...] [--batches 32 1]
         [--rounds 5] [--out FILE.md]
@@ -25,25 +25,25 @@ from classicnets.bench import describe_machine
 from classicnets.registry import model_info
 
 
-def keep_ceil_mode_pools_float(graph_module: Any) -> tuple[int, int]:
-    """The earlier behaviour: every ceil-mode max pool annotated as not to be quantized."""
+def float_pools_int8(name: str, calibration: list[torch.Tensor]) -> Any:
+    """The model quantized with every ceil-mode max pool annotated as not to be quantized."""
     from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (
         _annotate_nodes_not_quantize,
     )
 
-    pools = quantize.ceil_mode_pools(graph_module)
-    for node in pools:
-        _annotate_nodes_not_quantize(node)
-    return 0, len(pools)
+    capture = quantize.capture_for_quantization
 
+    def capture_keeping_pools_float(model: torch.nn.Module, example: torch.Tensor) -> Any:
+        captured = capture(model, example)
+        for node in quantize.ceil_mode_pools(captured):
+            _annotate_nodes_not_quantize(node)
+        return captured
 
-def float_pools_int8(name: str, calibration: list[torch.Tensor]) -> Any:
-    rewrite = quantize.rewrite_ceil_mode_pools
-    quantize.rewrite_ceil_mode_pools = keep_ceil_mode_pools_float  # type: ignore[assignment]
+    quantize.capture_for_quantization = capture_keeping_pools_float  # type: ignore[assignment]
     try:
         return quantize.quantize_int8(classicnets.create_model(name).eval(), calibration)
     finally:
-        quantize.rewrite_ceil_mode_pools = rewrite
+        quantize.capture_for_quantization = capture
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="benchmarks/results/int8_ceil_pools.md")
     args = p.parse_args(argv)
     command = "PYTHONPATH=src python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])])
-    lines = ["# int8: ceil-mode max pools in int8 (rewritten) against in float (before)", ""]
+    lines = ["# int8: ceil-mode max pools in int8 against in float", ""]
     lines += [f"`{command}`", ""] + [f"- {k}: {v}" for k, v in describe_machine().items()]
     lines += ["", "| model | batch | side | images/s (median) | min-max |", "|---|---|---|---|---|"]
     for name in args.models:

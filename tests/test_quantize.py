@@ -25,13 +25,14 @@ from classicnets.quantize import (
     Int8UnavailableError,
     QuantizedModel,
     calibration_batches,
+    ceil_mode_pools,
     compare_logits,
     export_quantized_onnx,
     int8_error_bound,
     int8_unavailable_reason,
     load_quantized,
+    lower_ceil_mode_pools,
     quantize_int8,
-    rewrite_ceil_mode_pools,
     rounding_sensitivity,
     run_and_count_int8,
     save_quantized,
@@ -121,31 +122,36 @@ def _ceil_pools(activation: str | None) -> torch.nn.Module:
 
 @pytest.mark.parametrize("size", [17, 18, 19, 20])
 @pytest.mark.parametrize("activation", list(_ACTIVATIONS))
-def test_ceil_mode_pools_are_rewritten_exactly(size: int, activation: str | None) -> None:
-    """Ceil-mode pools become floor-mode ones (after zero padding where ceil rounding adds a
-    window, only over a ReLU's output); the rewritten graph computes exactly the same."""
+def test_ceil_mode_pools_are_lowered_exactly(size: int, activation: str | None) -> None:
+    """Each int8 ceil-mode pool (dequantize, pool, quantize) becomes one max pool over the uint8
+    values, at every size (ceil rounding adds a window over even sides) and whatever the sign
+    of the values; the program then computes exactly what the reference program computes."""
     torch.manual_seed(0)
     model, x = _ceil_pools(activation), torch.randn(2, 3, size, size)
-    graph = torch.export.export(model, (x,)).module()
-    rewritten, kept = rewrite_ceil_mode_pools(graph)
-    pads = [n for n in graph.graph.nodes if "constant_pad_nd" in str(n.target)]
-    adds_window = (size - 2) % 2 == 0  # the 3x3/2 pool over an even side: ceil adds one
-    if activation == "relu" or not adds_window:
-        assert (rewritten, kept) == (2, 0)
-        assert len(pads) == int(adds_window)
-    else:  # zero padding would not be exact over negative values: that pool stays in float
-        assert (rewritten, kept) == (1, 1) and not pads
+    quantized = quantize_int8(model, torch.randn(16, 3, size, size), compile=False)
+    lowered = quantized.program.module()
+    assert len(ceil_mode_pools(lowered)) == 2
+    if activation == "leaky_relu":  # the x86 quantizer leaves it, and the pools after it, float
+        assert lower_ceil_mode_pools(lowered) == 0
+        return
+    assert lower_ceil_mode_pools(lowered) == 2
+    assert not ceil_mode_pools(lowered)
+    uint8_pools = [
+        n for n in lowered.graph.nodes if n.target == torch.ops.quantized.max_pool2d.default
+    ]
+    assert [n.args[-1] for n in uint8_pools] == [True, True]  # still ceil mode
     with torch.no_grad():
-        assert torch.equal(graph(x), model(x))
+        assert torch.equal(lowered(x), quantized.module_(x))
 
 
-def test_ceil_mode_pools_run_int8() -> None:
+@pytest.mark.parametrize("activation", ["relu", None])  # None: int8 values below the zero point
+def test_ceil_mode_pools_run_int8(activation: str | None) -> None:
     torch.manual_seed(0)
-    model = _ceil_pools("relu")
-    images = torch.randn(16, 3, 20, 20)
+    model = _ceil_pools(activation)
+    images = torch.randn(16, 3, 20, 20)  # an even side: ceil rounding adds a window
     quantized = quantize_int8(model, images)
     logits, ops = run_and_count_int8(quantized, images)
-    assert ops.get("quantized.max_pool2d") == 2, ops  # both pools, the padded one too
+    assert ops.get("quantized.max_pool2d") == 2, ops
     with torch.no_grad():
         assert compare_logits(model(images).flatten(1), logits.flatten(1))["relerr"] < 0.05
 

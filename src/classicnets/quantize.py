@@ -56,8 +56,8 @@ __all__ = [
     "int8_kernels",
     "int8_unavailable_reason",
     "load_quantized",
+    "lower_ceil_mode_pools",
     "quantize_int8",
-    "rewrite_ceil_mode_pools",
     "rounding_sensitivity",
     "run_and_count_int8",
     "save_quantized",
@@ -65,8 +65,8 @@ __all__ = [
     "uses_int8_kernels",
 ]
 
-#: Operators in inductor's generated code that prove int8 execution (oneDNN / quantized CPU).
-INT8_OPERATORS = re.compile(r"torch\.ops\.(onednn\.q\w+|quantized\.\w+)")
+#: Calls in inductor's generated code that prove int8 execution (oneDNN / quantized CPU).
+INT8_OPERATORS = re.compile(r"torch\.ops\.(onednn\.q\w+|quantized\.\w+)(?:\.\w+)?\(")
 
 #: The batch dimension of the exported program: any batch size runs the same program.
 _MAX_BATCH = 1 << 16
@@ -280,40 +280,6 @@ def separate_shared_convolutions(graph_module: GraphModule) -> int:
     return separated
 
 
-#: Operators whose output is never negative when their tensor inputs are not (for the ceil-mode
-#: pool rewrite: zero padding is exact for a max pool only over non-negative values).
-_SIGN_KEEPING_OPS = frozenset(
-    {"max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "cat", "constant_pad_nd", "clone"}
-)
-
-
-def _non_negative(node: Any, depth: int = 8) -> bool:
-    """True if ``node`` provably computes values >= 0: a ReLU, or a pool / concatenation /
-    zero-padding of such values (a few steps back; False when unsure)."""
-    if not isinstance(node, Node) or node.op != "call_function" or depth == 0:
-        return False
-    op = getattr(node.target, "_opname", "")  # an aten operator's name, without its overload
-    if op in ("relu", "relu_"):
-        return True
-    if op not in _SIGN_KEEPING_OPS:
-        return False
-    if op == "constant_pad_nd" and (node.args[2] if len(node.args) > 2 else 0) < 0:
-        return False
-    inputs = node.args[0] if op == "cat" else [node.args[0]]
-    return all(_non_negative(i, depth - 1) for i in inputs)
-
-
-def _ceil_extra(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
-    """Zeros to append to one side of a ``size``-long dimension so that a floor-mode max pool
-    gives exactly the windows of the ceil-mode one (PyTorch's rule: the last window must start
-    inside the input or its left padding)."""
-    span = dilation * (kernel - 1) + 1
-    out = -(-(size + 2 * padding - span) // stride) + 1
-    if (out - 1) * stride >= size + padding:
-        out -= 1
-    return max(0, (out - 1) * stride + span - (size + 2 * padding))
-
-
 def _pool_geometry(node: Node) -> tuple[list[int], ...]:
     args = [*node.args, *([None] * 6)][:6]
     kernel = list(args[1])
@@ -323,80 +289,52 @@ def _pool_geometry(node: Node) -> tuple[list[int], ...]:
     return tuple([v[0]] * 2 if len(v) == 1 else v for v in (kernel, stride, padding, dilation))
 
 
-def _annotate_shared(node: Node, source: Node) -> None:
-    """Annotate ``node`` (one tensor input, ``source``) as the x86 quantizer annotates its int8
-    pooling: input observed with the activation spec, output sharing that observer."""
-    from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as xiq
-    from torchao.quantization.pt2e.quantizer.quantizer import SharedQuantizationSpec
-
-    node.meta[xiq.QUANT_ANNOTATION_KEY] = xiq._X86InductorQuantizationAnnotation(
-        input_qspec_map={source: _x86_config().input_activation},
-        output_qspec=SharedQuantizationSpec((source, node)),
-        _annotated=True,
-        _is_output_of_quantized_pattern=True,
-    )
-
-
 def ceil_mode_pools(graph_module: GraphModule) -> list[Node]:
-    """The max pools of ``graph_module`` with ``ceil_mode=True``."""
+    """The (float) max pools of ``graph_module`` with ``ceil_mode=True``."""
 
     def ceil_mode(node: Node) -> bool:
         return bool(node.args[5] if len(node.args) > 5 else node.kwargs.get("ceil_mode"))
 
-    return [n for n in graph_module.graph.nodes if _is_call(n, "max_pool2d") and ceil_mode(n)]
+    pool = torch.ops.aten.max_pool2d.default
+    return [n for n in graph_module.graph.nodes if n.target == pool and ceil_mode(n)]
 
 
-def rewrite_ceil_mode_pools(graph_module: GraphModule) -> tuple[int, int]:
-    """Turn every ceil-mode max pool into an exact floor-mode one, so that it runs in int8;
-    returns (rewritten, kept float).
+def lower_ceil_mode_pools(graph_module: GraphModule) -> int:
+    """Replace each int8 ceil-mode max pool of a converted program (a dequantize, the pool and
+    a quantize to the same scale and zero point) by PyTorch's max pool over the uint8 values
+    themselves, ``quantized.max_pool2d``; returns how many. Exact: the dequantize is increasing,
+    so the pool picks the same element either way, and the quantize gives back its uint8 value.
 
-    inductor's int8 max pool (``quantized.max_pool2d``, torch 2.14) sizes its output with floor
-    rounding while the kernel rounds up: GoogLeNet's ceil-mode pools then read buffers of the
-    wrong size (top-1 agreement 0 with fp32) or fail to compile. Two exact rewrites avoid it:
-
-    * where floor rounding gives the same windows (e.g. a 3x3 stride-1 pool padded by 1),
-      ``ceil_mode`` is switched off;
-    * where ceil rounding adds a last row / column of windows (the 3x3 stride-2 pools of
-      GoogLeNet, BN-Inception and the Caffe-style SENet stems at even sizes), the input is first
-      padded with zeros on the bottom and right. That is exact only over values >= 0, so it is
-      done only where the input is provably a ReLU's output (or a pool / concatenation of
-      such); the padding shares its input's int8 scale, so it runs on uint8 values.
-
-    Any other ceil-mode pool stays in float between a dequantize and a quantize (the
-    convolutions around it still run int8). Must run before ``prepare_pt2e``: the quantizer
-    skips annotated nodes. The rewritten graph computes what the original one computes.
+    Why: inductor's own int8 max pool pattern (torch 2.14) binds ``ceil_mode`` to another
+    argument's name when it matches the low-memory max pool its decomposition makes, and calls
+    the kernel in floor mode: GoogLeNet's ceil-mode pools then gave the wrong sizes (top-1
+    agreement 0 with fp32) or failed to compile. Called as it is, the operator keeps
+    ``ceil_mode`` and inductor runs it as an extern kernel, as it runs its own match. Applied to
+    the program that is compiled, never to the saved one, which keeps the standard
+    quantize / dequantize form (ONNX export, other back ends).
     """
-    from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (
-        _annotate_nodes_not_quantize,
-    )
-
-    graph = graph_module.graph
-    rewritten = kept = 0
-    for node in ceil_mode_pools(graph_module):
-        source = node.args[0]
-        kernel, stride, padding, dilation = _pool_geometry(node)
-        height, width = source.meta["val"].shape[-2:]
-        geometry = zip((height, width), kernel, stride, padding, dilation, strict=True)
-        extra = [_ceil_extra(int(n), k, s, p, d) for n, k, s, p, d in geometry]
-        if any(extra) and not _non_negative(source):
-            _annotate_nodes_not_quantize(node)
-            kept += 1
+    decomposed = torch.ops.quantized_decomposed
+    lowered = 0
+    for pool in ceil_mode_pools(graph_module):
+        dequant, users = pool.args[0], list(pool.users)
+        if not (_is_call(dequant, "dequantize_per_tensor") and len(users) == 1):
+            continue  # a float pool (its input is not int8): inductor pools floats correctly
+        quant = users[0]
+        if quant.target != decomposed.quantize_per_tensor.default:
             continue
-        if any(extra):
-            zeros = torch.ops.aten.constant_pad_nd.default
-            sides = [0, extra[1], 0, extra[0]]  # (left, right, top, bottom)
-            with graph.inserting_before(node):
-                pad = graph.call_function(zeros, (source, sides, 0.0))
-            pad.meta = {k: v for k, v in source.meta.items() if "quantization" not in k}
-            pad.meta["val"] = zeros(source.meta["val"], sides, 0.0)
-            _annotate_shared(pad, source)
-            node.replace_input_with(source, pad)
-        node.args = (node.args[0], kernel, stride, padding, dilation, False)
-        node.kwargs = {}
-        rewritten += 1
-    graph.lint()
+        if tuple(quant.args[1:]) != tuple(dequant.args[1:]):
+            continue  # requantized to another scale: not a pool over the uint8 values
+        with graph_module.graph.inserting_before(quant):
+            uint8_pool = graph_module.graph.call_function(
+                torch.ops.quantized.max_pool2d.default,
+                (dequant.args[0], *_pool_geometry(pool), True),
+            )
+        quant.replace_all_uses_with(uint8_pool)
+        lowered += 1
+    graph_module.graph.eliminate_dead_code()
+    graph_module.graph.lint()
     graph_module.recompile()
-    return rewritten, kept
+    return lowered
 
 
 def _export(module: nn.Module, example: Tensor) -> torch.export.ExportedProgram:
@@ -409,12 +347,10 @@ def _export(module: nn.Module, example: Tensor) -> torch.export.ExportedProgram:
 
 def capture_for_quantization(model: nn.Module, example: Tensor) -> GraphModule:
     """The graph of ``model`` (in eval mode) that the quantizer annotates: exported with a dynamic
-    batch at ``example``'s image size, shared convolutions separated, ceil-mode pools made
-    floor-mode (exactly).
+    batch at ``example``'s image size, shared convolutions separated.
     It computes what ``model`` computes (diagnostics compare it with the converted graph)."""
     captured = _export(model, example).module()
     separate_shared_convolutions(captured)
-    rewrite_ceil_mode_pools(captured)
     return captured
 
 
@@ -481,7 +417,9 @@ class QuantizedModel(nn.Module):
         self.__dict__["_runner"] = self._compile() if compile else self.module_
 
     def _compile(self) -> Any:
-        return torch.compile(self.module_, dynamic=False)
+        program = self.program.module()  # a fresh graph over the same weights as module_
+        lower_ceil_mode_pools(program)
+        return torch.compile(program, dynamic=False)
 
     def run(self, runner: Any, x: Tensor) -> Any:
         """Call ``runner`` with inductor's freezing on (compilation happens at a call).
@@ -517,7 +455,7 @@ class QuantizedModel(nn.Module):
 
 
 def run_and_count_int8(model: QuantizedModel, x: Tensor) -> tuple[Tensor, dict[str, int]]:
-    """Logits of ``x`` from a fresh compilation, and the int8 operators (name -> mentions) in
+    """Logits of ``x`` from a fresh compilation, and the int8 operators (name -> calls) in
     the code inductor generated for it: an empty count means the model would run float kernels.
     """
     from torch._inductor.utils import run_and_get_code
