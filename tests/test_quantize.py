@@ -156,6 +156,44 @@ def test_ceil_mode_pools_run_int8(activation: str | None) -> None:
         assert compare_logits(model(images).flatten(1), logits.flatten(1))["relerr"] < 0.05
 
 
+class _SqueezeExcitation(torch.nn.Module):
+    """A stem and one SE residual block: the gate multiplies the branch's last convolution."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem, self.conv1 = (
+            torch.nn.Conv2d(3, 8, 3, padding=1),
+            torch.nn.Conv2d(8, 8, 3, padding=1),
+        )
+        self.conv2, self.head = torch.nn.Conv2d(8, 8, 1), torch.nn.Conv2d(8, 4, 1)
+        self.reduce, self.expand = torch.nn.Conv2d(8, 2, 1), torch.nn.Conv2d(2, 8, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.stem(x))
+        y = self.conv2(torch.relu(self.conv1(x)))
+        gate = torch.sigmoid(self.expand(torch.relu(self.reduce(y.mean((2, 3), keepdim=True)))))
+        return self.head(torch.relu(y * gate + x))
+
+
+def test_squeeze_excitation_gates_read_int8() -> None:
+    """The gate multiplies the convolution's uint8 output and the addition reads the shortcut
+    quantized (annotate_gated_branches), and the int8 model agrees with fp32."""
+    torch.manual_seed(0)
+    model, images = _SqueezeExcitation().eval(), torch.randn(16, 3, 12, 12)
+    graph = quantize_int8(model, images, compile=False).program.module().graph
+    (mul,) = [n for n in graph.nodes if n.target == torch.ops.aten.mul.Tensor]
+    (add,) = [n for n in graph.nodes if "add" in str(n.target)]
+    dequantized = [
+        a for a in (*mul.args, *add.args) if "dequantize" in str(getattr(a, "target", ""))
+    ]
+    assert len(dequantized) == 2, (mul.args, add.args)  # the branch and the shortcut
+    quantized = quantize_int8(model, images)
+    logits, ops = run_and_count_int8(quantized, images)
+    assert ops.get("onednn.qconv_pointwise", 0) >= 5, ops
+    with torch.no_grad():
+        assert compare_logits(model(images).flatten(1), logits.flatten(1))["relerr"] < 0.05
+
+
 @pytest.fixture(scope="module")
 def resnet20_int8() -> tuple[torch.nn.Module, QuantizedModel]:
     torch.manual_seed(0)

@@ -46,6 +46,7 @@ __all__ = [
     "Int8UnavailableError",
     "QuantizedModel",
     "QuantizedModelInfo",
+    "annotate_gated_branches",
     "calibrate_and_convert",
     "calibration_batches",
     "capture_for_quantization",
@@ -217,15 +218,68 @@ def _x86_config() -> Any:
 
 
 def _x86_quantizer() -> Any:
+    """The x86 inductor quantizer with its default scheme, which also annotates the
+    squeeze-excitation gates (:func:`annotate_gated_branches`) after its own patterns."""
     from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as xiq
 
-    quantizer = xiq.X86InductorQuantizer()
+    class Quantizer(xiq.X86InductorQuantizer):
+        def annotate(self, model: GraphModule) -> GraphModule:
+            model = super().annotate(model)
+            annotate_gated_branches(model)
+            return model
+
+    quantizer = Quantizer()
     quantizer.set_global(_x86_config())
     return quantizer
 
 
 def _is_call(node: Any, name: str) -> bool:
     return isinstance(node, Node) and node.op == "call_function" and name in str(node.target)
+
+
+def _is_op(node: Any, *names: str) -> bool:
+    """``node`` calls an aten operator of one of these names (any overload)."""
+    if not isinstance(node, Node) or node.op != "call_function":
+        return False
+    return getattr(node.target, "_opname", None) in names
+
+
+def annotate_gated_branches(graph_module: GraphModule) -> tuple[int, int]:
+    """Quantize what a squeeze-excitation gate reads; returns (convolution outputs, additions)
+    annotated. Runs after the x86 quantizer's own annotation, on the same graph.
+
+    In an SE block the branch's last convolution is multiplied by a sigmoid gate before the
+    shortcut's addition, a pattern the x86 quantizer does not annotate: that convolution then
+    wrote float32, the mean and the gate read it back, and the addition read the shortcut in
+    float32 too, so SE-ResNet-50 int8 ran at 2.7x its fp32 while ResNet-50 runs at 9.7x. Here
+    the convolution's output gets the activation scheme (a uint8 output, read by the mean and
+    the gate), and an addition of the gated branch that no fused pattern claimed reads its
+    other input quantized as well (the previous block's output, already quantized for the next
+    convolution). inductor then fuses gate, addition, ReLU and quantize into one pass over
+    uint8 inputs. The gated branch and the shortcut are then read after int8 rounding, as the
+    ResNets' fused additions read theirs.
+    """
+    from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as xiq
+
+    key, activation = xiq.QUANT_ANNOTATION_KEY, _x86_config().input_activation
+    convolutions = additions = 0
+    for mul in [n for n in graph_module.graph.nodes if _is_op(n, "mul")]:
+        gated = [a for a in mul.args[:2] if not _is_op(a, "sigmoid")]
+        if len(gated) != 1 or len(mul.args) < 2 or not _is_op(gated[0], "conv2d"):
+            continue
+        annotation = gated[0].meta.get(key)
+        if annotation is not None and annotation.output_qspec is None:
+            annotation.output_qspec = activation
+            convolutions += 1
+        for add in mul.users:
+            if _is_op(add, "add", "add_") and key not in add.meta:
+                shortcut = next((a for a in add.args[:2] if a is not mul), None)
+                if isinstance(shortcut, Node):
+                    add.meta[key] = xiq._X86InductorQuantizationAnnotation(
+                        input_qspec_map={shortcut: activation}, _annotated=True
+                    )
+                    additions += 1
+    return convolutions, additions
 
 
 def _distinct_source(meta: dict[str, Any], suffix: str) -> dict[str, Any]:
