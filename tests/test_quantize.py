@@ -161,10 +161,8 @@ class _SqueezeExcitation(torch.nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.stem, self.conv1 = (
-            torch.nn.Conv2d(3, 8, 3, padding=1),
-            torch.nn.Conv2d(8, 8, 3, padding=1),
-        )
+        self.stem = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.conv1 = torch.nn.Conv2d(8, 8, 3, padding=1)
         self.conv2, self.head = torch.nn.Conv2d(8, 8, 1), torch.nn.Conv2d(8, 4, 1)
         self.reduce, self.expand = torch.nn.Conv2d(8, 2, 1), torch.nn.Conv2d(2, 8, 1)
 

@@ -367,16 +367,13 @@ def lower_ceil_mode_pools(graph_module: GraphModule) -> int:
     the program that is compiled, never to the saved one, which keeps the standard
     quantize / dequantize form (ONNX export, other back ends).
     """
-    decomposed = torch.ops.quantized_decomposed
     lowered = 0
     for pool in ceil_mode_pools(graph_module):
         dequant, users = pool.args[0], list(pool.users)
-        if not (_is_call(dequant, "dequantize_per_tensor") and len(users) == 1):
+        if not (_is_op(dequant, "dequantize_per_tensor") and len(users) == 1):
             continue  # a float pool (its input is not int8): inductor pools floats correctly
         quant = users[0]
-        if quant.target != decomposed.quantize_per_tensor.default:
-            continue
-        if tuple(quant.args[1:]) != tuple(dequant.args[1:]):
+        if not _is_op(quant, "quantize_per_tensor") or quant.args[1:] != dequant.args[1:]:
             continue  # requantized to another scale: not a pool over the uint8 values
         with graph_module.graph.inserting_before(quant):
             uint8_pool = graph_module.graph.call_function(
