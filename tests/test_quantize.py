@@ -30,6 +30,7 @@ from classicnets.quantize import (
     export_quantized_onnx,
     int8_error_bound,
     int8_unavailable_reason,
+    interleave_rgb_input,
     load_quantized,
     lower_ceil_mode_pools,
     quantize_int8,
@@ -154,6 +155,48 @@ def test_ceil_mode_pools_run_int8(activation: str | None) -> None:
     assert ops.get("quantized.max_pool2d") == 2, ops
     with torch.no_grad():
         assert compare_logits(model(images).flatten(1), logits.flatten(1))["relerr"] < 0.05
+
+
+class _TwoReaders(torch.nn.Module):
+    """Two convolutions read the image (as in a stem with parallel branches)."""
+
+    def __init__(self, channels: int = 3) -> None:
+        super().__init__()
+        self.a = torch.nn.Conv2d(channels, 8, 3, stride=2, padding=1)
+        self.b = torch.nn.Conv2d(channels, 8, 1, stride=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.a(x)) + self.b(x)
+
+
+@pytest.mark.parametrize("model", [_ceil_pools("relu"), _TwoReaders().eval()], ids=["one", "two"])
+def test_rgb_input_is_interleaved_exactly(model: torch.nn.Module) -> None:
+    """The image is quantized into four bytes per pixel, the convolutions reading it get a
+    zero fourth input channel, and the compiled int8 model gives the same logits, bit for bit,
+    as one compiled without the rewrite."""
+    torch.manual_seed(0)
+    images, x = torch.randn(16, 3, 20, 20), torch.randn(4, 3, 20, 20)
+    quantized = quantize_int8(model, images)
+    rewritten = quantized.program.module()
+    assert interleave_rgb_input(rewritten) == 1
+    weights = [
+        getattr(rewritten, n.args[0].target)
+        for n in rewritten.graph.nodes
+        if n.op == "call_function" and "dequantize_per_channel" in str(n.target)
+    ]
+    readers = [w for w in weights if w.shape[1] == 4]
+    assert readers and all(not w[:, 3].any() for w in readers)
+    with torch.no_grad():
+        torch.testing.assert_close(rewritten(x), quantized.module_(x), rtol=1e-5, atol=1e-5)
+    plain = quantized.program.module()
+    lower_ceil_mode_pools(plain)
+    assert torch.equal(quantized(x), quantized.run(torch.compile(plain, dynamic=False), x))
+
+
+def test_rgb_input_rewrite_needs_three_channels() -> None:
+    torch.manual_seed(0)
+    quantized = quantize_int8(_TwoReaders(1).eval(), torch.randn(8, 1, 12, 12), compile=False)
+    assert interleave_rgb_input(quantized.program.module()) == 0
 
 
 class _SqueezeExcitation(torch.nn.Module):

@@ -37,6 +37,7 @@ from torch import Tensor, nn
 from torch.fx import GraphModule, Node
 
 from .errors import ClassicNetsError, InputShapeError
+from .int8_lowering import ceil_mode_pools, interleave_rgb_input, is_op, lower_ceil_mode_pools
 
 __all__ = [
     "INT8_MIN_BOUND",
@@ -56,6 +57,7 @@ __all__ = [
     "int8_error_bound",
     "int8_kernels",
     "int8_unavailable_reason",
+    "interleave_rgb_input",
     "load_quantized",
     "lower_ceil_mode_pools",
     "quantize_int8",
@@ -237,13 +239,6 @@ def _is_call(node: Any, name: str) -> bool:
     return isinstance(node, Node) and node.op == "call_function" and name in str(node.target)
 
 
-def _is_op(node: Any, *names: str) -> bool:
-    """``node`` calls an aten operator of one of these names (any overload)."""
-    if not isinstance(node, Node) or node.op != "call_function":
-        return False
-    return getattr(node.target, "_opname", None) in names
-
-
 def annotate_gated_branches(graph_module: GraphModule) -> tuple[int, int]:
     """Quantize what a squeeze-excitation gate reads; returns (convolution outputs, additions)
     annotated. Runs after the x86 quantizer's own annotation, on the same graph.
@@ -263,16 +258,16 @@ def annotate_gated_branches(graph_module: GraphModule) -> tuple[int, int]:
 
     key, activation = xiq.QUANT_ANNOTATION_KEY, _x86_config().input_activation
     convolutions = additions = 0
-    for mul in [n for n in graph_module.graph.nodes if _is_op(n, "mul")]:
-        gated = [a for a in mul.args[:2] if not _is_op(a, "sigmoid")]
-        if len(gated) != 1 or len(mul.args) < 2 or not _is_op(gated[0], "conv2d"):
+    for mul in [n for n in graph_module.graph.nodes if is_op(n, "mul")]:
+        gated = [a for a in mul.args[:2] if not is_op(a, "sigmoid")]
+        if len(gated) != 1 or len(mul.args) < 2 or not is_op(gated[0], "conv2d"):
             continue
         annotation = gated[0].meta.get(key)
         if annotation is not None and annotation.output_qspec is None:
             annotation.output_qspec = activation
             convolutions += 1
         for add in mul.users:
-            if _is_op(add, "add", "add_") and key not in add.meta:
+            if is_op(add, "add", "add_") and key not in add.meta:
                 shortcut = next((a for a in add.args[:2] if a is not mul), None)
                 if isinstance(shortcut, Node):
                     add.meta[key] = xiq._X86InductorQuantizationAnnotation(
@@ -332,60 +327,6 @@ def separate_shared_convolutions(graph_module: GraphModule) -> int:
     graph.lint()
     graph_module.recompile()
     return separated
-
-
-def _pool_geometry(node: Node) -> tuple[list[int], ...]:
-    args = [*node.args, *([None] * 6)][:6]
-    kernel = list(args[1])
-    stride = list(args[2]) if args[2] else kernel  # an empty stride means the kernel's
-    padding = list(args[3]) if args[3] else [0]
-    dilation = list(args[4]) if args[4] else [1]
-    return tuple([v[0]] * 2 if len(v) == 1 else v for v in (kernel, stride, padding, dilation))
-
-
-def ceil_mode_pools(graph_module: GraphModule) -> list[Node]:
-    """The (float) max pools of ``graph_module`` with ``ceil_mode=True``."""
-
-    def ceil_mode(node: Node) -> bool:
-        return bool(node.args[5] if len(node.args) > 5 else node.kwargs.get("ceil_mode"))
-
-    pool = torch.ops.aten.max_pool2d.default
-    return [n for n in graph_module.graph.nodes if n.target == pool and ceil_mode(n)]
-
-
-def lower_ceil_mode_pools(graph_module: GraphModule) -> int:
-    """Replace each int8 ceil-mode max pool of a converted program (a dequantize, the pool and
-    a quantize to the same scale and zero point) by PyTorch's max pool over the uint8 values
-    themselves, ``quantized.max_pool2d``; returns how many. Exact: the dequantize is increasing,
-    so the pool picks the same element either way, and the quantize gives back its uint8 value.
-
-    Why: inductor's own int8 max pool pattern (torch 2.14) binds ``ceil_mode`` to another
-    argument's name when it matches the low-memory max pool its decomposition makes, and calls
-    the kernel in floor mode: GoogLeNet's ceil-mode pools then gave the wrong sizes (top-1
-    agreement 0 with fp32) or failed to compile. Called as it is, the operator keeps
-    ``ceil_mode`` and inductor runs it as an extern kernel, as it runs its own match. Applied to
-    the program that is compiled, never to the saved one, which keeps the standard
-    quantize / dequantize form (ONNX export, other back ends).
-    """
-    lowered = 0
-    for pool in ceil_mode_pools(graph_module):
-        dequant, users = pool.args[0], list(pool.users)
-        if not (_is_op(dequant, "dequantize_per_tensor") and len(users) == 1):
-            continue  # a float pool (its input is not int8): inductor pools floats correctly
-        quant = users[0]
-        if not _is_op(quant, "quantize_per_tensor") or quant.args[1:] != dequant.args[1:]:
-            continue  # requantized to another scale: not a pool over the uint8 values
-        with graph_module.graph.inserting_before(quant):
-            uint8_pool = graph_module.graph.call_function(
-                torch.ops.quantized.max_pool2d.default,
-                (dequant.args[0], *_pool_geometry(pool), True),
-            )
-        quant.replace_all_uses_with(uint8_pool)
-        lowered += 1
-    graph_module.graph.eliminate_dead_code()
-    graph_module.graph.lint()
-    graph_module.recompile()
-    return lowered
 
 
 def _export(module: nn.Module, example: Tensor) -> torch.export.ExportedProgram:
@@ -470,6 +411,7 @@ class QuantizedModel(nn.Module):
     def _compile(self) -> Any:
         program = self.program.module()  # a fresh graph over the same weights as module_
         lower_ceil_mode_pools(program)
+        interleave_rgb_input(program)
         return torch.compile(program, dynamic=False)
 
     def run(self, runner: Any, x: Tensor) -> Any:
