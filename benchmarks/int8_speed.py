@@ -1,7 +1,7 @@
 """int8 speed, side by side in one process: ours against torchvision's quantized model.
 
     PYTHONPATH=src python benchmarks/int8_speed.py [MODEL ...] [--batches 1 32] [--rounds 10]
-        [--calibrate IMAGE_FOLDER] [--calibration-images 64] [--out FILE.md]
+        [--calibrate IMAGE_FOLDER] [--calibration-images 64] [--retain-memory] [--out FILE.md]
 
 Run it on a quiet machine: the four sides are timed alternately (A B C D A B C D ...) in one
 process, so load drifts hit them equally, but a busy machine still makes the figures
@@ -39,6 +39,7 @@ import torchvision
 from torch import Tensor
 
 import classicnets
+from classicnets.allocator import memory_retained, retain_freed_memory
 from classicnets.bench import describe_machine
 from classicnets.quantize import quantize_int8, uses_int8_kernels
 from classicnets.reference import TORCHVISION_QUANTIZED, quantized_reference
@@ -127,11 +128,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calibrate", default=None, help="image folder for calibration")
     p.add_argument("--calibration-images", type=int, default=64)
     p.add_argument("--out", default="benchmarks/results/int8_speed.md")
+    p.add_argument(
+        "--retain-memory",
+        action="store_true",
+        help="keep freed memory in the process for every side (classicnets.allocator): no page "
+        "faults from buffers the C library unmapped, which move the ratios between processes",
+    )
     args = p.parse_args(argv)
+    if args.retain_memory:
+        retain_freed_memory(True)
     command = "PYTHONPATH=src python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])])
     lines = ["# int8 speed, side by side", "", f"`{command}`", ""]
     lines += [f"- {k}: {v}" for k, v in describe_machine().items()]
     lines += [f"- calibration images: {args.calibration_images}"]
+    lines += [f"- freed memory retained (all sides): {'yes' if memory_retained() else 'no'}"]
     lines += ["", "| model | batch | side | images/s (median) | min-max |", "|---|---|---|---|---|"]
     for name in args.models:
         size = args.size or model_info(name).input_size
