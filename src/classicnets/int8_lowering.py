@@ -21,7 +21,13 @@ from typing import Any
 import torch
 from torch.fx import GraphModule, Node
 
-__all__ = ["ceil_mode_pools", "interleave_rgb_input", "is_op", "lower_ceil_mode_pools"]
+__all__ = [
+    "ceil_mode_pools",
+    "graph_attribute",
+    "interleave_rgb_input",
+    "is_op",
+    "lower_ceil_mode_pools",
+]
 
 
 def is_op(node: Any, *names: str) -> bool:
@@ -85,7 +91,8 @@ def lower_ceil_mode_pools(graph_module: GraphModule) -> int:
     return lowered
 
 
-def _attribute(graph_module: GraphModule, node: Node) -> torch.Tensor:
+def graph_attribute(graph_module: GraphModule, node: Node) -> torch.Tensor:
+    """The tensor a ``get_attr`` node of ``graph_module`` names (a dotted path)."""
     return functools.reduce(getattr, str(node.target).split("."), graph_module)
 
 
@@ -160,7 +167,7 @@ def interleave_rgb_input(graph_module: GraphModule) -> int:
         for reader in readers:
             reader.replace_input_with(quant, interleaved)
         for weight in weight_dequants:
-            values = _attribute(graph_module, weight.args[0])
+            values = graph_attribute(graph_module, weight.args[0])
             zero = values.new_zeros(values.shape[0], 1, *values.shape[2:])
             name = f"_rgb4_weight_{rewritten}_{weight.name}"
             graph_module.register_buffer(name, torch.cat([values, zero], 1).contiguous())

@@ -23,7 +23,6 @@ silently fell back to float kernels is caught (tests, the registry matrix).
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import re
@@ -37,7 +36,13 @@ from torch import Tensor, nn
 from torch.fx import GraphModule, Node
 
 from .errors import ClassicNetsError, InputShapeError
-from .int8_lowering import ceil_mode_pools, interleave_rgb_input, is_op, lower_ceil_mode_pools
+from .int8_lowering import (
+    ceil_mode_pools,
+    graph_attribute,
+    interleave_rgb_input,
+    is_op,
+    lower_ceil_mode_pools,
+)
 
 __all__ = [
     "INT8_MIN_BOUND",
@@ -314,7 +319,7 @@ def separate_shared_convolutions(graph_module: GraphModule) -> int:
         with graph.inserting_before(conv):
             for i in (1, 2):  # weight, bias
                 if i < len(args) and isinstance(args[i], Node) and args[i].op == "get_attr":
-                    source = functools.reduce(getattr, str(args[i].target).split("."), graph_module)
+                    source = graph_attribute(graph_module, args[i])
                     name = f"_bn_private_{separated}_{i}"
                     weight = nn.Parameter(source.detach().clone(), requires_grad=False)
                     graph_module.register_parameter(name, weight)  # folding reassigns it
