@@ -29,6 +29,7 @@ from classicnets.quantize import (
     compare_logits,
     export_quantized_onnx,
     int8_error_bound,
+    int8_operator_calls,
     int8_unavailable_reason,
     interleave_rgb_input,
     load_quantized,
@@ -273,6 +274,29 @@ def test_onnx_has_quantize_dequantize_nodes_and_runs(resnet20_int8, tmp_path: Pa
     (out,) = session.run(None, {session.get_inputs()[0].name: images.numpy()})
     agree = compare_logits(quantized(images), torch.from_numpy(out))
     assert agree["relerr"] <= 0.05, agree
+
+
+def test_int8_operators_are_found_in_either_wrapper() -> None:
+    """The calls the check counts, as inductor's Python wrapper and its C++ wrapper write them;
+    float operators and mentions in comments or asserts are not calls."""
+    python = """
+    buf1 = torch.ops.onednn.qconv_pointwise.tensor(buf0, x_scale, x_zp, w, s, z, b)
+    torch.ops.onednn.qconv2d_pointwise.binary_tensor(buf4, x_scale_3, x_zp_3, w, s, z, buf5)
+    buf2 = torch.ops.quantized.max_pool2d.default(buf1, [3, 3], [2, 2], [0, 0], [1, 1], True)
+    assert_size_stride(buf2, (2, 64), (64, 1), 'torch.ops.quantized.max_pool2d.default')
+    buf9 = torch.ops.aten.convolution.default(buf8, w, b)
+    """
+    cpp = """
+    AOTI_TORCH_ERROR_CODE_CHECK(aoti_torch_cpu__qconv_pointwise_tensor(buf1, x_scale));
+    AOTI_TORCH_ERROR_CODE_CHECK(aoti_torch_cpu__qconv2d_pointwise_binary_tensor(buf4, x));
+    AOTI_TORCH_ERROR_CODE_CHECK(aoti_torch_cpu__qlinear_pointwise_tensor(buf7, x));
+    static auto op = c10::Dispatcher::singleton().findSchemaOrThrow("quantized::max_pool2d", "");
+    // Original ATen: [quantized.max_pool2d]
+    AOTI_TORCH_ERROR_CODE_CHECK(aoti_torch_cpu_convolution(buf8, w));
+    """
+    both = {"onednn.qconv_pointwise": 1, "onednn.qconv2d_pointwise": 1, "quantized.max_pool2d": 1}
+    assert int8_operator_calls(python) == both
+    assert int8_operator_calls(cpp) == {**both, "onednn.qlinear_pointwise": 1}
 
 
 def test_fp32_and_uncompiled_models_are_not_int8(resnet20_int8) -> None:

@@ -61,6 +61,7 @@ __all__ = [
     "export_quantized_onnx",
     "int8_error_bound",
     "int8_kernels",
+    "int8_operator_calls",
     "int8_unavailable_reason",
     "interleave_rgb_input",
     "load_quantized",
@@ -73,8 +74,25 @@ __all__ = [
     "uses_int8_kernels",
 ]
 
-#: Calls in inductor's generated code that prove int8 execution (oneDNN / quantized CPU).
-INT8_OPERATORS = re.compile(r"torch\.ops\.(onednn\.q\w+|quantized\.\w+)(?:\.\w+)?\(")
+#: Calls in inductor's generated code that prove int8 execution (oneDNN / quantized CPU): in a
+#: Python wrapper ``torch.ops.onednn.qconv_pointwise.tensor(``; in the C++ wrapper the C shim
+#: ``aoti_torch_cpu__qconv_pointwise_tensor(`` or a dispatcher lookup of ``"quantized::..."``.
+INT8_OPERATORS = re.compile(
+    r"torch\.ops\.(?P<python>onednn\.q\w+|quantized\.\w+)(?:\.\w+)?\("
+    r"|aoti_torch_cpu__(?P<shim>q(?:conv|linear)\w*?)(?:_binary)?(?:_tensor)?\("
+    r'|findSchemaOrThrow\("(?P<dispatch>(?:onednn|quantized)::\w+)"'
+)
+
+
+def int8_operator_calls(code: str) -> dict[str, int]:
+    """The int8 operators (``namespace.name`` -> call sites) in one piece of generated code."""
+    counts: dict[str, int] = {}
+    for match in INT8_OPERATORS.finditer(code):
+        python, shim, dispatch = match.groups()
+        name = python or (f"onednn.{shim}" if shim else dispatch.replace("::", "."))
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
 
 #: The batch dimension of the exported program: any batch size runs the same program.
 _MAX_BATCH = 1 << 16
@@ -420,16 +438,19 @@ class QuantizedModel(nn.Module):
         return torch.compile(program, dynamic=False)
 
     def run(self, runner: Any, x: Tensor) -> Any:
-        """Call ``runner`` with inductor's freezing on (compilation happens at a call).
+        """Call ``runner`` with inductor's freezing and C++ wrapper on (compilation happens at
+        a call).
 
         Freezing turns weights into constants: what lets inductor prepack them for oneDNN and
-        match quantize/dequantize pairs into int8 kernels. It must be the global setting while
-        compiling: ``torch.compile(options={"freezing": True})`` fails on the int8 prepack
-        operators (torch 2.14 / torchao 0.18), so it is patched around each call instead.
+        match quantize/dequantize pairs into int8 kernels. The C++ wrapper calls the kernels
+        from compiled C++ instead of generated Python: at batch 1, where the kernels are a
+        third of the time, 15-23% more images/s (docs/int8.md). Both must be global settings
+        while compiling: ``torch.compile(options={"freezing": True})`` fails on the int8
+        prepack operators (torch 2.14 / torchao 0.18), so they are patched around each call.
         """
         from torch._inductor import config as inductor_config
 
-        with torch.no_grad(), inductor_config.patch(freezing=True):
+        with torch.no_grad(), inductor_config.patch(freezing=True, cpp_wrapper=True):
             return runner(x)
 
     def check_input(self, x: Tensor) -> None:
@@ -463,8 +484,8 @@ def run_and_count_int8(model: QuantizedModel, x: Tensor) -> tuple[Tensor, dict[s
     out, codes = model.run(lambda batch: run_and_get_code(runner, batch), x.float())
     counts: dict[str, int] = {}
     for code in codes:
-        for match in INT8_OPERATORS.finditer(code):
-            counts[match.group(1)] = counts.get(match.group(1), 0) + 1
+        for name, calls in int8_operator_calls(code).items():
+            counts[name] = counts.get(name, 0) + calls
     return out.float(), counts
 
 
