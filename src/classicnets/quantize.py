@@ -13,7 +13,7 @@ The path (why this one: docs/int8.md) is PyTorch 2 export quantization (PT2E) fr
 4. ``torch.compile`` with weight freezing pattern-matches those pairs into oneDNN's int8
    operators (``onednn.qconv2d_pointwise`` with the ReLU and, in residual blocks, the
    shortcut's addition as post-ops; ``onednn.qlinear_pointwise``; int8 pooling), which run on
-   VNNI / AMX where the CPU has them.
+   VNNI / AMX where the CPU has them, called from compiled C++ (inductor's C++ wrapper).
 
 A :class:`QuantizedModel` keeps the converted program (what :func:`save_quantized` writes in
 ``torch.export``'s own format, loaded again without recalibrating and without unpickling) and the
