@@ -19,6 +19,7 @@ import torch
 import classicnets
 from classicnets.errors import InputShapeError
 from classicnets.export import calibrate_batchnorm
+from classicnets.int8_lowering import group_merge
 from classicnets.preprocessing import for_dataset
 from classicnets.quantize import (
     CalibrationError,
@@ -39,6 +40,7 @@ from classicnets.quantize import (
     run_and_count_int8,
     save_quantized,
     uses_int8_kernels,
+    widen_narrow_groups,
 )
 from representatives import smallest_per_family
 
@@ -198,6 +200,50 @@ def test_rgb_input_rewrite_needs_three_channels() -> None:
     torch.manual_seed(0)
     quantized = quantize_int8(_TwoReaders(1).eval(), torch.randn(8, 1, 12, 12), compile=False)
     assert interleave_rgb_input(quantized.program.module()) == 0
+
+
+class _Grouped(torch.nn.Module):
+    """Grouped convolutions of every kind widen_narrow_groups meets."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = torch.nn.Conv2d(3, 128, 3, padding=1)
+        self.narrow = torch.nn.Conv2d(128, 128, 3, padding=1, groups=32)  # 4 ch: 2 groups of 64
+        self.depthwise = torch.nn.Conv2d(128, 128, 3, padding=1, groups=128)  # left alone
+        self.wide = torch.nn.Conv2d(128, 128, 3, padding=1, groups=4)  # 32 ch: left alone
+        self.fewer_out = torch.nn.Conv2d(128, 64, 1, groups=8)  # 16 in, 8 out: 2 groups of 64
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for conv in (self.stem, self.narrow, self.depthwise, self.wide, self.fewer_out):
+            x = torch.relu(conv(x))
+        return x
+
+
+@pytest.mark.parametrize(
+    ("per_group", "groups", "merge"),
+    [(8, 32, 8), (4, 32, 16), (16, 32, 4), (16, 8, 4), (4, 8, 8), (32, 32, 1), (1, 64, 1)],
+)
+def test_group_merge(per_group: int, groups: int, merge: int) -> None:
+    assert group_merge(per_group, groups) == merge
+
+
+def test_narrow_groups_are_widened_exactly() -> None:
+    """Grouped convolutions narrower than 32 channels a group run as groups of 64 with
+    block-diagonal weights, and the compiled int8 model gives the same output, bit for bit, as
+    one compiled without the rewrite."""
+    torch.manual_seed(0)
+    model, x = _Grouped().eval(), torch.randn(4, 3, 12, 12)
+    quantized = quantize_int8(model, torch.randn(16, 3, 12, 12))
+    rewritten = quantized.program.module()
+    assert widen_narrow_groups(rewritten) == 2
+    convs = [n for n in rewritten.graph.nodes if n.target == torch.ops.aten.conv2d.default]
+    assert [c.args[6] if len(c.args) > 6 else 1 for c in convs] == [1, 2, 128, 4, 2]
+    with torch.no_grad():
+        torch.testing.assert_close(rewritten(x), quantized.module_(x), rtol=1e-5, atol=1e-5)
+    plain = quantized.program.module()
+    lower_ceil_mode_pools(plain)
+    interleave_rgb_input(plain)
+    assert torch.equal(quantized(x), quantized.run(torch.compile(plain, dynamic=False), x))
 
 
 class _SqueezeExcitation(torch.nn.Module):

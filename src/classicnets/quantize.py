@@ -42,6 +42,7 @@ from .int8_lowering import (
     interleave_rgb_input,
     is_op,
     lower_ceil_mode_pools,
+    widen_narrow_groups,
 )
 
 __all__ = [
@@ -72,6 +73,7 @@ __all__ = [
     "save_quantized",
     "separate_shared_convolutions",
     "uses_int8_kernels",
+    "widen_narrow_groups",
 ]
 
 #: Calls in inductor's generated code that prove int8 execution (oneDNN / quantized CPU): in a
@@ -435,6 +437,7 @@ class QuantizedModel(nn.Module):
         program = self.program.module()  # a fresh graph over the same weights as module_
         lower_ceil_mode_pools(program)
         interleave_rgb_input(program)
+        widen_narrow_groups(program)
         return torch.compile(program, dynamic=False)
 
     def run(self, runner: Any, x: Tensor) -> Any:
