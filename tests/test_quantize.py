@@ -35,6 +35,7 @@ from classicnets.quantize import (
     interleave_rgb_input,
     load_quantized,
     lower_ceil_mode_pools,
+    merge_sibling_convolutions,
     quantize_int8,
     rounding_sensitivity,
     run_and_count_int8,
@@ -244,6 +245,51 @@ def test_narrow_groups_are_widened_exactly() -> None:
     lower_ceil_mode_pools(plain)
     interleave_rgb_input(plain)
     assert torch.equal(quantized(x), quantized.run(torch.compile(plain, dynamic=False), x))
+
+
+class _Siblings(torch.nn.Module):
+    """An Inception-like module behind a ceil-mode pool: three 1x1 reductions + ReLU read one
+    tensor (merged), beside a 3x3 and a 1x1 without ReLU (another kernel, another activation:
+    left alone)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = torch.nn.Conv2d(3, 16, 3)
+        self.reduce = torch.nn.ModuleList(torch.nn.Conv2d(16, n, 1) for n in (8, 12, 4))
+        self.after = torch.nn.ModuleList(torch.nn.Conv2d(n, 8, 3, padding=1) for n in (8, 12, 4))
+        self.wider = torch.nn.Conv2d(16, 8, 3, padding=1)
+        self.linear = torch.nn.Conv2d(16, 8, 1)
+        self.head = torch.nn.Conv2d(40, 10, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.nn.functional.max_pool2d(torch.relu(self.stem(x)), 3, 2, ceil_mode=True)
+        pairs = zip(self.reduce, self.after, strict=True)
+        branches = [torch.relu(after(torch.relu(reduce(x)))) for reduce, after in pairs]
+        branches += [torch.relu(self.wider(x)), self.linear(x)]
+        return self.head(torch.cat(branches, 1))
+
+
+def test_sibling_convolutions_are_merged() -> None:
+    """The three 1x1 + ReLU readers of one uint8 tensor become one convolution, each reader
+    keeping its own output scale (rows rescaled): the program computes what it did, up to a
+    requantization rounded one step the other way, compiled and not."""
+    torch.manual_seed(0)
+    model, x = _Siblings().eval(), torch.randn(4, 3, 20, 20)
+    quantized = quantize_int8(model, torch.randn(16, 3, 20, 20))
+    merged = quantized.program.module()
+    lower_ceil_mode_pools(merged)
+    convs = sum(n.target == torch.ops.aten.conv2d.default for n in merged.graph.nodes)
+    assert merge_sibling_convolutions(merged) == 1
+    assert sum(n.target == torch.ops.aten.conv2d.default for n in merged.graph.nodes) == convs - 2
+    with torch.no_grad():
+        reference = quantized.module_(x)
+        assert compare_logits(reference, merged(x))["relerr"] < 2e-3
+    plain = quantized.program.module()
+    lower_ceil_mode_pools(plain)
+    interleave_rgb_input(plain)
+    unmerged = quantized.run(torch.compile(plain, dynamic=False), x)
+    assert compare_logits(unmerged, quantized(x))["relerr"] < 2e-3
+    assert compare_logits(reference, unmerged)["relerr"] < 0.05  # int8 kernels ran
 
 
 class _SqueezeExcitation(torch.nn.Module):

@@ -2,22 +2,25 @@
 
 :class:`classicnets.quantize.QuantizedModel` compiles a fresh copy of its program after these
 rewrites; the saved program and the ONNX export keep the standard quantize / dequantize form
-that other back ends read. Each rewrite computes exactly what it replaces (tests compare them
-bit for bit) and exists because inductor's own lowering of the pattern is wrong or slow in
-torch 2.14; docs/int8.md has the measurements.
+that other back ends read. Each rewrite computes what it replaces, bit for bit (tests compare
+them), but for :func:`merge_sibling_convolutions`, whose requantization may round a value one
+step the other way. Each exists because inductor's own lowering of the pattern is wrong or
+slow in torch 2.14; docs/int8.md has the measurements.
 
 * :func:`lower_ceil_mode_pools`: ceil-mode max pools over uint8 values (inductor's pattern runs
   them in floor mode);
 * :func:`interleave_rgb_input`: the image quantized straight into the channels-last layout the
   first convolution reads, one 32-bit word per pixel;
 * :func:`widen_narrow_groups`: grouped convolutions of few channels per group run as fewer,
-  wider groups with block-diagonal weights.
+  wider groups with block-diagonal weights;
+* :func:`merge_sibling_convolutions`: convolutions reading the same uint8 tensor run as one.
 """
 
 from __future__ import annotations
 
 import functools
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -31,6 +34,7 @@ __all__ = [
     "interleave_rgb_input",
     "is_op",
     "lower_ceil_mode_pools",
+    "merge_sibling_convolutions",
     "widen_narrow_groups",
 ]
 
@@ -273,3 +277,144 @@ def widen_narrow_groups(
     graph_module.graph.lint()
     graph_module.recompile()
     return rewritten
+
+
+@dataclass(frozen=True)
+class _Sibling:
+    """One reader of a uint8 tensor: dequantize -> convolution -> [ReLU] -> quantize."""
+
+    dequant: Node
+    conv: Node
+    activation: Node | None
+    quant: Node
+    weight: Node  # the per-channel dequantize of its int8 weight
+
+
+def _sibling(dequant: Node) -> _Sibling | None:
+    conv = next(iter(dequant.users)) if len(dequant.users) == 1 else None
+    if not (is_op(conv, "conv2d") and conv.args[0] is dequant and len(conv.users) == 1):
+        return None
+    weight, bias = conv.args[1], conv.args[2] if len(conv.args) > 2 else None
+    constants = [*weight.args[:3], *([bias] if bias is not None else [])]
+    if not (
+        is_op(weight, "dequantize_per_channel")
+        and weight.args[3] == 0  # the output-channel axis
+        and all(isinstance(c, Node) and c.op == "get_attr" for c in constants)
+    ):
+        return None
+    after = next(iter(conv.users))
+    activation = after if is_op(after, "relu", "relu_") else None
+    if activation is not None:
+        after = next(iter(activation.users)) if len(activation.users) == 1 else None
+    if not (is_op(after, "quantize_per_tensor") and isinstance(after.args[1], float)):
+        return None
+    return _Sibling(dequant, conv, activation, after, weight)
+
+
+def _sibling_key(graph_module: GraphModule, sibling: _Sibling) -> tuple[Any, ...]:
+    """What siblings must share to be one convolution: geometry, kernel, activation, the output
+    quantization but its scale, the weight quantization."""
+    geometry = tuple(str(a) for a in sibling.conv.args[3:])
+    kernel = tuple(graph_attribute(graph_module, sibling.weight.args[0]).shape[1:])
+    activation = sibling.activation.target if sibling.activation is not None else None
+    return geometry, kernel, activation, sibling.quant.args[2:], sibling.weight.args[3:]
+
+
+def _merge_siblings(graph_module: GraphModule, siblings: list[_Sibling], index: int) -> None:
+    graph, first = graph_module.graph, siblings[0]
+    scale = first.quant.args[1]  # the merged output's; the others' rows are rescaled to it
+    weights, scales, zero_points, biases = [], [], [], []
+    for s in siblings:
+        factor = scale / s.quant.args[1]
+        values, w_scales, w_zero_points = (
+            graph_attribute(graph_module, a) for a in s.weight.args[:3]
+        )
+        bias_node = s.conv.args[2] if len(s.conv.args) > 2 else None
+        bias = graph_attribute(graph_module, bias_node) if bias_node is not None else None
+        weights.append(values)
+        scales.append(w_scales * factor)
+        zero_points.append(w_zero_points)
+        biases.append(
+            bias * factor
+            if bias is not None
+            else values.new_zeros(values.shape[0], dtype=torch.float32)
+        )
+    anchor = first.dequant.args[0]  # the shared uint8 tensor
+
+    def add(make: Any) -> Node:
+        nonlocal anchor
+        with graph.inserting_after(anchor):
+            anchor = make()
+        return anchor
+
+    constants = []
+    for part, tensors in (
+        ("weight", weights),
+        ("scale", scales),
+        ("zero_point", zero_points),
+        ("bias", biases),
+    ):
+        name = f"_siblings_{index}_{part}"
+        graph_module.register_buffer(name, torch.cat(tensors).contiguous())
+        constants.append(add(lambda name=name: graph.get_attr(name)))
+    weight = add(
+        lambda: graph.call_function(first.weight.target, (*constants[:3], *first.weight.args[3:]))
+    )
+    dequant = add(lambda: graph.call_function(first.dequant.target, first.dequant.args))
+    conv_args = (dequant, weight, constants[3], *first.conv.args[3:])
+    conv = add(lambda: graph.call_function(first.conv.target, conv_args))
+    conv.meta = dict(first.conv.meta)
+    out = conv
+    if first.activation is not None:
+        out = add(lambda: graph.call_function(first.activation.target, (conv,)))
+    quant = add(lambda: graph.call_function(first.quant.target, (out, *first.quant.args[1:])))
+    start = 0
+    for s in siblings:
+        channels = graph_attribute(graph_module, s.weight.args[0]).shape[0]
+        part = add(
+            lambda a=start, b=start + channels: graph.call_function(
+                torch.ops.aten.slice.Tensor, (quant, 1, a, b)
+            )
+        )
+        s.quant.replace_all_uses_with(part)
+        start += channels
+
+
+def merge_sibling_convolutions(graph_module: GraphModule) -> int:
+    """Run the int8 convolutions that read the same uint8 tensor with the same geometry, kernel
+    size and activation as one convolution of their stacked weights, each reader then taking its
+    channels; returns how many merged convolutions were made.
+
+    The merged convolution has one output scale, the first reader's. Every other reader's
+    weight scales and bias are multiplied by ``merged scale / its own``, so its rows compute
+    its output times that ratio and quantize, at the merged scale, to the uint8 values it gave
+    at its own (the ReLU commutes with the positive factor); the operators after it still
+    dequantize them with its own scale. Equal
+    up to the float rounding of the requantization factor (oneDNN multiplies input, weight and
+    output scales in float): a uint8 output may differ by one step where the product falls on
+    a rounding boundary.
+
+    Why: at batch 1 an int8 convolution call costs more than its kernel (PyTorch's PT2E
+    operator builds a oneDNN primitive descriptor on every call; benchmarks/results/
+    int8_op_overhead.md), and GoogLeNet's and Inception-v3's modules start with two or three
+    1x1 convolutions of one input. GoogLeNet and Inception-v3 ran 1.24-1.27x as fast with it at
+    batch 1, and 0.99-1.02x at batch 32, where the copies of the channel slices cost about what
+    the calls saved (AMX-INT8 CPU; docs/int8.md).
+    """
+    merged = 0
+    for tensor in list(graph_module.graph.nodes):  # a quantize, or a pool over uint8 values
+        families: dict[tuple[Any, ...], list[_Sibling]] = {}
+        for reader in list(tensor.users):
+            if is_op(reader, "dequantize_per_tensor") and reader.args[0] is tensor:
+                sibling = _sibling(reader)
+                if sibling is not None:
+                    key = (reader.args[1:], *_sibling_key(graph_module, sibling))
+                    families.setdefault(key, []).append(sibling)
+        for siblings in families.values():
+            if len(siblings) > 1:
+                _merge_siblings(graph_module, siblings, merged)
+                merged += 1
+    graph_module.graph.eliminate_dead_code()
+    graph_module.graph.lint()
+    graph_module.recompile()
+    return merged

@@ -42,6 +42,7 @@ from .int8_lowering import (
     interleave_rgb_input,
     is_op,
     lower_ceil_mode_pools,
+    merge_sibling_convolutions,
     widen_narrow_groups,
 )
 
@@ -67,6 +68,7 @@ __all__ = [
     "interleave_rgb_input",
     "load_quantized",
     "lower_ceil_mode_pools",
+    "merge_sibling_convolutions",
     "quantize_int8",
     "rounding_sensitivity",
     "run_and_count_int8",
@@ -438,6 +440,7 @@ class QuantizedModel(nn.Module):
         lower_ceil_mode_pools(program)
         interleave_rgb_input(program)
         widen_narrow_groups(program)
+        merge_sibling_convolutions(program)
         return torch.compile(program, dynamic=False)
 
     def run(self, runner: Any, x: Tensor) -> Any:
