@@ -257,8 +257,8 @@ def widen_narrow_groups(
     Exact: the zeros off the diagonal are int8 zeros with zero points 0, so every integer sum,
     and every output, is the same. Why: oneDNN's int8 kernels run narrow groups slowly. The
     3x3 convolution of ResNeXt-101 32x8d's first stage (32 groups of 8 channels, 56 x 56, batch
-    32) took 10.4-13.3 ms, and 4.8-5.6 ms as 4 groups of 64 channels, for eight times the
-    multiplications; ResNeXt-50 32x4d's (groups of 4 channels) 9.3-10.7 ms against 2.4-2.5 ms
+    32) took 10.0-13.3 ms, and 4.8-5.8 ms as 4 groups of 64 channels, for eight times the
+    multiplications; ResNeXt-50 32x4d's (groups of 4 channels) 9.3-10.7 ms against 2.4-2.8 ms
     (AMX-INT8 CPU, benchmarks/results/int8_group_width.md). Groups of 32 channels gain nothing
     from merging, wider ones lose, so they are left as they are.
     """
@@ -354,7 +354,7 @@ def _merge_siblings(graph_module: GraphModule, siblings: list[_Sibling], index: 
         ("zero_point", zero_points),
         ("bias", biases),
     ):
-        name = f"_siblings_{index}_{part}"
+        name = f"_siblings_{index}_{first.conv.name}_{part}"  # unique if rewritten again
         graph_module.register_buffer(name, torch.cat(tensors).contiguous())
         constants.append(add(lambda name=name: graph.get_attr(name)))
     weight = add(
@@ -389,10 +389,9 @@ def merge_sibling_convolutions(graph_module: GraphModule) -> int:
     weight scales and bias are multiplied by ``merged scale / its own``, so its rows compute
     its output times that ratio and quantize, at the merged scale, to the uint8 values it gave
     at its own (the ReLU commutes with the positive factor); the operators after it still
-    dequantize them with its own scale. Equal
-    up to the float rounding of the requantization factor (oneDNN multiplies input, weight and
-    output scales in float): a uint8 output may differ by one step where the product falls on
-    a rounding boundary.
+    dequantize them with its own scale. Equal up to the float rounding of the requantization
+    factor (oneDNN multiplies input, weight and output scales in float): a uint8 output may
+    differ by one step where the product falls on a rounding boundary.
 
     Why: at batch 1 an int8 convolution call costs more than its kernel (PyTorch's PT2E
     operator builds a oneDNN primitive descriptor on every call; benchmarks/results/
