@@ -27,6 +27,7 @@ import torch
 from torch.fx import GraphModule, Node
 
 __all__ = [
+    "COMPILE_REWRITES",
     "block_diagonal",
     "ceil_mode_pools",
     "graph_attribute",
@@ -35,6 +36,7 @@ __all__ = [
     "is_op",
     "lower_ceil_mode_pools",
     "merge_sibling_convolutions",
+    "rewrite_for_compile",
     "widen_narrow_groups",
 ]
 
@@ -417,3 +419,22 @@ def merge_sibling_convolutions(graph_module: GraphModule) -> int:
     graph_module.graph.lint()
     graph_module.recompile()
     return merged
+
+
+#: The rewrites :class:`classicnets.quantize.QuantizedModel` applies, in this order, to the
+#: program it compiles.
+COMPILE_REWRITES = (
+    lower_ceil_mode_pools,
+    interleave_rgb_input,
+    widen_narrow_groups,
+    merge_sibling_convolutions,
+)
+
+
+def rewrite_for_compile(graph_module: GraphModule, *, skip: tuple[Any, ...] = ()) -> GraphModule:
+    """``graph_module`` after every rewrite of :data:`COMPILE_REWRITES` but those in ``skip``
+    (tests compile without one to compare)."""
+    for rewrite in COMPILE_REWRITES:
+        if rewrite not in skip:
+            rewrite(graph_module)
+    return graph_module

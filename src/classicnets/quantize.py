@@ -43,6 +43,7 @@ from .int8_lowering import (
     is_op,
     lower_ceil_mode_pools,
     merge_sibling_convolutions,
+    rewrite_for_compile,
     widen_narrow_groups,
 )
 
@@ -436,12 +437,8 @@ class QuantizedModel(nn.Module):
         self.__dict__["_runner"] = self._compile() if compile else self.module_
 
     def _compile(self) -> Any:
-        program = self.program.module()  # a fresh graph over the same weights as module_
-        lower_ceil_mode_pools(program)
-        interleave_rgb_input(program)
-        widen_narrow_groups(program)
-        merge_sibling_convolutions(program)
-        return torch.compile(program, dynamic=False)
+        # a fresh graph over the same weights as module_
+        return torch.compile(rewrite_for_compile(self.program.module()), dynamic=False)
 
     def run(self, runner: Any, x: Tensor) -> Any:
         """Call ``runner`` with inductor's freezing and C++ wrapper on (compilation happens at
