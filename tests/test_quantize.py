@@ -393,6 +393,22 @@ def test_fp32_and_uncompiled_models_are_not_int8(resnet20_int8) -> None:
     assert not uses_int8_kernels(reference)
 
 
+def test_inductor_settings_hold_during_a_call_only(resnet20_int8) -> None:
+    from torch._inductor import config as inductor_config
+
+    _, quantized = resnet20_int8
+    before = (inductor_config.freezing, inductor_config.cpp_wrapper)
+    assert before != (True, True)  # the defaults, so a leak would show
+    x = torch.randn(2, 3, 32, 32)
+    seen = quantized.run(lambda _: (inductor_config.freezing, inductor_config.cpp_wrapper), x)
+    assert seen == (True, True)
+    quantized(x)
+    assert (inductor_config.freezing, inductor_config.cpp_wrapper) == before
+    with pytest.raises(ZeroDivisionError):
+        quantized.run(lambda _: 1 / 0, x)
+    assert (inductor_config.freezing, inductor_config.cpp_wrapper) == before
+
+
 def test_wrong_input_shape_is_refused(resnet20_int8) -> None:
     _, quantized = resnet20_int8
     with pytest.raises(InputShapeError, match=r"\(N, 3, 32, 32\)"):
