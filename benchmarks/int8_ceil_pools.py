@@ -1,6 +1,6 @@
-"""What running ceil-mode max pools in int8 gains: ours int8 (each such pool one uint8 max pool,
-:func:`classicnets.quantize.lower_ceil_mode_pools`) against the same model with those pools kept
-in float (what the library did first), side by side in one process.
+"""What running ceil-mode max pools in int8 gains: ours int8 (each such pool one uint8 max
+pool, :func:`classicnets.int8_lowering.lower_ceil_mode_pools`) against the same model with those
+pools kept in float (what the library did first), side by side in one process.
 
     PYTHONPATH=src python benchmarks/int8_ceil_pools.py [MODEL ...] [--batches 32 1]
         [--rounds 5] [--out FILE.md]
@@ -22,6 +22,7 @@ from int8_speed import calibration_images, report, sides, time_alternately
 import classicnets
 import classicnets.quantize as quantize
 from classicnets.bench import describe_machine
+from classicnets.int8_lowering import ceil_mode_pools
 from classicnets.registry import model_info
 
 
@@ -35,7 +36,7 @@ def float_pools_int8(name: str, calibration: list[torch.Tensor]) -> Any:
 
     def capture_keeping_pools_float(model: torch.nn.Module, example: torch.Tensor) -> Any:
         captured = capture(model, example)
-        for node in quantize.ceil_mode_pools(captured):
+        for node in ceil_mode_pools(captured):
             _annotate_nodes_not_quantize(node)
         return captured
 

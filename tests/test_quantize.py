@@ -19,29 +19,32 @@ import torch
 import classicnets
 from classicnets.errors import InputShapeError
 from classicnets.export import calibrate_batchnorm
-from classicnets.int8_lowering import group_merge, rewrite_for_compile
+from classicnets.int8_lowering import (
+    ceil_mode_pools,
+    group_merge,
+    interleave_rgb_input,
+    lower_ceil_mode_pools,
+    merge_sibling_convolutions,
+    rewrite_for_compile,
+    widen_narrow_groups,
+)
 from classicnets.preprocessing import for_dataset
 from classicnets.quantize import (
     CalibrationError,
     Int8UnavailableError,
     QuantizedModel,
     calibration_batches,
-    ceil_mode_pools,
     compare_logits,
     export_quantized_onnx,
     int8_error_bound,
     int8_operator_calls,
     int8_unavailable_reason,
-    interleave_rgb_input,
     load_quantized,
-    lower_ceil_mode_pools,
-    merge_sibling_convolutions,
     quantize_int8,
     rounding_sensitivity,
     run_and_count_int8,
     save_quantized,
     uses_int8_kernels,
-    widen_narrow_groups,
 )
 from representatives import smallest_per_family
 

@@ -371,8 +371,8 @@ def _merge_siblings(graph_module: GraphModule, siblings: list[_Sibling], index: 
         out = add(lambda: graph.call_function(first.activation.target, (conv,)))
     quant = add(lambda: graph.call_function(first.quant.target, (out, *first.quant.args[1:])))
     start = 0
-    for s in siblings:
-        channels = graph_attribute(graph_module, s.weight.args[0]).shape[0]
+    for s, values in zip(siblings, weights, strict=True):
+        channels = values.shape[0]
         part = add(
             lambda a=start, b=start + channels: graph.call_function(
                 torch.ops.aten.slice.Tensor, (quant, 1, a, b)

@@ -36,16 +36,7 @@ from torch import Tensor, nn
 from torch.fx import GraphModule, Node
 
 from .errors import ClassicNetsError, InputShapeError
-from .int8_lowering import (
-    ceil_mode_pools,
-    graph_attribute,
-    interleave_rgb_input,
-    is_op,
-    lower_ceil_mode_pools,
-    merge_sibling_convolutions,
-    rewrite_for_compile,
-    widen_narrow_groups,
-)
+from .int8_lowering import graph_attribute, is_op, rewrite_for_compile
 
 __all__ = [
     "INT8_MIN_BOUND",
@@ -59,24 +50,19 @@ __all__ = [
     "calibrate_and_convert",
     "calibration_batches",
     "capture_for_quantization",
-    "ceil_mode_pools",
     "compare_logits",
     "export_quantized_onnx",
     "int8_error_bound",
     "int8_kernels",
     "int8_operator_calls",
     "int8_unavailable_reason",
-    "interleave_rgb_input",
     "load_quantized",
-    "lower_ceil_mode_pools",
-    "merge_sibling_convolutions",
     "quantize_int8",
     "rounding_sensitivity",
     "run_and_count_int8",
     "save_quantized",
     "separate_shared_convolutions",
     "uses_int8_kernels",
-    "widen_narrow_groups",
 ]
 
 #: Calls in inductor's generated code that prove int8 execution (oneDNN / quantized CPU): in a
