@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from classicnets.bench import cpu_name
+from classicnets.tools.bench import cpu_name
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -38,8 +38,8 @@ ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cifar10
 
 def speed(data_dir: str, repeats: int, steps: int) -> dict:
     from classicnets import create_model
-    from classicnets.config import TrainConfig, apply
     from classicnets.data import build_data
+    from classicnets.training.config import TrainConfig, apply
 
     cfg = apply(TrainConfig(), {"dataset": "cifar10", "data_dir": data_dir}, source="bench")
     data = build_data(cfg.data_config(32))

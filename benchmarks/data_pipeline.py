@@ -4,7 +4,7 @@ and against a plain PyTorch loop, side by side, ResNet-20 on the CIFAR-10 JPEGs,
 Each round measures, in this order and each in a fresh process (training switches process-wide
 settings on, so no side inherits another's):
 
-* ``step``: the model's own ceiling: ``classicnets.bench`` train mode on one synthetic batch
+* ``step``: the model's own ceiling: ``classicnets.tools.bench`` train mode on one synthetic batch
   (forward, backward, SGD), memory retained as training retains it;
 * ``ours (memory)``: ``classicnets train`` end to end (data_cache auto: the split decoded once,
   then each batch cropped, flipped and normalized whole on tensors), in steady state: the
@@ -35,7 +35,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from classicnets.bench import describe_machine
+from classicnets.tools.bench import describe_machine
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -58,7 +58,7 @@ def _python(code_or_args: list[str]) -> str:
 
 def step_speed(precision: str, channels_last: bool, repeats: int) -> float:
     code = (
-        "from classicnets.bench import BenchConfig, run_bench\n"
+        "from classicnets.tools.bench import BenchConfig, run_bench\n"
         f"r = run_bench(BenchConfig('resnet20', mode='train', batch_size={BATCH}, "
         f"input_size=32, precision={precision!r}, channels_last={channels_last}, "
         f"retain_memory=True, warmup=3, repeats={repeats}))\n"

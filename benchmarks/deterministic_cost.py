@@ -3,7 +3,7 @@
 Training runs with ``deterministic = true`` by default (bit-exact runs and resumption), which
 calls ``torch.use_deterministic_algorithms(True)``. That also sets
 ``torch.utils.deterministic.fill_uninitialized_memory``: every new uninitialised tensor is
-filled with NaN first, one extra pass over each buffer. ``engine.runtime.set_deterministic``
+filled with NaN first, one extra pass over each buffer. ``runtime.device.set_deterministic``
 switches the fill off. This measures the three settings on a ResNet-20 training step
 (forward, backward, SGD with momentum; one synthetic batch of 128 at 32x32), rounds interleaved:
 
@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 import classicnets
-from classicnets.bench import describe_machine
+from classicnets.tools.bench import describe_machine
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SETTINGS = ("off", "deterministic + fill", "deterministic, no fill")

@@ -1,4 +1,5 @@
-"""The main job's figure: ResNet-20 on the embedded digits with src/classicnets/recipes/digits.toml.
+"""The main job's figure: ResNet-20 on the embedded digits (the digits recipe,
+src/classicnets/training/recipes/digits.toml).
 
 Runs `classicnets train` (the same code path as `bash scripts/main.sh`) in a fresh process and
 records the test accuracy, the training time (wall clock, evaluation excluded, as the run's
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from classicnets.bench import cpu_name
+from classicnets.tools.bench import cpu_name
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -130,7 +131,7 @@ def main() -> None:
     md = RESULTS / "digits.md"
     if not md.exists():
         md.write_text(
-            "# ResNet-20 on the embedded digits (src/classicnets/recipes/digits.toml)\n\n"
+            "# ResNet-20 on the embedded digits (src/classicnets/training/recipes/digits.toml)\n\n"
             "Train time = the run's training steps, evaluation excluded (summary.json). CPU = "
             "user + system seconds of the whole process (start-up and evaluation included). "
             "Load = 1-minute load average before / after: the machine is shared, so the wall "

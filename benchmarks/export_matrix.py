@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 
 import classicnets
-from classicnets.bench import describe_machine
-from classicnets.export import FORMATS, calibrate_batchnorm, export_model
+from classicnets.deployment.export import FORMATS, calibrate_batchnorm, export_model
+from classicnets.tools.bench import describe_machine
 
 
 def main(argv: list[str] | None = None) -> int:

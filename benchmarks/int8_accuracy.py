@@ -21,9 +21,13 @@ from pathlib import Path
 import torch
 
 from classicnets.data.datasets import open_split
-from classicnets.evaluate import load_trained
+from classicnets.deployment.int8.quantize import (
+    calibration_batches,
+    quantize_int8,
+    uses_int8_kernels,
+)
+from classicnets.evaluation.evaluate import load_trained
 from classicnets.preprocessing import for_dataset
-from classicnets.quantize import calibration_batches, quantize_int8, uses_int8_kernels
 
 RESULTS = Path(__file__).parent / "results" / "int8_accuracy.md"
 HEADER = (

@@ -30,15 +30,15 @@ from int8_speed import time_alternately
 from torch._inductor import config as inductor_config
 
 import classicnets
-from classicnets.quantize import quantize_int8
-from classicnets.reference import quantized_reference
+from classicnets.deployment.int8.quantize import quantize_int8
+from classicnets.tools.reference import quantized_reference
 
 
 def main() -> None:
     name = sys.argv[1]
     batches = [int(b) for b in sys.argv[2].split(",")] if len(sys.argv) > 2 else [1]
     rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 7
-    size = classicnets.registry.model_info(name).input_size
+    size = classicnets.models.registry.model_info(name).input_size
     calibration = list(torch.randn(64, 3, size, size).split(32))
     ours = quantize_int8(classicnets.create_model(name).eval(), calibration)
     for batch in batches:

@@ -1,5 +1,6 @@
 """What running ceil-mode max pools in int8 gains: ours int8 (each such pool one uint8 max
-pool, :func:`classicnets.int8_lowering.lower_ceil_mode_pools`) against the same model with those
+pool, :func:`classicnets.deployment.int8.lower.lower_ceil_mode_pools`) against the same model with
+those
 pools kept in float (what the library did first), side by side in one process.
 
     PYTHONPATH=src python benchmarks/int8_ceil_pools.py [MODEL ...] [--batches 32 1]
@@ -20,10 +21,10 @@ import torch
 from int8_speed import calibration_images, report, sides, time_alternately
 
 import classicnets
-import classicnets.quantize as quantize
-from classicnets.bench import describe_machine
-from classicnets.int8_lowering import ceil_mode_pools
-from classicnets.registry import model_info
+import classicnets.deployment.int8.quantize as quantize
+from classicnets.deployment.int8.lower import ceil_mode_pools
+from classicnets.models.registry import model_info
+from classicnets.tools.bench import describe_machine
 
 
 def float_pools_int8(name: str, calibration: list[torch.Tensor]) -> Any:

@@ -36,10 +36,10 @@ import torch
 from int8_speed import time_alternately
 
 import classicnets
-from classicnets.bench import describe_machine
-from classicnets.quantize import quantize_int8
-from classicnets.reference import TORCHVISION_QUANTIZED, quantized_reference
-from classicnets.registry import model_info
+from classicnets.deployment.int8.quantize import quantize_int8
+from classicnets.models.registry import model_info
+from classicnets.tools.bench import describe_machine
+from classicnets.tools.reference import TORCHVISION_QUANTIZED, quantized_reference
 
 MARK = "-- logged calls start --"
 

@@ -1,13 +1,13 @@
 """How fast oneDNN's int8 kernels run a grouped convolution as its groups are merged: the 3x3
 grouped convolutions of the ResNeXt stages, each run as ``groups / k`` groups with block-diagonal
-weights (:func:`classicnets.int8_lowering.block_diagonal`), for k = 1 (as built) and wider.
+weights (:func:`classicnets.deployment.int8.lower.block_diagonal`), for k = 1 (as built) and wider.
 
     PYTHONPATH=src python benchmarks/int8_group_width.py [--batches 1 32] [--out FILE.md]
 
 Every width computes the same uint8 output (checked); a merge by k multiplies the
 multiplications by k. **Bold** marks the width that
-:func:`classicnets.int8_lowering.widen_narrow_groups` picks for the compiled int8 program
-(:func:`classicnets.int8_lowering.group_merge`). Each time is the best of three loops of the
+:func:`classicnets.deployment.int8.lower.widen_narrow_groups` picks for the compiled int8 program
+(:func:`classicnets.deployment.int8.lower.group_merge`). Each time is the best of three loops of the
 PT2E operator (``onednn::qconv_pointwise``, ReLU fused), what inductor calls.
 The figures depend on the CPU's int8 instructions (recorded below): on a CPU without
 AMX-INT8 the extra multiplications may cost more than the narrow groups.
@@ -24,8 +24,8 @@ from pathlib import Path
 
 import torch
 
-from classicnets.bench import describe_machine
-from classicnets.int8_lowering import block_diagonal, group_merge
+from classicnets.deployment.int8.lower import block_diagonal, group_merge
+from classicnets.tools.bench import describe_machine
 
 #: (model, stage, width, side, groups) of the ResNeXt 3x3 grouped convolutions
 LAYERS = [

@@ -7,7 +7,8 @@ Run it on a quiet machine: the four sides are timed alternately (A B C D A B C D
 process, so load drifts hit them equally, but a busy machine still makes the figures
 meaningless. For each model and batch size:
 
-* ``ours int8``: :func:`classicnets.quantize.quantize_int8` (PT2E, x86 inductor quantizer,
+* ``ours int8``: :func:`classicnets.deployment.int8.quantize.quantize_int8` (PT2E, x86 inductor
+quantizer,
   compiled to oneDNN int8 kernels);
 * ``tv int8``: torchvision's quantizable model of the same architecture, eager post-training
   quantization with its recommended ``x86`` engine and qconfig, calibrated on the *same* images
@@ -39,11 +40,11 @@ import torchvision
 from torch import Tensor
 
 import classicnets
-from classicnets.allocator import memory_retained, retain_freed_memory
-from classicnets.bench import describe_machine
-from classicnets.quantize import quantize_int8, uses_int8_kernels
-from classicnets.reference import TORCHVISION_QUANTIZED, quantized_reference
-from classicnets.registry import model_info
+from classicnets.deployment.int8.quantize import quantize_int8, uses_int8_kernels
+from classicnets.models.registry import model_info
+from classicnets.runtime.allocator import memory_retained, retain_freed_memory
+from classicnets.tools.bench import describe_machine
+from classicnets.tools.reference import TORCHVISION_QUANTIZED, quantized_reference
 
 TV_OPTIONS = {"googlenet": {"aux_logits": False, "init_weights": True},
               "inception_v3": {"aux_logits": False, "init_weights": True}}  # fmt: skip
@@ -99,8 +100,8 @@ def time_alternately(
 
 def calibration_images(name: str, args: argparse.Namespace, size: int) -> list[Tensor]:
     if args.calibrate:
+        from classicnets.deployment.int8.quantize import calibration_batches
         from classicnets.preprocessing import for_dataset
-        from classicnets.quantize import calibration_batches
 
         prep = for_dataset("imagefolder", size)
         return calibration_batches(args.calibrate, prep, num_images=args.calibration_images)
@@ -138,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--retain-memory",
         action="store_true",
-        help="keep freed memory in the process for every side (classicnets.allocator): no page "
+        help="keep freed memory in the process for every side (classicnets.runtime.allocator): "
+        "no page "
         "faults from buffers the C library unmapped, which move the ratios between processes",
     )
     args = p.parse_args(argv)

@@ -24,7 +24,8 @@ This is the comparison point for ``benchmarks/data_pipeline.py``, which imports
 :func:`run_plain_loop`: the library's training pipeline must match or beat this loop's
 images/s at the same settings. Two process-wide settings leak between runs in one process:
 ``classicnets`` training switches on memory retention (``mallopt``, see
-``classicnets.allocator``) and ``torch.use_deterministic_algorithms``; a plain loop run in the
+``classicnets.runtime.allocator``) and ``torch.use_deterministic_algorithms``; a plain loop run in
+the
 same process after it inherits both. Run each side in a fresh process, or this one first, to
 measure it as a user's script runs. Only on a quiet machine: with other jobs running the
 figures follow the load.
@@ -193,7 +194,7 @@ def run_plain_loop(
         seconds = t - start
     finally:
         torch.set_num_threads(old_threads)
-    from classicnets.bench import cpu_flags, cpu_name
+    from classicnets.tools.bench import cpu_flags, cpu_name
 
     result = {
         "images_per_s": round(steps * batch_size / seconds, 2),

@@ -17,10 +17,10 @@ import argparse
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from classicnets.allocator import retain_freed_memory
-from classicnets.deploy import deploy
-from classicnets.reference import paired_models
-from classicnets.registry import model_info
+from classicnets.deployment.convert import deploy
+from classicnets.models.registry import model_info
+from classicnets.runtime.allocator import retain_freed_memory
+from classicnets.tools.reference import paired_models
 
 CONV_OPS = ("convolution_pointwise", "mkldnn_convolution", "aten::convolution_overrideable")
 
@@ -42,7 +42,9 @@ def main() -> None:
     p.add_argument("--library", default="torchvision")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--rows", type=int, default=12)
-    p.add_argument("--retain-memory", action="store_true", help="classicnets.allocator, both")
+    p.add_argument(
+        "--retain-memory", action="store_true", help="classicnets.runtime.allocator, both"
+    )
     args = p.parse_args()
     if args.retain_memory:
         retain_freed_memory()

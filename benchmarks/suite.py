@@ -21,8 +21,10 @@ from pathlib import Path
 
 import torch
 
-from classicnets.allocator import memory_retained, retain_freed_memory
-from classicnets.bench import (
+from classicnets.factory import create_model
+from classicnets.models.registry import list_models, model_info
+from classicnets.runtime.allocator import memory_retained, retain_freed_memory
+from classicnets.tools.bench import (
     BenchConfig,
     BenchResult,
     describe_machine,
@@ -30,9 +32,7 @@ from classicnets.bench import (
     run_variants,
     saved_activation_bytes,
 )
-from classicnets.factory import create_model
-from classicnets.reference import NoReferenceError, comparable_model, paired_models
-from classicnets.registry import list_models, model_info
+from classicnets.tools.reference import NoReferenceError, comparable_model, paired_models
 
 REPRESENTATIVE = (
     "resnet50",
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--retain-memory",
         action="store_true",
-        help="keep freed memory in the process for every row (classicnets.allocator): "
+        help="keep freed memory in the process for every row (classicnets.runtime.allocator): "
         "no page faults per step, for ours and the reference alike",
     )
     args = p.parse_args(argv)
@@ -305,7 +305,7 @@ def _write(
         "this machine's measured matmul peak for the dtype (training: 3x forward mult-adds). "
         "Peak memory: peak RSS above the resident size before an extra untimed step. "
         + (
-            "Freed memory retained (classicnets.allocator) for the whole run, both sides."
+            "Freed memory retained (classicnets.runtime.allocator) for the whole run, both sides."
             if memory_retained()
             else "glibc's default allocator settings."
         ),

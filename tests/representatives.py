@@ -7,7 +7,7 @@ import functools
 import torch
 
 import classicnets
-from classicnets.registry import model_info
+from classicnets.models.registry import model_info
 
 
 @functools.cache

@@ -1,4 +1,4 @@
-"""classicnets.allocator: freed memory kept in the process, so repeated large tensors stop
+"""classicnets.runtime.allocator: freed memory kept in the process, so repeated large tensors stop
 page-faulting. Each check runs in a fresh interpreter: the setting is process-wide."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from classicnets.allocator import _glibc
+from classicnets.runtime.allocator import _glibc
 
 needs_glibc = pytest.mark.skipif(_glibc() is None, reason="the C library here is not glibc")
 
@@ -20,7 +20,8 @@ needs_glibc = pytest.mark.skipif(_glibc() is None, reason="the C library here is
 # loop leaves such allocations behind (the heap then grows on every pass).
 _PROBE = """
 import resource, torch
-from classicnets.allocator import memory_retained, retain_freed_memory
+from classicnets.runtime.allocator import memory_retained
+from classicnets.runtime.allocator import retain_freed_memory
 {setup}
 torch.set_grad_enabled(False)
 conv = torch.nn.Conv2d(3, 64, 3, padding=1)
@@ -70,13 +71,13 @@ def test_deploy_and_train_config_ask_for_it() -> None:
     _, retained = _run("from classicnets import create_model, deploy\n"
                        "deploy(create_model('resnet20'))")  # fmt: skip
     assert not retained
-    from classicnets.config import TrainConfig
+    from classicnets.training.config import TrainConfig
 
     assert TrainConfig().retain_memory  # a training process keeps its memory by default
 
 
 def test_not_glibc_warns_and_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    from classicnets import allocator
+    from classicnets.runtime import allocator
 
     monkeypatch.setattr(allocator, "_glibc", lambda: None)
     with pytest.warns(UserWarning, match="not glibc"):

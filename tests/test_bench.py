@@ -7,16 +7,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from classicnets.bench import (
+from classicnets.cli import main
+from classicnets.factory import create_model
+from classicnets.tools.bench import (
     BenchConfig,
     format_results,
     run_bench,
     run_variants,
     saved_activation_bytes,
 )
-from classicnets.cli import main
-from classicnets.factory import create_model
-from classicnets.reference import NoReferenceError, paired_models
+from classicnets.tools.reference import NoReferenceError, paired_models
 
 
 @pytest.mark.parametrize(

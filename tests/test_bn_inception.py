@@ -8,7 +8,7 @@ from torch import nn
 
 from classicnets.layers import ConvNormAct
 from classicnets.models.bn_inception import FIGURE5, BNInceptionBlock
-from classicnets.summary import summarize
+from classicnets.tools.summary import summarize
 from helpers import meta_model
 
 

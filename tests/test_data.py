@@ -8,10 +8,10 @@ import pytest
 import torch
 from PIL import Image
 
-from classicnets.config import TrainConfig, apply
 from classicnets.data import BadImageError, DataError, build_data
 from classicnets.data.datasets import DigitsDataset, ImageFolderDataset, open_split
 from classicnets.data.loader import SeededDataset, StepBatchSampler, collate
+from classicnets.training.config import TrainConfig, apply
 
 
 def test_digits_split_is_fixed_and_stratified() -> None:
@@ -79,7 +79,7 @@ def test_training_skips_and_counts_bad_images_or_stops_in_strict_mode(
     summary.json; with strict = true the run stops with an error naming the file."""
     import json
 
-    from classicnets.train import train
+    from classicnets.training.loop import train
 
     root = tmp_path / "data"
     for split in ("train", "val"):

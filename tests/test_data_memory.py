@@ -13,11 +13,11 @@ import pytest
 import torch
 from PIL import Image
 
-from classicnets.config import TrainConfig, apply
 from classicnets.data import BadImageError, DataConfig, build_data, memory
 from classicnets.data.batched import BatchedLoader
 from classicnets.data.datasets import ImageFolderDataset
 from classicnets.data.loader import ShardSampler, StepBatchSampler, make_loader
+from classicnets.training.config import TrainConfig, apply
 
 
 def _cifar_like(root: Path, per_class: int = 6, size: int = 32) -> Path:
@@ -156,7 +156,7 @@ def _bomb_png(path: Path, side: int = 100_000) -> None:
 
 @pytest.mark.parametrize("cache", ["off", "memory"])
 def test_decompression_bomb_is_skipped_and_counted(tmp_path: Path, cache: str) -> None:
-    from classicnets.train import train
+    from classicnets.training.loop import train
 
     root = _cifar_like(tmp_path / "data", per_class=4)
     _bomb_png(root / "train" / "bird" / "zz_bomb.png")
@@ -185,8 +185,8 @@ def test_decompression_bomb_is_skipped_and_counted(tmp_path: Path, cache: str) -
 
 
 def test_resume_mid_epoch_is_bit_exact_with_the_cache_on(tmp_path: Path) -> None:
-    from classicnets.engine.checkpoint import load
-    from classicnets.train import train
+    from classicnets.runtime.checkpoint_io import load
+    from classicnets.training.loop import train
 
     root = _cifar_like(tmp_path / "data", per_class=8)
 

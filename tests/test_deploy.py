@@ -1,4 +1,5 @@
-"""classicnets.deploy: BN folded, dtype and layout changed, same outputs, over the registry."""
+"""classicnets.deployment.convert: BN folded, dtype and layout changed, same outputs, over the
+registry."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ import torch
 from torch import nn
 
 import classicnets
-from classicnets.deploy import DeployedModel, deploy, fold_batchnorm
-from classicnets.engine.runtime import parse_precision
-from classicnets.export import max_rel_error
+from classicnets.deployment.convert import DeployedModel, deploy, fold_batchnorm
+from classicnets.deployment.export import max_rel_error
 from classicnets.layers import ConvNormAct
 from classicnets.layers.fused import BatchNormReLU, FusedConv, onednn_fusion_available
 from classicnets.models.densenet import DenseBlock, DenseLayer
 from classicnets.models.resnet import ResidualBlock
+from classicnets.runtime.device import parse_precision
 
 ALL = classicnets.list_models()
 
@@ -166,9 +167,9 @@ def test_compiled_deploy_matches_eager() -> None:
 
 
 def test_int8_is_a_deploy_precision_that_needs_calibration() -> None:
-    from classicnets.bench import BenchConfig
-    from classicnets.engine.runtime import parse_precision
-    from classicnets.quantize import CalibrationError
+    from classicnets.deployment.int8.quantize import CalibrationError
+    from classicnets.runtime.device import parse_precision
+    from classicnets.tools.bench import BenchConfig
 
     model = classicnets.create_model("resnet20")
     with pytest.raises(CalibrationError, match="no calibration data"):

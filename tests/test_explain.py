@@ -15,8 +15,8 @@ from PIL import Image
 import classicnets
 from classicnets.cli import main
 from classicnets.errors import InputShapeError
-from classicnets.explain import METHODS, ExplainError, explain, target_layer
-from classicnets.report import load_source
+from classicnets.evaluation.explain import METHODS, ExplainError, explain, target_layer
+from classicnets.evaluation.report import load_source
 from representatives import smallest_per_family
 
 

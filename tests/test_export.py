@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 import classicnets
-from classicnets.export import (
+from classicnets.deployment.export import (
     FORMATS,
     FP32_SLACK,
     ExportError,
@@ -63,7 +63,7 @@ def test_export_registry(name: str, fmt: str, tmp_path: Path) -> None:
 def test_export_check_catches_a_wrong_export(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import classicnets.export as ex
+    import classicnets.deployment.export as ex
 
     real = ex.load_exported
     monkeypatch.setattr(ex, "load_exported", lambda p, f: lambda x: real(p, f)(x) * 1.001)
@@ -85,7 +85,7 @@ def test_export_reports_the_reason_and_names_pt2(tmp_path: Path) -> None:
 
 def _fake_export(monkeypatch: pytest.MonkeyPatch, outputs: Callable[[Tensor], Tensor]) -> None:
     """The export is written as usual, but the loaded file computes ``outputs(x)``."""
-    import classicnets.export as ex
+    import classicnets.deployment.export as ex
 
     monkeypatch.setattr(ex, "load_exported", lambda path, fmt: outputs)
 

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import classicnets
-from classicnets.engine.finetune import (
+from classicnets.training.finetune import (
     FreezeError,
     freeze,
     freeze_batchnorm_stats,

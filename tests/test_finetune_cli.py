@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from classicnets.cli import main
-from classicnets.config import TrainConfig, apply, resolve
+from classicnets.training.config import TrainConfig, apply, resolve
 from classicnets.weights import read_weights
 from test_weights_download import Route, cache, checkpoint, register, server  # noqa: F401
 
@@ -152,8 +152,8 @@ def test_preprocessing_follows_the_weights_unless_set() -> None:
 
 def test_parameter_groups_reach_the_optimizer_and_the_schedule() -> None:
     from classicnets import create_model
-    from classicnets.engine.finetune import param_groups
-    from classicnets.engine.optim import build_optimizer, set_lr
+    from classicnets.training.finetune import param_groups
+    from classicnets.training.optim import build_optimizer, set_lr
 
     model = create_model("resnet20", num_classes=3)
     cfg = TrainConfig(lr=0.1)
@@ -170,7 +170,7 @@ def test_parameter_groups_reach_the_optimizer_and_the_schedule() -> None:
 
 
 def test_resume_with_freezing_and_parameter_groups_is_bit_exact(tmp_path: Path) -> None:
-    from classicnets.train import train
+    from classicnets.training.loop import train
     from test_train import _assert_same_run, _final_state, tiny
 
     options = {"freeze": "1", "layer_decay": 0.7, "head_lr_scale": 5.0, "norm_weight_decay": 0.0}

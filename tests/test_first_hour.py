@@ -55,7 +55,7 @@ def test_export_a_run_directory_at_batch_1_and_3_with_its_metadata(
 def test_export_metadata_in_the_other_formats(
     run_dir: Path, tmp_path: Path, fmt: str, suffix: str
 ) -> None:
-    from classicnets.export import read_export_metadata
+    from classicnets.deployment.export import read_export_metadata
 
     out = tmp_path / f"m{suffix}"
     assert main(["export", "--format", fmt, "-c", str(run_dir / "model.safetensors"),
@@ -172,10 +172,10 @@ def test_help_and_version_do_not_import_torch(argv: list[str]) -> None:
 
 
 def test_static_figures_cover_the_registry_and_match_a_fresh_count() -> None:
-    from classicnets.static_figures import FIGURES, VERSION
-    from classicnets.summary import summarize
+    from classicnets.tools.static_figures import FIGURES, VERSION
+    from classicnets.tools.summary import summarize
 
-    assert classicnets.__version__ == VERSION  # regenerate: python -m classicnets.summary
+    assert classicnets.__version__ == VERSION  # regenerate: python -m classicnets.tools.summary
     assert set(FIGURES) == set(classicnets.list_models())
     for name in ("resnet20", "googlenet", "densenet121", "seresnet50"):
         p = summarize(name)
@@ -184,8 +184,8 @@ def test_static_figures_cover_the_registry_and_match_a_fresh_count() -> None:
 
 @pytest.mark.slow
 def test_static_figures_match_everywhere() -> None:
-    from classicnets.static_figures import FIGURES
-    from classicnets.summary import figures_table
+    from classicnets.tools.static_figures import FIGURES
+    from classicnets.tools.summary import figures_table
 
     assert figures_table() == FIGURES
 
@@ -256,8 +256,8 @@ def test_summary_depth_2_keeps_the_stage_subtotals(capsys: pytest.CaptureFixture
 
 
 def test_a_run_directory_stands_for_its_final_then_best_then_last_weights(tmp_path: Path) -> None:
-    from classicnets.engine.checkpoint import CheckpointError
-    from classicnets.evaluate import run_weights_file
+    from classicnets.evaluation.evaluate import run_weights_file
+    from classicnets.runtime.checkpoint_io import CheckpointError
 
     with pytest.raises(CheckpointError, match="not a training run"):
         run_weights_file(tmp_path)

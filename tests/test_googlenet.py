@@ -16,7 +16,7 @@ from classicnets.models.googlenet import (
     InceptionV1Block,
     from_torchvision,
 )
-from classicnets.summary import profile_model, render, summarize
+from classicnets.tools.summary import profile_model, render, summarize
 from helpers import meta_model, randomize_bn
 
 # -- Table 1 and the paper's layers --------------------------------------------------------------
@@ -137,7 +137,7 @@ def test_summary_prints_paper_rows_beside_ours(depth: int) -> None:
 
 
 def test_verify_explains_the_accepted_deviation() -> None:
-    from classicnets.verify import verify_model
+    from classicnets.tools.verify import verify_model
 
     r = verify_model("googlenet")
     assert r.status == "accepted" and "conv1" in (r.accepted_deviation or "")

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 import classicnets
-import classicnets.grad_checkpoint as gc
-from classicnets.bench import saved_activation_bytes
+import classicnets.layers.grad_checkpoint as gc
+from classicnets.tools.bench import saved_activation_bytes
 from representatives import smallest_per_family
 
 ALL = classicnets.list_models()

@@ -9,7 +9,7 @@ from torch import nn
 import classicnets
 from classicnets.layers import Renormalize
 from classicnets.models.inception_v3 import InceptionV3Aux, from_timm, from_torchvision
-from classicnets.summary import summarize
+from classicnets.tools.summary import summarize
 from helpers import meta_model, randomize_bn
 
 

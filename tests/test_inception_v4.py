@@ -20,7 +20,7 @@ from classicnets.models.inception_v4 import (
     from_timm,
     reduction_a,
 )
-from classicnets.summary import count_params
+from classicnets.tools.summary import count_params
 from helpers import meta_model, randomize_bn
 
 NAMES = ("inception_v4", "inception_v4_tf", "inception_resnet_v1", "inception_resnet_v2")

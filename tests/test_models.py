@@ -19,8 +19,8 @@ from torch import nn
 
 import classicnets
 from classicnets.errors import InputShapeError, UnknownOptionError
-from classicnets.features import FeatureExtractor
-from classicnets.verify import verify_model
+from classicnets.models.features import FeatureExtractor
+from classicnets.tools.verify import verify_model
 
 ALL = classicnets.list_models()
 

@@ -1,4 +1,5 @@
-"""int8 quantization (classicnets.quantize): every family quantizes, runs oneDNN's int8 kernels
+"""int8 quantization (classicnets.deployment.int8.quantize): every family quantizes, runs oneDNN's
+int8 kernels
 and agrees with its fp32 form; save/load and ONNX round trips; bad input fails clearly.
 
 The default suite quantizes one representative per family (its smallest registered model, at
@@ -17,9 +18,8 @@ import pytest
 import torch
 
 import classicnets
-from classicnets.errors import InputShapeError
-from classicnets.export import calibrate_batchnorm
-from classicnets.int8_lowering import (
+from classicnets.deployment.export import calibrate_batchnorm
+from classicnets.deployment.int8.lower import (
     ceil_mode_pools,
     group_merge,
     interleave_rgb_input,
@@ -28,8 +28,7 @@ from classicnets.int8_lowering import (
     rewrite_for_compile,
     widen_narrow_groups,
 )
-from classicnets.preprocessing import for_dataset
-from classicnets.quantize import (
+from classicnets.deployment.int8.quantize import (
     CalibrationError,
     Int8UnavailableError,
     QuantizedModel,
@@ -46,6 +45,8 @@ from classicnets.quantize import (
     save_quantized,
     uses_int8_kernels,
 )
+from classicnets.errors import InputShapeError
+from classicnets.preprocessing import for_dataset
 from representatives import smallest_per_family
 
 pytestmark = pytest.mark.skipif(
@@ -59,7 +60,8 @@ REPRESENTATIVES = smallest_per_family()
 #: images). Untrained networks are a hard case: with random weights and batch-norm statistics
 #: from random images many amplify any perturbation layer after layer, in fp32 already, and int8
 #: rounds the input of every layer. So the bound scales with the network's own fp32 sensitivity
-#: to that rounding (classicnets.quantize.rounding_sensitivity: noise of one int8 step at the
+#: to that rounding (classicnets.deployment.int8.quantize.rounding_sensitivity: noise of one int8
+#: step at the
 #: input of every convolution, linear and batch-norm layer): relative error <= max(0.1, 2 x
 #: sensitivity) (int8_error_bound). Measured int8 errors are 0.7-2.0x the sensitivity. It
 #: catches broken lowering (a mis-folded batch norm gave 3.4 on DenseNet-40; mis-sized int8 pools

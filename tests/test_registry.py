@@ -5,8 +5,8 @@ from torch import nn
 
 import classicnets
 from classicnets.errors import UnknownModelError, UnknownOptionError
-from classicnets.registry import register_model
-from classicnets.specs import Paper, PaperFigures
+from classicnets.models.registry import register_model
+from classicnets.models.specs import Paper, PaperFigures
 
 
 def test_list_models_glob_and_natural_order() -> None:

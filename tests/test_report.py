@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from classicnets.cli import main
-from classicnets.report import SECTIONS, write_report
+from classicnets.evaluation.report import SECTIONS, write_report
 from helpers import tiny_digits_run
 
 VOID = {"meta", "img", "br", "hr", "link", "input"}

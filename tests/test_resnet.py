@@ -14,7 +14,7 @@ from classicnets.models.resnet import (
     from_torchvision,
     make_shortcut,
 )
-from classicnets.summary import count_params
+from classicnets.tools.summary import count_params
 from helpers import meta_model, randomize_bn
 
 

@@ -14,7 +14,7 @@ from classicnets.models.resnet import (
     grouped_to_paths,
     paths_to_grouped,
 )
-from classicnets.summary import count_params
+from classicnets.tools.summary import count_params
 from helpers import meta_model, randomize_bn
 
 

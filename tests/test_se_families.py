@@ -16,7 +16,7 @@ from classicnets.models.densenet import DenseLayer
 from classicnets.models.inception_v4 import RESNET_V2_A, InceptionResNetModule
 from classicnets.models.senet import se_overhead
 from classicnets.models.vgg import SEConvLayer
-from classicnets.summary import profile_model
+from classicnets.tools.summary import profile_model
 from helpers import meta_model
 
 SE = SEConfig()  # the paper's block: r = 16

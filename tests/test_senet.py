@@ -10,7 +10,7 @@ import classicnets
 from classicnets.layers.se import SEConfig, SqueezeExcite, se_hidden_channels
 from classicnets.models.resnet import Bottleneck
 from classicnets.models.senet import REDUCTION_TABLE, from_timm, se_overhead
-from classicnets.summary import count_params
+from classicnets.tools.summary import count_params
 from helpers import meta_model, randomize_bn
 
 

@@ -7,7 +7,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import classicnets
-from classicnets.summary import profile_model, render, summarize
+from classicnets.tools.summary import profile_model, render, summarize
 
 
 @pytest.mark.parametrize("name", ["resnet18", "resnet50", "resnet20"])

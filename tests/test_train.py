@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from classicnets.config import TrainConfig, apply
-from classicnets.engine.checkpoint import load
-from classicnets.train import TrainingDivergedError, train
+from classicnets.runtime.checkpoint_io import load
+from classicnets.training.config import TrainConfig, apply
+from classicnets.training.loop import TrainingDivergedError, train
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -90,8 +90,8 @@ def test_warmup_until_train_error_switches_when_the_error_drops_and_resumes_exac
     """ResNet-110's warm-up: warmup_lr until the running training error is below the
     threshold, then the schedule's lr; a run stopped inside the warm-up switches at the same
     step after resuming, and ends bit for bit where the uninterrupted run ends."""
-    import classicnets.train as train_module
-    from classicnets.engine.schedule import LRSchedule
+    import classicnets.training.loop as train_module
+    from classicnets.training.schedule import LRSchedule
 
     hits: list[tuple[int, int, int]] = []  # (step, errors, seen) as the loop reports them
     lrs: list[float] = []
@@ -162,7 +162,7 @@ def test_compile_trains_like_eager_and_saves_plain_keys(
     (no ``_orig_mod.``), so they load into an uncompiled model."""
     from safetensors.torch import load_file
 
-    import classicnets.train as train_module
+    import classicnets.training.loop as train_module
 
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))  # a cold compile
     monkeypatch.setattr(train_module, "create_model", lambda name, **kw: _TinyNet(**kw))
@@ -188,7 +188,7 @@ def test_compile_without_a_cpp_compiler_says_so(
 ) -> None:
     from torch._inductor import cpp_builder, exc
 
-    from classicnets.config import ConfigError
+    from classicnets.training.config import ConfigError
 
     def no_compiler() -> str:
         raise exc.InvalidCxxCompiler
@@ -277,7 +277,7 @@ def test_nan_loss_keeps_the_last_good_checkpoint(
 ) -> None:
     """A loss that turns NaN at step 3: the run stops naming that step and the checkpoint of
     step 2 is left as it was (finite weights, the update of step 3 not applied)."""
-    import classicnets.train as train_module
+    import classicnets.training.loop as train_module
 
     class TurnsNaN(_TinyNet):
         calls = 0
@@ -377,7 +377,7 @@ def test_recipe_options_run_together(tmp_path: Path) -> None:
 def test_auxiliary_losses_come_from_the_model_contract(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import classicnets.train as train_module
+    import classicnets.training.loop as train_module
     from classicnets import create_model
 
     seen: list[int] = []

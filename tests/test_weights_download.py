@@ -16,7 +16,7 @@ import torch
 
 import classicnets
 from classicnets.errors import WeightsDownloadError, WeightsError, WeightsIntegrityError
-from classicnets.features import FeatureExtractor
+from classicnets.models.features import FeatureExtractor
 from classicnets.weights import (
     Accuracy,
     Preprocessing,

@@ -8,8 +8,6 @@ registers every family.
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -19,20 +17,20 @@ _EXPORTS: dict[str, str] = {
     "InputShapeError": ".errors",
     "UnknownModelError": ".errors",
     "UnknownOptionError": ".errors",
-    "count_params": ".summary",
+    "count_params": ".tools.summary",
     "create_model": ".factory",
-    "deploy": ".deploy",
-    "explain": ".explain",
+    "deploy": ".deployment.convert",
+    "explain": ".evaluation.explain",
     "export_weights": ".weights",
     "get_weights": ".weights",
     "list_models": ".factory",
     "list_weights": ".weights",
-    "load_run": ".evaluate",
+    "load_run": ".evaluation.evaluate",
     "load_weights": ".weights",
-    "model_info": ".registry",
-    "register_model": ".registry",
+    "model_info": ".models.registry",
+    "register_model": ".models.registry",
     "save_weights": ".weights",
-    "summarize": ".summary",
+    "summarize": ".tools.summary",
 }
 
 __all__ = [
@@ -57,13 +55,13 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .deploy import deploy
+    from .deployment.convert import deploy
     from .errors import InputShapeError, UnknownModelError, UnknownOptionError
-    from .evaluate import load_run
-    from .explain import explain
+    from .evaluation.evaluate import load_run
+    from .evaluation.explain import explain
     from .factory import create_model, list_models
-    from .registry import model_info, register_model
-    from .summary import count_params, summarize
+    from .models.registry import model_info, register_model
+    from .tools.summary import count_params, summarize
     from .weights import export_weights, get_weights, list_weights, load_weights, save_weights
 
 
@@ -78,16 +76,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *_EXPORTS})
-
-
-class _Package(types.ModuleType):
-    """The package module: importing the submodule ``classicnets.deploy`` (or ``.explain``)
-    must not replace the public function of the same name, whichever is imported first."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _EXPORTS and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

@@ -13,8 +13,8 @@ from .errors import ClassicNetsError
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from .registry import list_models, model_info
-    from .table import format_count, format_table
+    from .models.registry import list_models, model_info
+    from .runtime.table import format_count, format_table
 
     _register_families()
     names = list_models(args.pattern)
@@ -46,18 +46,18 @@ def _register_families() -> None:
 def _static_figures(name: str) -> tuple[int, int]:
     """(params, mult-adds) from the table generated for this release (static_figures.py);
     counted now for a model registered after it (a plug-in, or a new family)."""
-    from .static_figures import FIGURES
+    from .tools.static_figures import FIGURES
 
     if name in FIGURES:
         return FIGURES[name]
-    from .summary import summarize
+    from .tools.summary import summarize
 
     profile = summarize(name)
     return profile.inference_params, profile.macs
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from .registry import model_info
+    from .models.registry import model_info
 
     _register_families()
     info = model_info(args.model)
@@ -103,7 +103,7 @@ def _print_weights_of(arch: str) -> None:
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
-    from .summary import render, summarize
+    from .tools.summary import render, summarize
 
     profile = summarize(args.model, input_size=args.input_size, num_classes=args.num_classes)
     print(render(profile, depth=args.depth))
@@ -113,8 +113,8 @@ def _cmd_summary(args: argparse.Namespace) -> int:
 def _cmd_verify(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .registry import list_models
-    from .verify import render_results, verify_model
+    from .models.registry import list_models
+    from .tools.verify import render_results, verify_model
 
     _register_families()
     names = list_models(args.pattern)
@@ -202,8 +202,8 @@ _TRAIN_FLAGS = {  # flag -> config field; every other field via --set KEY=VALUE
 
 def train_config_from_args(args: argparse.Namespace) -> tuple[object, str | None]:
     """The TrainConfig and the resume path that `classicnets train` arguments describe."""
-    from .config import parse_overrides, resolve
-    from .engine.checkpoint import load
+    from .runtime.checkpoint_io import load
+    from .training.config import parse_overrides, resolve
 
     overrides = parse_overrides(args.set)
     overrides.update({k: getattr(args, k) for k in _TRAIN_FLAGS if getattr(args, k) is not None})
@@ -224,7 +224,7 @@ def train_config_from_args(args: argparse.Namespace) -> tuple[object, str | None
     if cfg.pretrained and args.model is None and saved is None:
         from dataclasses import replace
 
-        from .engine.pretrained import inspect_source
+        from .training.pretrained import inspect_source
 
         arch = inspect_source(cfg.pretrained, cfg.model).architecture
         cfg = replace(cfg, model=arch or cfg.model)  # the weights name the architecture
@@ -234,8 +234,8 @@ def train_config_from_args(args: argparse.Namespace) -> tuple[object, str | None
 def _cmd_train(args: argparse.Namespace) -> int:
     import signal
 
-    from .config import describe_settings, list_recipes, recipe_path
-    from .train import train
+    from .training.config import describe_settings, list_recipes, recipe_path
+    from .training.loop import train
 
     if args.list_settings:
         print(describe_settings())
@@ -253,7 +253,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _recipe_description(path: Path) -> str:
-    from .config import load_recipe
+    from .training.config import load_recipe
 
     return load_recipe(str(path)).description
 
@@ -264,7 +264,7 @@ def _load_for_inference(args: argparse.Namespace) -> Any:
 
 def _load_trained(checkpoint: str | None, model: str | None, weights: str | None) -> Any:
     """The model a run, file or registered name gives, the file used named on stderr."""
-    from .evaluate import load_trained
+    from .evaluation.evaluate import load_trained
 
     lm = load_trained(checkpoint, model_name=model, weights=weights)
     if lm.source is not None:
@@ -294,7 +294,7 @@ def _check_device(name: str) -> None:
 def _retain_memory() -> None:
     """eval / predict own their process: keep freed memory (allocator.retain_freed_memory), so
     each batch reuses the previous batch's pages instead of page-faulting them in again."""
-    from .allocator import retain_freed_memory
+    from .runtime.allocator import retain_freed_memory
 
     retain_freed_memory()
 
@@ -304,7 +304,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     _retain_memory()
     import json
 
-    from .evaluate import render_report, run_eval
+    from .evaluation.evaluate import render_report, run_eval
 
     report = run_eval(
         _load_for_inference(args),
@@ -325,7 +325,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     _check_device(args.device)
     _retain_memory()
-    from .predict import predict, render
+    from .evaluation.predict import predict, render
 
     results = predict(_load_for_inference(args), args.images, top_k=args.top_k, device=args.device)
     print(render(results, args.json))
@@ -350,7 +350,7 @@ def _add_model_source(p: argparse.ArgumentParser) -> None:
 
 
 class _Precisions:
-    """``--precision``'s choices, read from engine.runtime (which imports torch) only when a
+    """``--precision``'s choices, read from runtime.device (which imports torch) only when a
     value is checked or the help lists them: building the parser stays free of torch.
     ``quantized``: the int8 inference path too (bench)."""
 
@@ -358,7 +358,7 @@ class _Precisions:
         self.quantized = quantized
 
     def _names(self) -> tuple[str, ...]:
-        from .engine.runtime import PRECISIONS, QUANTIZED_PRECISIONS
+        from .runtime.device import PRECISIONS, QUANTIZED_PRECISIONS
 
         return (*PRECISIONS, *(QUANTIZED_PRECISIONS if self.quantized else ()))
 
@@ -388,7 +388,7 @@ class _DtypeAlias(argparse.Action):
     def __call__(
         self, parser: argparse.ArgumentParser, ns: argparse.Namespace, value: object, opt: object
     ) -> None:
-        from .engine.runtime import parse_precision
+        from .runtime.device import parse_precision
 
         try:
             parse_precision(str(value))
@@ -406,7 +406,7 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
         "overridden by flags and --set KEY=VALUE (any config field). Re-running into an existing "
         "--run-dir, or --resume, continues exactly where the run stopped.",
     )
-    from .settings_help import HELP
+    from .training.settings_help import HELP
 
     p.add_argument("--recipe", "-r", default=None, help="recipe name or .toml (default: digits)")
     for name, typ in _TRAIN_FLAGS.items():
@@ -467,7 +467,7 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import BenchConfig, format_results, run_bench
+    from .tools.bench import BenchConfig, format_results, run_bench
 
     fields = (
         "model",
@@ -496,11 +496,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from .export import FORMATS, export_model
+    from .deployment.export import FORMATS, export_model
 
     model, name, input_size, in_chans, metadata = _model_to_export(args)
     if args.deploy:
-        from .deploy import deploy
+        from .deployment.convert import deploy
 
         model = deploy(model, channels_last=False, fuse=False)
     out = args.output or f"{name}{FORMATS[args.format]}"
@@ -569,7 +569,9 @@ def _add_bench_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dtype", action=_DtypeAlias, dest="precision", help=argparse.SUPPRESS)
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--compile", action="store_true", help="torch.compile (ours only)")
-    p.add_argument("--deploy", action="store_true", help="classicnets.deploy (ours only)")
+    p.add_argument(
+        "--deploy", action="store_true", help="classicnets.deployment.convert (ours only)"
+    )
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--grad-checkpointing", action="store_true", help="with --mode train")
@@ -577,7 +579,7 @@ def _add_bench_export(sub: argparse._SubParsersAction) -> None:
         "--retain-memory",
         action="store_true",
         help="keep freed memory in the process (no page faults per step; both sides): "
-        "classicnets.allocator.retain_freed_memory",
+        "classicnets.runtime.allocator.retain_freed_memory",
     )
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--repeats", type=int, default=10, help="timed rounds (default 10)")
@@ -621,7 +623,7 @@ def _add_bench_export(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_quantize(args: argparse.Namespace) -> int:
-    from .quantize import (
+    from .deployment.int8.quantize import (
         calibration_batches,
         export_quantized_onnx,
         quantize_checked,
@@ -662,7 +664,8 @@ def _add_quantize(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
         description="Static int8 post-training quantization (docs/int8.md): batch norm folded, "
         "int8 per-channel weights, activations calibrated on --images images prepared with the "
         "model's own preprocessing (from --calibrate, else the run's training split), compiled "
-        "to oneDNN's int8 kernels. The file loads with classicnets.quantize.load_quantized.",
+        "to oneDNN's int8 kernels. The file loads with "
+        "classicnets.deployment.int8.quantize.load_quantized.",
     )
     p.add_argument("model", nargs="?", help="a registered model (with --weights FILE)")
     p.add_argument("--checkpoint", "-c", help="a run directory or any weight file we wrote")
@@ -678,8 +681,8 @@ def _add_quantize(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
-    from .explain import explain_files
-    from .report import load_source
+    from .evaluation.explain import explain_files
+    from .evaluation.report import load_source
 
     src = load_source(args.checkpoint, model_name=args.model, weights=args.weights)
     written = explain_files(
@@ -697,7 +700,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from .report import write_report
+    from .evaluation.report import write_report
 
     print(write_report(args.run_dir, out=args.out, wrong=args.wrong, limit=args.limit))
     return 0

@@ -14,13 +14,11 @@ from typing import Any
 
 from torch import nn
 
-from . import (
-    models,  # noqa: F401  (importing registers every family)
-    registry,
-)
+from . import models  # noqa: F401  (importing registers every family)
 from .errors import UnknownModelError
-from .features import FeatureExtractor
-from .registry import model_info
+from .models import registry
+from .models.features import FeatureExtractor
+from .models.registry import model_info
 from .weights import (
     WeightsMetadata,
     WeightSpec,

@@ -9,7 +9,7 @@ instead of one transform pipeline per image, in the training process (no workers
   (per image, with the same transform as the per-image pipeline);
 * each image's crop offsets and flip are drawn with
   :func:`~classicnets.data.transforms.draw_pad_crop_flip` from a generator seeded with
-  :func:`~classicnets.data.loader.sample_seed` ``(seed, epoch, index)``: the draws
+  :func:`~classicnets.runtime.device.sample_seed` ``(seed, epoch, index)``: the draws
   :class:`~classicnets.data.loader.SeededDataset` makes for that image;
 * the batch is zero-padded once, the crops (mirrored where drawn) are gathered with one
   indexing operation, and the conversion to float and the normalization run on the batch.
@@ -31,7 +31,8 @@ from torch.utils.data import Sampler
 from torchvision.transforms import v2
 
 from ..preprocessing import Preprocessing
-from .loader import Batch, sample_seed
+from ..runtime.device import sample_seed
+from .loader import Batch
 from .memory import DecodedImages
 from .transforms import Augmentation, draw_pad_crop_flip, pad_pixels
 

@@ -25,19 +25,9 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from ..runtime.device import sample_seed
 from .datasets import BadSample, DataError, DigitsDataset
 from .memory import DecodedImages
-
-_MIX = 0x9E3779B97F4A7C15
-
-
-def sample_seed(seed: int, epoch: int, index: int) -> int:
-    """A 63-bit seed that differs for every (seed, epoch, index)."""
-    h = (seed * 1_000_003 + epoch) & (2**64 - 1)
-    h = (h * _MIX + index) & (2**64 - 1)
-    h ^= h >> 29
-    h = (h * 0xBF58476D1CE4E5B9) & (2**64 - 1)
-    return h >> 1
 
 
 class SeededDataset(Dataset):

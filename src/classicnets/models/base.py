@@ -156,7 +156,7 @@ class ClassicNet(nn.Module):
 
     def _run_stage(self, names: tuple[str, ...], x: Tensor) -> Tensor:
         if self.grad_checkpointing and self.training:
-            from ..grad_checkpoint import run_checkpointed
+            from ..layers.grad_checkpoint import run_checkpointed
 
             for n in names:
                 x = run_checkpointed(getattr(self, n), x)

@@ -46,12 +46,12 @@ from typing import Literal, NamedTuple
 
 from torch import nn
 
-from ..keys import CheckpointFormats
 from ..layers import ClassifierHead, ConcatBranches, ConvNormAct, SEConfig, init_weights
-from ..registry import register_model
-from ..specs import BN_INCEPTION_PAPER as PAPER
-from ..specs import SENET_PAPER, ErrorFigure, PaperFigures
 from .base import ClassicNet
+from .keys import CheckpointFormats
+from .registry import register_model
+from .specs import BN_INCEPTION_PAPER as PAPER
+from .specs import SENET_PAPER, ErrorFigure, PaperFigures
 
 PoolKind = Literal["avg", "max"]
 

@@ -61,13 +61,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from ..keys import CheckpointFormats, KeyLayout, remap_keys
 from ..layers import ClassifierHead, ConvNormAct, SEConfig, init_weights
 from ..layers.fused import BatchNormReLU, FusedConv, fold_batchnorm_into, foldable
-from ..registry import register_model
-from ..specs import DENSENET_PAPER as PAPER
-from ..specs import ErrorFigure, PaperFigures, imagenet_error
 from .base import ClassicNet
+from .keys import CheckpointFormats, KeyLayout, remap_keys
+from .registry import register_model
+from .specs import DENSENET_PAPER as PAPER
+from .specs import ErrorFigure, PaperFigures, imagenet_error
 
 Stem = Literal["imagenet", "cifar"]
 

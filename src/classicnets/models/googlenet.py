@@ -71,7 +71,6 @@ from typing import Literal, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ..keys import CheckpointFormats, KeyLayout, remap_keys
 from ..layers import (
     SYMMETRIC,
     AuxClassifier,
@@ -86,10 +85,11 @@ from ..layers import (
     init_weights,
     run_with_aux,
 )
-from ..registry import register_model
-from ..specs import GOOGLENET_PAPER as PAPER
-from ..specs import PaperFigures, PaperRow, imagenet_error
 from .base import ClassicNet
+from .keys import CheckpointFormats, KeyLayout, remap_keys
+from .registry import register_model
+from .specs import GOOGLENET_PAPER as PAPER
+from .specs import PaperFigures, PaperRow, imagenet_error
 
 Norm = Literal["lrn", "bn"]
 AuxPoolKind = Literal["paper", "adaptive"]

@@ -65,7 +65,6 @@ from typing import Literal, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ..keys import CheckpointFormats, KeyLayout, remap_keys
 from ..layers import (
     SYMMETRIC,
     AuxClassifier,
@@ -79,10 +78,11 @@ from ..layers import (
     init_weights,
     run_with_aux,
 )
-from ..registry import register_model
-from ..specs import INCEPTION_V3_PAPER as PAPER
-from ..specs import PaperFigures, imagenet_error
 from .base import ClassicNet
+from .keys import CheckpointFormats, KeyLayout, remap_keys
+from .registry import register_model
+from .specs import INCEPTION_V3_PAPER as PAPER
+from .specs import PaperFigures, imagenet_error
 
 AuxHeadKind = Literal["released", "paper"]
 

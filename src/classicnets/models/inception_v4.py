@@ -95,12 +95,12 @@ from typing import Literal, TypeAlias
 import torch
 from torch import Tensor, nn
 
-from ..keys import CheckpointFormats, KeyLayout, remap_keys
 from ..layers import ClassifierHead, ConcatBranches, ConvNormAct, SEConfig, init_weights
-from ..registry import register_model
-from ..specs import INCEPTION_V4_PAPER as PAPER
-from ..specs import SENET_PAPER, ErrorFigure, PaperFigures, imagenet_error
 from .base import ClassicNet
+from .keys import CheckpointFormats, KeyLayout, remap_keys
+from .registry import register_model
+from .specs import INCEPTION_V4_PAPER as PAPER
+from .specs import SENET_PAPER, ErrorFigure, PaperFigures, imagenet_error
 
 #: Batch norm epsilon of the authors' TensorFlow models.
 BN_EPS = 1e-3

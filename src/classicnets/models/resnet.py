@@ -39,14 +39,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..keys import CheckpointFormats, KeyLayout, remap_keys
 from ..layers import ClassifierHead, ConvNormAct, init_weights, set_drop_path
 from ..layers.fused import FusedConv
 from ..layers.se import SEConfig
-from ..registry import register_model
-from ..specs import RESNET_PAPER as PAPER
-from ..specs import ErrorFigure, PaperFigures, imagenet_error
 from .base import ClassicNet
+from .keys import CheckpointFormats, KeyLayout, remap_keys
+from .registry import register_model
+from .specs import RESNET_PAPER as PAPER
+from .specs import ErrorFigure, PaperFigures, imagenet_error
 
 BlockKind = Literal["basic", "bottleneck"]
 Shortcut = Literal["A", "B", "C"]

@@ -34,12 +34,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from ..keys import CheckpointFormats, KeyLayout
-from ..registry import register_model
-from ..specs import RESNEXT_PAPER as PAPER
-from ..specs import ErrorFigure, PaperFigures, imagenet_error
 from . import resnet
+from .keys import CheckpointFormats, KeyLayout
+from .registry import register_model
 from .resnet import IMAGENET_DEPTHS, ResNet
+from .specs import RESNEXT_PAPER as PAPER
+from .specs import ErrorFigure, PaperFigures, imagenet_error
 
 # Table 2: (cardinality C, bottleneck width d) at roughly ResNet-50's complexity.
 TABLE2_WIDTHS: tuple[tuple[int, int], ...] = ((1, 64), (2, 40), (4, 24), (8, 14), (32, 4))

@@ -66,13 +66,13 @@ from __future__ import annotations
 
 import torch
 
-from ..keys import CheckpointFormats, KeyLayout, remap_keys
 from ..layers.se import SEConfig
-from ..registry import register_model
-from ..specs import SENET_PAPER as PAPER
-from ..specs import ErrorFigure, PaperFigures
 from . import resnet
+from .keys import CheckpointFormats, KeyLayout, remap_keys
+from .registry import register_model
 from .resnet import IMAGENET_DEPTHS, ResNet
+from .specs import SENET_PAPER as PAPER
+from .specs import ErrorFigure, PaperFigures
 
 # Table 10 (SE-ResNet-50, ablation protocol): reduction ratio r -> paper params, errors.
 REDUCTION_TABLE: dict[int, tuple[float, float, float]] = {

@@ -61,12 +61,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import InputShapeError
-from ..keys import CheckpointFormats, KeyLayout, remap_keys
 from ..layers import ClassifierHead, ConvNormAct, LocalResponseNorm, SEConfig, init_weights
-from ..registry import register_model
-from ..specs import SENET_PAPER, ErrorFigure, PaperFigures, imagenet_error
-from ..specs import VGG_PAPER as PAPER
 from .base import ClassicNet
+from .keys import CheckpointFormats, KeyLayout, remap_keys
+from .registry import register_model
+from .specs import SENET_PAPER, ErrorFigure, PaperFigures, imagenet_error
+from .specs import VGG_PAPER as PAPER
 
 # Table 1, column by column: five blocks per configuration, each followed by "maxpool".
 CONFIGS: dict[str, tuple[tuple[str, ...], ...]] = {

@@ -5,7 +5,7 @@
 * :func:`export_weights`, :func:`save_weights` (``save.py``): torchvision/timm layouts, and our
   safetensors files with metadata.
 * ``interchange.py``: which torchvision/timm architectures are which of ours, and how families
-  declare their key rules; :func:`remap_keys` (``classicnets.keys``), the rule engine.
+  declare their key rules; :func:`remap_keys` (``classicnets.models.keys``), the rule engine.
 * ``catalog.py``: the ``arch.tag`` registry with provenance; ``hub.py``: verified downloads into
   the torch hub cache; ``files.py``: our one file layout, its writer and the one reader (safe:
   safetensors, ``weights_only`` pickles); ``metadata.py``: what a file says about its weights;
@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from ..keys import remap_keys
+from ..models.keys import remap_keys
 from .catalog import (
     Accuracy,
     Preprocessing,

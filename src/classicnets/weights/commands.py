@@ -7,8 +7,8 @@ import warnings
 from pathlib import Path
 
 from ..errors import WeightsError
-from ..registry import model_info
-from ..table import format_table
+from ..models.registry import model_info
+from ..runtime.table import format_table
 from .catalog import WeightSpec, get_weights, list_weights
 from .hub import sha256_of
 from .interchange import foreign_archs

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..models.registry import model_info
 from ..preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing, for_dataset
-from ..registry import model_info
 from .catalog import default_weights
 
 __all__ = ["default_preprocessing", "pretrained_cfg"]

@@ -2,10 +2,11 @@
 
 A family plugs in with data only:
 
-* in its family file (``models/<family>.py``): a :class:`~classicnets.keys.CheckpointFormats`
-  handed to ``@register_model(checkpoints=...)``, one :class:`~classicnets.keys.KeyLayout` per
+* in its family file (``models/<family>.py``): a :class:`~classicnets.models.keys.CheckpointFormats`
+  handed to ``@register_model(checkpoints=...)``, one :class:`~classicnets.models.keys.KeyLayout`
+  per
   layout name (``"torchvision"``, ``"timm"``): ``rules``, tuples of ``(regex, replacement)`` that
-  rename *their* keys to ours (applied with :func:`classicnets.keys.remap_keys`, first match
+  rename *their* keys to ours (applied with :func:`classicnets.models.keys.remap_keys`, first match
   wins), or, when the conversion is more than renaming (recognising a variant, reshaping
   tensors), a ``convert`` function, and then also an ``export`` function;
 * here, in :data:`FOREIGN_ARCHS`: one :class:`ForeignArch` per architecture of theirs that one of
@@ -38,9 +39,9 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ArchitectureMismatchError, WeightsError, WeightsMismatchError
-from ..keys import CheckpointFormats, Converter
 from ..layers import AuxClassifier
-from ..registry import list_models, model_info
+from ..models.keys import CheckpointFormats, Converter
+from ..models.registry import list_models, model_info
 
 __all__ = [
     "FOREIGN_ARCHS",
@@ -59,7 +60,7 @@ Library = Literal["torchvision", "timm"]
 class ForeignArch:
     """One architecture of torchvision or timm that a registered model of ours computes exactly.
 
-    ``layout`` names the family's :class:`~classicnets.keys.KeyLayout` that converts its
+    ``layout`` names the family's :class:`~classicnets.models.keys.KeyLayout` that converts its
     checkpoints (``"torchvision"``, ``"timm"``); it
     defaults to ``library`` (timm's ResNets use torchvision's key names, so their layout is
     ``"torchvision"``). ``kwargs`` go to the foreign constructor when export builds its skeleton,

@@ -34,9 +34,9 @@ from torch import Tensor, nn
 
 from ..errors import ArchitectureMismatchError, UnknownWeightsError, WeightsError, WeightsFileError
 from ..layers import AuxClassifier, init_weights
+from ..models.registry import list_models
 from ..preprocessing import Preprocessing
-from ..registry import list_models
-from ..table import format_table
+from ..runtime.table import format_table
 from .catalog import WeightSpec, default_weights, get_weights, list_weights, weights_for
 from .files import read_weights, unwrap_state_dict
 from .hub import fetch

@@ -1,0 +1,64 @@
+"""The two figures training and evaluation both draw: learning curves and a confusion matrix
+(matplotlib, Agg back end, imported on first use)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def plot_curves(history: Sequence[dict[str, Any]], loss_png: Path, acc_png: Path) -> None:
+    """Loss and accuracy per epoch, train and test, as two PNG files."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [r["epoch"] for r in history]
+    for path, key, label in ((loss_png, "loss", "loss"), (acc_png, "acc", "accuracy (%)")):
+        fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+        scale = 100 if key == "acc" else 1
+        for split, style in (("train", "-o"), ("test", "-s")):
+            pts = [(e, r[f"{split}_{key}"]) for e, r in zip(epochs, history, strict=True)]
+            pts = [(e, v * scale) for e, v in pts if v is not None]
+            if pts:
+                ax.plot(*zip(*pts, strict=True), style, label=split, markersize=3)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(path)
+        plt.close(fig)
+
+
+def plot_confusion(cm: torch.Tensor, classes: Sequence[str], path: Path, title: str) -> None:
+    """The confusion matrix (rows: true class, columns: predicted), counts in the cells."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(classes)
+    size = min(max(4.0, 0.45 * n + 2), 30)
+    fig, ax = plt.subplots(figsize=(size, size), dpi=100)
+    ax.imshow(cm.numpy(), cmap="Blues")
+    if n <= 40:
+        ax.set_xticks(range(n), classes, rotation=90 if n > 10 else 0)
+        ax.set_yticks(range(n), classes)
+        vmax = int(cm.max()) if cm.numel() else 0
+        for i in range(n):
+            for j in range(n):
+                v = int(cm[i, j])
+                if v:
+                    color = "white" if v > vmax / 2 else "black"
+                    ax.text(j, i, str(v), ha="center", va="center", color=color, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
