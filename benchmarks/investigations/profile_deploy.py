@@ -6,8 +6,8 @@ top operators of each and a summary: total time, time in convolutions, and the *
 speed ratio: the reference's total time over its convolution time, i.e. the ratio ours would
 reach if everything but the convolutions (the same oneDNN kernels on both sides) took no time.
 
-    PYTHONPATH=src python benchmarks/profile_deploy.py inception_v3 [--library torchvision]
-        [--batch 16] [--rows 12] [--retain-memory]
+    PYTHONPATH=src:benchmarks python benchmarks/investigations/profile_deploy.py inception_v3
+        [--library torchvision] [--batch 16] [--rows 12] [--retain-memory]
 """
 
 from __future__ import annotations

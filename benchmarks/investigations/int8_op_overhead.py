@@ -1,7 +1,8 @@
 """The cost of one int8 convolution call, outside its kernel: PyTorch's two int8 convolution
 operators on the same tensors.
 
-    PYTHONPATH=src python benchmarks/int8_op_overhead.py [--calls 3000] [--out FILE.md]
+    PYTHONPATH=src:benchmarks python benchmarks/investigations/int8_op_overhead.py [--calls 3000]
+        [--out FILE.md]
 
 * ``eager``: ``quantized::conv2d_relu``, and for a residual step ``quantized::conv2d`` then
   ``quantized::add_relu``, with weights packed by ``quantized::conv2d_prepack`` (x86 engine):
@@ -79,10 +80,10 @@ def operators(channels: int, side: int) -> dict[str, Callable[[], torch.Tensor]]
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--calls", type=int, default=3000)
-    p.add_argument("--out", default="benchmarks/results/int8_op_overhead.md")
+    p.add_argument("--out", default="benchmarks/investigations/results/int8_op_overhead.md")
     args = p.parse_args(argv)
     torch.backends.quantized.engine = "x86"
-    command = "PYTHONPATH=src python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])])
+    command = "PYTHONPATH=src:benchmarks python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])])
     lines = ["# One int8 convolution call: eager (torchvision's) against PT2E (ours)", ""]
     lines += [f"`{command}`", ""]
     lines += [f"- {k}: {v}" for k, v in describe_machine().items()]

@@ -1,7 +1,8 @@
 """Where int8 error builds up: relative error of the int8 reference program at the output of each
 top-level module, against fp32, on the untrained registry model and the images of the matrix.
 
-    PYTHONPATH=src python benchmarks/int8_layer_error.py MODEL [MODEL ...] [--out FILE.md]
+    PYTHONPATH=src:benchmarks python benchmarks/investigations/int8_layer_error.py MODEL [MODEL ...]
+        [--out FILE.md]
 
 For each model (random weights, batch-norm statistics from a random batch, 32 calibration and 16
 evaluation images N(0, 1): exactly ``quantize_matrix.py``'s inputs), the graph the quantizer sees
@@ -98,10 +99,14 @@ def layer_errors(name: str) -> tuple[list[tuple[str, int, float]], float, float,
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("models", nargs="+")
-    p.add_argument("--out", default="benchmarks/results/int8_layer_error.md")
+    p.add_argument("--out", default="benchmarks/investigations/results/int8_layer_error.md")
     args = p.parse_args(argv)
     lines = ["# Where int8 error builds up, module by module", ""]
-    lines += ["`PYTHONPATH=src python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])]) + "`"]
+    lines += [
+        "`PYTHONPATH=src:benchmarks python "
+        + " ".join([sys.argv[0], *(argv or sys.argv[1:])])
+        + "`"
+    ]
     lines += [""] + [f"- {k}: {v}" for k, v in describe_machine().items()]
     for name in args.models:
         rows, final, rounding, at_input = layer_errors(name)

@@ -1,7 +1,7 @@
 """Where int8 time goes: ours against torchvision's quantized model, per operator, side by side.
 
-    PYTHONPATH=src python benchmarks/int8_profile.py [MODEL ...] [--batch 32] [--rounds 4]
-        [--out benchmarks/results/int8_profile.md]
+    PYTHONPATH=src:benchmarks python benchmarks/investigations/int8_profile.py [MODEL ...]
+        [--batch 32] [--rounds 4] [--out benchmarks/investigations/results/int8_profile.md]
 
 Builds the same two int8 sides as ``int8_speed.py`` (ours: PT2E + inductor, oneDNN int8 kernels;
 torchvision: eager post-training quantization, ``x86`` engine, calibrated on the same images),
@@ -55,10 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--calibrate", default=None, help="image folder for calibration")
     p.add_argument("--calibration-images", type=int, default=64)
-    p.add_argument("--out", default="benchmarks/results/int8_profile.md")
+    p.add_argument("--out", default="benchmarks/investigations/results/int8_profile.md")
     args = p.parse_args(argv)
     inductor_config.cpp.enable_kernel_profile = True
-    command = "PYTHONPATH=src python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])])
+    command = "PYTHONPATH=src:benchmarks python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])])
     lines = ["# int8: where the time goes, per operator, side by side", "", f"`{command}`", ""]
     lines += [f"- {k}: {v}" for k, v in describe_machine().items()]
     for name in args.models:

@@ -2,7 +2,8 @@
 grouped convolutions of the ResNeXt stages, each run as ``groups / k`` groups with block-diagonal
 weights (:func:`classicnets.deployment.int8.lower.block_diagonal`), for k = 1 (as built) and wider.
 
-    PYTHONPATH=src python benchmarks/int8_group_width.py [--batches 1 32] [--out FILE.md]
+    PYTHONPATH=src:benchmarks python benchmarks/investigations/int8_group_width.py [--batches 1 32]
+        [--out FILE.md]
 
 Every width computes the same uint8 output (checked); a merge by k multiplies the
 multiplications by k. **Bold** marks the width that
@@ -93,9 +94,9 @@ def layer_times(width: int, side: int, groups: int, batch: int) -> dict[int, flo
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--batches", type=int, nargs="+", default=[1, 32])
-    p.add_argument("--out", default="benchmarks/results/int8_group_width.md")
+    p.add_argument("--out", default="benchmarks/investigations/results/int8_group_width.md")
     args = p.parse_args(argv)
-    command = "PYTHONPATH=src python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])])
+    command = "PYTHONPATH=src:benchmarks python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])])
     lines = ["# int8 grouped convolutions as their groups are merged", ""]
     lines += [f"`{command}`", ""]
     lines += [f"- {k}: {v}" for k, v in describe_machine().items()]

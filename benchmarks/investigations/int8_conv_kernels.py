@@ -1,8 +1,8 @@
 """Where the int8 ratios against torchvision stop: both sides' convolutions, primitive by
 primitive, from oneDNN's own log.
 
-    PYTHONPATH=src python benchmarks/int8_conv_kernels.py [MODEL ...] [--batch 32] [--calls 5]
-        [--out FILE.md]
+    PYTHONPATH=src:benchmarks python benchmarks/investigations/int8_conv_kernels.py [MODEL ...]
+        [--batch 32] [--calls 5] [--out FILE.md]
 
 For each model, ours (``quantize_int8``) and torchvision's int8 model (eager, x86 engine, the
 same calibration images) run each in a child process with ``ONEDNN_VERBOSE=1``; after warm-up,
@@ -90,13 +90,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calls", type=int, default=5)
     p.add_argument("--rounds", type=int, default=5, help="timing rounds, without the log")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
-    p.add_argument("--out", default="benchmarks/results/int8_conv_kernels.md")
+    p.add_argument("--out", default="benchmarks/investigations/results/int8_conv_kernels.md")
     args = p.parse_args(argv)
     if args.child:
         name = args.models[0]
         child(args.child, name, model_info(name).input_size, args.batch, args.calls)
         return 0
-    command = "PYTHONPATH=src python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])])
+    command = "PYTHONPATH=src:benchmarks python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])])
     lines = ["# int8 convolutions, ours against torchvision's, from oneDNN's log", ""]
     lines += [f"`{command}`", ""] + [f"- {k}: {v}" for k, v in describe_machine().items()]
     lines += ["", "| model | side | batch ms | conv ms | conv calls | conv share | "
