@@ -2,7 +2,7 @@
 
 The default suite exports one representative per family (its smallest registered model, so a
 new family is covered without edits); the whole registry runs under the ``slow`` marker and in
-benchmarks/export_matrix.py, which writes benchmarks/results/export_matrix.md.
+benchmarks/export_matrix.py (its run over the registry: benchmarks/results/export_matrix_all.md).
 """
 
 from __future__ import annotations
