@@ -162,7 +162,7 @@ def test_compile_trains_like_eager_and_saves_plain_keys(
     (no ``_orig_mod.``), so they load into an uncompiled model."""
     from safetensors.torch import load_file
 
-    import classicnets.training.loop as train_module
+    import classicnets.training.setup as train_module
 
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))  # a cold compile
     monkeypatch.setattr(train_module, "create_model", lambda name, **kw: _TinyNet(**kw))
@@ -277,7 +277,7 @@ def test_nan_loss_keeps_the_last_good_checkpoint(
 ) -> None:
     """A loss that turns NaN at step 3: the run stops naming that step and the checkpoint of
     step 2 is left as it was (finite weights, the update of step 3 not applied)."""
-    import classicnets.training.loop as train_module
+    import classicnets.training.setup as train_module
 
     class TurnsNaN(_TinyNet):
         calls = 0
@@ -377,7 +377,7 @@ def test_recipe_options_run_together(tmp_path: Path) -> None:
 def test_auxiliary_losses_come_from_the_model_contract(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import classicnets.training.loop as train_module
+    import classicnets.training.setup as train_module
     from classicnets import create_model
 
     seen: list[int] = []

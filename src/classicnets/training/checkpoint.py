@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ..runtime import distributed
-from ..runtime.checkpoint_io import CheckpointError, load
+from ..runtime.checkpoint_io import CheckpointError
 from .optim import ModelEma
 from .schedule import LRSchedule
 
@@ -195,10 +195,11 @@ def snapshot(
     }
 
 
-def restore(path: Path, config: dict[str, Any], parts: TrainingParts, *, is_main: bool) -> State:
-    """Load ``path`` into ``parts`` and the RNGs; the run's :class:`State`. Refuses a checkpoint
-    written under other :data:`MUST_MATCH` settings than ``config``."""
-    ckpt = load(path)
+def restore(
+    ckpt: dict[str, Any], path: Path, config: dict[str, Any], parts: TrainingParts, *, is_main: bool
+) -> State:
+    """Load ``ckpt`` (read from ``path``) into ``parts`` and the RNGs; the run's :class:`State`.
+    Refuses a checkpoint written under other :data:`MUST_MATCH` settings than ``config``."""
     saved = ckpt["config"]
     changed = [k for k in MUST_MATCH if saved.get(k) != config[k]]
     if changed:

@@ -31,10 +31,11 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from .. import preprocessing
-from ..data import Augmentation, DataConfig
+from ..data import Augmentation, CacheMode, DataConfig
+from ..data.transforms import CropKind
 from ..errors import ClassicNetsError
-from .optim import OptimizerConfig
-from .schedule import LRSchedule
+from .optim import OptimizerConfig, OptimizerName
+from .schedule import LRSchedule, ScheduleKind, ScheduleUnit, WarmupMode
 from .settings_help import HELP
 
 # The recipes ship inside the package (package data), so an installed wheel finds them too.
@@ -63,12 +64,12 @@ class TrainConfig:
     workers: int | None = None  # None: 0 for splits held in memory, else half the cores (<= 8)
     # decode the images once and keep them in memory (classicnets.data.memory): "auto" does it
     # for digits, CIFAR and folders that fit, "memory" always, "off" streams from the files
-    data_cache: Literal["auto", "memory", "off"] = "auto"
+    data_cache: CacheMode = "auto"
     strict: bool = False  # fail on the first unreadable image instead of skipping it
     mean: tuple[float, ...] | None = None  # None: the dataset's
     std: tuple[float, ...] | None = None
     # -- augmentation ---------------------------------------------------------------------------
-    train_crop: Literal["none", "pad_crop", "random_resized_crop", "scale_jitter"] = "none"
+    train_crop: CropKind = "none"
     crop_padding: int = 4  # pad_crop: pixels of zero padding before the random crop
     rrc_scale: tuple[float, float] = (0.08, 1.0)  # random_resized_crop: area fraction
     rrc_ratio: tuple[float, float] = (0.75, 4 / 3)
@@ -96,7 +97,7 @@ class TrainConfig:
     steps: int | None = None  # total optimizer steps; overrides epochs when set
     batch_size: int = 64  # global batch: all processes and accumulation steps together
     grad_accum: int = 1
-    optimizer: Literal["sgd", "rmsprop", "adamw"] = "sgd"
+    optimizer: OptimizerName = "sgd"
     lr: float = 0.1
     momentum: float = 0.9
     nesterov: bool = False
@@ -109,10 +110,8 @@ class TrainConfig:
     grad_clip_norm: float | None = None
     ema_decay: float | None = None  # parameter averaging (Polyak); evaluation uses the average
     # -- schedule -------------------------------------------------------------------------------
-    schedule: Literal["constant", "step", "multistep", "exponential", "cosine", "plateau"] = (
-        "cosine"
-    )
-    schedule_unit: Literal["epoch", "step"] = "epoch"
+    schedule: ScheduleKind = "cosine"
+    schedule_unit: ScheduleUnit = "epoch"
     step_size: float = 30  # step/exponential: decay every step_size units
     milestones: tuple[float, ...] = ()  # multistep; fractions of the run when all are < 1
     gamma: float = 0.1
@@ -121,7 +120,7 @@ class TrainConfig:
     plateau_max_decays: int | None = None  # VGG: 3
     warmup: float = 0  # warm-up length in schedule_unit
     warmup_lr: float = 0.0  # lr at the start of warm-up
-    warmup_mode: Literal["linear", "constant"] = "linear"  # constant: ResNet-110's 0.01
+    warmup_mode: WarmupMode = "linear"  # constant: ResNet-110's 0.01
     # constant warm-up that ends once the training error over the last warmup_error_window steps
     # is below this fraction (ResNet-110: 0.8); warmup is then the upper bound
     warmup_until_train_error: float | None = None

@@ -1,22 +1,21 @@
-"""What a training run shows and writes: progress bars, epoch lines, the metrics CSV,
-TensorBoard events, the plots (drawn by :mod:`classicnets.runtime.plots`) and the final summary."""
+"""What a training run shows and writes while it trains: the opening lines, progress bars,
+epoch lines, the metrics CSV and TensorBoard events. What a completed run writes at the end is
+:mod:`classicnets.training.results`."""
 
 from __future__ import annotations
 
 import csv
-import json
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch
-
-from ..runtime.plots import plot_confusion, plot_curves
+from ..data import class_counts, data_path_lines
 
 if TYPE_CHECKING:
-    from .checkpoint import EpochSums, State
+    from .checkpoint import EpochSums
+    from .setup import Run
 
 METRIC_COLUMNS = (
     "epoch",
@@ -31,6 +30,46 @@ METRIC_COLUMNS = (
     "epoch_time_s",
     "skipped_images",
 )
+
+
+def intro(run: Run) -> str:
+    """The lines a run opens with: what trains on what, for how long, where; the data; what
+    fine-tuning did."""
+    cfg, data, size = run.cfg, run.data, run.data.preprocessing.input_size
+    lines = [
+        f"training {cfg.model} on {cfg.dataset} ({len(data.train)} train / {len(data.test)} test "
+        f"images, {size}x{size}) for {run.total_steps} steps ({run.num_epochs} epoch(s) of "
+        f"{run.steps_per_epoch}), {run.info.world_size} process(es) on {run.info.device}, "
+        f"{cfg.precision}",
+        f"run directory: {run.run_dir}",
+    ]
+    lines += _data_lines(run)
+    done = run.fine_tuning or {}
+    if "pretrained" in done:
+        lines.append(f"pretrained: {done['pretrained']['summary']}")
+    if "frozen" in done:
+        lines.append(done["frozen"])
+    if "freeze_bn" in done:
+        lines.append(f"batch-norm statistics fixed ({done['freeze_bn']} batch norms)")
+    return "\n".join(lines)
+
+
+def _data_lines(run: Run) -> list[str]:
+    """Images per class, and how many images each epoch leaves out (the incomplete batch)."""
+    lines = []
+    counts = class_counts(run.data.train)
+    if counts is not None:
+        shown = ", ".join(f"{c} {n}" for c, n in list(counts.items())[:20])
+        more = f", ... ({len(counts)} classes)" if len(counts) > 20 else ""
+        lines.append(f"training images per class: {shown}{more}")
+    lines.extend(data_path_lines(run.data))
+    dropped = len(run.data.train) - run.steps_per_epoch * run.cfg.batch_size
+    if dropped:
+        lines.append(
+            f"each epoch leaves out {dropped} training image(s), a different random few each "
+            f"epoch (the last incomplete batch of {run.cfg.batch_size})"
+        )
+    return lines
 
 
 class Progress:
@@ -157,90 +196,3 @@ def epoch_line(row: dict[str, Any], num_epochs: int) -> str:
     if row["skipped_images"]:
         line += f"  skipped {row['skipped_images']}"
     return line
-
-
-# -- the end of a run ------------------------------------------------------------------------------
-
-
-def write_results(
-    run_dir: Path, state: State, classes: Sequence[str], about: dict[str, Any]
-) -> None:
-    """Plots and summary.json, then the lines that say how the run ended and where its files
-    are. ``about``: model, dataset, recipe, warmup_ended_at, device, world_size, precision,
-    fine_tuning, skipped_files."""
-    written = ["config.toml", "metrics.csv", "last.pt", "best.pt", "model.safetensors"]
-    files = [f for f in written if (run_dir / f).is_file()]  # epochs = 0 writes no checkpoint
-    if state.history:
-        plot_curves(state.history, run_dir / "loss.png", run_dir / "accuracy.png")
-        files += ["loss.png", "accuracy.png"]
-    ev = state.last_eval
-    if ev is not None:
-        title = f"{about['model']} on {about['dataset']}: test accuracy {ev['top1']:.2%}"
-        plot_confusion(ev["cm"], classes, run_dir / "confusion_matrix.png", title)
-        files.append("confusion_matrix.png")
-    if (run_dir / "tensorboard").is_dir():
-        files.append("tensorboard/")
-    summary = _summary(state, classes, about, files)
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    files.append("summary.json")
-    acc = summary["test_acc"]
-    if ev is not None and len(classes) <= 20:
-        per_class = "  ".join(
-            f"{c}: {a:.1%}" for c, a in zip(classes, ev["per_class"], strict=True)
-        )
-        print(f"per-class test accuracy ({ev['cm'].sum()} images): {per_class}")
-    skipped = summary["skipped_files"]
-    if skipped:
-        print(f"skipped {_count(len(skipped), 'unreadable training image')}:")
-        for line in skipped[:20]:
-            print(f"  {line}")
-        if len(skipped) > 20:
-            print(f"  ... {len(skipped) - 20} more (summary.json lists every one)")
-    print(
-        f"done: test accuracy {f'{acc:.2%}' if acc is not None else 'n/a'} after "
-        f"{_count(len(state.history), 'epoch')} ({summary['train_seconds']:.0f}s of training)\n"
-        f"run files in {run_dir}/: {', '.join(files)}",
-        flush=True,
-    )
-
-
-def _summary(
-    state: State, classes: Sequence[str], about: dict[str, Any], files: list[str]
-) -> dict[str, Any]:
-    from .checkpoint import code_version
-
-    history, ev = state.history, state.last_eval
-    last = history[-1] if history else {}
-    tested = [r for r in history if r.get("test_acc") is not None]
-    best_epoch = max(tested, key=lambda r: r["test_acc"], default={}).get("epoch")
-    return {
-        "model": about["model"],
-        "dataset": about["dataset"],
-        "recipe": about["recipe"],
-        "test_acc": last.get("test_acc"),
-        "test_top5": last.get("test_top5"),
-        "best_test_acc": state.best_acc if state.best_acc >= 0 else None,
-        "best_epoch": best_epoch,
-        "epochs": len(history),
-        "steps": state.step,
-        "train_seconds": round(state.train_seconds(), 2),
-        "images_per_s": round(sum(r["images_per_s"] for r in history) / max(len(history), 1), 1),
-        "skipped_images": sum(r["skipped_images"] for r in history),
-        "skipped_files": about.get("skipped_files", []),
-        "warmup_ended_at_step": about["warmup_ended_at"],
-        "per_class_acc": dict(zip(classes, ev["per_class"], strict=True)) if ev else None,
-        "confusion_matrix": ev["cm"].tolist() if ev else None,
-        "classes": list(classes),
-        "fine_tuning": about.get("fine_tuning"),
-        "device": about["device"],
-        "world_size": about["world_size"],
-        "precision": about["precision"],
-        "torch": torch.__version__,
-        "version": code_version(),
-        "files": files,
-    }
-
-
-def _count(n: int, noun: str) -> str:
-    """``1 epoch``, ``2 epochs``."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"

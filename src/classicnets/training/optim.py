@@ -16,10 +16,13 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import torch
 from torch import nn
+
+#: The optimizers :func:`build_optimizer` builds (``optimizer = ...``).
+OptimizerName = Literal["sgd", "rmsprop", "adamw"]
 
 
 class RMSpropTF(torch.optim.Optimizer):
@@ -81,7 +84,7 @@ class OptimizerConfig:
     """The optimizer and its settings; the training config's fields of the same names say
     what each means and hold the defaults."""
 
-    optimizer: Literal["sgd", "rmsprop", "adamw"]
+    optimizer: OptimizerName
     lr: float
     momentum: float
     nesterov: bool
@@ -122,7 +125,8 @@ def build_optimizer(
         return torch.optim.AdamW(
             groups, lr=cfg.lr, betas=cfg.adamw_betas, weight_decay=cfg.weight_decay
         )
-    raise ValueError(f"unknown optimizer {cfg.optimizer!r}: use sgd, rmsprop or adamw")
+    *others, last = get_args(OptimizerName)
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}: use {', '.join(others)} or {last}")
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:

@@ -28,23 +28,28 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
+
+#: The schedules (``schedule = ...``), the units they count in, the warm-up modes.
+ScheduleKind = Literal["constant", "step", "multistep", "exponential", "cosine", "plateau"]
+ScheduleUnit = Literal["epoch", "step"]
+WarmupMode = Literal["linear", "constant"]
 
 
 @dataclass
 class LRSchedule:
-    kind: str
+    kind: ScheduleKind
     base_lr: float
     total_steps: int
     steps_per_epoch: int
-    unit: str = "epoch"
+    unit: ScheduleUnit = "epoch"
     step_size: float = 30
     milestones: tuple[float, ...] = ()
     gamma: float = 0.1
     min_lr: float = 0.0
     warmup: float = 0
     warmup_lr: float = 0.0
-    warmup_mode: str = "linear"
+    warmup_mode: WarmupMode = "linear"
     patience: int = 5
     max_decays: int | None = None
     warmup_until_error: float | None = None  # end the constant warm-up below this train error
@@ -58,11 +63,12 @@ class LRSchedule:
     window: list[tuple[int, int]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        kinds = ("constant", "step", "multistep", "exponential", "cosine", "plateau")
+        kinds = get_args(ScheduleKind)
         if self.kind not in kinds:
             raise ValueError(f"unknown schedule {self.kind!r}; use one of {', '.join(kinds)}")
-        if self.unit not in ("epoch", "step"):
-            raise ValueError(f"schedule_unit must be 'epoch' or 'step', got {self.unit!r}")
+        if self.unit not in get_args(ScheduleUnit):
+            units = " or ".join(map(repr, get_args(ScheduleUnit)))
+            raise ValueError(f"schedule_unit must be {units}, got {self.unit!r}")
         if self.kind in ("step", "exponential") and self.step_size <= 0:
             raise ValueError("step_size must be positive")
         if self.warmup_until_error is not None:

@@ -1,11 +1,15 @@
-"""One optimizer step: the module the loop calls, forward and backward over a process's
-micro-batches (mixing, auxiliary losses, gradient scaling), and the update."""
+"""What the loop calls inside one optimizer step: the module it trains (with auxiliary heads,
+DDP and compile), a process's micro-batches with their gradient-sync context, and the forward
+pass and loss of one micro-batch. The step itself (zero_grad, backward, clipping, the update,
+the average) is written out in :mod:`classicnets.training.loop`."""
 
 from __future__ import annotations
 
 import contextlib
 import math
 import sys
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,11 +18,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..runtime import distributed
-from ..runtime.device import autocast, seed_step, to_device
-from .checkpoint import EpochSums, TrainingParts
+from ..runtime.device import autocast, to_device
+from .checkpoint import EpochSums
 from .mix import Mixer
-from .optim import clip_gradients
-from .signals import StepSignals
 
 
 class AuxForward(nn.Module):
@@ -56,12 +58,12 @@ def aux_loss_weights(model: nn.Module, weight: float | None = None) -> tuple[flo
 
 @dataclass
 class Stepper:
-    """How this process computes a step: the wrapped module, the loss and the precision."""
+    """How this process computes its share of a step: the wrapped module, the loss and the
+    precision."""
 
     net: nn.Module
     info: distributed.DistInfo
     per_process_batch: int
-    seed: int = 0
     precision: str = "fp32"
     channels_last: bool = False
     label_smoothing: float = 0.0
@@ -70,30 +72,12 @@ class Stepper:
     #: the unreadable images met so far, "path (reason)", in order
     skipped: dict[str, None] = field(default_factory=dict)
 
-    def step(
-        self,
-        micro_batches: list[Any],
-        parts: TrainingParts,
-        sums: EpochSums,
-        *,
-        step: int,
-        stop: bool,
-    ) -> StepSignals:
-        """Forward and backward of update ``step + 1`` (applied by :func:`apply_update`); the
-        step's signals summed over all processes, ``stop`` being this process's request."""
-        seed_step(self.seed, step, self.info.rank, self.info.device)
-        correct, seen = sums.correct, sums.seen
-        nonfinite = self.forward_backward(micro_batches, parts, sums)
-        mine = StepSignals(int(nonfinite), int(stop), sums.correct - correct, sums.seen - seen)
-        return mine.all_reduce(self.info)
-
-    def forward_backward(
-        self, micro_batches: list[Any], parts: TrainingParts, sums: EpochSums
-    ) -> bool:
-        """Gradients of the mean loss over the micro-batches, added to ``sums``; True if a
-        loss was not finite. Unreadable images are skipped with a warning and counted."""
-        parts.optimizer.zero_grad(set_to_none=True)
-        nonfinite = False
+    def readable(
+        self, micro_batches: list[Any], sums: EpochSums
+    ) -> Iterator[tuple[Any, AbstractContextManager[Any]]]:
+        """The micro-batches that hold images, each with the context its forward and backward
+        run in: DDP's ``no_sync`` for all but the step's last micro-batch, so that gradients are
+        all-reduced once per step. Unreadable images are skipped with a warning and counted."""
         for k, batch in enumerate(micro_batches):
             for path in batch.bad:
                 print(f"warning: skipped unreadable image {path}", file=sys.stderr, flush=True)
@@ -103,18 +87,12 @@ class Stepper:
                 continue
             last = k == len(micro_batches) - 1
             sync = self.net.no_sync() if self.info.enabled and not last else None
-            with sync or contextlib.nullcontext():
-                loss, logits, y = self._backward(batch, parts.scaler)
-            value = float(loss.detach())
-            nonfinite |= not math.isfinite(value)
-            sums.loss += value * y.shape[0]
-            sums.correct += int((logits.detach().argmax(1) == y).sum())
-            sums.seen += y.shape[0]
-        return nonfinite
+            yield batch, sync or contextlib.nullcontext()
 
-    def _backward(
-        self, batch: Any, scaler: torch.amp.GradScaler
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward_loss(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+        """Forward of one micro-batch (mixed when MixUp/CutMix is on): its loss with the
+        auxiliary heads' weighted losses, the logits, the labels, and the micro-batch's share
+        of this process's batch, which scales its gradient so that the sum is the mean's."""
         device = self.info.device
         x = to_device(batch.images, device, self.channels_last)
         y = batch.labels.to(device)
@@ -128,15 +106,14 @@ class Stepper:
             loss = loss + w * F.cross_entropy(
                 a.float(), target, label_smoothing=self.label_smoothing
             )
-        # each micro-batch's share of this process's batch, so the gradient is the mean
-        scaler.scale(loss * (x.shape[0] / self.per_process_batch)).backward()
-        return loss, logits, y
+        return loss, logits, y, x.shape[0] / self.per_process_batch
 
 
-def apply_update(parts: TrainingParts, grad_clip_norm: float | None) -> None:
-    """Clip, step the optimizer through the grad scaler, update the average."""
-    clip_gradients(parts.model, grad_clip_norm)
-    parts.scaler.step(parts.optimizer)
-    parts.scaler.update()
-    if parts.ema is not None:
-        parts.ema.update(parts.model)
+def tally(sums: EpochSums, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> bool:
+    """Add a micro-batch's loss and hits to the epoch's ``sums``; False if the loss is not
+    finite."""
+    value = float(loss.detach())
+    sums.loss += value * y.shape[0]
+    sums.correct += int((logits.detach().argmax(1) == y).sum())
+    sums.seen += y.shape[0]
+    return math.isfinite(value)
