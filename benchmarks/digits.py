@@ -72,7 +72,8 @@ def step_timing(extra: list[str], steps: int = 40) -> dict:
     import torch.nn.functional as F
 
     from classicnets import create_model
-    from classicnets.cli import build_parser, train_config_from_args
+    from classicnets.cli import build_parser
+    from classicnets.cli.train import train_config_from_args
     from classicnets.data import build_data
     from classicnets.data.loader import StepBatchSampler, make_loader
 

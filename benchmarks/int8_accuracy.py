@@ -26,7 +26,7 @@ from classicnets.deployment.int8.quantize import (
     quantize_int8,
     uses_int8_kernels,
 )
-from classicnets.evaluation.evaluate import load_trained
+from classicnets.evaluation.loading import load_trained
 from classicnets.preprocessing import for_dataset
 
 RESULTS = Path(__file__).parent / "results" / "int8_accuracy.md"

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from classicnets.cli import main
-from classicnets.evaluation.evaluate import googlenet_144_views, protocol_views, ten_crop_views
+from classicnets.evaluation.protocols import googlenet_144_views, protocol_views, ten_crop_views
 from helpers import tiny_digits_run
 
 
@@ -78,7 +78,7 @@ def test_eval_multiscale_protocols_run(
 def test_vgg_dense_protocol_uses_the_fully_convolutional_form() -> None:
     """VGG's dense evaluation is its FC layers as convolutions (as_fully_convolutional), not
     the FC form on an adaptively pooled map; other protocols keep the model as it is."""
-    from classicnets.evaluation.evaluate import evaluate_multiview
+    from classicnets.evaluation.protocols import evaluate_multiview
 
     def says(cls: int) -> torch.nn.Module:
         class Constant(torch.nn.Module):

@@ -16,7 +16,7 @@ import classicnets
 from classicnets.cli import main
 from classicnets.errors import InputShapeError
 from classicnets.evaluation.explain import METHODS, ExplainError, explain, target_layer
-from classicnets.evaluation.report import load_source
+from classicnets.evaluation.loading import load_source
 from representatives import smallest_per_family
 
 

@@ -256,7 +256,7 @@ def test_summary_depth_2_keeps_the_stage_subtotals(capsys: pytest.CaptureFixture
 
 
 def test_a_run_directory_stands_for_its_final_then_best_then_last_weights(tmp_path: Path) -> None:
-    from classicnets.evaluation.evaluate import run_weights_file
+    from classicnets.evaluation.loading import run_weights_file
     from classicnets.runtime.checkpoint_io import CheckpointError
 
     with pytest.raises(CheckpointError, match="not a training run"):

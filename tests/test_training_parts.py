@@ -252,3 +252,11 @@ def test_rng_capture_and_restore() -> None:
     a = (random.random(), float(np.random.rand()), float(torch.rand(())))
     checkpoint.restore_rng(state)
     assert (random.random(), float(np.random.rand()), float(torch.rand(()))) == a
+
+
+def test_the_precision_names_are_the_dtype_table() -> None:
+    from typing import get_args
+
+    from classicnets.runtime.device import PRECISIONS, Precision
+
+    assert get_args(Precision) == tuple(PRECISIONS)

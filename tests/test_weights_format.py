@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import classicnets
-from classicnets.evaluation.evaluate import load_trained
+from classicnets.evaluation.loading import load_trained
 from classicnets.preprocessing import Preprocessing, for_dataset
 from classicnets.weights import WeightsMetadata, load_weights, read_weights, save_weights
 from classicnets.weights.metadata import FORMAT_VERSION

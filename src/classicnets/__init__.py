@@ -25,7 +25,7 @@ _EXPORTS: dict[str, str] = {
     "get_weights": ".weights",
     "list_models": ".factory",
     "list_weights": ".weights",
-    "load_run": ".evaluation.evaluate",
+    "load_run": ".evaluation.loading",
     "load_weights": ".weights",
     "model_info": ".models.registry",
     "register_model": ".models.registry",
@@ -57,7 +57,7 @@ __all__ = [
 if TYPE_CHECKING:
     from .deployment.convert import deploy
     from .errors import InputShapeError, UnknownModelError, UnknownOptionError
-    from .evaluation.evaluate import load_run
+    from .evaluation.loading import load_run
     from .evaluation.explain import explain
     from .factory import create_model, list_models
     from .models.registry import model_info, register_model

@@ -15,11 +15,10 @@ from ..preprocessing import Preprocessing
 from .batched import batched_augment
 from .datasets import BadImageError, BadSample, DataError, load_image, open_split
 from .loader import SeededDataset
-from .memory import CACHE_MODES, CacheMode, DecodedImages, describe, in_memory
+from .memory import CacheMode, DecodedImages, describe, in_memory
 from .transforms import Augmentation, train_transform
 
 __all__ = [
-    "CACHE_MODES",
     "Augmentation",
     "BadImageError",
     "BadSample",

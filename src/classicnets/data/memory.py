@@ -45,7 +45,6 @@ from .datasets import (
 )
 
 CacheMode = Literal["auto", "memory", "off"]
-CACHE_MODES: tuple[str, ...] = ("auto", "memory", "off")
 _FORMAT = "classicnets-decoded-images/1"
 _MAX_AUTO_BYTES = 8 << 30
 #: where decoded splits are cached (one file per folder)
@@ -353,7 +352,6 @@ def describe(decoded: DecodedImages) -> str:
 
 
 __all__ = [
-    "CACHE_MODES",
     "CacheMode",
     "DecodedImages",
     "StaleCacheError",

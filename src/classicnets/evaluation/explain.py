@@ -252,7 +252,7 @@ def save_montage(panels: Sequence[Panel], path: str | Path, columns: int = 4) ->
 
 @dataclass(frozen=True)
 class ModelSource:
-    """What explain and report need of a loaded model (built by ``report.load_source``)."""
+    """What explain and report need of a loaded model (built by ``loading.load_source``)."""
 
     model: nn.Module
     name: str

@@ -12,7 +12,7 @@ import torch
 
 from ..data import BadImageError, load_image
 from ..runtime.table import format_table
-from .evaluate import LoadedModel
+from .loading import LoadedModel
 
 
 @torch.no_grad()

@@ -3,15 +3,10 @@
 The page holds the configuration, the learning curves, the confusion matrix, the per-class
 accuracy, the test images the model gets most confidently wrong with their class activation maps
 (:mod:`classicnets.evaluation.explain`), and the model summary per stage (params and mult-adds).
-Every
-picture is a PNG embedded as base64 and the style is inline, so the one file opens offline in any
-browser and can be mailed or attached as it is. Without the optional ``grad-cam`` package the
-wrong images are shown without their maps, with a line saying what to install.
-
-It also loads the models ``classicnets explain`` takes (:func:`load_source`): loading a run is
-orchestration (``evaluate.load_trained``), a layer below :mod:`classicnets.evaluation.explain` in
-the
-dependency direction, so explain does not import it.
+Every picture is a PNG embedded as base64 and the style is inline, so the one file opens offline
+in any browser and can be mailed or attached as it is. Without the optional ``grad-cam`` package
+the wrong images are shown without their maps, with a line saying what to install. The model is
+loaded as ``classicnets explain`` loads it (:func:`.loading.load_source`).
 """
 
 from __future__ import annotations
@@ -30,8 +25,9 @@ import torch
 from ..runtime.metrics import EvalResult
 from ..tools.summary import format_count, profile_model
 from .explain import ExplainError, ModelSource, Panel, to_rgb
+from .loading import load_source
 
-__all__ = ["SECTIONS", "from_loaded", "load_source", "write_report"]
+__all__ = ["SECTIONS", "write_report"]
 
 #: Section ids, in page order (the tests check each is present).
 SECTIONS = ("configuration", "curves", "confusion", "per-class", "wrong", "summary")
@@ -68,37 +64,6 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
         "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-# -- loading the model (explain and report) ----------------------------------------------------
-
-
-def from_loaded(lm: Any) -> ModelSource:
-    """The one adapter from ``evaluate.LoadedModel`` (its fields read nowhere else)."""
-    return ModelSource(lm.model, lm.name, tuple(lm.classes), lm.preprocessing, dict(lm.config))
-
-
-def load_source(
-    checkpoint: str | Path | None = None,
-    *,
-    model_name: str | None = None,
-    weights: str | Path | None = None,
-) -> ModelSource:
-    """A run directory / checkpoint, a model with a weights file, or registered weights."""
-    from .evaluate import load_trained
-
-    run = Path(checkpoint) if checkpoint is not None else None
-    if run is not None and run.is_dir() and not (run / "last.pt").is_file():
-        raise ExplainError(
-            f"the run {checkpoint} has no weights yet (no last.pt): train it first "
-            f"(classicnets train --run-dir {checkpoint}) or give --model with --weights"
-        )
-    if checkpoint is None and weights is None:
-        raise ExplainError(
-            "say which network to explain: -c RUN_DIR, --weights ARCH.TAG (registered weights), "
-            "or --model NAME --weights FILE.safetensors"
-        )
-    return from_loaded(load_trained(checkpoint, model_name=model_name, weights=weights))
 
 
 # -- reading the run ------------------------------------------------------------------------------

@@ -12,12 +12,16 @@ import contextlib
 import os
 import random
 from collections.abc import Iterator
+from typing import Literal
 
 import numpy as np
 import torch
 
-#: The precision names and their torch dtypes.
-PRECISIONS: dict[str, torch.dtype] = {
+#: The precisions a model computes in (training and fp inference), by name.
+Precision = Literal["fp32", "bf16", "fp16"]
+
+#: The precision names and their torch dtypes: one entry per name of :data:`Precision`.
+PRECISIONS: dict[Precision, torch.dtype] = {
     "fp32": torch.float32,
     "bf16": torch.bfloat16,
     "fp16": torch.float16,

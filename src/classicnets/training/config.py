@@ -34,6 +34,7 @@ from .. import preprocessing
 from ..data import Augmentation, CacheMode, DataConfig
 from ..data.transforms import CropKind
 from ..errors import ClassicNetsError
+from ..runtime.device import Precision
 from .optim import OptimizerConfig, OptimizerName
 from .schedule import LRSchedule, ScheduleKind, ScheduleUnit, WarmupMode
 from .settings_help import HELP
@@ -127,7 +128,7 @@ class TrainConfig:
     warmup_error_window: int = 20  # steps
     # -- speed ----------------------------------------------------------------------------------
     device: str = "auto"  # auto: cuda when available, else cpu
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    precision: Precision = "fp32"
     channels_last: bool = False
     compile: bool = False
     threads: int | None = None  # torch.set_num_threads (None: PyTorch's default)

@@ -1,4 +1,4 @@
-"""The logic of `classicnets weights` and `classicnets convert` (cli.py only parses)."""
+"""The logic of `classicnets weights` and `classicnets convert` (cli/weights.py only parses)."""
 
 from __future__ import annotations
 

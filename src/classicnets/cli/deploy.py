@@ -1,0 +1,193 @@
+"""``classicnets bench``, ``export`` and ``quantize`` (their logic: :mod:`classicnets.tools.bench`
+and :mod:`classicnets.deployment`; the model exported or quantized:
+:mod:`classicnets.evaluation.loading`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .common import SubParsers, add_precision, announce_weights, check_device, load_model
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from dataclasses import fields
+
+    from ..tools.bench.format import format_results
+    from ..tools.bench.harness import run_bench
+    from ..tools.bench.steps import BenchConfig
+
+    check_device(args.device)
+    given = {f.name: getattr(args, f.name) for f in fields(BenchConfig) if hasattr(args, f.name)}
+    cfg = BenchConfig(**given)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    print(format_results(cfg, run_bench(cfg)))
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from ..deployment.export import FORMATS, export_model
+    from ..evaluation.loading import model_to_export
+
+    chosen = model_to_export(
+        args.checkpoint, args.model, num_classes=args.num_classes, in_chans=args.in_chans
+    )
+    announce_weights(chosen.source, chosen.name)
+    model = chosen.model
+    if args.deploy:
+        from ..deployment.convert import deploy
+
+        model = deploy(model, channels_last=False, fuse=False)
+    out = args.output or f"{chosen.name}{FORMATS[args.format]}"
+    check = export_model(
+        model,
+        out,
+        fmt=args.format,
+        input_size=args.input_size or chosen.input_size,
+        in_chans=chosen.in_chans,
+        dynamic_batch=args.fixed_batch is None,
+        batch_size=args.fixed_batch or 2,
+        metadata=chosen.metadata,
+    )
+    batch = "fixed batch" if args.fixed_batch else "dynamic batch"
+    sizes = " and ".join(map(str, check.checked_batches))
+    print(
+        f"wrote {check.path} ({args.format}, {batch}); checked against eager at batch "
+        f"{sizes}: {check.describe()}"
+    )
+    return 0
+
+
+class _DtypeAlias(argparse.Action):
+    """``--dtype``, bench's earlier name for ``--precision``: still accepted, with a note."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, ns: argparse.Namespace, value: object, opt: object
+    ) -> None:
+        from ..runtime.device import parse_precision
+
+        try:
+            parse_precision(str(value))
+        except ValueError as e:
+            parser.error(str(e))
+        print("note: --dtype is now --precision (same values)", file=sys.stderr)
+        setattr(ns, self.dest, value)
+
+
+def add_bench_export(sub: SubParsers) -> None:
+    """``bench`` and ``export``."""
+    _add_bench(sub)
+    _add_export(sub)
+
+
+def _add_bench(sub: SubParsers) -> None:
+    p = sub.add_parser("bench", help="images/s, latency, memory; --compare torchvision|timm")
+    p.add_argument("model")
+    p.add_argument("--mode", choices=("infer", "train"), default="infer")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--input-size", type=int, default=None, help="default: the paper's")
+    add_precision(
+        p,
+        "bf16/fp16: autocast, or weights in that precision with --deploy; int8: the quantized "
+        "model (calibrated on the benchmark batch; --compare torchvision: its quantized model)",
+        quantized=True,
+    )
+    p.add_argument("--dtype", action=_DtypeAlias, dest="precision", help=argparse.SUPPRESS)
+    p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--compile", action="store_true", help="torch.compile (ours only)")
+    p.add_argument(
+        "--deploy", action="store_true", help="classicnets.deployment.convert (ours only)"
+    )
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--grad-checkpointing", action="store_true", help="with --mode train")
+    p.add_argument(
+        "--retain-memory",
+        action="store_true",
+        help="keep freed memory in the process (no page faults per step; both sides): "
+        "classicnets.runtime.allocator.retain_freed_memory",
+    )
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=10, help="timed rounds (default 10)")
+    p.add_argument(
+        "--compare",
+        choices=("torchvision", "timm"),
+        default=None,
+        help="run the same architecture and weights from that library alternately",
+    )
+    p.set_defaults(fn=_cmd_bench)
+
+
+def _add_export(sub: SubParsers) -> None:
+    p = sub.add_parser("export", help="ONNX / TorchScript / torch.export, checked against eager")
+    p.add_argument("model", nargs="?", help="a registered model (optional with --checkpoint)")
+    p.add_argument("--format", choices=("onnx", "torchscript", "exported-program"), required=True)
+    p.add_argument(
+        "--checkpoint",
+        "-c",
+        default=None,
+        help="a run directory or any weight file we wrote (the model, classes, channels and "
+        "input size it records), or a torchvision/timm state dict with MODEL",
+    )
+    p.add_argument("--output", "-o", default=None, help="default: MODEL.onnx|.ts|.pt2")
+    p.add_argument(
+        "--input-size", type=int, default=None, help="default: the checkpoint's, else the paper's"
+    )
+    p.add_argument(
+        "--fixed-batch",
+        type=int,
+        default=None,
+        metavar="N",
+        help="fix the batch dimension at N (default: any batch size, checked at 1 and 3)",
+    )
+    p.add_argument("--dynamic-batch", action="store_true", help=argparse.SUPPRESS)  # the default
+    p.add_argument("--num-classes", type=int, default=None, help="without -c: the classifier's")
+    p.add_argument("--in-chans", type=int, default=None, help="without -c: input channels")
+    p.add_argument("--deploy", action="store_true", help="export the BN-folded inference form")
+    p.set_defaults(fn=_cmd_export)
+
+
+def _cmd_quantize(args: argparse.Namespace) -> int:
+    from ..deployment.int8.accuracy import quantize_checked
+    from ..deployment.int8.calibrate import calibration_batches
+    from ..deployment.int8.run import export_quantized_onnx, save_quantized
+    from ..evaluation.loading import calibration_data
+
+    lm = load_model(args.checkpoint, args.model, args.weights)
+    source = calibration_data(lm, args.calibrate)
+    batches = calibration_batches(source, lm.preprocessing, num_images=args.images)
+    outcome = quantize_checked(lm.model, batches)
+    out = save_quantized(outcome.model, args.out)
+    images = sum(b.shape[0] for b in batches)
+    print(
+        f"wrote {out} (int8: {outcome.convolutions} int8 convolution calls; calibrated on {images} "
+        f"images); against the float model on those images: top-1 agreement "
+        f"{outcome.top1_agreement:.1%}, relative logit error {outcome.relative_error:.3f}"
+    )
+    if args.onnx:
+        print(f"wrote {export_quantized_onnx(outcome.model, args.onnx)} (ONNX, Q/DQ nodes)")
+    return 0
+
+
+def add_quantize(sub: SubParsers) -> None:
+    """``quantize``."""
+    p = sub.add_parser(
+        "quantize",
+        help="int8 post-training quantization (calibrated), saved to load without recalibrating",
+        description="Static int8 post-training quantization (docs/int8.md): batch norm folded, "
+        "int8 per-channel weights, activations calibrated on --images images prepared with the "
+        "model's own preprocessing (from --calibrate, else the run's training split), compiled "
+        "to oneDNN's int8 kernels. The file loads with "
+        "classicnets.deployment.int8.run.load_quantized.",
+    )
+    p.add_argument("model", nargs="?", help="a registered model (with --weights FILE)")
+    p.add_argument("--checkpoint", "-c", help="a run directory or any weight file we wrote")
+    p.add_argument("--weights", help="a weight file, or registered weights (ARCH.TAG)")
+    p.add_argument("--calibrate", help="an image folder to calibrate on (default: the run's data)")
+    p.add_argument("--images", type=int, default=256, help="calibration images (default 256)")
+    p.add_argument("--out", "-o", required=True, help="the int8 program (.pt2)")
+    p.add_argument("--onnx", help="also write ONNX with QuantizeLinear/DequantizeLinear nodes")
+    p.set_defaults(fn=_cmd_quantize)
