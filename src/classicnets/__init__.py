@@ -57,8 +57,8 @@ __all__ = [
 if TYPE_CHECKING:
     from .deployment.convert import deploy
     from .errors import InputShapeError, UnknownModelError, UnknownOptionError
-    from .evaluation.loading import load_run
     from .evaluation.explain import explain
+    from .evaluation.loading import load_run
     from .factory import create_model, list_models
     from .models.registry import model_info, register_model
     from .tools.summary import count_params, summarize
