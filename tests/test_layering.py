@@ -182,8 +182,12 @@ def test_architecture_md_names_every_module_and_no_other() -> None:
         if p.name != "__init__.py" or p.read_text(encoding="utf-8").strip()
     }
     documented = documented_files(text)
-    assert not actual - documented, f"missing from docs/architecture.md: {sorted(actual - documented)}"
-    assert not documented - actual, f"named in docs/architecture.md, not in src: {sorted(documented - actual)}"
+    assert not actual - documented, (
+        f"missing from docs/architecture.md: {sorted(actual - documented)}"
+    )
+    assert not documented - actual, (
+        f"named in docs/architecture.md, not in src: {sorted(documented - actual)}"
+    )
 
 
 def test_architecture_md_shows_the_layers() -> None:
