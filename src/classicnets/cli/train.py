@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..errors import ClassicNetsError
 from .common import SubParsers
+
+if TYPE_CHECKING:
+    from ..training.config import TrainConfig
 
 _TRAIN_FLAGS = {  # flag -> config field; every other field via --set KEY=VALUE
     "model": str,
@@ -31,34 +34,18 @@ _TRAIN_FLAGS = {  # flag -> config field; every other field via --set KEY=VALUE
 }
 
 
-def train_config_from_args(args: argparse.Namespace) -> tuple[object, str | None]:
+def train_config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, str | None]:
     """The TrainConfig and the resume path that `classicnets train` arguments describe."""
-    from ..runtime.checkpoint_io import load
-    from ..training.config import parse_overrides, resolve
+    from ..training.config import parse_overrides
+    from ..training.rundir import resume_source, run_config
 
     overrides = parse_overrides(args.set)
     overrides.update({k: getattr(args, k) for k in _TRAIN_FLAGS if getattr(args, k) is not None})
     for flag in ("quiet", "strict", "channels_last", "compile", "freeze_bn"):
         if getattr(args, flag):
             overrides[flag] = True
-    saved = None
-    resume = args.resume
-    if resume == "":  # a bare --resume continues --run-dir
-        if not args.run_dir:
-            raise ClassicNetsError("--resume without a path needs --run-dir")
-        resume = args.run_dir
-    if resume is None and args.run_dir and (Path(args.run_dir) / "last.pt").is_file():
-        resume = args.run_dir  # re-running into the same run directory continues it
-    if resume is not None:
-        saved = load(resume)["config"]
-    cfg = resolve(args.recipe, overrides, saved=saved)
-    if cfg.pretrained and args.model is None and saved is None:
-        from dataclasses import replace
-
-        from ..training.pretrained import inspect_source
-
-        arch = inspect_source(cfg.pretrained, cfg.model).architecture
-        cfg = replace(cfg, model=arch or cfg.model)  # the weights name the architecture
+    resume = resume_source(args.resume, args.run_dir)
+    cfg = run_config(args.recipe, overrides, resume=resume, model_given=args.model is not None)
     return cfg, resume
 
 

@@ -9,8 +9,39 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .config import ConfigError, TrainConfig
+from ..errors import ClassicNetsError
+from ..runtime.checkpoint_io import load
+from .config import ConfigError, TrainConfig, resolve
 from .setup import Run
+
+
+def resume_source(resume: str | None, run_dir: str | None) -> str | None:
+    """What a ``train`` call continues from: ``resume`` (a run directory or checkpoint; ``""``,
+    a bare ``--resume``, means ``run_dir``), else ``run_dir`` when it already holds a
+    ``last.pt`` (running again into a run directory continues it), else None (a fresh run)."""
+    if resume == "":
+        if not run_dir:
+            raise ClassicNetsError("--resume without a path needs --run-dir")
+        return run_dir
+    if resume is None and run_dir and (Path(run_dir) / "last.pt").is_file():
+        return run_dir
+    return resume
+
+
+def run_config(
+    recipe: str | None, overrides: dict[str, Any], *, resume: str | None, model_given: bool
+) -> TrainConfig:
+    """The configuration of a run: the recipe with ``overrides``, over the checkpoint's saved
+    configuration when it continues from ``resume``. A fresh run with ``pretrained`` weights and
+    no model given takes the architecture the weights name."""
+    saved = load(resume)["config"] if resume is not None else None
+    cfg = resolve(recipe, overrides, saved=saved)
+    if cfg.pretrained and not model_given and saved is None:
+        from .pretrained import inspect_source
+
+        arch = inspect_source(cfg.pretrained, cfg.model).architecture
+        cfg = dataclasses.replace(cfg, model=arch or cfg.model)  # the weights name it
+    return cfg
 
 
 def resolve_run_dir(cfg: TrainConfig, resume: str | Path | None) -> Path:
