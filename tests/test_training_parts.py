@@ -260,3 +260,16 @@ def test_the_precision_names_are_the_dtype_table() -> None:
     from classicnets.runtime.device import PRECISIONS, Precision
 
     assert get_args(Precision) == tuple(PRECISIONS)
+
+
+def test_what_a_train_call_continues_from(tmp_path: Path) -> None:
+    from classicnets.errors import ClassicNetsError
+    from classicnets.training.rundir import resume_source
+
+    with pytest.raises(ClassicNetsError, match="--resume without a path needs --run-dir"):
+        resume_source("", None)
+    assert resume_source("", str(tmp_path)) == str(tmp_path)  # a bare --resume
+    assert resume_source(None, str(tmp_path)) is None  # an empty run directory: a fresh run
+    (tmp_path / "last.pt").write_bytes(b"")
+    assert resume_source(None, str(tmp_path)) == str(tmp_path)  # running again continues it
+    assert resume_source("elsewhere", str(tmp_path)) == "elsewhere"
