@@ -124,7 +124,7 @@ from pathlib import Path
 
 import torch
 
-from classicnets.tools.bench import cpu_name
+from classicnets.tools.bench.machine import cpu_name
 
 PAPER = {  # model: (recipe, paper's CIFAR-10+ test error %, source)
     "resnet20": ("resnet_cifar", 8.75, "He et al. 2015, Table 6"),

@@ -26,25 +26,17 @@ def meta_model(name: str, kind: type[M] = nn.Module, /, **options: object) -> M:
 
 
 def randomize_bn(model: M, *, seed: int | None = None, conv_bias: bool = False) -> M:
-    """Give every BatchNorm2d random statistics and affine parameters, so none is the identity.
+    """Random batch-norm statistics and affine parameters, so none is the identity; returns the
+    model, in eval mode (:func:`classicnets.tools.untrained.stand_in_batchnorm` without images).
 
     Oracle tests call this on the reference model before copying its weights into ours: with
     freshly initialised BNs (mean 0, var 1, scale 1, shift 0) a wrong BN mapping would go
     unnoticed. ``seed`` draws from a private generator instead of the global one;
-    ``conv_bias`` also randomizes the convolution biases (the SE blocks' FCs). The model's mode
-    is left as it is; the model is returned for chaining.
+    ``conv_bias`` also randomizes the convolution biases (the SE blocks' FCs).
     """
-    gen = None if seed is None else torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.1, 0.1, generator=gen)
-                m.running_var.uniform_(0.5, 1.5, generator=gen)
-                m.weight.uniform_(0.5, 1.0, generator=gen)
-                m.bias.uniform_(-0.1, 0.1, generator=gen)
-            elif conv_bias and isinstance(m, nn.Conv2d) and m.bias is not None:
-                m.bias.uniform_(-0.5, 0.5, generator=gen)
-    return model
+    from classicnets.tools.untrained import stand_in_batchnorm
+
+    return stand_in_batchnorm(model, seed=seed, conv_bias=conv_bias)
 
 
 def tiny_digits_run(

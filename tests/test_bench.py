@@ -9,13 +9,9 @@ import torch
 
 from classicnets.cli import main
 from classicnets.factory import create_model
-from classicnets.tools.bench import (
-    BenchConfig,
-    format_results,
-    run_bench,
-    run_variants,
-    saved_activation_bytes,
-)
+from classicnets.tools.bench.format import format_results
+from classicnets.tools.bench.harness import run_bench, run_variants, saved_activation_bytes
+from classicnets.tools.bench.steps import BenchConfig
 from classicnets.tools.reference import NoReferenceError, paired_models
 
 

@@ -15,31 +15,13 @@ from classicnets.layers.fused import BatchNormReLU, FusedConv, onednn_fusion_ava
 from classicnets.models.densenet import DenseBlock, DenseLayer
 from classicnets.models.resnet import ResidualBlock
 from classicnets.runtime.device import parse_precision
+from classicnets.tools.untrained import stand_in_batchnorm
 
 ALL = classicnets.list_models()
 
 
-@torch.no_grad()
-def randomize_batchnorm(model: nn.Module) -> nn.Module:
-    """Random affine parameters and running statistics near the identity (returns eval model).
-
-    Near the identity because an untrained deep network is only well conditioned there: with
-    statistics measured on a small random batch, the eval-mode network divides by variances of
-    a handful of samples and amplifies any rounding, so no bf16 comparison would be meaningful.
-    Far enough from it that folding a batch norm is a non-trivial transform.
-    """
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.normal_(0.0, 0.1)
-            m.running_var.uniform_(0.8, 1.25)
-            if m.affine:
-                m.weight.uniform_(0.8, 1.2)
-                m.bias.normal_(0.0, 0.1)
-    return model.eval()
-
-
 def _model_and_batch(name: str) -> tuple[nn.Module, torch.Tensor]:
-    model = randomize_batchnorm(classicnets.create_model(name, num_classes=10))
+    model = stand_in_batchnorm(classicnets.create_model(name, num_classes=10))
     s = max(model.min_input_size, 32)
     return model, torch.randn(4, 3, s, s)
 
@@ -93,7 +75,7 @@ def test_fold_plain_sequential_pairs_and_refuse_training_mode() -> None:
         nn.Conv2d(8, 4, 1),
     )
     x = torch.randn(2, 3, 9, 9)
-    randomize_batchnorm(seq)
+    stand_in_batchnorm(seq)
     with torch.no_grad():
         expected = seq(x)
         assert fold_batchnorm(seq) == 1  # the BN after a ReLU cannot be folded
@@ -167,9 +149,9 @@ def test_compiled_deploy_matches_eager() -> None:
 
 
 def test_int8_is_a_deploy_precision_that_needs_calibration() -> None:
-    from classicnets.deployment.int8.quantize import CalibrationError
+    from classicnets.deployment.int8.calibrate import CalibrationError
     from classicnets.runtime.device import parse_precision
-    from classicnets.tools.bench import BenchConfig
+    from classicnets.tools.bench.steps import BenchConfig
 
     model = classicnets.create_model("resnet20")
     with pytest.raises(CalibrationError, match="no calibration data"):

@@ -20,9 +20,9 @@ from classicnets.deployment.export import (
     FORMATS,
     FP32_SLACK,
     ExportError,
-    calibrate_batchnorm,
     export_model,
 )
+from classicnets.tools.untrained import stand_in_batchnorm
 from representatives import smallest_per_family
 
 ALL = classicnets.list_models()
@@ -37,7 +37,7 @@ def _check(name: str, fmt: str, tmp_path: Path) -> None:
         pytest.importorskip(module, reason=f"{fmt} export needs {module} (the dev extra)")
     model = classicnets.create_model(name, num_classes=10)
     size = max(model.min_input_size, 32)
-    calibrate_batchnorm(model, torch.randn(8, 3, size, size))
+    stand_in_batchnorm(model, torch.randn(8, 3, size, size))
     check = export_model(model, tmp_path / f"{name}{FORMATS[fmt]}", fmt=fmt, input_size=size,
                          dynamic_batch=fmt != "torchscript")  # fmt: skip
     if check.exact_error is None:
@@ -94,7 +94,7 @@ def test_float64_decides_only_within_float32_rounding(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     model = classicnets.create_model("resnet20", num_classes=10).eval()
-    calibrate_batchnorm(model, torch.randn(8, 3, 32, 32))
+    stand_in_batchnorm(model, torch.randn(8, 3, 32, 32))
     exact = copy.deepcopy(model).double()
     # An "export" that computes the exact (float64) function: off from eager fp32 by rounding
     # only. With a bound below that rounding it passes through the float64 comparison.

@@ -14,7 +14,7 @@ import torch
 
 import classicnets
 import classicnets.layers.grad_checkpoint as gc
-from classicnets.tools.bench import saved_activation_bytes
+from classicnets.tools.bench.harness import saved_activation_bytes
 from representatives import smallest_per_family
 
 ALL = classicnets.list_models()

@@ -1,6 +1,5 @@
-"""int8 quantization (classicnets.deployment.int8.quantize): every family quantizes, runs oneDNN's
-int8 kernels
-and agrees with its fp32 form; save/load and ONNX round trips; bad input fails clearly.
+"""int8 quantization (classicnets.deployment.int8): every family quantizes, runs oneDNN's int8
+kernels and agrees with its fp32 form; save/load and ONNX round trips; bad input fails clearly.
 
 The default suite quantizes one representative per family (its smallest registered model, at
 its minimum input size or 64 px); the whole registry runs under the ``slow`` marker and in
@@ -18,7 +17,12 @@ import pytest
 import torch
 
 import classicnets
-from classicnets.deployment.export import calibrate_batchnorm
+from classicnets.deployment.int8.accuracy import (
+    compare_logits,
+    int8_error_bound,
+    rounding_sensitivity,
+)
+from classicnets.deployment.int8.calibrate import CalibrationError, calibration_batches
 from classicnets.deployment.int8.lower import (
     ceil_mode_pools,
     group_merge,
@@ -28,25 +32,21 @@ from classicnets.deployment.int8.lower import (
     rewrite_for_compile,
     widen_narrow_groups,
 )
-from classicnets.deployment.int8.quantize import (
-    CalibrationError,
+from classicnets.deployment.int8.quantize import quantize_int8
+from classicnets.deployment.int8.run import (
     Int8UnavailableError,
     QuantizedModel,
-    calibration_batches,
-    compare_logits,
     export_quantized_onnx,
-    int8_error_bound,
     int8_operator_calls,
     int8_unavailable_reason,
     load_quantized,
-    quantize_int8,
-    rounding_sensitivity,
     run_and_count_int8,
     save_quantized,
     uses_int8_kernels,
 )
 from classicnets.errors import InputShapeError
 from classicnets.preprocessing import for_dataset
+from classicnets.tools.untrained import stand_in_batchnorm
 from representatives import smallest_per_family
 
 pytestmark = pytest.mark.skipif(
@@ -60,20 +60,20 @@ REPRESENTATIVES = smallest_per_family()
 #: images). Untrained networks are a hard case: with random weights and batch-norm statistics
 #: from random images many amplify any perturbation layer after layer, in fp32 already, and int8
 #: rounds the input of every layer. So the bound scales with the network's own fp32 sensitivity
-#: to that rounding (classicnets.deployment.int8.quantize.rounding_sensitivity: noise of one int8
-#: step at the
-#: input of every convolution, linear and batch-norm layer): relative error <= max(0.1, 2 x
-#: sensitivity) (int8_error_bound). Measured int8 errors are 0.7-2.0x the sensitivity. It
-#: catches broken lowering (a mis-folded batch norm gave 3.4 on DenseNet-40; mis-sized int8 pools
-#: 1.1 and top-1 agreement 0 on torchvision's GoogLeNet), not the accuracy cost, which only
-#: trained networks measure (benchmarks/int8_accuracy.py). An earlier bound used noise on the
-#: input image only, which predicted a fifth of deep DenseNets' error (densenet121 failed it).
+#: to that rounding (classicnets.deployment.int8.accuracy.rounding_sensitivity: noise of one int8
+#: step at the input of every convolution, linear and batch-norm layer): relative error <=
+#: max(0.1, 2 x sensitivity) (int8_error_bound). Measured int8 errors are 0.7-2.0x the
+#: sensitivity. It catches broken lowering (a mis-folded batch norm gave 3.4 on DenseNet-40;
+#: mis-sized int8 pools 1.1 and top-1 agreement 0 on torchvision's GoogLeNet), not the accuracy
+#: cost, which only trained networks measure (benchmarks/int8_accuracy.py). An earlier bound
+#: used noise on the input image only, which predicted a fifth of deep DenseNets' error
+#: (densenet121 failed it).
 
 
 def _untrained(name: str, size: int = 64) -> tuple[torch.nn.Module, int]:
     model = classicnets.create_model(name, num_classes=10)
     size = max(model.min_input_size, size)
-    calibrate_batchnorm(model, torch.randn(8, model.in_chans, size, size))
+    stand_in_batchnorm(model, torch.randn(8, model.in_chans, size, size))
     return model, size
 
 

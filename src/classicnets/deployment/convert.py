@@ -45,7 +45,7 @@ from ..layers.fused import fold_batchnorm_into, foldable
 from ..runtime.device import QUANTIZED_PRECISIONS, parse_precision
 
 if TYPE_CHECKING:
-    from .int8.quantize import QuantizedModel
+    from .int8.run import QuantizedModel
 
 __all__ = [
     "CHANNELS_LAST",

@@ -42,15 +42,13 @@ from torch import Tensor, nn
 from ..errors import ClassicNetsError
 
 if TYPE_CHECKING:
-    from ..weights import LoadReport, WeightsMetadata
+    from ..weights import WeightsMetadata
 
 __all__ = [
     "FORMATS",
     "ExportCheck",
     "ExportError",
-    "calibrate_batchnorm",
     "export_model",
-    "load_checkpoint",
     "load_exported",
     "max_rel_error",
     "read_export_metadata",
@@ -102,36 +100,6 @@ def max_rel_error(actual: Tensor, expected: Tensor) -> float:
     """``max |actual - expected| / max |expected|``: the error relative to the logits' scale."""
     actual, expected = actual.detach().double(), expected.detach().double()
     return float((actual - expected).abs().max() / expected.abs().max().clamp_min(1e-12))
-
-
-@torch.no_grad()
-def calibrate_batchnorm(model: nn.Module, images: Tensor) -> nn.Module:
-    """Set every batch norm's running statistics to those of ``images``; returns eval model.
-
-    A stand-in for trained statistics when checking an untrained model: with identity
-    statistics a very deep network overflows in eval mode (ResNet-1202: 600 residual branches
-    add up past float32), and there is nothing to compare an export against.
-    """
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    saved = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average: one batch gives exactly its statistics
-    model.train()
-    model(images)
-    for m, momentum in zip(norms, saved, strict=True):
-        m.momentum = momentum
-    return model.eval()
-
-
-def load_checkpoint(model: nn.Module, path: str | Path) -> LoadReport:
-    """Load a weight file into ``model`` exactly: any file ``load_weights`` reads (our
-    safetensors, a run directory or training checkpoint, a torchvision/timm state dict), every
-    key fitting and nothing adapted, so the export is the file's network. Raises
-    :class:`~classicnets.errors.WeightsError` otherwise."""
-    from ..weights import load_weights
-
-    return load_weights(model, Path(path), adapt=False)
 
 
 def _batch_dim() -> torch.export.Dim:

@@ -17,15 +17,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..models.registry import list_models, model_info
+from ..models.registry import model_info
 from ..runtime.table import format_table
 from .summary import summarize
 
-__all__ = ["Check", "VerifyResult", "render_results", "verify_model", "verify_models"]
+__all__ = ["Check", "VerifyResult", "render_results", "verify_model"]
 
 
 @dataclass
 class Check:
+    """One figure of a model against its expected value (the paper's or the reference's)."""
+
     what: str  # "paper params", "reference G mult-adds", ...
     expected: float
     computed: float
@@ -39,6 +41,8 @@ class Check:
 
 @dataclass
 class VerifyResult:
+    """Every check of one model, and the accepted deviation that explains a failed one."""
+
     name: str
     params: int  # without auxiliary classifiers
     macs: int
@@ -57,6 +61,8 @@ class VerifyResult:
 
 
 def verify_model(name: str) -> VerifyResult:
+    """The computed parameters and mult-adds of model ``name`` against its registered figures
+    (see the module docstring)."""
     info = model_info(name)
     fig = info.figures
     profile = summarize(name)
@@ -85,10 +91,6 @@ def verify_model(name: str) -> VerifyResult:
     return result
 
 
-def verify_models(pattern: str = "*") -> list[VerifyResult]:
-    return [verify_model(n) for n in list_models(pattern)]
-
-
 def _fmt(value: float | None, what: str) -> str:
     if value is None:
         return "-"
@@ -100,6 +102,8 @@ def _fmt(value: float | None, what: str) -> str:
 
 
 def render_results(results: list[VerifyResult]) -> str:
+    """A table of every check, a count of passes, accepted deviations and failures, then the
+    accepted deviations' explanations."""
     header = [
         "model",
         "params",

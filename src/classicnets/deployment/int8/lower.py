@@ -1,8 +1,7 @@
 """Rewrites of a converted int8 program that only the *compiled* copy gets.
 
-:class:`classicnets.deployment.int8.quantize.QuantizedModel` compiles a fresh copy of its program
-after these
-rewrites; the saved program and the ONNX export keep the standard quantize / dequantize form
+:class:`classicnets.deployment.int8.run.QuantizedModel` compiles a fresh copy of its program after
+these rewrites; the saved program and the ONNX export keep the standard quantize / dequantize form
 that other back ends read. Each rewrite computes what it replaces, bit for bit (tests compare
 them), but for :func:`merge_sibling_convolutions`, whose requantization may round a value one
 step the other way. Each exists because inductor's own lowering of the pattern is wrong or
@@ -15,6 +14,9 @@ slow in torch 2.14; docs/int8.md has the measurements.
 * :func:`widen_narrow_groups`: grouped convolutions of few channels per group run as fewer,
   wider groups with block-diagonal weights;
 * :func:`merge_sibling_convolutions`: convolutions reading the same uint8 tensor run as one.
+
+The bottom of ``int8/``: this imports nothing from it; :mod:`.prepare` uses its graph helpers
+(:func:`is_op`, :func:`graph_attribute`) and :mod:`.run` its :func:`rewrite_for_compile`.
 """
 
 from __future__ import annotations
@@ -422,9 +424,8 @@ def merge_sibling_convolutions(graph_module: GraphModule) -> int:
     return merged
 
 
-#: The rewrites :class:`classicnets.deployment.int8.quantize.QuantizedModel` applies, in this
-#: order, to the
-#: program it compiles.
+#: The rewrites :class:`classicnets.deployment.int8.run.QuantizedModel` applies, in this order,
+#: to the program it compiles.
 COMPILE_REWRITES = (
     lower_ceil_mode_pools,
     interleave_rgb_input,
