@@ -11,6 +11,7 @@ from .common import SubParsers, register_families
 def _cmd_list(args: argparse.Namespace) -> int:
     from ..models.registry import list_models, model_info
     from ..runtime.table import format_count, format_table
+    from ..tools.summary import model_figures
 
     register_families()
     names = list_models(args.pattern)
@@ -20,7 +21,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     rows = []
     for n in names:
         info = model_info(n)
-        params, macs = _static_figures(n)
+        params, macs = model_figures(n)
         rows.append(
             [n, info.family, str(info.input_size), format_count(params), format_count(macs),
              info.summary]
@@ -32,19 +33,6 @@ def _cmd_list(args: argparse.Namespace) -> int:
         "without auxiliary classifiers (training-only heads)."
     )
     return 0
-
-
-def _static_figures(name: str) -> tuple[int, int]:
-    """(params, mult-adds) from the table generated for this release (static_figures.py);
-    counted now for a model registered after it (a plug-in, or a new family)."""
-    from ..tools.static_figures import FIGURES
-
-    if name in FIGURES:
-        return FIGURES[name]
-    from ..tools.summary import summarize
-
-    profile = summarize(name)
-    return profile.inference_params, profile.macs
 
 
 def _cmd_info(args: argparse.Namespace) -> int:

@@ -173,6 +173,18 @@ def summarize(
     return profile_model(model, (size, size), model.in_chans, name=name)
 
 
+def model_figures(name: str) -> tuple[int, int]:
+    """A registered model's (inference params, mult-adds) at its paper's input size: from the
+    table generated for this release (``static_figures.py``), counted now for a model
+    registered after it (a plug-in, or a new family)."""
+    from .static_figures import FIGURES
+
+    if name in FIGURES:
+        return FIGURES[name]
+    profile = summarize(name)
+    return profile.inference_params, profile.macs
+
+
 def figures_table(pattern: str = "*") -> dict[str, tuple[int, int]]:
     """Computed now: each registered model's (inference params, mult-adds) at its paper's input
     size, the figures ``classicnets list`` shows (``static_figures.py`` holds them)."""
