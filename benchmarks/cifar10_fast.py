@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from classicnets.tools.bench import describe_machine
+from classicnets.tools.bench.machine import describe_machine
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

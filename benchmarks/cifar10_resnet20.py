@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from classicnets.tools.bench import cpu_name
+from classicnets.tools.bench.machine import cpu_name
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from classicnets.tools.bench import cpu_flags, cpu_name
+from classicnets.tools.bench.machine import cpu_flags, cpu_name
 
 ROOT = Path(__file__).resolve().parents[1]
 

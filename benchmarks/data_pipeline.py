@@ -35,7 +35,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from classicnets.tools.bench import describe_machine
+from classicnets.tools.bench.machine import describe_machine
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -58,7 +58,8 @@ def _python(code_or_args: list[str]) -> str:
 
 def step_speed(precision: str, channels_last: bool, repeats: int) -> float:
     code = (
-        "from classicnets.tools.bench import BenchConfig, run_bench\n"
+        "from classicnets.tools.bench.harness import run_bench\n"
+        "from classicnets.tools.bench.steps import BenchConfig\n"
         f"r = run_bench(BenchConfig('resnet20', mode='train', batch_size={BATCH}, "
         f"input_size=32, precision={precision!r}, channels_last={channels_last}, "
         f"retain_memory=True, warmup=3, repeats={repeats}))\n"

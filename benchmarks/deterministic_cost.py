@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 import classicnets
-from classicnets.tools.bench import describe_machine
+from classicnets.tools.bench.machine import describe_machine
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SETTINGS = ("off", "deterministic + fill", "deterministic, no fill")

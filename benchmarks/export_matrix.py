@@ -20,8 +20,9 @@ from pathlib import Path
 import torch
 
 import classicnets
-from classicnets.deployment.export import FORMATS, calibrate_batchnorm, export_model
-from classicnets.tools.bench import describe_machine
+from classicnets.deployment.export import FORMATS, export_model
+from classicnets.tools.bench.machine import describe_machine
+from classicnets.tools.untrained import stand_in_batchnorm
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             model = classicnets.create_model(name, num_classes=10)
             size = max(model.min_input_size, 32)
-            calibrate_batchnorm(model, torch.randn(8, model.in_chans, size, size))
+            stand_in_batchnorm(model, torch.randn(8, model.in_chans, size, size))
             cells = [f"`{name}`", str(size)]
             for fmt, suffix in FORMATS.items():
                 start = time.time()
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         "(the export saw batch 2; ONNX and torch.export with a dynamic batch dimension, "
         "TorchScript traced), and the time to export and check. 10 classes, input "
         "max(min_input_size, 32); batch-norm statistics set from a random batch first "
-        "(calibrate_batchnorm), so that deep untrained networks stay finite in eval mode.",
+        "(stand_in_batchnorm), so that deep untrained networks stay finite in eval mode.",
         "",
         "Machine: " + "; ".join(f"{k} {v}" for k, v in machine.items()),
         "",

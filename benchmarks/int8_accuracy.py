@@ -21,11 +21,9 @@ from pathlib import Path
 import torch
 
 from classicnets.data.datasets import open_split
-from classicnets.deployment.int8.quantize import (
-    calibration_batches,
-    quantize_int8,
-    uses_int8_kernels,
-)
+from classicnets.deployment.int8.calibrate import calibration_batches
+from classicnets.deployment.int8.quantize import quantize_int8
+from classicnets.deployment.int8.run import uses_int8_kernels
 from classicnets.evaluation.loading import load_trained
 from classicnets.preprocessing import for_dataset
 

@@ -7,9 +7,8 @@ Run it on a quiet machine: the four sides are timed alternately (A B C D A B C D
 process, so load drifts hit them equally, but a busy machine still makes the figures
 meaningless. For each model and batch size:
 
-* ``ours int8``: :func:`classicnets.deployment.int8.quantize.quantize_int8` (PT2E, x86 inductor
-quantizer,
-  compiled to oneDNN int8 kernels);
+* ``ours int8``: :func:`classicnets.deployment.int8.quantize.quantize_int8` (PT2E, x86
+  inductor quantizer, compiled to oneDNN int8 kernels);
 * ``tv int8``: torchvision's quantizable model of the same architecture, eager post-training
   quantization with its recommended ``x86`` engine and qconfig, calibrated on the *same* images
   (only where torchvision has one: resnet18, resnet50_v1_5, resnext101_32x8d,
@@ -40,10 +39,11 @@ import torchvision
 from torch import Tensor
 
 import classicnets
-from classicnets.deployment.int8.quantize import quantize_int8, uses_int8_kernels
+from classicnets.deployment.int8.quantize import quantize_int8
+from classicnets.deployment.int8.run import uses_int8_kernels
 from classicnets.models.registry import model_info
 from classicnets.runtime.allocator import memory_retained, retain_freed_memory
-from classicnets.tools.bench import describe_machine
+from classicnets.tools.bench.machine import describe_machine
 from classicnets.tools.reference import TORCHVISION_QUANTIZED, quantized_reference
 
 TV_OPTIONS = {"googlenet": {"aux_logits": False, "init_weights": True},
@@ -100,7 +100,7 @@ def time_alternately(
 
 def calibration_images(name: str, args: argparse.Namespace, size: int) -> list[Tensor]:
     if args.calibrate:
-        from classicnets.deployment.int8.quantize import calibration_batches
+        from classicnets.deployment.int8.calibrate import calibration_batches
         from classicnets.preprocessing import for_dataset
 
         prep = for_dataset("imagefolder", size)

@@ -194,7 +194,7 @@ def run_plain_loop(
         seconds = t - start
     finally:
         torch.set_num_threads(old_threads)
-    from classicnets.tools.bench import cpu_flags, cpu_name
+    from classicnets.tools.bench.machine import cpu_flags, cpu_name
 
     result = {
         "images_per_s": round(steps * batch_size / seconds, 2),

@@ -5,18 +5,16 @@
 Not a timing: correctness only (run it at low priority, ``nice -n 19``, on a busy machine). For
 each model, with random weights and batch-norm statistics set from a random batch (as in
 export_matrix.py): :func:`classicnets.deployment.int8.quantize.quantize_int8` calibrated on
-``--calibration``
-N(0, 1) images (the distribution the preprocessing produces), then a fresh batch of 16 images
-from the same distribution through the compiled int8 model, whose generated code must call
-oneDNN's int8 convolutions. Reported: int8 operators found, top-1 agreement with fp32, the
-logits' relative error, and two measures of the fp32 network's own sensitivity: to 0.4% Gaussian
-noise on the input image (about one int8 step), and to one int8 rounding's worth of noise at the
-input of every convolution, linear and batch-norm layer
-(:func:`classicnets.deployment.int8.quantize.rounding_sensitivity`, where int8 rounds). Untrained
-networks with
-batch norm amplify perturbations, which bounds what int8 agreement can be; the relative error
-must stay within :func:`classicnets.deployment.int8.quantize.int8_error_bound` of the rounding
-sensitivity (the
+``--calibration`` N(0, 1) images (the distribution the preprocessing produces), then a fresh
+batch of 16 images from the same distribution through the compiled int8 model, whose generated
+code must call oneDNN's int8 convolutions. Reported: int8 operators found, top-1 agreement with
+fp32, the logits' relative error, and two measures of the fp32 network's own sensitivity: to
+0.4% Gaussian noise on the input image (about one int8 step), and to one int8 rounding's worth
+of noise at the input of every convolution, linear and batch-norm layer
+(:func:`classicnets.deployment.int8.accuracy.rounding_sensitivity`, where int8 rounds).
+Untrained networks with batch norm amplify perturbations, which bounds what int8 agreement can
+be; the relative error must stay within
+:func:`classicnets.deployment.int8.accuracy.int8_error_bound` of the rounding sensitivity (the
 bound tests/test_quantize.py asserts). ``--fill`` (re)computes the sensitivities of the rows of an
 earlier report (fp32 only: the same seeds give the same images). Images are the model's
 minimum input size or 64 px, whichever is larger (``--size`` raises it). The table is rewritten
@@ -35,15 +33,15 @@ from pathlib import Path
 import torch
 
 import classicnets
-from classicnets.deployment.export import calibrate_batchnorm
-from classicnets.deployment.int8.quantize import (
+from classicnets.deployment.int8.accuracy import (
     compare_logits,
     int8_error_bound,
-    quantize_int8,
     rounding_sensitivity,
-    run_and_count_int8,
 )
-from classicnets.tools.bench import describe_machine
+from classicnets.deployment.int8.quantize import quantize_int8
+from classicnets.deployment.int8.run import run_and_count_int8
+from classicnets.tools.bench.machine import describe_machine
+from classicnets.tools.untrained import stand_in_batchnorm
 
 EVAL_IMAGES = 16
 
@@ -56,7 +54,7 @@ def untrained_inputs(
     torch.manual_seed(0)
     model = classicnets.create_model(name, num_classes=10)
     size = max(model.min_input_size, min_size)
-    calibrate_batchnorm(model, torch.randn(8, model.in_chans, size, size))
+    stand_in_batchnorm(model, torch.randn(8, model.in_chans, size, size))
     calibration = list(torch.randn(calibration_images, model.in_chans, size, size).split(8))
     images = torch.randn(EVAL_IMAGES, model.in_chans, size, size)
     return model.eval(), size, calibration, images

@@ -24,14 +24,14 @@ import torch
 from classicnets.factory import create_model
 from classicnets.models.registry import list_models, model_info
 from classicnets.runtime.allocator import memory_retained, retain_freed_memory
-from classicnets.tools.bench import (
-    BenchConfig,
+from classicnets.tools.bench.harness import (
     BenchResult,
-    describe_machine,
     run_bench,
     run_variants,
     saved_activation_bytes,
 )
+from classicnets.tools.bench.machine import describe_machine
+from classicnets.tools.bench.steps import BenchConfig
 from classicnets.tools.reference import NoReferenceError, comparable_model, paired_models
 
 REPRESENTATIVE = (

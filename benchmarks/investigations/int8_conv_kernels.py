@@ -38,7 +38,7 @@ from int8_speed import time_alternately
 import classicnets
 from classicnets.deployment.int8.quantize import quantize_int8
 from classicnets.models.registry import model_info
-from classicnets.tools.bench import describe_machine
+from classicnets.tools.bench.machine import describe_machine
 from classicnets.tools.reference import TORCHVISION_QUANTIZED, quantized_reference
 
 MARK = "-- logged calls start --"

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from classicnets.deployment.int8.lower import block_diagonal, group_merge
-from classicnets.tools.bench import describe_machine
+from classicnets.tools.bench.machine import describe_machine
 
 #: (model, stage, width, side, groups) of the ResNeXt 3x3 grouped convolutions
 LAYERS = [

@@ -6,15 +6,14 @@ top-level module, against fp32, on the untrained registry model and the images o
 
 For each model (random weights, batch-norm statistics from a random batch, 32 calibration and 16
 evaluation images N(0, 1): exactly ``quantize_matrix.py``'s inputs), the graph the quantizer sees
-(:func:`classicnets.deployment.int8.quantize.capture_for_quantization`) and its quantize/dequantize
-program
-(:func:`classicnets.deployment.int8.quantize.calibrate_and_convert`, float kernels, what the int8
-kernels
-compute up to rounding) run the same images; every node present in both (same name and shape)
-is compared, and each top-level module (stem, dense block, transition, stage, ...) reports the
-error of its last compared node. A convolution whose batch norm is folded is compared after the
-norm, where both graphs hold the same quantity. Steady growth from module to module says the
-error is rounding compounding with depth; a jump at one module points at that module.
+(:func:`classicnets.deployment.int8.prepare.capture_for_quantization`) and its
+quantize/dequantize program (:func:`classicnets.deployment.int8.calibrate.calibrate_and_convert`,
+float kernels, what the int8 kernels compute up to rounding) run the same images; every node
+present in both (same name and shape) is compared, and each top-level module (stem, dense block,
+transition, stage, ...) reports the error of its last compared node. A convolution whose batch
+norm is folded is compared after the norm, where both graphs hold the same quantity. Steady
+growth from module to module says the error is rounding compounding with depth; a jump at one
+module points at that module.
 """
 
 from __future__ import annotations
@@ -29,12 +28,10 @@ import torch
 from quantize_matrix import sensitivities, untrained_inputs  # the matrix's exact inputs
 from torch.fx import GraphModule, Interpreter, Node
 
-from classicnets.deployment.int8.quantize import (
-    calibrate_and_convert,
-    capture_for_quantization,
-    compare_logits,
-)
-from classicnets.tools.bench import describe_machine
+from classicnets.deployment.int8.accuracy import compare_logits
+from classicnets.deployment.int8.calibrate import calibrate_and_convert
+from classicnets.deployment.int8.prepare import capture_for_quantization
+from classicnets.tools.bench.machine import describe_machine
 
 
 class _Recorder(Interpreter):

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from classicnets.tools.bench import describe_machine
+from classicnets.tools.bench.machine import describe_machine
 
 SHAPES = [(64, 7), (64, 56), (256, 14), (512, 7)]  # (channels, side) of a 1x1 convolution
 

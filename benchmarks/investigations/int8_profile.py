@@ -26,7 +26,7 @@ import torch._inductor.config as inductor_config
 from int8_speed import calibration_images, sides
 
 from classicnets.models.registry import model_info
-from classicnets.tools.bench import describe_machine
+from classicnets.tools.bench.machine import describe_machine
 from classicnets.tools.reference import TORCHVISION_QUANTIZED
 
 CATEGORIES = (  # (label, pattern on the operator or kernel name); the first match wins
