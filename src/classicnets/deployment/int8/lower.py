@@ -264,8 +264,8 @@ def widen_narrow_groups(
     3x3 convolution of ResNeXt-101 32x8d's first stage (32 groups of 8 channels, 56 x 56, batch
     32) took 10.0-13.3 ms, and 4.8-5.8 ms as 4 groups of 64 channels, for eight times the
     multiplications; ResNeXt-50 32x4d's (groups of 4 channels) 9.3-10.7 ms against 2.4-2.8 ms
-    (AMX-INT8 CPU, benchmarks/results/int8_group_width.md). Groups of 32 channels gain nothing
-    from merging, wider ones lose, so they are left as they are.
+    (AMX-INT8 CPU, benchmarks/investigations/results/int8_group_width.md). Groups of 32
+    channels gain nothing from merging, wider ones lose, so they are left as they are.
     """
     rewritten = 0
     for conv in _narrow_grouped_convolutions(graph_module, narrow):
@@ -399,8 +399,8 @@ def merge_sibling_convolutions(graph_module: GraphModule) -> int:
     differ by one step where the product falls on a rounding boundary.
 
     Why: at batch 1 an int8 convolution call costs more than its kernel (PyTorch's PT2E
-    operator builds a oneDNN primitive descriptor on every call; benchmarks/results/
-    int8_op_overhead.md), and GoogLeNet's and Inception-v3's modules start with two or three
+    operator builds a oneDNN primitive descriptor on every call; benchmarks/investigations/
+    results/int8_op_overhead.md), and GoogLeNet's and Inception-v3's modules start with two or three
     1x1 convolutions of one input. GoogLeNet and Inception-v3 ran 1.24-1.27x as fast with it at
     batch 1, and 0.99-1.02x at batch 32, where the copies of the channel slices cost about what
     the calls saved (AMX-INT8 CPU; docs/int8.md).
