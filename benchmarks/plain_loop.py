@@ -194,8 +194,6 @@ def run_plain_loop(
         seconds = t - start
     finally:
         torch.set_num_threads(old_threads)
-    from classicnets.tools.bench.machine import cpu_flags, cpu_name
-
     result = {
         "images_per_s": round(steps * batch_size / seconds, 2),
         "seconds": round(seconds, 4),
@@ -217,33 +215,45 @@ def run_plain_loop(
             "data_dir": str(root),
             "train_images": len(dataset),
         },
-        "machine": {
-            "cpu": cpu_name(),
-            "cpu flags": cpu_flags(),
-            "cores": os.cpu_count(),
-            "load average (1/5/15 min)": " ".join(f"{v:.2f}" for v in os.getloadavg()),
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "torchvision": torchvision.__version__,
-        },
+        "machine": _machine(),
     }
     if verbose:
-        s = result["settings"]
-        print(
-            f"plain loop: resnet20, {s['precision']}"
-            f"{' channels_last' if channels_last else ''}, batch {batch_size}, "
-            f"{workers} workers, {s['threads']} threads, transforms {transforms}, "
-            f"{warmup} warm-up + {steps} timed steps"
-        )
-        print(
-            f"  {result['images_per_s']} images/s end to end ({seconds:.3f} s, of which "
-            f"{wait:.3f} s waiting for data); loss {result['loss_first']} -> "
-            f"{result['loss_last']}"
-        )
-        m = result["machine"]
-        print(f"  {m['cpu']}, {m['cores']} cores, load {m['load average (1/5/15 min)']}")
-        print(f"  {m['cpu flags']}", flush=True)
+        _print_result(result, seconds, wait)
     return result
+
+
+def _machine() -> dict[str, Any]:
+    """The machine a plain-loop result was measured on."""
+    from classicnets.tools.bench.machine import cpu_flags, cpu_name
+
+    return {
+        "cpu": cpu_name(),
+        "cpu flags": cpu_flags(),
+        "cores": os.cpu_count(),
+        "load average (1/5/15 min)": " ".join(f"{v:.2f}" for v in os.getloadavg()),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+    }
+
+
+def _print_result(result: dict[str, Any], seconds: float, wait: float) -> None:
+    """Print :func:`run_plain_loop`'s result (``seconds`` and ``wait`` unrounded)."""
+    s = result["settings"]
+    print(
+        f"plain loop: resnet20, {s['precision']}"
+        f"{' channels_last' if s['channels_last'] else ''}, batch {s['batch_size']}, "
+        f"{s['workers']} workers, {s['threads']} threads, transforms {s['transforms']}, "
+        f"{s['warmup']} warm-up + {s['steps']} timed steps"
+    )
+    print(
+        f"  {result['images_per_s']} images/s end to end ({seconds:.3f} s, of which "
+        f"{wait:.3f} s waiting for data); loss {result['loss_first']} -> "
+        f"{result['loss_last']}"
+    )
+    m = result["machine"]
+    print(f"  {m['cpu']}, {m['cores']} cores, load {m['load average (1/5/15 min)']}")
+    print(f"  {m['cpu flags']}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

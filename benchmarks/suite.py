@@ -133,7 +133,7 @@ def _md_table(rows: list[dict], columns: list[str]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--models", default=",".join(REPRESENTATIVE))
     p.add_argument("--configs", default=",".join(SETTINGS), help=", ".join(SETTINGS))
@@ -155,7 +155,11 @@ def main(argv: list[str] | None = None) -> int:
         help="keep freed memory in the process for every row (classicnets.runtime.allocator): "
         "no page faults per step, for ours and the reference alike",
     )
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.retain_memory:
