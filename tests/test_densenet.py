@@ -16,9 +16,9 @@ from classicnets.models.densenet import (
     DenseNet,
     Transition,
     cifar_layers_per_block,
-    from_torchvision,
 )
-from helpers import meta_model, randomize_bn
+from conversions import densenet_from_torchvision
+from helpers import meta_model
 
 
 def _count(model: nn.Module, kind: type[nn.Module]) -> int:
@@ -207,24 +207,7 @@ def test_memory_efficient_does_nothing_without_autograd() -> None:
         torch.testing.assert_close(efficient.eval()(x), standard.eval()(x), rtol=0, atol=0)
 
 
-# -- oracle: torchvision's DenseNet with random weights, copied into ours -----------------------
-
-ORACLE = ["densenet121", "densenet161", "densenet169", "densenet201"]
-
-
-@pytest.mark.parametrize("name", ORACLE)
-def test_same_logits_as_torchvision(name: str) -> None:
-    tvm = pytest.importorskip("torchvision.models")
-    reference = getattr(tvm, name)(weights=None).eval()
-    randomize_bn(reference)
-    model = meta_model(name, DenseNet).eval()
-    model.load_state_dict(from_torchvision(reference.state_dict()), strict=True, assign=True)
-    x = torch.randn(1, 3, 64, 64)
-    with torch.no_grad():
-        expected, got = reference(x), model(x)
-    scale = float(expected.abs().max())
-    assert scale > 0
-    assert float((expected - got).abs().max()) <= 1e-5 * max(scale, 1.0)
+# -- torchvision key layout (the oracles for every foreign DenseNet are in test_weights.py) ----
 
 
 def test_published_key_layout_maps_too() -> None:
@@ -241,5 +224,6 @@ def test_published_key_layout_maps_too() -> None:
     }
     assert legacy.keys() != sd.keys()
     assert (
-        from_torchvision(legacy).keys() == meta_model("densenet121", DenseNet).state_dict().keys()
+        densenet_from_torchvision(legacy).keys()
+        == meta_model("densenet121", DenseNet).state_dict().keys()
     )

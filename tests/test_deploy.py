@@ -11,8 +11,18 @@ import classicnets
 from classicnets.deployment.convert import DeployedModel, deploy, fold_batchnorm
 from classicnets.deployment.export import max_rel_error
 from classicnets.layers import ConvNormAct
-from classicnets.layers.fused import BatchNormReLU, FusedConv, onednn_fusion_available
-from classicnets.models.densenet import DenseBlock, DenseLayer
+from classicnets.layers.fused import (
+    BatchNormReLU,
+    FusedConv,
+    FusedResidual,
+    onednn_fusion_available,
+)
+from classicnets.models.densenet import (
+    DenseBlock,
+    DenseLayer,
+    FusedDenseLayer,
+    PreallocatedDenseBlock,
+)
 from classicnets.models.resnet import ResidualBlock
 from classicnets.runtime.device import parse_precision
 from classicnets.tools.untrained import stand_in_batchnorm
@@ -96,13 +106,17 @@ def test_deploy_fuses_relus_residual_adds_and_dense_bottlenecks(
     d = deploy(model)
     convs = [m for m in d.modules() if isinstance(m, FusedConv)]
     assert len(convs) == units  # every conv: ConvNormAct units, DenseNet bottleneck conv1s
-    assert sum(getattr(m, "fused_tail", False) for m in d.modules()) == tails
+    # residual blocks swapped for their fused form: the tail adds the shortcut, applies the ReLU
+    assert sum(isinstance(m, FusedResidual) for m in d.modules()) == tails
+    assert all(m.tail.relu for m in d.modules() if isinstance(m, FusedResidual))
     if name == "seresnet50":  # SE sits between the last conv and the addition: not fused
-        assert not any(m.fused_tail for m in d.modules() if isinstance(m, ResidualBlock))
+        assert sum(isinstance(m, ResidualBlock) for m in d.modules()) == 16
     if name == "densenet121":  # bottleneck norm folded, pre-activation in one pass, no cats
-        layers = [m for m in d.modules() if isinstance(m, DenseLayer)]
-        assert all(m.norm2 is None and isinstance(m.norm1, BatchNormReLU) for m in layers)
-        assert all(m.preallocated for m in d.modules() if isinstance(m, DenseBlock))
+        assert not any(isinstance(m, DenseLayer | DenseBlock) for m in d.modules())
+        layers = [m for m in d.modules() if isinstance(m, FusedDenseLayer)]
+        assert len(layers) == 58 and all(isinstance(m[0], BatchNormReLU) for m in layers)
+        assert not any(isinstance(n, nn.BatchNorm2d) for m in layers for n in m.modules())
+        assert sum(isinstance(m, PreallocatedDenseBlock) for m in d.modules()) == 4
     plain = deploy(model, fuse=False)
     assert not any(isinstance(m, FusedConv) for m in plain.modules())
     with torch.no_grad():

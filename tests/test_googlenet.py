@@ -14,9 +14,9 @@ from classicnets.models.googlenet import (
     TORCHVISION_INPUT,
     GoogLeNetAux,
     InceptionV1Block,
-    from_torchvision,
 )
 from classicnets.tools.summary import profile_model, render, summarize
+from conversions import googlenet_from_torchvision
 from helpers import meta_model, randomize_bn
 
 # -- Table 1 and the paper's layers --------------------------------------------------------------
@@ -237,37 +237,14 @@ def test_input_transform_is_an_explicit_module() -> None:
     torch.testing.assert_close(out, (pixels - t_mean) / t_std)
 
 
-def test_same_logits_as_torchvision() -> None:
-    tvm = pytest.importorskip("torchvision.models")
-    reference = tvm.googlenet(
-        weights=None, aux_logits=True, transform_input=True, init_weights=True
-    )
-    randomize_bn(reference)
-    model = classicnets.create_model("googlenet_torchvision", transform_input=True)
-    model.load_state_dict(from_torchvision(reference.state_dict()), strict=True)
-    x = torch.randn(2, 3, 64, 64)
-    reference.eval(), model.eval()
-    with torch.no_grad():
-        torch.testing.assert_close(model(x), reference(x), rtol=1e-5, atol=1e-5)
-    # training mode with dropout and BN frozen: the auxiliary heads agree too
-    reference.train(), model.train()
-    for m in [*reference.modules(), *model.modules()]:
-        if isinstance(m, nn.Dropout | nn.BatchNorm2d):
-            m.eval()
-    with torch.no_grad():
-        expected = reference(x)
-        logits, (aux1, aux2) = model.forward_with_aux(x)
-    torch.testing.assert_close(logits, expected.logits, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(aux1, expected.aux_logits1, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(aux2, expected.aux_logits2, rtol=1e-5, atol=1e-5)
-
-
 def test_torchvision_checkpoint_without_aux() -> None:
     tvm = pytest.importorskip("torchvision.models")
     reference = tvm.googlenet(weights=None, aux_logits=True, init_weights=False).eval()
     randomize_bn(reference)
     model = classicnets.create_model("googlenet_torchvision", aux_logits=False).eval()
-    model.load_state_dict(from_torchvision(reference.state_dict(), aux_logits=False), strict=True)
+    model.load_state_dict(
+        googlenet_from_torchvision(reference.state_dict(), aux_logits=False), strict=True
+    )
     x = torch.randn(1, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(model(x), reference(x), rtol=1e-5, atol=1e-5)

@@ -1,4 +1,7 @@
-"""ResNet specifics: shortcut options, stride placement, init, CIFAR nets, torchvision oracle."""
+"""ResNet specifics: shortcut options, stride placement, init, CIFAR nets.
+
+The torchvision/timm oracles for every foreign ResNet are in test_weights.py (FOREIGN_ARCHS).
+"""
 
 from __future__ import annotations
 
@@ -11,11 +14,10 @@ from classicnets.models.resnet import (
     IMAGENET_DEPTHS,
     Bottleneck,
     ZeroPadShortcut,
-    from_torchvision,
     make_shortcut,
 )
 from classicnets.tools.summary import count_params
-from helpers import meta_model, randomize_bn
+from helpers import meta_model
 
 
 def _blocks(model: nn.Module) -> list[nn.Module]:
@@ -87,39 +89,3 @@ def test_cifar_layout() -> None:
     assert len(model.layer1) == 9 and model.min_input_size == 4
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     assert len(convs) == 6 * 9 + 1  # 6n+2 layers: the convs plus the fc
-
-
-# -- oracle: torchvision's ResNet with random weights, copied into ours ------------------------
-
-ORACLE = {
-    "resnet18": "resnet18",
-    "resnet34": "resnet34",
-    "resnet50_v1_5": "resnet50",
-    "resnet101_v1_5": "resnet101",
-    "resnet152_v1_5": "resnet152",
-}
-
-
-@pytest.mark.parametrize("ours,theirs", ORACLE.items())
-def test_same_logits_as_torchvision(ours: str, theirs: str) -> None:
-    tvm = pytest.importorskip("torchvision.models")
-    reference = getattr(tvm, theirs)(weights=None).eval()
-    randomize_bn(reference)
-    model = classicnets.create_model(ours).eval()
-    model.load_state_dict(from_torchvision(reference.state_dict()), strict=True)
-    x = torch.randn(2, 3, 96, 96)
-    with torch.no_grad():
-        expected, got = reference(x), model(x)
-    scale = float(expected.abs().max())
-    assert float((expected - got).abs().max()) <= 1e-5 * max(scale, 1.0)
-
-
-def test_same_logits_as_timm_resnet50() -> None:
-    timm = pytest.importorskip("timm")
-    reference = timm.create_model("resnet50", pretrained=False).eval()
-    randomize_bn(reference)
-    model = classicnets.create_model("resnet50_v1_5").eval()
-    model.load_state_dict(from_torchvision(reference.state_dict()), strict=True)
-    x = torch.randn(1, 3, 64, 64)
-    with torch.no_grad():
-        torch.testing.assert_close(model(x), reference(x), rtol=1e-5, atol=1e-5)

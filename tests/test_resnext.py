@@ -7,14 +7,9 @@ import torch
 from torch import nn
 
 import classicnets
-from classicnets.models.resnet import (
-    Bottleneck,
-    ResNet,
-    from_torchvision,
-    grouped_to_paths,
-    paths_to_grouped,
-)
+from classicnets.models.resnet import Bottleneck, ResNet
 from classicnets.tools.summary import count_params
+from conversions import grouped_to_paths, paths_to_grouped
 from helpers import meta_model, randomize_bn
 
 
@@ -136,35 +131,3 @@ def test_cifar_resnext29_layout() -> None:
         m for n, m in model.named_modules() if isinstance(m, nn.Conv2d) and "shortcut" not in n
     ]
     assert len(branch_convs) + 1 == 29  # 3x3 stem + 9 blocks x 3 convs + FC
-
-
-# -- oracles: torchvision / timm with random weights -----------------------------------------
-
-TORCHVISION = ["resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d"]
-
-
-def _same_logits(model: nn.Module, reference: nn.Module, size: int = 64) -> None:
-    x = torch.randn(1, 3, size, size)
-    with torch.no_grad():
-        expected, got = reference(x), model(x)
-    scale = max(float(expected.abs().max()), 1.0)
-    assert float((expected - got).abs().max()) <= 1e-5 * scale
-
-
-@pytest.mark.parametrize("name", TORCHVISION)
-def test_same_logits_as_torchvision(name: str) -> None:
-    tvm = pytest.importorskip("torchvision.models")
-    reference = getattr(tvm, name)(weights=None).eval()
-    randomize_bn(reference)
-    model = classicnets.create_model(name).eval()
-    model.load_state_dict(from_torchvision(reference.state_dict()), strict=True)
-    _same_logits(model, reference)
-
-
-def test_same_logits_as_timm_resnext101_32x4d() -> None:
-    timm = pytest.importorskip("timm")
-    reference = timm.create_model("resnext101_32x4d", pretrained=False).eval()
-    randomize_bn(reference)
-    model = classicnets.create_model("resnext101_32x4d").eval()
-    model.load_state_dict(from_torchvision(reference.state_dict()), strict=True)
-    _same_logits(model, reference)

@@ -14,7 +14,7 @@ from torch import nn
 import classicnets
 from classicnets.errors import InputShapeError
 from classicnets.models.vgg import CONFIGS, VGG, VGGHead, from_torchvision
-from helpers import meta_model, randomize_bn
+from helpers import meta_model
 
 NAMES = {
     "A": "vgg11",
@@ -130,37 +130,7 @@ def test_dense_form_shares_the_weights(vgg11: VGG) -> None:
     assert {id(p) for p in dense.parameters()} == {id(p) for p in vgg11.parameters()}
 
 
-# -- oracle: torchvision's VGG with random weights, copied into ours ----------------------------
-
-ORACLE = ["vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"]
-
-
-def _fill_random(model: nn.Module) -> None:
-    """Random weights for a model made with ``to_empty`` (one pass, cheaper than its init)."""
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d | nn.Linear):
-            nn.init.kaiming_normal_(m.weight)
-            nn.init.uniform_(m.bias, -0.1, 0.1)
-        elif isinstance(m, nn.BatchNorm2d):
-            m.num_batches_tracked.zero_()
-    randomize_bn(model)
-
-
-@pytest.mark.parametrize("name", ORACLE)
-def test_same_logits_as_torchvision(name: str) -> None:
-    tvm = pytest.importorskip("torchvision.models")
-    with torch.device("meta"):
-        reference = getattr(tvm, name)(weights=None)
-    reference = reference.to_empty(device="cpu").eval()
-    _fill_random(reference)
-    model = meta_model(name, VGG).eval()
-    model.load_state_dict(from_torchvision(reference.state_dict()), strict=True, assign=True)
-    x = torch.randn(2, 3, 64, 64)  # a 2x2 map, pooled to 7x7 by both before FC-4096
-    with torch.no_grad():
-        expected, got = reference(x), model(x)
-    scale = float(expected.abs().max())
-    assert scale > 0
-    assert float((expected - got).abs().max()) <= 1e-5 * max(scale, 1.0)
+# -- torchvision key layout (the oracles for every foreign VGG are in test_weights.py) ---------
 
 
 def test_from_torchvision_rejects_an_unknown_layout() -> None:

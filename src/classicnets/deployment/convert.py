@@ -91,18 +91,31 @@ def fold_batchnorm(model: nn.Module) -> int:
 
 
 def fuse_convolutions(model: nn.Module) -> int:
-    """Fuse convolutions with what follows them, in place: every module's
-    ``fuse_for_inference()`` (``ConvNormAct``: conv + ReLU; residual blocks: + the shortcut's
-    addition; DenseNet's bottleneck: its second norm), children before their parents. Eval mode
-    only, after :func:`fold_batchnorm`. Returns the number of fusions."""
+    """Swap in the fused inference form of every module that offers one, in place; returns the
+    number of swaps.
+
+    A module's ``fused_for_inference()`` returns its replacement, or None where it cannot fuse
+    (``ConvNormAct``: conv + ReLU as one ``FusedConv``; residual blocks: + the shortcut's
+    addition; DenseNet's layers, transitions and blocks: see ``models/densenet.py``). Children
+    are swapped before their parents, so a block builds its fused form from fused units. Eval
+    mode only, after :func:`fold_batchnorm`.
+    """
     if model.training:
         raise ValueError("fuse_convolutions needs a model in eval mode (call model.eval() first)")
-    fused = 0
-    for module in reversed(list(model.modules())):  # children first: blocks fuse their units
-        hook = getattr(module, "fuse_for_inference", None)
-        if callable(hook):
-            fused += int(bool(hook()))
-    return fused
+    return _swap_fused(model)
+
+
+def _swap_fused(module: nn.Module) -> int:
+    """Replace ``module``'s children, depth first, by their ``fused_for_inference()``."""
+    swapped = 0
+    for name, child in list(module.named_children()):
+        swapped += _swap_fused(child)
+        fuse = getattr(child, "fused_for_inference", None)
+        replacement = fuse() if callable(fuse) else None
+        if replacement is not None:
+            setattr(module, name, replacement.train(child.training))
+            swapped += 1
+    return swapped
 
 
 # -- the deployed model --------------------------------------------------------------------------

@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 from torch import Tensor, nn
 
+from .fused import FusedConv
+
 
 class ConvNormAct(nn.Module):
     """``conv -> batch norm -> ReLU``; each of the last two can be switched off.
@@ -57,16 +59,13 @@ class ConvNormAct(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.act(self.bn(self.conv(x)))
 
-    def fuse_for_inference(self) -> bool:
-        """``deploy()``, after the batch norm was folded: the convolution and its ReLU become one
-        :class:`~classicnets.layers.fused.FusedConv` call (``self.conv``)."""
-        from .fused import FusedConv
-
+    def fused_for_inference(self) -> nn.Module | None:
+        """``deploy()``'s replacement, once the batch norm was folded: the convolution and its
+        ReLU as one :class:`~classicnets.layers.fused.FusedConv` call; None where the unit
+        still normalises or ends in another activation."""
         relu = isinstance(self.act, nn.ReLU)
         if not isinstance(self.bn, nn.Identity) or not (relu or isinstance(self.act, nn.Identity)):
-            return False
+            return None
         if not isinstance(self.conv, nn.Conv2d) or isinstance(self.conv.padding, str):
-            return False
-        self.conv = FusedConv(self.conv, relu=relu)  # type: ignore[assignment]
-        self.act = nn.Identity()
-        return True
+            return None
+        return FusedConv(self.conv, relu=relu)

@@ -9,9 +9,13 @@ where most of ``deploy``'s speed-up over BN folding alone comes from (benchmarks
 
 The oneDNN path is taken for float32 and bfloat16 CPU tensors when PyTorch was built with it
 (every official build); otherwise (CUDA, fp16, a build without oneDNN) ``FusedConv`` computes
-the same function with plain operations, so a deployed model runs everywhere. Models that fuse
-more than ``ConvNormAct`` units (residual additions, DenseNet's bottleneck norm) do so in a
-``fuse_for_inference()`` method of their block, which ``deploy`` calls.
+the same function with plain operations, so a deployed model runs everywhere.
+
+The papers' modules never branch on being deployed: a module that has a fused form offers it
+through ``fused_for_inference()``, which returns its replacement (or None where it cannot fuse),
+and ``deploy`` swaps it in (``deployment.convert.fuse_convolutions``). ``ConvNormAct`` becomes a
+:class:`FusedConv`, a residual block a :class:`FusedResidual`; DenseNet's fused layers live
+beside the family (``models/densenet.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from torch import Tensor, nn
 __all__ = [
     "BatchNormReLU",
     "FusedConv",
+    "FusedResidual",
     "batchnorm_affine",
     "fold_batchnorm_into",
     "foldable",
@@ -141,7 +146,7 @@ class BatchNormReLU(nn.Module):
 
     For the batch norms that follow a ReLU or an addition (DenseNet's pre-activation units) and
     so cannot be folded into a convolution. ``x`` is read where it lies: a channel slice of a
-    larger buffer costs no copy (DenseNet's concatenation, see ``densenet.DenseBlock``).
+    larger buffer costs no copy (DenseNet's concatenation, see ``densenet.PreallocatedDenseBlock``).
     """
 
     def __init__(self, bn: nn.BatchNorm2d) -> None:
@@ -155,3 +160,38 @@ class BatchNormReLU(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.addcmul(self.shift, x, self.scale).relu_()
+
+
+class FusedResidual(nn.Module):
+    """Inference: a residual block whose last convolution (``tail``, a :class:`FusedConv` with
+    ReLU) also adds the shortcut and applies the block's ReLU, in one oneDNN call.
+
+    Computes ``post(tail(head(pre(x)), identity(shortcut(x))))``: ``head`` is the residual
+    branch up to its last convolution; ``pre``, ``identity`` and ``post`` are the block's
+    channel-preserving modules before the branch, on the shortcut and after the ReLU (SENet's
+    SE-PRE, SE-Identity and SE-POST blocks), ``nn.Identity`` where the block has none.
+    """
+
+    def __init__(
+        self,
+        head: nn.Module,
+        tail: FusedConv,
+        shortcut: nn.Module,
+        *,
+        pre: nn.Module | None = None,
+        identity: nn.Module | None = None,
+        post: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        if not tail.relu:
+            raise ValueError("FusedResidual needs a tail that applies the block's ReLU")
+        self.pre = pre if pre is not None else nn.Identity()
+        self.head = head
+        self.tail = tail
+        self.shortcut = shortcut
+        self.identity = identity if identity is not None else nn.Identity()
+        self.post = post if post is not None else nn.Identity()
+
+    def forward(self, x: Tensor) -> Tensor:
+        shortcut = self.identity(self.shortcut(x))
+        return self.post(self.tail(self.head(self.pre(x)), shortcut))

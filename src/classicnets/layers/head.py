@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 from torch import Tensor, nn
+
+GlobalPool = Literal["avg", "max"]
 
 
 class ClassifierHead(nn.Module):
@@ -13,10 +17,15 @@ class ClassifierHead(nn.Module):
     """
 
     def __init__(
-        self, in_features: int, num_classes: int, *, drop_rate: float = 0.0, pool: str = "avg"
+        self,
+        in_features: int,
+        num_classes: int,
+        *,
+        drop_rate: float = 0.0,
+        pool: GlobalPool = "avg",
     ) -> None:
         super().__init__()
-        if pool not in ("avg", "max"):
+        if pool not in get_args(GlobalPool):
             raise ValueError(f"pool must be 'avg' or 'max', got {pool!r}")
         self.in_features = in_features
         self.pool_type = pool

@@ -31,7 +31,7 @@ stage...); :class:`SEConfig` carries the block's own options so that any family 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor, nn
@@ -41,7 +41,11 @@ __all__ = ["SEConfig", "SqueezeExcite", "se_hidden_channels"]
 Squeeze = Literal["avg", "max"]
 Excitation = Literal["sigmoid", "relu", "tanh"]
 
-_GATES: dict[str, type[nn.Module]] = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU, "tanh": nn.Tanh}
+_GATES: dict[Excitation, type[nn.Module]] = {
+    "sigmoid": nn.Sigmoid,
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+}
 
 
 def se_hidden_channels(channels: int, reduction: int, divisor: int | None = None) -> int:
@@ -64,9 +68,9 @@ def _check_options(
         raise ValueError(f"the SE reduction ratio r must be an integer >= 1, got {reduction!r}")
     if divisor is not None and (not isinstance(divisor, int) or divisor < 1):
         raise ValueError(f"the SE width divisor must be None or an integer >= 1, got {divisor!r}")
-    if squeeze not in ("avg", "max"):
+    if squeeze not in get_args(Squeeze):
         raise ValueError(f"SE squeeze must be 'avg' (paper) or 'max', got {squeeze!r}")
-    if excitation not in _GATES:
+    if excitation not in get_args(Excitation):
         raise ValueError(
             f"SE excitation must be 'sigmoid' (paper), 'relu' or 'tanh', got {excitation!r}"
         )

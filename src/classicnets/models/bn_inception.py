@@ -42,7 +42,7 @@ this project's convention does not).
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, get_args
 
 from torch import nn
 
@@ -54,6 +54,7 @@ from .specs import BN_INCEPTION_PAPER as PAPER
 from .specs import SENET_PAPER, ErrorFigure, PaperFigures
 
 PoolKind = Literal["avg", "max"]
+Stride = Literal[1, 2]
 
 
 class BNInceptionRow(NamedTuple):
@@ -90,6 +91,50 @@ STAGES: tuple[tuple[str, ...], ...] = (
 )
 
 
+# -- the paper's figures, one entry per registered model -------------------------------------------
+
+FIGURES: dict[str, PaperFigures] = {
+    "bn_inception": PaperFigures(
+        source="BN Sec. 4.2, Figure 5; I3 Table 3; S1 Table 2",
+        paper_macs=2.0e9,
+        ref_params=11_285_224,
+        ref_gmacs=2.033,
+        ref_source="computed from Figure 5's columns (no torchvision/timm model)",
+        errors=(
+            ErrorFigure(
+                25.2,
+                7.8,
+                "ImageNet val",
+                "single crop, 48,238 non-blacklisted images",
+                "I3 Table 3",
+            ),
+            ErrorFigure(25.2, 7.82, "ImageNet val", "single crop (SENet's citation)", "S1 Table 2"),
+            ErrorFigure(None, 4.9, "ImageNet val", "ensemble of 6 networks, multi-crop", "BN"),
+        ),
+        notes="SENet's re-implementation counts 2.03 GFLOPs (= G mult-adds), as computed here.",
+    ),
+    "se_bn_inception": PaperFigures(
+        source="S1 Sec. 4, Fig. 2, Table 2; S2",
+        paper_macs=2.04e9,
+        ref_params=11_931_622,
+        ref_gmacs=2.033,
+        ref_source="computed: bn_inception + an SE block (r=16) on each of the 10 inception "
+        "modules (no torchvision/timm model)",
+        errors=(
+            ErrorFigure(
+                24.23,
+                7.14,
+                "ImageNet val",
+                "single 224x224 center crop (re-implementation)",
+                "S1 Table 2",
+            ),
+            ErrorFigure(23.62, 7.04, "ImageNet val", "released Caffe model, single crop", "S2"),
+        ),
+        notes="BN-Inception's re-implementation is 2.03 GFLOPs in SENet Table 2 (2.033 G here).",
+    ),
+}
+
+
 class BNInceptionBlock(ConcatBranches):
     """The batch-normalised inception module: 1x1 | 1x1 -> 3x3 | 1x1 -> 3x3 -> 3x3 | pool -> 1x1.
 
@@ -99,6 +144,8 @@ class BNInceptionBlock(ConcatBranches):
     widths on 192 channels give 64 + 96 + 96 + 64 = 320::
 
         BNInceptionBlock(192, 64, 64, 96, 64, 96, pool="avg", pool_proj=64)  # 192 -> 320
+
+    ``se``: an SE block on the concatenated output (SENet Fig. 2).
     """
 
     def __init__(
@@ -112,12 +159,13 @@ class BNInceptionBlock(ConcatBranches):
         *,
         pool: PoolKind = "avg",
         pool_proj: int = 0,
-        stride: int = 1,
+        stride: Stride = 1,
         bn_eps: float = 1e-5,
+        se: SEConfig | None = None,
     ) -> None:
-        if pool not in ("avg", "max"):
+        if pool not in get_args(PoolKind):
             raise ValueError(f"pool must be 'avg' or 'max', got {pool!r}")
-        if stride not in (1, 2):
+        if stride not in get_args(Stride):
             raise ValueError(f"stride must be 1 or 2, got {stride}")
         if stride == 2 and (ch1x1 or pool_proj):
             raise ValueError("a stride-2 module has no 1x1 branch and no pool projection (0, 0)")
@@ -156,6 +204,8 @@ class BNInceptionBlock(ConcatBranches):
         super().__init__(**branches)
         self.in_channels = in_channels
         self.out_channels = ch1x1 + ch3x3 + ch_dbl + (pool_proj or in_channels)
+        if se is not None:
+            self.set_se(se.build(self.out_channels))
 
 
 class BNInception(ClassicNet):
@@ -203,9 +253,8 @@ class BNInception(ClassicNet):
                     pool_proj=row.pool_proj,
                     stride=row.stride,
                     bn_eps=bn_eps,
+                    se=se,
                 )
-                if se is not None:
-                    block.set_se(se.build(block.out_channels))
                 self.add_module(f"inception{name}", block)
                 modules.append(f"inception{name}")
                 channels = block.out_channels
@@ -220,60 +269,14 @@ class BNInception(ClassicNet):
 CHECKPOINTS = CheckpointFormats("bn_inception")
 
 
-@register_model(
-    checkpoints=CHECKPOINTS,
-    family="inception",
-    paper=PAPER,
-    figures=PaperFigures(
-        source="BN Sec. 4.2, Figure 5; I3 Table 3; S1 Table 2",
-        paper_macs=2.0e9,
-        ref_params=11_285_224,
-        ref_gmacs=2.033,
-        ref_source="computed from Figure 5's columns (no torchvision/timm model)",
-        errors=(
-            ErrorFigure(
-                25.2,
-                7.8,
-                "ImageNet val",
-                "single crop, 48,238 non-blacklisted images",
-                "I3 Table 3",
-            ),
-            ErrorFigure(25.2, 7.82, "ImageNet val", "single crop (SENet's citation)", "S1 Table 2"),
-            ErrorFigure(None, 4.9, "ImageNet val", "ensemble of 6 networks, multi-crop", "BN"),
-        ),
-        notes="SENet's re-implementation counts 2.03 GFLOPs (= G mult-adds), as computed here.",
-    ),
-)
-def bn_inception(**options: object) -> BNInception:
+@register_model(family="inception", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def bn_inception(**options: Any) -> BNInception:
     """BN-Inception (Inception v2 of the BN paper): batch norm everywhere, double 3x3s."""
-    return BNInception(**options)  # type: ignore[arg-type]
+    return BNInception(**options)
 
 
-@register_model(
-    checkpoints=CHECKPOINTS,
-    family="senet",
-    paper=SENET_PAPER,
-    figures=PaperFigures(
-        source="S1 Sec. 4, Fig. 2, Table 2; S2",
-        paper_macs=2.04e9,
-        ref_params=11_931_622,
-        ref_gmacs=2.033,
-        ref_source="computed: bn_inception + an SE block (r=16) on each of the 10 inception "
-        "modules (no torchvision/timm model)",
-        errors=(
-            ErrorFigure(
-                24.23,
-                7.14,
-                "ImageNet val",
-                "single 224x224 center crop (re-implementation)",
-                "S1 Table 2",
-            ),
-            ErrorFigure(23.62, 7.04, "ImageNet val", "released Caffe model, single crop", "S2"),
-        ),
-        notes="BN-Inception's re-implementation is 2.03 GFLOPs in SENet Table 2 (2.033 G here).",
-    ),
-)
-def se_bn_inception(**options: object) -> BNInception:
+@register_model(family="senet", paper=SENET_PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def se_bn_inception(**options: Any) -> BNInception:
     """SE-BN-Inception: BN-Inception with an SE block (r=16) on every inception module."""
     options.setdefault("se", SEConfig())
-    return BNInception(**options)  # type: ignore[arg-type]
+    return BNInception(**options)

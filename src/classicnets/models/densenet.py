@@ -53,8 +53,9 @@ hidden width of 2 (``max(1, k // r)``, layers/se.py); the transitions and the st
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Literal, TypeVar
+import copy
+from collections.abc import Sequence
+from typing import Any, Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -64,7 +65,7 @@ from torch.utils.checkpoint import checkpoint
 from ..layers import ClassifierHead, ConvNormAct, SEConfig, init_weights
 from ..layers.fused import BatchNormReLU, FusedConv, fold_batchnorm_into, foldable
 from .base import ClassicNet
-from .keys import CheckpointFormats, KeyLayout, remap_keys
+from .keys import CheckpointFormats, KeyLayout
 from .registry import register_model
 from .specs import DENSENET_PAPER as PAPER
 from .specs import ErrorFigure, PaperFigures, imagenet_error
@@ -106,6 +107,110 @@ def cifar_layers_per_block(depth: int, bottleneck: bool) -> int:
     return n
 
 
+# -- the paper's figures, one entry per registered model -------------------------------------------
+
+_ONE_CROP, _TEN_CROP = "single 224 center crop", "10-crop testing"
+
+# depth: (exact params with 1000 classes, G mult-adds at 224, Table 3 errors 1-crop, 10-crop)
+_IMAGENET_FIGURES: dict[int, tuple[int, float, tuple[ErrorFigure, ...]]] = {
+    121: (
+        7_978_856,
+        2.834,
+        (
+            imagenet_error(25.02, 7.71, _ONE_CROP, "Table 3"),
+            imagenet_error(23.61, 6.66, _TEN_CROP, "Table 3"),
+        ),
+    ),
+    169: (
+        14_149_480,
+        3.360,
+        (
+            imagenet_error(23.80, 6.85, _ONE_CROP, "Table 3"),
+            imagenet_error(22.08, 5.92, _TEN_CROP, "Table 3"),
+        ),
+    ),
+    201: (
+        20_013_928,
+        4.291,
+        (
+            imagenet_error(22.58, 6.34, _ONE_CROP, "Table 3"),
+            imagenet_error(21.46, 5.54, _TEN_CROP, "Table 3"),
+        ),
+    ),
+    264: (
+        33_337_704,
+        5.752,
+        (
+            imagenet_error(22.15, 6.12, _ONE_CROP, "Table 3"),
+            imagenet_error(20.80, 5.29, _TEN_CROP, "Table 3"),
+        ),
+    ),
+    161: (28_681_000, 7.728, ()),
+}
+
+
+def _imagenet_figures(depth: int) -> PaperFigures:
+    params, gmacs, errors = _IMAGENET_FIGURES[depth]
+    if depth == 161:
+        return PaperFigures(
+            source="D2 (the authors' released model; not in the paper)",
+            ref_params=params,
+            ref_gmacs=gmacs,
+            ref_source="computed; equals torchvision densenet161",
+            notes="k=48, 96-filter stem, blocks (6, 12, 36, 24).",
+        )
+    tv = depth != 264
+    return PaperFigures(
+        source="D1 Table 1, 3" + ("; Sec. 4.4 (params)" if depth == 201 else ""),
+        paper_params=20e6 if depth == 201 else None,  # "DenseNet-201 with 20M parameters"
+        ref_params=params,
+        ref_gmacs=gmacs,
+        ref_source=f"computed; equals torchvision densenet{depth}" if tv else "computed",
+        errors=errors,
+    )
+
+
+# Table 2 (with 10 classes): paper params, exact params, G mult-adds at 32x32, and the errors
+# C10 (no augmentation, dropout 0.2), C10+, C100 (dropout 0.2), C100+; None where not reported.
+_CIFAR_FIGURES: dict[str, tuple[float, int, float, tuple[float | None, ...]]] = {
+    "densenet40_k12": (1.0e6, 1_019_722, 0.265, (7.00, 5.24, 27.55, 24.42)),
+    "densenet100_k12": (7.0e6, 6_979_642, 1.770, (5.77, 4.10, 23.79, 20.20)),
+    "densenet100_k24": (27.2e6, 27_249_082, 6.889, (5.83, 3.74, 23.42, 19.25)),
+    "densenet_bc100_k12": (0.8e6, 769_162, 0.288, (5.92, 4.51, 24.15, 22.27)),
+    "densenet_bc250_k24": (15.3e6, 15_324_406, 5.419, (5.19, 3.62, 19.64, 17.60)),
+    "densenet_bc190_k40": (25.6e6, 25_624_430, 9.302, (None, 3.46, None, 17.18)),
+}
+_CIFAR_PROTOCOLS = (
+    ("CIFAR-10 test", "no augmentation, dropout 0.2"),
+    ("CIFAR-10 test", "C10+: translation and mirroring augmentation"),
+    ("CIFAR-100 test", "no augmentation, dropout 0.2"),
+    ("CIFAR-100 test", "C100+: translation and mirroring augmentation"),
+)
+
+
+def _cifar_figures(name: str) -> PaperFigures:
+    paper_params, params, gmacs, errors = _CIFAR_FIGURES[name]
+    return PaperFigures(
+        source="D1 Table 2",
+        paper_params=paper_params,
+        # Table 2 prints one decimal of millions: half of it is 6% of "0.8M"
+        rel_tol=max(0.02, 0.05e6 / paper_params),
+        ref_params=params,
+        ref_gmacs=gmacs,
+        errors=tuple(
+            ErrorFigure(e, None, dataset, protocol, "Table 2")
+            for e, (dataset, protocol) in zip(errors, _CIFAR_PROTOCOLS, strict=True)
+            if e is not None
+        ),
+    )
+
+
+FIGURES: dict[str, PaperFigures] = {
+    **{f"densenet{depth}": _imagenet_figures(depth) for depth in _IMAGENET_FIGURES},
+    **{name: _cifar_figures(name) for name in _CIFAR_FIGURES},
+}
+
+
 # -- blocks ------------------------------------------------------------------------------------
 
 
@@ -134,13 +239,6 @@ def _batch_norm(bn: nn.BatchNorm2d, x: Tensor, *, update_stats: bool) -> Tensor:
 def _conv_dropout(rate: float) -> nn.Module:
     """Dropout after a convolution; no module call at all at rate 0 (the default)."""
     return nn.Dropout(rate) if rate > 0 else nn.Identity()
-
-
-def _norm_relu(norm: nn.Module, x: Tensor, *, update_stats: bool = True) -> Tensor:
-    """ReLU(BN(x)); one pass where ``deploy()`` made the norm a ``BatchNormReLU``."""
-    if isinstance(norm, BatchNormReLU):
-        return norm(x)  # type: ignore[no-any-return]
-    return F.relu(_batch_norm(norm, x, update_stats=update_stats), inplace=True)  # type: ignore[arg-type]
 
 
 class DenseLayer(nn.Module):
@@ -180,7 +278,9 @@ class DenseLayer(nn.Module):
         """Concatenate -> BN -> ReLU -> first conv: the memory-efficient mode's recomputed part."""
         # (N, C_in, H, W): the block's input and all earlier layers (one tensor: no copy)
         x = features[0] if len(features) == 1 else torch.cat(features, 1)
-        return self.conv1(_norm_relu(self.norm1, x, update_stats=update_stats))
+        return self.conv1(
+            F.relu(_batch_norm(self.norm1, x, update_stats=update_stats), inplace=True)
+        )
 
     def _first_conv_recomputed(self, features: Sequence[Tensor]) -> Tensor:
         calls = 0
@@ -200,23 +300,25 @@ class DenseLayer(nn.Module):
         else:
             out = self.first_conv(*features)
         out = self.drop(out)  # (N, 4k or k, H, W)
-        if self.conv2 is not None:
-            if self.norm2 is not None:  # None once deploy() fused it into conv1
-                out = F.relu(self.norm2(out), inplace=True)  # BN keeps no output for backward
+        if self.norm2 is not None and self.conv2 is not None:  # the bottleneck's 3x3
+            out = F.relu(self.norm2(out), inplace=True)  # BN keeps no output for backward
             out = self.drop(self.conv2(out))  # (N, k, H, W)
         return self.se(out)
 
-    def fuse_for_inference(self) -> bool:
-        """``deploy()``: BN -> ReLU in one pass (reading the block's buffer in place), and the
-        bottleneck's conv1 -> BN -> ReLU as one fused convolution."""
-        if isinstance(self.norm1, BatchNormReLU) or not foldable(self.norm1):
-            return False
-        self.norm1 = BatchNormReLU(self.norm1)  # type: ignore[assignment]
-        if self.norm2 is not None and foldable(self.norm2) and isinstance(self.conv1, nn.Conv2d):
-            fold_batchnorm_into(self.conv1, self.norm2)
-            self.conv1 = FusedConv(self.conv1, relu=True)  # type: ignore[assignment]
-            self.norm2 = None
-        return True
+    def fused_for_inference(self) -> FusedDenseLayer | None:
+        """``deploy()``'s replacement: BN -> ReLU in one pass (reading the block's buffer in
+        place), and the bottleneck's conv1 -> BN -> ReLU as one fused convolution."""
+        norms = [self.norm1] if self.norm2 is None else [self.norm1, self.norm2]
+        if not all(foldable(n) for n in norms):
+            return None
+        if self.norm2 is None or self.conv2 is None:
+            return FusedDenseLayer(BatchNormReLU(self.norm1), self.conv1, self.drop, self.se)
+        conv1 = copy.deepcopy(self.conv1)
+        fold_batchnorm_into(conv1, self.norm2)
+        fused = FusedConv(conv1, relu=True)
+        return FusedDenseLayer(
+            BatchNormReLU(self.norm1), fused, self.drop, self.conv2, self.drop, self.se
+        )
 
 
 class DenseBlock(nn.ModuleDict):
@@ -245,36 +347,17 @@ class DenseBlock(nn.ModuleDict):
             )
         self.out_channels = in_channels + num_layers * growth_rate
 
-    #: Set by ``deploy()``: layers write into one preallocated output and read their input as a
-    #: channel slice of it, instead of concatenating all earlier maps again for every layer.
-    preallocated: bool = False
-
     def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
-        if self.preallocated and not torch.is_grad_enabled():
-            return self._forward_preallocated(x)
         features = [x]
         for layer in self.values():
             features.append(layer(features))
         return torch.cat(features, 1)  # (N, C_in + L * k, H, W)
 
-    def _forward_preallocated(self, x: Tensor) -> Tensor:
-        n, c, h, w = x.shape
-        cl = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
-        fmt = torch.channels_last if cl else torch.contiguous_format
-        out = torch.empty(
-            (n, self.out_channels, h, w), dtype=x.dtype, device=x.device, memory_format=fmt
-        )
-        out[:, :c].copy_(x)
-        for layer in self.values():
-            new = layer([out[:, :c]])  # every earlier map, read in place
-            out[:, c : c + new.shape[1]].copy_(new)
-            c += new.shape[1]
-        return out
-
-    def fuse_for_inference(self) -> bool:
-        """``deploy()``: no per-layer concatenation (see ``preallocated``)."""
-        self.preallocated = True
-        return True
+    def fused_for_inference(self) -> PreallocatedDenseBlock | None:
+        """``deploy()``'s replacement, once every layer is fused: no per-layer concatenation."""
+        if not all(isinstance(layer, FusedDenseLayer) for layer in self.values()):
+            return None
+        return PreallocatedDenseBlock(dict(self.items()), self.out_channels)
 
 
 class Transition(nn.Module):
@@ -288,14 +371,52 @@ class Transition(nn.Module):
         self.pool = nn.AvgPool2d(2, stride=2)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.pool(self.drop(self.conv(_norm_relu(self.norm, x))))
+        return self.pool(self.drop(self.conv(F.relu(self.norm(x), inplace=True))))
 
-    def fuse_for_inference(self) -> bool:
-        """``deploy()``: BN -> ReLU in one pass."""
+    def fused_for_inference(self) -> nn.Sequential | None:
+        """``deploy()``'s replacement: BN -> ReLU in one pass."""
         if not foldable(self.norm):
-            return False
-        self.norm = BatchNormReLU(self.norm)  # type: ignore[assignment]
-        return True
+            return None
+        return nn.Sequential(BatchNormReLU(self.norm), self.conv, self.drop, self.pool)
+
+
+# -- deploy()'s fused forms (``deployment.convert.fuse_convolutions`` swaps them in) -------------
+
+
+class FusedDenseLayer(nn.Sequential):
+    """Inference: a :class:`DenseLayer` on the concatenated maps as one tensor, its
+    pre-activation a :class:`BatchNormReLU` and, in a bottleneck layer, conv1 -> BN -> ReLU one
+    ``FusedConv`` call."""
+
+
+class PreallocatedDenseBlock(nn.ModuleDict):
+    """Inference: a :class:`DenseBlock` of :class:`FusedDenseLayer` whose layers write into one
+    preallocated output and read their input as a channel slice of it, instead of
+    concatenating all earlier maps again for every layer. With gradients enabled it
+    concatenates, as the paper's block does."""
+
+    def __init__(self, layers: dict[str, nn.Module], out_channels: int) -> None:
+        super().__init__(layers)
+        self.out_channels = out_channels
+
+    def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
+        if torch.is_grad_enabled():
+            features = [x]
+            for layer in self.values():
+                features.append(layer(torch.cat(features, 1)))
+            return torch.cat(features, 1)
+        n, c, h, w = x.shape
+        cl = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+        fmt = torch.channels_last if cl else torch.contiguous_format
+        out = torch.empty(
+            (n, self.out_channels, h, w), dtype=x.dtype, device=x.device, memory_format=fmt
+        )
+        out[:, :c].copy_(x)
+        for layer in self.values():
+            new = layer(out[:, :c])  # every earlier map, read in place
+            out[:, c : c + new.shape[1]].copy_(new)
+            c += new.shape[1]
+        return out
 
 
 # -- the network -------------------------------------------------------------------------------
@@ -326,7 +447,7 @@ class DenseNet(ClassicNet):
         drop_rate: float = 0.0,
         se: SEConfig | None = None,
     ) -> None:
-        if stem not in ("imagenet", "cifar"):
+        if stem not in get_args(Stem):
             raise ValueError(f"stem must be 'imagenet' or 'cifar', got {stem!r}")
         if not 0.0 < compression <= 1.0:
             raise ValueError(f"compression (theta) must be in (0, 1], got {compression}")
@@ -417,209 +538,130 @@ TORCHVISION_KEY_RULES: tuple[tuple[str, str], ...] = (
 )
 
 
-def from_torchvision(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Rename a torchvision/timm DenseNet state dict's keys to this module's names."""
-
-    return remap_keys(state_dict, TORCHVISION_KEY_RULES)
-
-
 CHECKPOINTS = CheckpointFormats("densenet", {"torchvision": KeyLayout(TORCHVISION_KEY_RULES)})
 
 
 # -- builders ----------------------------------------------------------------------------------
 
-_Builder = TypeVar("_Builder", bound=Callable[..., DenseNet])
 
-
-_ONE_CROP, _TEN_CROP = "single 224 center crop", "10-crop testing"
-
-# depth: (exact params with 1000 classes, G mult-adds at 224, Table 3 errors 1-crop, 10-crop)
-_IMAGENET_FIGURES: dict[int, tuple[int, float, tuple[ErrorFigure, ...]]] = {
-    121: (
-        7_978_856,
-        2.834,
-        (
-            imagenet_error(25.02, 7.71, _ONE_CROP, "Table 3"),
-            imagenet_error(23.61, 6.66, _TEN_CROP, "Table 3"),
-        ),
-    ),
-    169: (
-        14_149_480,
-        3.360,
-        (
-            imagenet_error(23.80, 6.85, _ONE_CROP, "Table 3"),
-            imagenet_error(22.08, 5.92, _TEN_CROP, "Table 3"),
-        ),
-    ),
-    201: (
-        20_013_928,
-        4.291,
-        (
-            imagenet_error(22.58, 6.34, _ONE_CROP, "Table 3"),
-            imagenet_error(21.46, 5.54, _TEN_CROP, "Table 3"),
-        ),
-    ),
-    264: (
-        33_337_704,
-        5.752,
-        (
-            imagenet_error(22.15, 6.12, _ONE_CROP, "Table 3"),
-            imagenet_error(20.80, 5.29, _TEN_CROP, "Table 3"),
-        ),
-    ),
-    161: (28_681_000, 7.728, ()),
-}
-
-
-def _imagenet_figures(depth: int) -> PaperFigures:
-    params, gmacs, errors = _IMAGENET_FIGURES[depth]
-    if depth == 161:
-        return PaperFigures(
-            source="D2 (the authors' released model; not in the paper)",
-            ref_params=params,
-            ref_gmacs=gmacs,
-            ref_source="computed; equals torchvision densenet161",
-            notes="k=48, 96-filter stem, blocks (6, 12, 36, 24).",
-        )
-    tv = depth != 264
-    return PaperFigures(
-        source="D1 Table 1, 3" + ("; Sec. 4.4 (params)" if depth == 201 else ""),
-        paper_params=20e6 if depth == 201 else None,  # "DenseNet-201 with 20M parameters"
-        ref_params=params,
-        ref_gmacs=gmacs,
-        ref_source=f"computed; equals torchvision densenet{depth}" if tv else "computed",
-        errors=errors,
-    )
-
-
-def _imagenet(depth: int, **options: object) -> DenseNet:
+def _imagenet(depth: int, **options: Any) -> DenseNet:
     k, layers = IMAGENET_CONFIGS[depth]
     options.setdefault("growth_rate", k)
-    return DenseNet(block_layers=layers, stem="imagenet", **options)  # type: ignore[arg-type]
+    return DenseNet(block_layers=layers, stem="imagenet", **options)
 
 
-def _imagenet_model(depth: int) -> Callable[[_Builder], _Builder]:
-    return register_model(
-        checkpoints=CHECKPOINTS, family="densenet", paper=PAPER, figures=_imagenet_figures(depth)
-    )
-
-
-@_imagenet_model(121)
-def densenet121(**options: object) -> DenseNet:
-    """DenseNet-BC-121 (ImageNet, k=32): dense blocks (6, 12, 24, 16), theta 0.5."""
-    return _imagenet(121, **options)
-
-
-@_imagenet_model(169)
-def densenet169(**options: object) -> DenseNet:
-    """DenseNet-BC-169 (ImageNet, k=32): dense blocks (6, 12, 32, 32), theta 0.5."""
-    return _imagenet(169, **options)
-
-
-@_imagenet_model(201)
-def densenet201(**options: object) -> DenseNet:
-    """DenseNet-BC-201 (ImageNet, k=32): dense blocks (6, 12, 48, 32), theta 0.5."""
-    return _imagenet(201, **options)
-
-
-@_imagenet_model(264)
-def densenet264(**options: object) -> DenseNet:
-    """DenseNet-BC-264 (ImageNet, k=32): dense blocks (6, 12, 64, 48), theta 0.5."""
-    return _imagenet(264, **options)
-
-
-@_imagenet_model(161)
-def densenet161(**options: object) -> DenseNet:
-    """DenseNet-BC-161 (ImageNet, k=48): dense blocks (6, 12, 36, 24), theta 0.5."""
-    return _imagenet(161, **options)
-
-
-# Table 2 (with 10 classes): paper params, exact params, G mult-adds at 32x32, and the errors
-# C10 (no augmentation, dropout 0.2), C10+, C100 (dropout 0.2), C100+; None where not reported.
-_CIFAR_FIGURES: dict[str, tuple[float, int, float, tuple[float | None, ...]]] = {
-    "densenet40_k12": (1.0e6, 1_019_722, 0.265, (7.00, 5.24, 27.55, 24.42)),
-    "densenet100_k12": (7.0e6, 6_979_642, 1.770, (5.77, 4.10, 23.79, 20.20)),
-    "densenet100_k24": (27.2e6, 27_249_082, 6.889, (5.83, 3.74, 23.42, 19.25)),
-    "densenet_bc100_k12": (0.8e6, 769_162, 0.288, (5.92, 4.51, 24.15, 22.27)),
-    "densenet_bc250_k24": (15.3e6, 15_324_406, 5.419, (5.19, 3.62, 19.64, 17.60)),
-    "densenet_bc190_k40": (25.6e6, 25_624_430, 9.302, (None, 3.46, None, 17.18)),
-}
-_CIFAR_PROTOCOLS = (
-    ("CIFAR-10 test", "no augmentation, dropout 0.2"),
-    ("CIFAR-10 test", "C10+: translation and mirroring augmentation"),
-    ("CIFAR-100 test", "no augmentation, dropout 0.2"),
-    ("CIFAR-100 test", "C100+: translation and mirroring augmentation"),
-)
-
-
-def _cifar_figures(name: str) -> PaperFigures:
-    paper_params, params, gmacs, errors = _CIFAR_FIGURES[name]
-    return PaperFigures(
-        source="D1 Table 2",
-        paper_params=paper_params,
-        # Table 2 prints one decimal of millions: half of it is 6% of "0.8M"
-        rel_tol=max(0.02, 0.05e6 / paper_params),
-        ref_params=params,
-        ref_gmacs=gmacs,
-        errors=tuple(
-            ErrorFigure(e, None, dataset, protocol, "Table 2")
-            for e, (dataset, protocol) in zip(errors, _CIFAR_PROTOCOLS, strict=True)
-            if e is not None
-        ),
-    )
-
-
-def _cifar(name: str, **options: object) -> DenseNet:
+def _cifar(name: str, **options: Any) -> DenseNet:
     depth, k, bc = CIFAR_CONFIGS[name]
     n = cifar_layers_per_block(depth, bc)
     options.setdefault("growth_rate", k)
     options.setdefault("bottleneck", bc)
     options.setdefault("compression", BC_COMPRESSION if bc else 1.0)
-    return DenseNet(block_layers=(n, n, n), stem="cifar", **options)  # type: ignore[arg-type]
+    return DenseNet(block_layers=(n, n, n), stem="cifar", **options)
 
 
-def _cifar_model(name: str) -> Callable[[_Builder], _Builder]:
-    return register_model(
-        checkpoints=CHECKPOINTS,
-        family="densenet",
-        paper=PAPER,
-        figures=_cifar_figures(name),
-        input_size=32,
-        num_classes=10,
-    )
+@register_model(family="densenet", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def densenet121(**options: Any) -> DenseNet:
+    """DenseNet-BC-121 (ImageNet, k=32): dense blocks (6, 12, 24, 16), theta 0.5."""
+    return _imagenet(121, **options)
 
 
-@_cifar_model("densenet40_k12")
-def densenet40_k12(**options: object) -> DenseNet:
+@register_model(family="densenet", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def densenet169(**options: Any) -> DenseNet:
+    """DenseNet-BC-169 (ImageNet, k=32): dense blocks (6, 12, 32, 32), theta 0.5."""
+    return _imagenet(169, **options)
+
+
+@register_model(family="densenet", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def densenet201(**options: Any) -> DenseNet:
+    """DenseNet-BC-201 (ImageNet, k=32): dense blocks (6, 12, 48, 32), theta 0.5."""
+    return _imagenet(201, **options)
+
+
+@register_model(family="densenet", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def densenet264(**options: Any) -> DenseNet:
+    """DenseNet-BC-264 (ImageNet, k=32): dense blocks (6, 12, 64, 48), theta 0.5."""
+    return _imagenet(264, **options)
+
+
+@register_model(family="densenet", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def densenet161(**options: Any) -> DenseNet:
+    """DenseNet-BC-161 (ImageNet, k=48): dense blocks (6, 12, 36, 24), theta 0.5."""
+    return _imagenet(161, **options)
+
+
+@register_model(
+    family="densenet",
+    paper=PAPER,
+    figures=FIGURES,
+    checkpoints=CHECKPOINTS,
+    input_size=32,
+    num_classes=10,
+)
+def densenet40_k12(**options: Any) -> DenseNet:
     """CIFAR DenseNet (L=40, k=12): three dense blocks of 12 layers."""
     return _cifar("densenet40_k12", **options)
 
 
-@_cifar_model("densenet100_k12")
-def densenet100_k12(**options: object) -> DenseNet:
+@register_model(
+    family="densenet",
+    paper=PAPER,
+    figures=FIGURES,
+    checkpoints=CHECKPOINTS,
+    input_size=32,
+    num_classes=10,
+)
+def densenet100_k12(**options: Any) -> DenseNet:
     """CIFAR DenseNet (L=100, k=12): three dense blocks of 32 layers."""
     return _cifar("densenet100_k12", **options)
 
 
-@_cifar_model("densenet100_k24")
-def densenet100_k24(**options: object) -> DenseNet:
+@register_model(
+    family="densenet",
+    paper=PAPER,
+    figures=FIGURES,
+    checkpoints=CHECKPOINTS,
+    input_size=32,
+    num_classes=10,
+)
+def densenet100_k24(**options: Any) -> DenseNet:
     """CIFAR DenseNet (L=100, k=24): three dense blocks of 32 layers."""
     return _cifar("densenet100_k24", **options)
 
 
-@_cifar_model("densenet_bc100_k12")
-def densenet_bc100_k12(**options: object) -> DenseNet:
+@register_model(
+    family="densenet",
+    paper=PAPER,
+    figures=FIGURES,
+    checkpoints=CHECKPOINTS,
+    input_size=32,
+    num_classes=10,
+)
+def densenet_bc100_k12(**options: Any) -> DenseNet:
     """CIFAR DenseNet-BC (L=100, k=12): three dense blocks of 16 layers."""
     return _cifar("densenet_bc100_k12", **options)
 
 
-@_cifar_model("densenet_bc250_k24")
-def densenet_bc250_k24(**options: object) -> DenseNet:
+@register_model(
+    family="densenet",
+    paper=PAPER,
+    figures=FIGURES,
+    checkpoints=CHECKPOINTS,
+    input_size=32,
+    num_classes=10,
+)
+def densenet_bc250_k24(**options: Any) -> DenseNet:
     """CIFAR DenseNet-BC (L=250, k=24): three dense blocks of 41 layers."""
     return _cifar("densenet_bc250_k24", **options)
 
 
-@_cifar_model("densenet_bc190_k40")
-def densenet_bc190_k40(**options: object) -> DenseNet:
+@register_model(
+    family="densenet",
+    paper=PAPER,
+    figures=FIGURES,
+    checkpoints=CHECKPOINTS,
+    input_size=32,
+    num_classes=10,
+)
+def densenet_bc190_k40(**options: Any) -> DenseNet:
     """CIFAR DenseNet-BC (L=190, k=40): three dense blocks of 31 layers."""
     return _cifar("densenet_bc190_k40", **options)

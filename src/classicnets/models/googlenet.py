@@ -66,9 +66,8 @@ SE-Inception module. Any variant above takes it; the SE weights are ``inception<
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, get_args
 
-import torch
 from torch import Tensor, nn
 
 from ..layers import (
@@ -86,13 +85,15 @@ from ..layers import (
     run_with_aux,
 )
 from .base import ClassicNet
-from .keys import CheckpointFormats, KeyLayout, remap_keys
+from .keys import CheckpointFormats, KeyLayout
 from .registry import register_model
 from .specs import GOOGLENET_PAPER as PAPER
 from .specs import PaperFigures, PaperRow, imagenet_error
 
 Norm = Literal["lrn", "bn"]
 AuxPoolKind = Literal["paper", "adaptive"]
+Kernel5x5 = Literal[5, 3]
+Pool4Kernel = Literal[3, 2]
 
 #: The input normalisation torchvision's GoogLeNet weights were trained with ([-1, 1] pixels).
 TORCHVISION_INPUT: Normalization = SYMMETRIC
@@ -148,6 +149,80 @@ TABLE1_FIGURES: dict[str, tuple[float, float]] = {
 }
 
 
+# -- the paper's figures, one entry per registered model -------------------------------------------
+
+
+def _table1_rows() -> tuple[PaperRow, ...]:
+    return tuple(
+        PaperRow(name, round(k * 1e3), round(m * 1e6)) for name, (k, m) in TABLE1_FIGURES.items()
+    )
+
+
+_TABLE1_DEVIATION = (
+    "Table 1's params/ops columns sum to 6.80M / 1.50G, but its rows do not describe the network "
+    "it specifies: conv1's row (2.7K params, 34M ops) cannot be a 7x7 conv from 3 to 64 channels "
+    "(9,472 params, 118M mult-adds on 112x112), 4c's 463K params disagree with its own 100M ops "
+    "(509,440 weights x 196 positions = 99.8M), and the other params rows differ from their "
+    "layers by -4.2% to +2.7%. Built from the table's layer specification the network has "
+    "6,998,552 params and 1.583G mult-adds; `classicnets summary googlenet` shows both row by row."
+)
+
+
+FIGURES: dict[str, PaperFigures] = {
+    "googlenet": PaperFigures(
+        source="G1 Table 1 (column sums), Table 3; I3 Table 3",
+        paper_params=6_797_700,
+        paper_macs=1_502e6,
+        ref_params=6_998_552,
+        ref_gmacs=1.583,
+        ref_params_with_aux=13_378_280,
+        ref_source="computed from Table 1 and Sec. 5 (neither torchvision nor timm builds it)",
+        errors=(
+            imagenet_error(None, 10.07, "1 model, 1 crop", "G1 Table 3"),
+            imagenet_error(None, 9.15, "1 model, 10 crops", "G1 Table 3"),
+            imagenet_error(None, 7.89, "1 model, 144 crops", "G1 Table 3"),
+            imagenet_error(None, 6.67, "7 models, 144 crops", "G1 Table 3"),
+            imagenet_error(
+                29.0, 9.2, "single crop, 48,238 non-blacklisted val images", "I3 Table 3"
+            ),
+        ),
+        accepted_deviation=_TABLE1_DEVIATION,
+        rows=_table1_rows(),
+        notes="Params and mult-adds are the inference network's; the registered default also "
+        "carries the two auxiliary classifiers (aux_logits=True, 13,378,280 params in all).",
+    ),
+    "googlenet_bn": PaperFigures(
+        source="I3 Table 3 (BN-GoogLeNet)",
+        paper_macs=1.5e9,
+        ref_params=7_005_832,
+        ref_gmacs=1.583,
+        ref_params_with_aux=13_385_816,
+        errors=(
+            imagenet_error(
+                26.8, None, "single crop, 48,238 non-blacklisted val images", "I3 Table 3"
+            ),
+        ),
+        accepted_deviation="I3 Table 3 quotes GoogLeNet's cost (1.5 Bn ops) for BN-GoogLeNet; "
+        "batch norm adds no mult-adds, and the network's own count is 1.583G (see googlenet: "
+        "GoogLeNet's Table 1 does not add up).",
+    ),
+    "googlenet_torchvision": PaperFigures(
+        source="not the paper: torchvision googlenet's layout",
+        ref_params=6_624_904,
+        ref_gmacs=1.498,
+        ref_params_with_aux=13_004_888,
+        ref_source="torchvision googlenet weights metadata (num_params, _ops) and computed",
+        errors=(
+            imagenet_error(
+                30.222, 10.470, "torchvision IMAGENET1K_V1 weights, resize 256, 224 crop", "TV"
+            ),
+        ),
+        notes="BN (eps 1e-3), a 3x3 conv in the '5x5' branch, 2x2/2 pool after 4e, dropout "
+        "0.2, adaptive aux pool. Its weights expect [-1, 1] pixels (TORCHVISION_INPUT).",
+    ),
+}
+
+
 # -- blocks ------------------------------------------------------------------------------------
 
 
@@ -162,7 +237,7 @@ class InceptionV1Block(ConcatBranches):
         # (1, 256, 256, 256)
 
     ``norm=True`` puts batch norm after every conv (and drops the conv biases); ``kernel_5x5=3``
-    is torchvision's layout.
+    is torchvision's layout. ``se``: an SE block on the concatenated output (SENet Fig. 2).
     """
 
     def __init__(
@@ -178,6 +253,7 @@ class InceptionV1Block(ConcatBranches):
         norm: bool = False,
         kernel_5x5: int = 5,
         bn_eps: float = 1e-5,
+        se: SEConfig | None = None,
     ) -> None:
         widths = (ch1x1, reduce3x3, ch3x3, reduce5x5, ch5x5, pool_proj)
         if in_channels < 1 or min(widths) < 1:
@@ -204,6 +280,8 @@ class InceptionV1Block(ConcatBranches):
         )
         self.in_channels = in_channels
         self.out_channels = ch1x1 + ch3x3 + ch5x5 + pool_proj
+        if se is not None:
+            self.set_se(se.build(self.out_channels))
 
 
 class GoogLeNetAux(AuxClassifier):
@@ -236,6 +314,29 @@ class GoogLeNetAux(AuxClassifier):
 # -- the network -------------------------------------------------------------------------------
 
 
+def _check_options(
+    norm: str,
+    kernel_5x5: int,
+    pool4_kernel: int,
+    aux_pool: str,
+    transform_input: bool,
+    in_chans: int,
+) -> None:
+    """Refuse the :class:`GoogLeNet` options no network here has, naming the valid ones."""
+    if norm not in get_args(Norm):
+        raise ValueError(f"norm must be 'lrn' (paper) or 'bn', got {norm!r}")
+    if kernel_5x5 not in get_args(Kernel5x5):
+        raise ValueError(f"kernel_5x5 must be 5 (paper) or 3 (torchvision), got {kernel_5x5}")
+    if pool4_kernel not in get_args(Pool4Kernel):
+        raise ValueError(f"pool4_kernel must be 3 (paper) or 2 (torchvision), got {pool4_kernel}")
+    if aux_pool not in get_args(AuxPoolKind):
+        raise ValueError(f"aux_pool must be 'paper' or 'adaptive', got {aux_pool!r}")
+    if transform_input and in_chans != 3:
+        raise ValueError(
+            "transform_input converts 3-channel ImageNet-normalised images; in_chans=3"
+        )
+
+
 class GoogLeNet(ClassicNet):
     """GoogLeNet: stem, inception stages 3-5 (Table 1 rows), global pool, dropout, linear.
 
@@ -255,27 +356,14 @@ class GoogLeNet(ClassicNet):
         aux_logits: bool = True,
         aux_drop_rate: float = 0.7,
         norm: Norm = "lrn",
-        kernel_5x5: Literal[5, 3] = 5,
-        pool4_kernel: Literal[3, 2] = 3,
+        kernel_5x5: Kernel5x5 = 5,
+        pool4_kernel: Pool4Kernel = 3,
         aux_pool: AuxPoolKind = "paper",
         bn_eps: float = 1e-5,
         transform_input: bool = False,
         se: SEConfig | None = None,
     ) -> None:
-        if norm not in ("lrn", "bn"):
-            raise ValueError(f"norm must be 'lrn' (paper) or 'bn', got {norm!r}")
-        if kernel_5x5 not in (5, 3):
-            raise ValueError(f"kernel_5x5 must be 5 (paper) or 3 (torchvision), got {kernel_5x5}")
-        if pool4_kernel not in (3, 2):
-            raise ValueError(
-                f"pool4_kernel must be 3 (paper) or 2 (torchvision), got {pool4_kernel}"
-            )
-        if aux_pool not in ("paper", "adaptive"):
-            raise ValueError(f"aux_pool must be 'paper' or 'adaptive', got {aux_pool!r}")
-        if transform_input and in_chans != 3:
-            raise ValueError(
-                "transform_input converts 3-channel ImageNet-normalised images; in_chans=3"
-            )
+        _check_options(norm, kernel_5x5, pool4_kernel, aux_pool, transform_input, in_chans)
         # Each 3x3/2 pool (rounding up) needs >= 2 pixels, a 2x2/2 one >= 1: the smallest input
         # that leaves one pixel for pool4 is 31 (paper) or 15 (torchvision: its min_size).
         super().__init__(
@@ -320,10 +408,8 @@ class GoogLeNet(ClassicNet):
             for name in names:
                 row = TABLE1[name]
                 block = InceptionV1Block(
-                    channels, *row, norm=bn, kernel_5x5=kernel_5x5, bn_eps=bn_eps
+                    channels, *row, norm=bn, kernel_5x5=kernel_5x5, bn_eps=bn_eps, se=se
                 )
-                if se is not None:
-                    block.set_se(se.build(row.out_channels))
                 self.add_module(f"inception{name}", block)
                 modules.append(f"inception{name}")
                 channels = row.out_channels
@@ -388,20 +474,6 @@ TORCHVISION_KEY_RULES: tuple[tuple[str, str], ...] = (
 AUX_HEAD_PREFIXES: tuple[str, ...] = tuple(f"aux{i + 1}." for i in range(len(AUX_TAPS)))
 
 
-def from_torchvision(
-    state_dict: dict[str, torch.Tensor], *, aux_logits: bool = True
-) -> dict[str, torch.Tensor]:
-    """Rename a torchvision GoogLeNet state dict for ``googlenet_torchvision``.
-
-    torchvision's released checkpoint includes (untrained) auxiliary heads; ``aux_logits=False``
-    drops them, for a model built with ``aux_logits=False``.
-    """
-
-    if not aux_logits:
-        state_dict = {k: v for k, v in state_dict.items() if not k.startswith(("aux1.", "aux2."))}
-    return remap_keys(state_dict, TORCHVISION_KEY_RULES)
-
-
 CHECKPOINTS = CheckpointFormats(
     "googlenet",
     {"torchvision": KeyLayout(TORCHVISION_KEY_RULES)},
@@ -412,100 +484,21 @@ CHECKPOINTS = CheckpointFormats(
 # -- builders ----------------------------------------------------------------------------------
 
 
-def _table1_rows() -> tuple[PaperRow, ...]:
-    return tuple(
-        PaperRow(name, round(k * 1e3), round(m * 1e6)) for name, (k, m) in TABLE1_FIGURES.items()
-    )
-
-
-_TABLE1_DEVIATION = (
-    "Table 1's params/ops columns sum to 6.80M / 1.50G, but its rows do not describe the network "
-    "it specifies: conv1's row (2.7K params, 34M ops) cannot be a 7x7 conv from 3 to 64 channels "
-    "(9,472 params, 118M mult-adds on 112x112), 4c's 463K params disagree with its own 100M ops "
-    "(509,440 weights x 196 positions = 99.8M), and the other params rows differ from their "
-    "layers by -4.2% to +2.7%. Built from the table's layer specification the network has "
-    "6,998,552 params and 1.583G mult-adds; `classicnets summary googlenet` shows both row by row."
-)
-
-
-@register_model(
-    checkpoints=CHECKPOINTS,
-    family="inception",
-    paper=PAPER,
-    figures=PaperFigures(
-        source="G1 Table 1 (column sums), Table 3; I3 Table 3",
-        paper_params=6_797_700,
-        paper_macs=1_502e6,
-        ref_params=6_998_552,
-        ref_gmacs=1.583,
-        ref_params_with_aux=13_378_280,
-        ref_source="computed from Table 1 and Sec. 5 (neither torchvision nor timm builds it)",
-        errors=(
-            imagenet_error(None, 10.07, "1 model, 1 crop", "G1 Table 3"),
-            imagenet_error(None, 9.15, "1 model, 10 crops", "G1 Table 3"),
-            imagenet_error(None, 7.89, "1 model, 144 crops", "G1 Table 3"),
-            imagenet_error(None, 6.67, "7 models, 144 crops", "G1 Table 3"),
-            imagenet_error(
-                29.0, 9.2, "single crop, 48,238 non-blacklisted val images", "I3 Table 3"
-            ),
-        ),
-        accepted_deviation=_TABLE1_DEVIATION,
-        rows=_table1_rows(),
-        notes="Params and mult-adds are the inference network's; the registered default also "
-        "carries the two auxiliary classifiers (aux_logits=True, 13,378,280 params in all).",
-    ),
-)
-def googlenet(**options: object) -> GoogLeNet:
+@register_model(family="inception", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def googlenet(**options: Any) -> GoogLeNet:
     """GoogLeNet as published: LRN, conv biases, real 5x5s, dropout 40%, aux heads on 4a/4d."""
-    return GoogLeNet(**options)  # type: ignore[arg-type]
+    return GoogLeNet(**options)
 
 
-@register_model(
-    checkpoints=CHECKPOINTS,
-    family="inception",
-    paper=PAPER,
-    figures=PaperFigures(
-        source="I3 Table 3 (BN-GoogLeNet)",
-        paper_macs=1.5e9,
-        ref_params=7_005_832,
-        ref_gmacs=1.583,
-        ref_params_with_aux=13_385_816,
-        errors=(
-            imagenet_error(
-                26.8, None, "single crop, 48,238 non-blacklisted val images", "I3 Table 3"
-            ),
-        ),
-        accepted_deviation="I3 Table 3 quotes GoogLeNet's cost (1.5 Bn ops) for BN-GoogLeNet; "
-        "batch norm adds no mult-adds, and the network's own count is 1.583G (see googlenet: "
-        "GoogLeNet's Table 1 does not add up).",
-    ),
-)
-def googlenet_bn(**options: object) -> GoogLeNet:
+@register_model(family="inception", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def googlenet_bn(**options: Any) -> GoogLeNet:
     """GoogLeNet with batch norm after every conv and no LRN (BN-GoogLeNet); real 5x5s."""
     options.setdefault("norm", "bn")
-    return GoogLeNet(**options)  # type: ignore[arg-type]
+    return GoogLeNet(**options)
 
 
-@register_model(
-    checkpoints=CHECKPOINTS,
-    family="inception",
-    paper=PAPER,
-    figures=PaperFigures(
-        source="not the paper: torchvision googlenet's layout",
-        ref_params=6_624_904,
-        ref_gmacs=1.498,
-        ref_params_with_aux=13_004_888,
-        ref_source="torchvision googlenet weights metadata (num_params, _ops) and computed",
-        errors=(
-            imagenet_error(
-                30.222, 10.470, "torchvision IMAGENET1K_V1 weights, resize 256, 224 crop", "TV"
-            ),
-        ),
-        notes="BN (eps 1e-3), a 3x3 conv in the '5x5' branch, 2x2/2 pool after 4e, dropout "
-        "0.2, adaptive aux pool. Its weights expect [-1, 1] pixels (TORCHVISION_INPUT).",
-    ),
-)
-def googlenet_torchvision(**options: object) -> GoogLeNet:
+@register_model(family="inception", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def googlenet_torchvision(**options: Any) -> GoogLeNet:
     """torchvision's GoogLeNet (BN, 3x3 in the '5x5' branch): loads its checkpoints exactly."""
     for key, value in {
         "norm": "bn",
@@ -516,4 +509,4 @@ def googlenet_torchvision(**options: object) -> GoogLeNet:
         "drop_rate": 0.2,
     }.items():
         options.setdefault(key, value)
-    return GoogLeNet(**options)  # type: ignore[arg-type]
+    return GoogLeNet(**options)

@@ -60,7 +60,7 @@ The auxiliary classifier reads mixed6e's recalibrated output.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, get_args
 
 import torch
 from torch import Tensor, nn
@@ -167,6 +167,38 @@ MODULES: tuple[tuple[str, ModuleWidths], ...] = (
     ("mixed7c", Widths8(320, 384, 384, 448, 384, 192)),  # -> 2048
 )
 AUX_TAP = "mixed6e"
+
+
+# -- the paper's figures, one entry per registered model -------------------------------------------
+
+FIGURES: dict[str, PaperFigures] = {
+    "inception_v3": PaperFigures(
+        source="I3 abstract, Table 3, Table 4",
+        paper_macs=5e9,
+        ref_params=23_834_568,
+        ref_gmacs=5.713,
+        ref_params_with_aux=27_161_264,
+        ref_source="the released architecture; equals torchvision inception_v3 (with and "
+        "without aux) and timm inception_v3",
+        errors=(
+            imagenet_error(
+                21.2, 5.6, "single crop, 48,238 non-blacklisted val images", "I3 Table 3"
+            ),
+            imagenet_error(19.47, 4.48, "single model, 12 crops", "I3 Table 4"),
+            imagenet_error(18.77, 4.2, "single model, 144 crops", "I3 Table 4"),
+            imagenet_error(17.3, 3.5, "4 models, multi-crop", "I3 abstract"),
+            imagenet_error(
+                22.706, 6.550, "torchvision weights (TF port), resize 342, 299 crop", "TV"
+            ),
+        ),
+        accepted_deviation="the abstract's '5 billion multiply-adds' (4.8 G in Table 3) is for "
+        "the network of the paper's Table 1, which the paper does not specify to the branch "
+        "widths; the released architecture built here (1x1 conv 80 / 3x3 conv 192 / max pool "
+        "stem, 5x5 branches kept in the 35x35 modules) costs 5.713 G, as torchvision's and "
+        "timm's inception_v3.",
+        notes="The paper gives 'less than 25 million parameters' (abstract): 23.83M here.",
+    ),
+}
 
 
 # -- blocks ------------------------------------------------------------------------------------
@@ -346,7 +378,7 @@ class InceptionV3(ClassicNet):
         transform_input: bool = False,
         se: SEConfig | None = None,
     ) -> None:
-        if aux_head not in ("released", "paper"):
+        if aux_head not in get_args(AuxHeadKind):
             raise ValueError(f"aux_head must be 'released' or 'paper', got {aux_head!r}")
         if transform_input and in_chans != 3:
             raise ValueError(
@@ -513,37 +545,8 @@ CHECKPOINTS = CheckpointFormats(
 
 
 @register_model(
-    checkpoints=CHECKPOINTS,
-    family="inception",
-    paper=PAPER,
-    input_size=299,
-    figures=PaperFigures(
-        source="I3 abstract, Table 3, Table 4",
-        paper_macs=5e9,
-        ref_params=23_834_568,
-        ref_gmacs=5.713,
-        ref_params_with_aux=27_161_264,
-        ref_source="the released architecture; equals torchvision inception_v3 (with and "
-        "without aux) and timm inception_v3",
-        errors=(
-            imagenet_error(
-                21.2, 5.6, "single crop, 48,238 non-blacklisted val images", "I3 Table 3"
-            ),
-            imagenet_error(19.47, 4.48, "single model, 12 crops", "I3 Table 4"),
-            imagenet_error(18.77, 4.2, "single model, 144 crops", "I3 Table 4"),
-            imagenet_error(17.3, 3.5, "4 models, multi-crop", "I3 abstract"),
-            imagenet_error(
-                22.706, 6.550, "torchvision weights (TF port), resize 342, 299 crop", "TV"
-            ),
-        ),
-        accepted_deviation="the abstract's '5 billion multiply-adds' (4.8 G in Table 3) is for "
-        "the network of the paper's Table 1, which the paper does not specify to the branch "
-        "widths; the released architecture built here (1x1 conv 80 / 3x3 conv 192 / max pool "
-        "stem, 5x5 branches kept in the 35x35 modules) costs 5.713 G, as torchvision's and "
-        "timm's inception_v3.",
-        notes="The paper gives 'less than 25 million parameters' (abstract): 23.83M here.",
-    ),
+    family="inception", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS, input_size=299
 )
-def inception_v3(**options: object) -> InceptionV3:
+def inception_v3(**options: Any) -> InceptionV3:
     """Inception v3 as released (torchvision/timm layout); aux_head='paper' for BN-auxiliary."""
-    return InceptionV3(**options)  # type: ignore[arg-type]
+    return InceptionV3(**options)

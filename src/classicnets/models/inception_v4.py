@@ -90,7 +90,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 import torch
 from torch import Tensor, nn
@@ -381,6 +381,91 @@ ARCHITECTURES: dict[str, Architecture] = {
 
 #: Residual scales of the A, B and C modules in the authors' release (paper: "between 0.1 and 0.3").
 RESIDUAL_SCALES = (0.17, 0.10, 0.20)
+
+
+# -- the paper's figures, one entry per registered model -------------------------------------------
+
+_SINGLE_CROP = "single crop, single model"
+_V4_VAL = "ImageNet val (non-blacklisted subset)"
+
+
+FIGURES: dict[str, PaperFigures] = {
+    "inception_v4": PaperFigures(
+        source="I4 Figures 3-9, Table 1, Table 2",
+        ref_params=42_679_816,
+        ref_gmacs=12.254,
+        ref_source="computed from Figures 3-9; equals timm inception_v4, whose factorised "
+        "convolutions differ only in orientation (see inception_v4_tf)",
+        errors=(imagenet_error(20.0, 5.0, _SINGLE_CROP, "Table 2", dataset=_V4_VAL),),
+        notes="The paper prints neither parameters nor mult-adds for Inception-v4.",
+    ),
+    "inception_v4_tf": PaperFigures(
+        source="TF-slim release (timm inception_v4)",
+        ref_params=42_679_816,
+        ref_gmacs=12.254,
+        ref_source="timm 1.0 inception_v4, counted",
+        notes="Three factorised chains run 1xn/nx1 in the other order than the paper's figures "
+        "draw them; parameters and mult-adds are the same.",
+    ),
+    "inception_resnet_v1": PaperFigures(
+        source="I4 Figures 7, 10-15, Table 1",
+        ref_params=22_756_328,
+        ref_gmacs=6.206,
+        ref_source="computed from the paper's figures (no public implementation or count "
+        "exists to compare with)",
+        errors=(
+            imagenet_error(
+                21.3,
+                5.5,
+                _SINGLE_CROP + " (transcription unconfirmed: table is an image)",
+                "Table 2",
+                dataset=_V4_VAL,
+            ),
+        ),
+        notes="The paper prints no parameter or mult-add count; its text says Inception-ResNet-v1 "
+        "has 'roughly the computational cost of Inception-v3' (5.7 G in its released form).",
+    ),
+    "inception_resnet_v2": PaperFigures(
+        source="I4 Figures 3, 7, 15-19, Table 1, Table 2",
+        ref_params=32_433_928,
+        ref_gmacs=9.258,
+        ref_source="computed from the paper's figures, with the widths 1152 / 2144 that its "
+        "concatenations produce (Figures 17 and 19 print 1154 and 2048)",
+        errors=(imagenet_error(19.9, 4.9, _SINGLE_CROP, "Table 2", dataset=_V4_VAL),),
+        notes="The paper prints no parameter or mult-add count; it says Inception-ResNet-v2 "
+        "matches the raw cost of Inception-v4. The released network is inception_resnet_v2_tf.",
+    ),
+    "inception_resnet_v2_tf": PaperFigures(
+        source="TF-slim release (timm inception_resnet_v2)",
+        ref_params=55_843_464,
+        ref_gmacs=13.156,
+        ref_source="timm 1.0 inception_resnet_v2, counted",
+        notes="Differs from Figure 15: another stem (320 channels), 10 x A, 20 x B, 10 x C, "
+        "widths 320 / 1088 / 2080, a 1x1 conv to 1536 before pooling. SENet's re-implementation "
+        "quotes 11.75 G for Inception-ResNet-v2 (unexplained).",
+    ),
+    "se_inception_resnet_v2": PaperFigures(
+        source="S1 Sec. 4, Table 2",
+        paper_macs=11.76e9,
+        ref_params=37_083_598,
+        ref_gmacs=9.263,
+        ref_source="computed: inception_resnet_v2 (I4 Figure 15) + an SE block (r=16) on each of "
+        "the 20 residual branches (no torchvision/timm model)",
+        errors=(
+            ErrorFigure(
+                19.80,
+                4.79,
+                "ImageNet val",
+                "single 299x299 center crop (re-implementation)",
+                "S1 Table 2",
+            ),
+        ),
+        accepted_deviation="SENet's 11.76 GFLOPs (its Inception-ResNet-v2 re-implementation: "
+        "11.75) is not the network of the Inception-v4 paper's Figure 15 (9.258 G) nor the TF-slim "
+        "release (13.156 G; with SE 13.164 G); SENet does not describe its base network. The "
+        "gap is the base network's: SE adds 0.005 G here, 0.01 G in the paper.",
+    ),
+}
 
 
 # -- from data to modules ----------------------------------------------------------------------
@@ -772,153 +857,56 @@ CHECKPOINTS = CheckpointFormats("inception_v4", {"timm": KeyLayout(convert=from_
 # -- builders ----------------------------------------------------------------------------------
 
 
-_SINGLE_CROP = "single crop, single model"
-_V4_VAL = "ImageNet val (non-blacklisted subset)"
-
-
 @register_model(
-    checkpoints=CHECKPOINTS,
-    family="inception_v4",
-    paper=PAPER,
-    input_size=299,
-    figures=PaperFigures(
-        source="I4 Figures 3-9, Table 1, Table 2",
-        ref_params=42_679_816,
-        ref_gmacs=12.254,
-        ref_source="computed from Figures 3-9; equals timm inception_v4, whose factorised "
-        "convolutions differ only in orientation (see inception_v4_tf)",
-        errors=(imagenet_error(20.0, 5.0, _SINGLE_CROP, "Table 2", dataset=_V4_VAL),),
-        notes="The paper prints neither parameters nor mult-adds for Inception-v4.",
-    ),
+    family="inception_v4", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS, input_size=299
 )
-def inception_v4(**options: object) -> InceptionV4:
+def inception_v4(**options: Any) -> InceptionV4:
     """Inception-v4 (Figure 9): 4 x Inception-A, 7 x Inception-B, 3 x Inception-C."""
     options.setdefault("arch", "inception_v4")
-    return InceptionV4(**options)  # type: ignore[arg-type]
+    return InceptionV4(**options)
 
 
 @register_model(
-    checkpoints=CHECKPOINTS,
-    family="inception_v4",
-    paper=PAPER,
-    input_size=299,
-    figures=PaperFigures(
-        source="TF-slim release (timm inception_v4)",
-        ref_params=42_679_816,
-        ref_gmacs=12.254,
-        ref_source="timm 1.0 inception_v4, counted",
-        notes="Three factorised chains run 1xn/nx1 in the other order than the paper's figures "
-        "draw them; parameters and mult-adds are the same.",
-    ),
+    family="inception_v4", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS, input_size=299
 )
-def inception_v4_tf(**options: object) -> InceptionV4:
+def inception_v4_tf(**options: Any) -> InceptionV4:
     """Inception-v4 as released (TF-slim, timm inception_v4): loads their checkpoints."""
     options.setdefault("arch", "inception_v4_tf")
-    return InceptionV4(**options)  # type: ignore[arg-type]
+    return InceptionV4(**options)
 
 
 @register_model(
-    checkpoints=CHECKPOINTS,
-    family="inception_v4",
-    paper=PAPER,
-    input_size=299,
-    figures=PaperFigures(
-        source="I4 Figures 7, 10-15, Table 1",
-        ref_params=22_756_328,
-        ref_gmacs=6.206,
-        ref_source="computed from the paper's figures (no public implementation or count "
-        "exists to compare with)",
-        errors=(
-            imagenet_error(
-                21.3,
-                5.5,
-                _SINGLE_CROP + " (transcription unconfirmed: table is an image)",
-                "Table 2",
-                dataset=_V4_VAL,
-            ),
-        ),
-        notes="The paper prints no parameter or mult-add count; its text says Inception-ResNet-v1 "
-        "has 'roughly the computational cost of Inception-v3' (5.7 G in its released form).",
-    ),
+    family="inception_v4", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS, input_size=299
 )
-def inception_resnet_v1(**options: object) -> InceptionResNet:
+def inception_resnet_v1(**options: Any) -> InceptionResNet:
     """Inception-ResNet-v1 (Figure 15): 5 x A, 10 x B, 5 x C residual modules, 1792 features."""
     options.setdefault("arch", "inception_resnet_v1")
-    return InceptionResNet(**options)  # type: ignore[arg-type]
+    return InceptionResNet(**options)
 
 
 @register_model(
-    checkpoints=CHECKPOINTS,
-    family="inception_v4",
-    paper=PAPER,
-    input_size=299,
-    figures=PaperFigures(
-        source="I4 Figures 3, 7, 15-19, Table 1, Table 2",
-        ref_params=32_433_928,
-        ref_gmacs=9.258,
-        ref_source="computed from the paper's figures, with the widths 1152 / 2144 that its "
-        "concatenations produce (Figures 17 and 19 print 1154 and 2048)",
-        errors=(imagenet_error(19.9, 4.9, _SINGLE_CROP, "Table 2", dataset=_V4_VAL),),
-        notes="The paper prints no parameter or mult-add count; it says Inception-ResNet-v2 "
-        "matches the raw cost of Inception-v4. The released network is inception_resnet_v2_tf.",
-    ),
+    family="inception_v4", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS, input_size=299
 )
-def inception_resnet_v2(**options: object) -> InceptionResNet:
+def inception_resnet_v2(**options: Any) -> InceptionResNet:
     """Inception-ResNet-v2 (Figure 15): Figure 3 stem, 5 x A, 10 x B, 5 x C residual modules."""
     options.setdefault("arch", "inception_resnet_v2")
-    return InceptionResNet(**options)  # type: ignore[arg-type]
+    return InceptionResNet(**options)
 
 
 @register_model(
-    checkpoints=CHECKPOINTS,
-    family="inception_v4",
-    paper=PAPER,
-    input_size=299,
-    figures=PaperFigures(
-        source="TF-slim release (timm inception_resnet_v2)",
-        ref_params=55_843_464,
-        ref_gmacs=13.156,
-        ref_source="timm 1.0 inception_resnet_v2, counted",
-        notes="Differs from Figure 15: another stem (320 channels), 10 x A, 20 x B, 10 x C, "
-        "widths 320 / 1088 / 2080, a 1x1 conv to 1536 before pooling. SENet's re-implementation "
-        "quotes 11.75 G for Inception-ResNet-v2 (unexplained).",
-    ),
+    family="inception_v4", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS, input_size=299
 )
-def inception_resnet_v2_tf(**options: object) -> InceptionResNet:
+def inception_resnet_v2_tf(**options: Any) -> InceptionResNet:
     """Inception-ResNet-v2 as released (TF-slim, timm inception_resnet_v2): loads their weights."""
     options.setdefault("arch", "inception_resnet_v2_tf")
-    return InceptionResNet(**options)  # type: ignore[arg-type]
+    return InceptionResNet(**options)
 
 
 @register_model(
-    checkpoints=CHECKPOINTS,
-    family="senet",
-    paper=SENET_PAPER,
-    input_size=299,
-    figures=PaperFigures(
-        source="S1 Sec. 4, Table 2",
-        paper_macs=11.76e9,
-        ref_params=37_083_598,
-        ref_gmacs=9.263,
-        ref_source="computed: inception_resnet_v2 (I4 Figure 15) + an SE block (r=16) on each of "
-        "the 20 residual branches (no torchvision/timm model)",
-        errors=(
-            ErrorFigure(
-                19.80,
-                4.79,
-                "ImageNet val",
-                "single 299x299 center crop (re-implementation)",
-                "S1 Table 2",
-            ),
-        ),
-        accepted_deviation="SENet's 11.76 GFLOPs (its Inception-ResNet-v2 re-implementation: "
-        "11.75) is not the network of the Inception-v4 paper's Figure 15 (9.258 G) nor the TF-slim "
-        "release (13.156 G; with SE 13.164 G); SENet does not describe its base network. The "
-        "gap is the base network's: SE adds 0.005 G here, 0.01 G in the paper.",
-    ),
+    family="senet", paper=SENET_PAPER, figures=FIGURES, checkpoints=CHECKPOINTS, input_size=299
 )
-def se_inception_resnet_v2(**options: object) -> InceptionResNet:
+def se_inception_resnet_v2(**options: Any) -> InceptionResNet:
     """SE-Inception-ResNet-v2: Figure 15's network, SE (r=16) on every residual branch."""
     options.setdefault("arch", "inception_resnet_v2")
     options.setdefault("se", SEConfig())
-    return InceptionResNet(**options)  # type: ignore[arg-type]
+    return InceptionResNet(**options)

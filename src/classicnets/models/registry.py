@@ -18,7 +18,7 @@ import fnmatch
 import inspect
 import re
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -111,13 +111,16 @@ def register_model(
     *,
     family: str,
     paper: Paper,
-    figures: PaperFigures,
+    figures: PaperFigures | Mapping[str, PaperFigures],
     input_size: int = 224,
     num_classes: int = 1000,
     checkpoints: CheckpointFormats | None = None,
 ) -> Callable[[F], F]:
     """Register a builder under its function name. Its docstring's first paragraph (joined into
     one line) is its summary.
+
+    ``figures`` is the model's :class:`PaperFigures`, or its family's table of them by model
+    name (how every family file registers: one table, one plain builder per model).
 
     ``checkpoints`` is what the family declares about foreign checkpoint layouts (key rules,
     converters, auxiliary heads); without it the model converts none.
@@ -127,6 +130,8 @@ def register_model(
         name = builder.__name__
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} is already registered (by {_REGISTRY[name].family})")
+        if not isinstance(figures, PaperFigures) and name not in figures:
+            raise ValueError(f"model {name!r} has no entry in its family's figures table")
         doc = inspect.getdoc(builder) or name
         _REGISTRY[name] = ModelInfo(
             name=name,
@@ -135,7 +140,7 @@ def register_model(
             summary=" ".join(doc.split("\n\n")[0].split()),
             input_size=input_size,
             num_classes=num_classes,
-            figures=figures,
+            figures=figures if isinstance(figures, PaperFigures) else figures[name],
             builder=builder,
             checkpoints=checkpoints or CheckpointFormats(builder.__module__.rsplit(".", 1)[-1]),
         )

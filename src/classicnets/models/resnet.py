@@ -32,18 +32,19 @@ normalising; that is a data-pipeline matter, not the model's.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
-from typing import Literal, TypeVar
+from collections.abc import Sequence
+from typing import Any, Literal, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..layers import ClassifierHead, ConvNormAct, init_weights, set_drop_path
-from ..layers.fused import FusedConv
+from ..layers import ClassifierHead, ConcatBranches, ConvNormAct, init_weights, set_drop_path
+from ..layers.fused import FusedConv, FusedResidual
+from ..layers.head import GlobalPool
 from ..layers.se import SEConfig
 from .base import ClassicNet
-from .keys import CheckpointFormats, KeyLayout, remap_keys
+from .keys import CheckpointFormats, KeyLayout
 from .registry import register_model
 from .specs import RESNET_PAPER as PAPER
 from .specs import ErrorFigure, PaperFigures, imagenet_error
@@ -53,9 +54,9 @@ Shortcut = Literal["A", "B", "C"]
 StrideIn = Literal["1x1", "3x3"]
 StemKind = Literal["imagenet", "cifar", "deep"]
 StemPool = Literal["pad", "ceil"]
+DownsampleKernel = Literal[1, 3]
 BlockForm = Literal["a", "b", "c"]
 SEPosition = Literal["standard", "pre", "post", "identity", "3x3"]
-SE_POSITIONS: tuple[str, ...] = ("standard", "pre", "post", "identity", "3x3")
 
 # Table 1: block type and number of blocks in conv2_x .. conv5_x.
 IMAGENET_DEPTHS: dict[int, tuple[BlockKind, tuple[int, ...]]] = {
@@ -70,6 +71,123 @@ IMAGENET_WIDTHS = (64, 128, 256, 512)
 # Sec. 4.2: depth 6n+2 -> n basic blocks per stage at 16/32/64 filters.
 CIFAR_DEPTHS: dict[int, int] = {20: 3, 32: 5, 44: 7, 56: 9, 110: 18, 1202: 200}
 CIFAR_WIDTHS = (16, 32, 64)
+
+
+# -- the paper's figures, one entry per registered model -------------------------------------------
+
+_TEN_CROP = "10-crop testing"
+_MULTI_SCALE = "single model, fully-convolutional multi-scale testing"
+_ONE_CROP = "released model, single 224 center crop"
+
+# depth: (paper mult-adds, params, G mult-adds, Table 3 / Table 4 / R2 top-1 and top-5 errors)
+_BOTTLENECK_ROWS: dict[int, tuple[float, int, float, tuple[tuple[float, float], ...]]] = {
+    50: (3.8e9, 25_557_032, 3.858, ((22.85, 6.71), (20.74, 5.25), (24.7, 7.8))),
+    101: (7.6e9, 44_549_160, 7.570, ((21.75, 6.05), (19.87, 4.60), (23.6, 7.1))),
+    152: (11.3e9, 60_192_808, 11.282, ((21.43, 5.71), (19.38, 4.49), (23.0, 6.7))),
+}
+_BOTTLENECK_PROTOCOLS = ((_TEN_CROP, "Table 3"), (_MULTI_SCALE, "Table 4"), (_ONE_CROP, "R2"))
+
+# v1.5 depth: G mult-adds (params: those of the paper's network of that depth)
+_V1_5_GMACS: dict[int, float] = {50: 4.089, 101: 7.801, 152: 11.514}
+
+_CIFAR_TABLE6 = {
+    # depth: (paper params, exact params with 10 classes, G mult-adds at 32x32, C10 error %)
+    20: (0.27e6, 269_722, 0.041, 8.75),
+    32: (0.46e6, 464_154, 0.069, 7.51),
+    44: (0.66e6, 658_586, 0.097, 7.17),
+    56: (0.85e6, 853_018, 0.125, 6.97),
+    110: (1.7e6, 1_727_962, 0.253, 6.43),
+    1202: (19.4e6, 19_421_274, 2.829, 7.93),
+}
+
+
+def _bottleneck_figures(depth: int) -> PaperFigures:
+    paper_macs, params, gmacs, errors = _BOTTLENECK_ROWS[depth]
+    return PaperFigures(
+        source="R1 Table 1, 3, 4; R2",
+        paper_macs=paper_macs,
+        ref_params=params,
+        ref_gmacs=gmacs,
+        ref_source=f"computed; params equal torchvision resnet{depth}, whose stride placement "
+        f"differs (see resnet{depth}_v1_5)",
+        errors=tuple(
+            imagenet_error(top1, top5, protocol, source)
+            for (top1, top5), (protocol, source) in zip(errors, _BOTTLENECK_PROTOCOLS, strict=True)
+        ),
+    )
+
+
+def _v1_5_figures(depth: int) -> PaperFigures:
+    return PaperFigures(
+        source="not in the paper: fb.resnet.torch / torchvision stride placement",
+        ref_params=_BOTTLENECK_ROWS[depth][1],
+        ref_gmacs=_V1_5_GMACS[depth],
+        ref_source=f"torchvision resnet{depth} metadata (_ops) and computed",
+        notes="Stride 2 on the 3x3 conv of each downsampling bottleneck. Same parameters as "
+        "the paper's network, more mult-adds.",
+    )
+
+
+def _cifar_figures(depth: int) -> PaperFigures:
+    paper_params, params, gmacs, error = _CIFAR_TABLE6[depth]
+    protocol = "with augmentation (pad 4, crop, flip), single 32x32 view"
+    if depth == 110:
+        protocol += "; best of 5 runs (mean 6.61 +/- 0.16)"
+    return PaperFigures(
+        source="R1 Table 6",
+        paper_params=paper_params,
+        ref_params=params,
+        ref_gmacs=gmacs,
+        errors=(ErrorFigure(error, None, "CIFAR-10 test", protocol, "Table 6"),),
+    )
+
+
+FIGURES: dict[str, PaperFigures] = {
+    "resnet18": PaperFigures(
+        source="R1 Table 1, 2",
+        paper_macs=1.8e9,
+        ref_params=11_689_512,
+        ref_gmacs=1.814,
+        ref_source="computed; equals torchvision resnet18",
+        errors=(
+            imagenet_error(
+                27.88, None, _TEN_CROP + " (Table 2 model: option A shortcuts)", "Table 2"
+            ),
+        ),
+    ),
+    "resnet34": PaperFigures(
+        source="R1 Table 1, 3, 4",
+        paper_macs=3.6e9,
+        ref_params=21_797_672,
+        ref_gmacs=3.664,
+        ref_source="computed; equals torchvision resnet34",
+        errors=(
+            imagenet_error(24.52, 7.46, _TEN_CROP, "Table 3"),
+            imagenet_error(21.84, 5.71, _MULTI_SCALE, "Table 4"),
+        ),
+    ),
+    "resnet34_a": PaperFigures(
+        source="R1 Table 1, 3",
+        paper_macs=3.6e9,
+        ref_params=21_623_848,
+        ref_gmacs=3.644,
+        errors=(imagenet_error(25.03, 7.76, _TEN_CROP, "Table 3"),),
+    ),
+    "resnet34_c": PaperFigures(
+        source="R1 Table 3",
+        ref_params=22_716_840,
+        ref_gmacs=3.831,
+        errors=(
+            imagenet_error(24.19, 7.40, _TEN_CROP, "Table 3"),
+            imagenet_error(21.53, 5.60, _MULTI_SCALE, "Table 4"),
+        ),
+        notes="Table 1 gives 3.6 G for every 34-layer net; option C's 13 extra projections "
+        "add 0.17 G, so no paper mult-add figure is compared.",
+    ),
+    **{f"resnet{d}": _bottleneck_figures(d) for d in _BOTTLENECK_ROWS},
+    **{f"resnet{d}_v1_5": _v1_5_figures(d) for d in _V1_5_GMACS},
+    **{f"resnet{d}": _cifar_figures(d) for d in _CIFAR_TABLE6},
+}
 
 
 # -- shortcuts ---------------------------------------------------------------------------------
@@ -96,7 +214,7 @@ def make_shortcut(
 
     ``kernel_size`` is that of a *strided* projection: 1 in ResNet, 3 in SENet-154.
     """
-    if kind not in ("A", "B", "C"):
+    if kind not in get_args(Shortcut):
         raise ValueError(f"shortcut must be 'A', 'B' or 'C', got {kind!r}")
     same = in_channels == out_channels and stride == 1
     if kind == "C" or (kind == "B" and not same):
@@ -136,8 +254,8 @@ class ResidualBlock(nn.Module):
         out_channels: int,
         inner_channels: int | None,
     ) -> None:
-        if position not in SE_POSITIONS:
-            raise ValueError(f"se_position must be one of {SE_POSITIONS}, got {position!r}")
+        if position not in get_args(SEPosition):
+            raise ValueError(f"se_position must be one of {get_args(SEPosition)}, got {position!r}")
         self.se_position = position
         self.act = nn.ReLU(inplace=True)
         self.se: nn.Module | None = None
@@ -155,42 +273,40 @@ class ResidualBlock(nn.Module):
     def _se_at(self, position: SEPosition, x: Tensor) -> Tensor:
         return self.se(x) if self.se is not None and self.se_position == position else x
 
-    #: The ConvNormAct that ends F, applied to ``residual_head(x)``; None where F ends otherwise.
-    tail: str | None = None
-    #: Set by ``fuse_for_inference``: the tail adds the shortcut and applies the ReLU itself.
-    fused_tail: bool = False
     #: Stochastic depth on F (``drop_path_rate``; not in the papers); None: F always runs.
     drop_path: nn.Module | None = None
 
-    def residual_head(self, x: Tensor) -> Tensor:
-        """F up to its last convolution."""
-        raise NotImplementedError
-
     def residual(self, x: Tensor) -> Tensor:
         """F: the residual branch."""
-        if self.tail is None:
-            raise NotImplementedError
-        return getattr(self, self.tail)(self.residual_head(x))  # type: ignore[no-any-return]
+        raise NotImplementedError
 
-    def fuse_for_inference(self) -> bool:
-        """``deploy()``: F's last convolution (already a ``FusedConv``) also adds the shortcut and
-        applies the block's ReLU, in one oneDNN call. Not with SE between the two ("standard")."""
-        fused = getattr(getattr(self, self.tail), "conv", None) if self.tail else None
+    def residual_parts(self) -> tuple[nn.Module, nn.Module] | None:
+        """F as ``(head, tail)`` modules, ``tail(head(x)) == F(x)`` with ``tail`` the unit that
+        ends F; None where F does not end in one convolution unit (ResNeXt's form (a))."""
+        raise NotImplementedError
+
+    def fused_for_inference(self) -> nn.Module | None:
+        """``deploy()``'s replacement: F's last convolution (already a ``FusedConv``) also adds
+        the shortcut and applies the block's ReLU, in one oneDNN call (``FusedResidual``).
+        None with SE between the two ("standard")."""
+        parts = self.residual_parts()
         se_between = self.se is not None and self.se_position == "standard"
-        if not isinstance(fused, FusedConv) or fused.relu or se_between:
-            return False
-        if not isinstance(self.act, nn.ReLU):
-            return False
-        fused.relu = True
-        self.fused_tail = True
-        return True
+        if parts is None or se_between or not isinstance(self.act, nn.ReLU):
+            return None
+        head, tail = parts
+        if not isinstance(tail, FusedConv) or tail.relu:
+            return None
+        se = {self.se_position: self.se} if self.se is not None else {}
+        return FusedResidual(
+            head,
+            FusedConv(tail.conv, relu=True),
+            self.shortcut,
+            pre=se.get("pre"),
+            identity=se.get("identity"),
+            post=se.get("post"),
+        )
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.fused_tail:  # deploy(): relu(tail(head(x)) + shortcut(x)) in the tail's call
-            shortcut = self._se_at("identity", self.shortcut(x))
-            tail = getattr(self, self.tail).conv  # type: ignore[arg-type]
-            out = tail(self.residual_head(self._se_at("pre", x)), shortcut)
-            return self._se_at("post", out)
         out = self._se_at("standard", self.residual(self._se_at("pre", x)))
         if self.drop_path is not None:
             out = self.drop_path(out)
@@ -230,10 +346,11 @@ class BasicBlock(ResidualBlock):
     def zero_init_last(self) -> None:
         nn.init.zeros_(self.conv2.bn.weight)
 
-    tail = "conv2"
+    def residual(self, x: Tensor) -> Tensor:
+        return self.conv2(self.conv1(x))  # type: ignore[no-any-return]
 
-    def residual_head(self, x: Tensor) -> Tensor:
-        return self.conv1(x)  # type: ignore[no-any-return]
+    def residual_parts(self) -> tuple[nn.Module, nn.Module]:
+        return self.conv1, self.conv2
 
 
 class Bottleneck(ResidualBlock):
@@ -251,8 +368,8 @@ class Bottleneck(ResidualBlock):
       (``bn3``) acts on the sum: one BN over the aggregated output is what form (c) computes
       and what makes the forms equivalent; a BN on each path's output would not be.
 
-    All three have the same parameters; :func:`grouped_to_paths` / :func:`paths_to_grouped` map
-    weights between them. ``out_channels`` defaults to ``4 * width`` (ResNet), ``reduce_width``
+    All three have the same parameters (tests/conversions.py maps weights between them).
+    ``out_channels`` defaults to ``4 * width`` (ResNet), ``reduce_width``
     (the first 1x1's width) to ``width``; SENet-154 halves it.
     """
 
@@ -275,9 +392,9 @@ class Bottleneck(ResidualBlock):
         shortcut_kernel: int = 1,
     ) -> None:
         super().__init__()
-        if stride_in not in ("1x1", "3x3"):
+        if stride_in not in get_args(StrideIn):
             raise ValueError(f"stride_in must be '1x1' (paper) or '3x3' (v1.5), got {stride_in!r}")
-        if form not in ("a", "b", "c"):
+        if form not in get_args(BlockForm):
             raise ValueError(f"block form must be 'a', 'b' or 'c' (ResNeXt Fig. 3), got {form!r}")
         reduce_width = width if reduce_width is None else reduce_width
         out_channels = width * self.expansion if out_channels is None else out_channels
@@ -292,7 +409,6 @@ class Bottleneck(ResidualBlock):
             raise ValueError("se_position='3x3' needs the grouped form 'c'")
         self.form = form
         self.cardinality = cardinality
-        self.tail = None if form == "a" else "conv3"
         s1, s3 = (stride, 1) if stride_in == "1x1" else (1, stride)
         if form == "c":
             self.conv1 = ConvNormAct(in_channels, reduce_width, 1, stride=s1)
@@ -332,70 +448,20 @@ class Bottleneck(ResidualBlock):
     def zero_init_last(self) -> None:
         nn.init.zeros_(self.bn3.weight if self.form == "a" else self.conv3.bn.weight)
 
-    def residual_head(self, x: Tensor) -> Tensor:
-        """The input of conv3: (N, width, H', W')."""
-        if self.form == "b":  # C paths of (1x1, 3x3), concatenated (then one 1x1: conv3)
-            return torch.cat([path(x) for path in self.paths], dim=1)
-        return self._se_at("3x3", self.conv2(self.conv1(x)))
-
     def residual(self, x: Tensor) -> Tensor:
         if self.form == "a":  # C paths, summed, then one BN over the aggregate
             return self.bn3(sum(path(x) for path in self.paths))  # type: ignore[arg-type]
-        return super().residual(x)
+        if self.form == "b":  # C paths of (1x1, 3x3), concatenated, then one 1x1
+            return self.conv3(torch.cat([path(x) for path in self.paths], dim=1))  # type: ignore[no-any-return]
+        return self.conv3(self._se_at("3x3", self.conv2(self.conv1(x))))  # type: ignore[no-any-return]
 
-
-def _slice(t: Tensor, i: int, d: int, dim: int = 0) -> Tensor:
-    return t.narrow(dim, i * d, d).clone() if t.dim() else t.clone()
-
-
-def grouped_to_paths(
-    state: dict[str, Tensor], *, cardinality: int, form: Literal["a", "b"]
-) -> dict[str, Tensor]:
-    """Map a form-(c) bottleneck's state dict onto form (a) or (b): the same function.
-
-    Path i takes output channels ``[i*d, (i+1)*d)`` of the first 1x1 and of the grouped 3x3 (its
-    group i), with their BN entries; in form (a) it also takes input channels ``[i*d, (i+1)*d)``
-    of the last 1x1. Keys outside conv1/conv2/conv3 (shortcut, SE) are unchanged.
-    """
-    d = state["conv2.conv.weight"].shape[0] // cardinality
-    out: dict[str, Tensor] = {}
-    for key, value in state.items():
-        layer, _, rest = key.partition(".")
-        if layer in ("conv1", "conv2"):
-            for i in range(cardinality):
-                out[f"paths.{i}.{layer}.{rest}"] = _slice(value, i, d)
-        elif layer == "conv3" and form == "a":
-            if rest == "conv.weight":
-                for i in range(cardinality):
-                    out[f"paths.{i}.conv3.weight"] = _slice(value, i, d, dim=1)
-            else:
-                out[f"bn3.{rest.removeprefix('bn.')}"] = value.clone()
-        else:
-            out[key] = value.clone()
-    return out
-
-
-def paths_to_grouped(state: dict[str, Tensor], *, cardinality: int) -> dict[str, Tensor]:
-    """The inverse of :func:`grouped_to_paths`: a form-(a) or (b) state dict in form (c)."""
-    out: dict[str, Tensor] = {}
-    pieces: dict[tuple[str, int], Tensor] = {}
-    for key, value in state.items():
-        if key.startswith("paths."):
-            _, i, rest = key.split(".", 2)
-            if rest == "conv3.weight":
-                pieces[("conv3.conv.weight", int(i))] = value
-            elif rest.endswith("num_batches_tracked"):
-                out[rest] = value.clone()
-            else:
-                pieces[(rest, int(i))] = value
-        elif key.startswith("bn3."):
-            out[f"conv3.bn.{key.removeprefix('bn3.')}"] = value.clone()
-        else:
-            out[key] = value.clone()
-    for name in sorted({n for n, _ in pieces}):
-        dim = 1 if name == "conv3.conv.weight" else 0
-        out[name] = torch.cat([pieces[(name, i)] for i in range(cardinality)], dim=dim)
-    return out
+    def residual_parts(self) -> tuple[nn.Module, nn.Module] | None:
+        if self.form == "a":
+            return None
+        if self.form == "b":
+            return ConcatBranches(**{str(i): p for i, p in enumerate(self.paths)}), self.conv3
+        se = self.se if self.se is not None and self.se_position == "3x3" else nn.Identity()
+        return nn.Sequential(self.conv1, self.conv2, se), self.conv3
 
 
 # -- stems -------------------------------------------------------------------------------------
@@ -432,6 +498,30 @@ def make_stem_pool(kind: StemPool) -> nn.Module:
 # -- the network -------------------------------------------------------------------------------
 
 
+def _check_options(
+    layers: Sequence[int],
+    widths: Sequence[int],
+    stem: str,
+    block: str,
+    downsample_kernel: int,
+    bottleneck_only: bool,
+) -> None:
+    """Refuse the :class:`ResNet` layouts no network here has, naming the valid ones
+    (``bottleneck_only``: options that only a bottleneck takes were given)."""
+    if len(layers) != len(widths):
+        raise ValueError(f"layers {tuple(layers)} and widths {tuple(widths)} differ in length")
+    if stem not in get_args(StemKind):
+        raise ValueError(f"stem must be 'imagenet', 'cifar' or 'deep', got {stem!r}")
+    if block not in get_args(BlockKind):
+        raise ValueError(f"block must be 'basic' or 'bottleneck', got {block!r}")
+    if block == "basic" and bottleneck_only:
+        raise ValueError(
+            "cardinality, block_form and halve_first_1x1 apply to bottleneck blocks only"
+        )
+    if downsample_kernel not in get_args(DownsampleKernel):
+        raise ValueError(f"downsample_kernel must be 1 or 3, got {downsample_kernel}")
+
+
 class ResNet(ClassicNet):
     """A residual network: stem, stages of residual blocks, global pooling, linear classifier.
 
@@ -465,7 +555,7 @@ class ResNet(ClassicNet):
         stem_pool: StemPool = "pad",
         shortcut: Shortcut = "B",
         stride_in: StrideIn = "1x1",
-        downsample_kernel: int = 1,
+        downsample_kernel: DownsampleKernel = 1,
         cardinality: int = 1,
         base_width: int | None = None,
         block_form: BlockForm = "c",
@@ -477,21 +567,11 @@ class ResNet(ClassicNet):
         in_chans: int = 3,
         drop_rate: float = 0.0,
         zero_init_last: bool = False,
-        global_pool: str = "avg",
+        global_pool: GlobalPool = "avg",
         drop_path_rate: float = 0.0,
     ) -> None:
-        if len(layers) != len(widths):
-            raise ValueError(f"layers {tuple(layers)} and widths {tuple(widths)} differ in length")
-        if stem not in ("imagenet", "cifar", "deep"):
-            raise ValueError(f"stem must be 'imagenet', 'cifar' or 'deep', got {stem!r}")
-        if block not in ("basic", "bottleneck"):
-            raise ValueError(f"block must be 'basic' or 'bottleneck', got {block!r}")
-        if block == "basic" and (cardinality != 1 or halve_first_1x1 or block_form != "c"):
-            raise ValueError(
-                "cardinality, block_form and halve_first_1x1 apply to bottleneck blocks only"
-            )
-        if downsample_kernel not in (1, 3):
-            raise ValueError(f"downsample_kernel must be 1 or 3, got {downsample_kernel}")
+        bottleneck_only = cardinality != 1 or halve_first_1x1 or block_form != "c"
+        _check_options(layers, widths, stem, block, downsample_kernel, bottleneck_only)
         n_stages = len(layers)
         se_stages = tuple(range(1, n_stages + 1)) if se_stages is None else tuple(se_stages)
         if any(not 1 <= i <= n_stages for i in se_stages):
@@ -571,211 +651,83 @@ TORCHVISION_KEY_RULES: tuple[tuple[str, str], ...] = (
 )
 
 
-def from_torchvision(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Rename a torchvision/timm ResNet state dict's keys to this module's names."""
-
-    return remap_keys(state_dict, TORCHVISION_KEY_RULES)
-
-
 CHECKPOINTS = CheckpointFormats("resnet", {"torchvision": KeyLayout(TORCHVISION_KEY_RULES)})
 
 
 # -- builders ----------------------------------------------------------------------------------
 
-_Builder = TypeVar("_Builder", bound=Callable[..., ResNet])
 
-
-def _imagenet(depth: int, **options: object) -> ResNet:
+def _imagenet(depth: int, **options: Any) -> ResNet:
     block, layers = IMAGENET_DEPTHS[depth]
-    return ResNet(block=block, layers=layers, **options)  # type: ignore[arg-type]
+    return ResNet(block=block, layers=layers, **options)
 
 
-def _cifar(depth: int, **options: object) -> ResNet:
+def _cifar(depth: int, **options: Any) -> ResNet:
     n = CIFAR_DEPTHS[depth]
     options.setdefault("shortcut", "A")
-    return ResNet(
-        block="basic",
-        layers=(n, n, n),
-        widths=CIFAR_WIDTHS,
-        stem="cifar",
-        **options,  # type: ignore[arg-type]
-    )
+    return ResNet(block="basic", layers=(n, n, n), widths=CIFAR_WIDTHS, stem="cifar", **options)
 
 
-_TEN_CROP = "10-crop testing"
-_MULTI_SCALE = "single model, fully-convolutional multi-scale testing"
-_ONE_CROP = "released model, single 224 center crop"
-
-
-@register_model(
-    checkpoints=CHECKPOINTS,
-    family="resnet",
-    paper=PAPER,
-    figures=PaperFigures(
-        source="R1 Table 1, 2",
-        paper_macs=1.8e9,
-        ref_params=11_689_512,
-        ref_gmacs=1.814,
-        ref_source="computed; equals torchvision resnet18",
-        errors=(
-            imagenet_error(
-                27.88, None, _TEN_CROP + " (Table 2 model: option A shortcuts)", "Table 2"
-            ),
-        ),
-    ),
-)
-def resnet18(**options: object) -> ResNet:
+@register_model(family="resnet", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def resnet18(**options: Any) -> ResNet:
     """ResNet-18: basic blocks (2, 2, 2, 2), option B shortcuts."""
     return _imagenet(18, **options)
 
 
-@register_model(
-    checkpoints=CHECKPOINTS,
-    family="resnet",
-    paper=PAPER,
-    figures=PaperFigures(
-        source="R1 Table 1, 3, 4",
-        paper_macs=3.6e9,
-        ref_params=21_797_672,
-        ref_gmacs=3.664,
-        ref_source="computed; equals torchvision resnet34",
-        errors=(
-            imagenet_error(24.52, 7.46, _TEN_CROP, "Table 3"),
-            imagenet_error(21.84, 5.71, _MULTI_SCALE, "Table 4"),
-        ),
-    ),
-)
-def resnet34(**options: object) -> ResNet:
+@register_model(family="resnet", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def resnet34(**options: Any) -> ResNet:
     """ResNet-34: basic blocks (3, 4, 6, 3), option B shortcuts (projection where dims change)."""
     return _imagenet(34, **options)
 
 
-@register_model(
-    checkpoints=CHECKPOINTS,
-    family="resnet",
-    paper=PAPER,
-    figures=PaperFigures(
-        source="R1 Table 1, 3",
-        paper_macs=3.6e9,
-        ref_params=21_623_848,
-        ref_gmacs=3.644,
-        errors=(imagenet_error(25.03, 7.76, _TEN_CROP, "Table 3"),),
-    ),
-)
-def resnet34_a(**options: object) -> ResNet:
+@register_model(family="resnet", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def resnet34_a(**options: Any) -> ResNet:
     """ResNet-34 with option A shortcuts: zero-padded identity, no projection parameters."""
     options.setdefault("shortcut", "A")
     return _imagenet(34, **options)
 
 
-@register_model(
-    checkpoints=CHECKPOINTS,
-    family="resnet",
-    paper=PAPER,
-    figures=PaperFigures(
-        source="R1 Table 3",
-        ref_params=22_716_840,
-        ref_gmacs=3.831,
-        errors=(
-            imagenet_error(24.19, 7.40, _TEN_CROP, "Table 3"),
-            imagenet_error(21.53, 5.60, _MULTI_SCALE, "Table 4"),
-        ),
-        notes="Table 1 gives 3.6 G for every 34-layer net; option C's 13 extra projections "
-        "add 0.17 G, so no paper mult-add figure is compared.",
-    ),
-)
-def resnet34_c(**options: object) -> ResNet:
+@register_model(family="resnet", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def resnet34_c(**options: Any) -> ResNet:
     """ResNet-34 with option C shortcuts: a projection on every one of the 16 shortcuts."""
     options.setdefault("shortcut", "C")
     return _imagenet(34, **options)
 
 
-# depth: (paper mult-adds, params, G mult-adds, Table 3 / Table 4 / R2 top-1 and top-5 errors)
-_BOTTLENECK_FIGURES: dict[int, tuple[float, int, float, tuple[tuple[float, float], ...]]] = {
-    50: (3.8e9, 25_557_032, 3.858, ((22.85, 6.71), (20.74, 5.25), (24.7, 7.8))),
-    101: (7.6e9, 44_549_160, 7.570, ((21.75, 6.05), (19.87, 4.60), (23.6, 7.1))),
-    152: (11.3e9, 60_192_808, 11.282, ((21.43, 5.71), (19.38, 4.49), (23.0, 6.7))),
-}
-_BOTTLENECK_PROTOCOLS = ((_TEN_CROP, "Table 3"), (_MULTI_SCALE, "Table 4"), (_ONE_CROP, "R2"))
-
-
-def _bottleneck_model(depth: int) -> Callable[[_Builder], _Builder]:
-    paper_macs, params, gmacs, errors = _BOTTLENECK_FIGURES[depth]
-    figures = PaperFigures(
-        source="R1 Table 1, 3, 4; R2",
-        paper_macs=paper_macs,
-        ref_params=params,
-        ref_gmacs=gmacs,
-        ref_source=f"computed; params equal torchvision resnet{depth}, whose stride placement "
-        f"differs (see resnet{depth}_v1_5)",
-        errors=tuple(
-            imagenet_error(top1, top5, protocol, source)
-            for (top1, top5), (protocol, source) in zip(errors, _BOTTLENECK_PROTOCOLS, strict=True)
-        ),
-    )
-    return register_model(checkpoints=CHECKPOINTS, family="resnet", paper=PAPER, figures=figures)
-
-
-def _v1_5_figures(depth: int, params: int, gmacs: float) -> PaperFigures:
-    return PaperFigures(
-        source="not in the paper: fb.resnet.torch / torchvision stride placement",
-        ref_params=params,
-        ref_gmacs=gmacs,
-        ref_source=f"torchvision resnet{depth} metadata (_ops) and computed",
-        notes="Stride 2 on the 3x3 conv of each downsampling bottleneck. Same parameters as "
-        "the paper's network, more mult-adds.",
-    )
-
-
-@_bottleneck_model(50)
-def resnet50(**options: object) -> ResNet:
+@register_model(family="resnet", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def resnet50(**options: Any) -> ResNet:
     """ResNet-50: bottlenecks (3, 4, 6, 3), stride on the first 1x1 as in the paper's models."""
     return _imagenet(50, **options)
 
 
-@_bottleneck_model(101)
-def resnet101(**options: object) -> ResNet:
+@register_model(family="resnet", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def resnet101(**options: Any) -> ResNet:
     """ResNet-101: bottlenecks (3, 4, 23, 3), stride on the first 1x1 as in the paper's models."""
     return _imagenet(101, **options)
 
 
-@_bottleneck_model(152)
-def resnet152(**options: object) -> ResNet:
+@register_model(family="resnet", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def resnet152(**options: Any) -> ResNet:
     """ResNet-152: bottlenecks (3, 8, 36, 3), stride on the first 1x1 as in the paper's models."""
     return _imagenet(152, **options)
 
 
-@register_model(
-    checkpoints=CHECKPOINTS,
-    family="resnet",
-    paper=PAPER,
-    figures=_v1_5_figures(50, 25_557_032, 4.089),
-)
-def resnet50_v1_5(**options: object) -> ResNet:
+@register_model(family="resnet", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def resnet50_v1_5(**options: Any) -> ResNet:
     """ResNet-50 with the stride on the 3x3 (v1.5): torchvision/timm resnet50's layout."""
     options.setdefault("stride_in", "3x3")
     return _imagenet(50, **options)
 
 
-@register_model(
-    checkpoints=CHECKPOINTS,
-    family="resnet",
-    paper=PAPER,
-    figures=_v1_5_figures(101, 44_549_160, 7.801),
-)
-def resnet101_v1_5(**options: object) -> ResNet:
+@register_model(family="resnet", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def resnet101_v1_5(**options: Any) -> ResNet:
     """ResNet-101 with the stride on the 3x3 (v1.5): torchvision/timm resnet101's layout."""
     options.setdefault("stride_in", "3x3")
     return _imagenet(101, **options)
 
 
-@register_model(
-    checkpoints=CHECKPOINTS,
-    family="resnet",
-    paper=PAPER,
-    figures=_v1_5_figures(152, 60_192_808, 11.514),
-)
-def resnet152_v1_5(**options: object) -> ResNet:
+@register_model(family="resnet", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def resnet152_v1_5(**options: Any) -> ResNet:
     """ResNet-152 with the stride on the 3x3 (v1.5): torchvision/timm resnet152's layout."""
     options.setdefault("stride_in", "3x3")
     return _imagenet(152, **options)
@@ -783,84 +735,91 @@ def resnet152_v1_5(**options: object) -> ResNet:
 
 # -- CIFAR-10 (Sec. 4.2, Table 6) ----------------------------------------------------------------
 
-_CIFAR_TABLE6 = {
-    # depth: (paper params, exact params with 10 classes, G mult-adds at 32x32, C10 error %)
-    20: (0.27e6, 269_722, 0.041, 8.75),
-    32: (0.46e6, 464_154, 0.069, 7.51),
-    44: (0.66e6, 658_586, 0.097, 7.17),
-    56: (0.85e6, 853_018, 0.125, 6.97),
-    110: (1.7e6, 1_727_962, 0.253, 6.43),
-    1202: (19.4e6, 19_421_274, 2.829, 7.93),
-}
 
-
-def _cifar_figures(depth: int) -> PaperFigures:
-    paper_params, params, gmacs, error = _CIFAR_TABLE6[depth]
-    protocol = "with augmentation (pad 4, crop, flip), single 32x32 view"
-    if depth == 110:
-        protocol += "; best of 5 runs (mean 6.61 +/- 0.16)"
-    return PaperFigures(
-        source="R1 Table 6",
-        paper_params=paper_params,
-        ref_params=params,
-        ref_gmacs=gmacs,
-        errors=(ErrorFigure(error, None, "CIFAR-10 test", protocol, "Table 6"),),
-    )
-
-
-def _cifar_model(depth: int) -> Callable[[_Builder], _Builder]:
-    return register_model(
-        checkpoints=CHECKPOINTS,
-        family="resnet",
-        paper=PAPER,
-        figures=_cifar_figures(depth),
-        input_size=32,
-        num_classes=10,
-    )
-
-
-@_cifar_model(20)
-def resnet20(**options: object) -> ResNet:
+@register_model(
+    family="resnet",
+    paper=PAPER,
+    figures=FIGURES,
+    checkpoints=CHECKPOINTS,
+    input_size=32,
+    num_classes=10,
+)
+def resnet20(**options: Any) -> ResNet:
     """CIFAR ResNet-20 (6n+2, n=3): 3x3 stem, three stages of 3 basic blocks at
     16/32/64 filters, option A shortcuts.
     """
     return _cifar(20, **options)
 
 
-@_cifar_model(32)
-def resnet32(**options: object) -> ResNet:
+@register_model(
+    family="resnet",
+    paper=PAPER,
+    figures=FIGURES,
+    checkpoints=CHECKPOINTS,
+    input_size=32,
+    num_classes=10,
+)
+def resnet32(**options: Any) -> ResNet:
     """CIFAR ResNet-32 (6n+2, n=5): 3x3 stem, three stages of 5 basic blocks at
     16/32/64 filters, option A shortcuts.
     """
     return _cifar(32, **options)
 
 
-@_cifar_model(44)
-def resnet44(**options: object) -> ResNet:
+@register_model(
+    family="resnet",
+    paper=PAPER,
+    figures=FIGURES,
+    checkpoints=CHECKPOINTS,
+    input_size=32,
+    num_classes=10,
+)
+def resnet44(**options: Any) -> ResNet:
     """CIFAR ResNet-44 (6n+2, n=7): 3x3 stem, three stages of 7 basic blocks at
     16/32/64 filters, option A shortcuts.
     """
     return _cifar(44, **options)
 
 
-@_cifar_model(56)
-def resnet56(**options: object) -> ResNet:
+@register_model(
+    family="resnet",
+    paper=PAPER,
+    figures=FIGURES,
+    checkpoints=CHECKPOINTS,
+    input_size=32,
+    num_classes=10,
+)
+def resnet56(**options: Any) -> ResNet:
     """CIFAR ResNet-56 (6n+2, n=9): 3x3 stem, three stages of 9 basic blocks at
     16/32/64 filters, option A shortcuts.
     """
     return _cifar(56, **options)
 
 
-@_cifar_model(110)
-def resnet110(**options: object) -> ResNet:
+@register_model(
+    family="resnet",
+    paper=PAPER,
+    figures=FIGURES,
+    checkpoints=CHECKPOINTS,
+    input_size=32,
+    num_classes=10,
+)
+def resnet110(**options: Any) -> ResNet:
     """CIFAR ResNet-110 (6n+2, n=18): 3x3 stem, three stages of 18 basic blocks at
     16/32/64 filters, option A shortcuts.
     """
     return _cifar(110, **options)
 
 
-@_cifar_model(1202)
-def resnet1202(**options: object) -> ResNet:
+@register_model(
+    family="resnet",
+    paper=PAPER,
+    figures=FIGURES,
+    checkpoints=CHECKPOINTS,
+    input_size=32,
+    num_classes=10,
+)
+def resnet1202(**options: Any) -> ResNet:
     """CIFAR ResNet-1202 (6n+2, n=200): 3x3 stem, three stages of 200 basic blocks at
     16/32/64 filters, option A shortcuts.
     """

@@ -64,6 +64,8 @@ Deviations from the paper: none in the architecture.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from ..layers.se import SEConfig
@@ -89,24 +91,7 @@ SENET154_CARDINALITY, SENET154_BASE_WIDTH = 64, 4
 SENET154_STEM_WIDTH = 128
 
 
-def se_overhead(stages: list[tuple[int, int]], reduction: int = 16) -> float:
-    """Eq. 5: the SE weights ``(2/r) * sum_s N_s * C_s^2`` for (blocks N_s, channels C_s)."""
-    return 2 / reduction * sum(n * c * c for n, c in stages)
-
-
-def _se_resnet(depth: int, **options: object) -> ResNet:
-    block, layers = IMAGENET_DEPTHS[depth]
-    options.setdefault("se", SEConfig())
-    options.setdefault("stem_pool", "ceil")
-    return ResNet(block=block, layers=layers, **options)  # type: ignore[arg-type]
-
-
-def _se_resnext(depth: int, row: tuple[int, int], **options: object) -> ResNet:
-    options.setdefault("cardinality", row[0])
-    options.setdefault("base_width", row[1])
-    options.setdefault("stride_in", "3x3")
-    return _se_resnet(depth, **options)
-
+# -- the paper's figures, one entry per registered model -------------------------------------------
 
 _ONE_CROP = "single 224x224 center crop (Table 2, the paper's re-implementation protocol)"
 _RELEASED = "released Caffe model, single 224x224 center crop"
@@ -136,6 +121,130 @@ def _figures(
         ref_source=f"computed; equals timm {timm}",
         errors=tuple(errors),
     )
+
+
+def _timm_figures(
+    timm: str, params: int, gmacs: float, notes: str, *, paper_gflops: float | None = None
+) -> PaperFigures:
+    return PaperFigures(
+        source=f"not in the paper: timm {timm}'s layout"
+        + ("; S1 Table 2 mult-adds" if paper_gflops else ""),
+        paper_macs=paper_gflops * 1e9 if paper_gflops else None,
+        ref_params=params,
+        ref_gmacs=gmacs,
+        ref_source=f"computed; params equal timm {timm}",
+        notes=notes,
+    )
+
+
+_LEGACY_NOTE = (
+    "The paper's SE-ResNet with a ReLU on the residual before SE (timm's own network and "
+    "training): same parameters and mult-adds as the paper's rule gives."
+)
+_TIMM_RESNET_NOTE = (
+    "Zero-padded stem max pool, stride on the 3x3 of downsampling bottlenecks, SE widths "
+    "rounded to multiples of 8 (timm's ResNet with SE). The paper's figures are for the "
+    "released models' layout."
+)
+_TIMM_RESNEXT_NOTE = (
+    "Zero-padded stem max pool (not Caffe's ceil mode): the same layers, sizes and mult-adds as "
+    "the paper's network, windows offset by one pixel. The paper's errors are its released "
+    "models', not this layout's."
+)
+
+
+FIGURES: dict[str, PaperFigures] = {
+    "seresnet18": _figures(
+        params=11_778_592, gmacs=1.814, table2=None, released=None, timm="legacy_seresnet18's count"
+    ),
+    "seresnet34": _figures(
+        params=21_958_868, gmacs=3.664, table2=None, released=None, timm="legacy_seresnet34's count"
+    ),
+    "seresnet50": _figures(
+        params=28_088_024,
+        gmacs=3.860,
+        paper_params=28.1e6,
+        paper_gflops=3.87,
+        table2=(23.29, 6.62),
+        released=(22.37, 6.36),
+        timm="legacy_seresnet50",
+    ),
+    "seresnet101": _figures(
+        params=49_326_872,
+        gmacs=7.575,
+        paper_gflops=7.60,
+        table2=(22.38, 6.07),
+        released=(21.75, 5.72),
+        timm="legacy_seresnet101",
+    ),
+    "seresnet152": _figures(
+        params=66_821_848,
+        gmacs=11.289,
+        paper_gflops=11.32,
+        table2=(21.57, 5.73),
+        released=(21.34, 5.54),
+        timm="legacy_seresnet152",
+    ),
+    "seresnext50_32x4d": _figures(
+        params=27_559_896,
+        gmacs=4.233,
+        paper_gflops=4.25,
+        table2=(21.10, 5.49),
+        released=(20.97, 5.54),
+        timm="legacy_seresnext50_32x4d",
+    ),
+    "seresnext101_32x4d": _figures(
+        params=48_955_416,
+        gmacs=7.975,
+        paper_gflops=8.00,
+        table2=(20.70, 5.01),
+        released=(19.81, 4.96),
+        timm="legacy_seresnext101_32x4d",
+    ),
+    "senet154": PaperFigures(
+        source="S1 Table 8, Appendix; S2",
+        ref_params=115_088_984,
+        ref_gmacs=20.688,
+        ref_source="computed; equals timm legacy_senet154",
+        errors=(
+            ErrorFigure(18.68, 4.47, "ImageNet val", "single 224x224 crop", "S1 Table 8"),
+            ErrorFigure(17.28, 3.79, "ImageNet val", "single 320x320 crop", "S1 Table 8"),
+        ),
+        notes="The paper prints no parameter or mult-add count for SENet-154.",
+    ),
+    "seresnet18_timm_legacy": _timm_figures("legacy_seresnet18", 11_778_592, 1.814, _LEGACY_NOTE),
+    "seresnet34_timm_legacy": _timm_figures("legacy_seresnet34", 21_958_868, 3.664, _LEGACY_NOTE),
+    "seresnet18_timm": _timm_figures("seresnet18", 11_779_624, 1.814, _TIMM_RESNET_NOTE),
+    "seresnet34_timm": _timm_figures("seresnet34", 21_960_416, 3.664, _TIMM_RESNET_NOTE),
+    "seresnet50_timm": _timm_figures("seresnet50", 28_088_024, 4.092, _TIMM_RESNET_NOTE),
+    "seresnet101_timm": _timm_figures("seresnet101", 49_326_872, 7.806, _TIMM_RESNET_NOTE),
+    "seresnet152_timm": _timm_figures("seresnet152", 66_821_848, 11.520, _TIMM_RESNET_NOTE),
+    "seresnext50_32x4d_timm": _timm_figures(
+        "seresnext50_32x4d", 27_559_896, 4.233, _TIMM_RESNEXT_NOTE, paper_gflops=4.25
+    ),
+    "seresnext101_32x4d_timm": _timm_figures(
+        "seresnext101_32x4d", 48_955_416, 7.975, _TIMM_RESNEXT_NOTE, paper_gflops=8.00
+    ),
+}
+
+
+def se_overhead(stages: list[tuple[int, int]], reduction: int = 16) -> float:
+    """Eq. 5: the SE weights ``(2/r) * sum_s N_s * C_s^2`` for (blocks N_s, channels C_s)."""
+    return 2 / reduction * sum(n * c * c for n, c in stages)
+
+
+def _se_resnet(depth: int, **options: Any) -> ResNet:
+    block, layers = IMAGENET_DEPTHS[depth]
+    options.setdefault("se", SEConfig())
+    options.setdefault("stem_pool", "ceil")
+    return ResNet(block=block, layers=layers, **options)
+
+
+def _se_resnext(depth: int, row: tuple[int, int], **options: Any) -> ResNet:
+    options.setdefault("cardinality", row[0])
+    options.setdefault("base_width", row[1])
+    options.setdefault("stride_in", "3x3")
+    return _se_resnet(depth, **options)
 
 
 # -- timm's legacy SENet key layout (the authors' Caffe models, as ported by Cadene/timm) --------
@@ -188,83 +297,32 @@ CHECKPOINTS = CheckpointFormats(
 # -- SE-ResNet -----------------------------------------------------------------------------------
 
 
-@register_model(
-    checkpoints=CHECKPOINTS,
-    family="senet",
-    paper=PAPER,
-    figures=_figures(
-        params=11_778_592, gmacs=1.814, table2=None, released=None, timm="legacy_seresnet18's count"
-    ),
-)
-def seresnet18(**options: object) -> ResNet:
+@register_model(family="senet", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def seresnet18(**options: Any) -> ResNet:
     """SE-ResNet-18: ResNet-18 with an SE block (r=16) on each residual branch."""
     return _se_resnet(18, **options)
 
 
-@register_model(
-    checkpoints=CHECKPOINTS,
-    family="senet",
-    paper=PAPER,
-    figures=_figures(
-        params=21_958_868, gmacs=3.664, table2=None, released=None, timm="legacy_seresnet34's count"
-    ),
-)
-def seresnet34(**options: object) -> ResNet:
+@register_model(family="senet", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def seresnet34(**options: Any) -> ResNet:
     """SE-ResNet-34: ResNet-34 with an SE block (r=16) on each residual branch."""
     return _se_resnet(34, **options)
 
 
-@register_model(
-    checkpoints=CHECKPOINTS,
-    family="senet",
-    paper=PAPER,
-    figures=_figures(
-        params=28_088_024,
-        gmacs=3.860,
-        paper_params=28.1e6,
-        paper_gflops=3.87,
-        table2=(23.29, 6.62),
-        released=(22.37, 6.36),
-        timm="legacy_seresnet50",
-    ),
-)
-def seresnet50(**options: object) -> ResNet:
+@register_model(family="senet", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def seresnet50(**options: Any) -> ResNet:
     """SE-ResNet-50: ResNet-50 (stride on the first 1x1) with SE (r=16) on every bottleneck."""
     return _se_resnet(50, **options)
 
 
-@register_model(
-    checkpoints=CHECKPOINTS,
-    family="senet",
-    paper=PAPER,
-    figures=_figures(
-        params=49_326_872,
-        gmacs=7.575,
-        paper_gflops=7.60,
-        table2=(22.38, 6.07),
-        released=(21.75, 5.72),
-        timm="legacy_seresnet101",
-    ),
-)
-def seresnet101(**options: object) -> ResNet:
+@register_model(family="senet", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def seresnet101(**options: Any) -> ResNet:
     """SE-ResNet-101: ResNet-101 (stride on the first 1x1) with SE (r=16) on every bottleneck."""
     return _se_resnet(101, **options)
 
 
-@register_model(
-    checkpoints=CHECKPOINTS,
-    family="senet",
-    paper=PAPER,
-    figures=_figures(
-        params=66_821_848,
-        gmacs=11.289,
-        paper_gflops=11.32,
-        table2=(21.57, 5.73),
-        released=(21.34, 5.54),
-        timm="legacy_seresnet152",
-    ),
-)
-def seresnet152(**options: object) -> ResNet:
+@register_model(family="senet", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def seresnet152(**options: Any) -> ResNet:
     """SE-ResNet-152: ResNet-152 (stride on the first 1x1) with SE (r=16) on every bottleneck."""
     return _se_resnet(152, **options)
 
@@ -272,38 +330,14 @@ def seresnet152(**options: object) -> ResNet:
 # -- SE-ResNeXt ----------------------------------------------------------------------------------
 
 
-@register_model(
-    checkpoints=CHECKPOINTS,
-    family="senet",
-    paper=PAPER,
-    figures=_figures(
-        params=27_559_896,
-        gmacs=4.233,
-        paper_gflops=4.25,
-        table2=(21.10, 5.49),
-        released=(20.97, 5.54),
-        timm="legacy_seresnext50_32x4d",
-    ),
-)
-def seresnext50_32x4d(**options: object) -> ResNet:
+@register_model(family="senet", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def seresnext50_32x4d(**options: Any) -> ResNet:
     """SE-ResNeXt-50 (32x4d): ResNeXt-50 (stride on the 3x3) with SE (r=16) on every block."""
     return _se_resnext(50, (32, 4), **options)
 
 
-@register_model(
-    checkpoints=CHECKPOINTS,
-    family="senet",
-    paper=PAPER,
-    figures=_figures(
-        params=48_955_416,
-        gmacs=7.975,
-        paper_gflops=8.00,
-        table2=(20.70, 5.01),
-        released=(19.81, 4.96),
-        timm="legacy_seresnext101_32x4d",
-    ),
-)
-def seresnext101_32x4d(**options: object) -> ResNet:
+@register_model(family="senet", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def seresnext101_32x4d(**options: Any) -> ResNet:
     """SE-ResNeXt-101 (32x4d): ResNeXt-101 (stride on the 3x3) with SE (r=16) on every block."""
     return _se_resnext(101, (32, 4), **options)
 
@@ -311,23 +345,8 @@ def seresnext101_32x4d(**options: object) -> ResNet:
 # -- SENet-154 -----------------------------------------------------------------------------------
 
 
-@register_model(
-    checkpoints=CHECKPOINTS,
-    family="senet",
-    paper=PAPER,
-    figures=PaperFigures(
-        source="S1 Table 8, Appendix; S2",
-        ref_params=115_088_984,
-        ref_gmacs=20.688,
-        ref_source="computed; equals timm legacy_senet154",
-        errors=(
-            ErrorFigure(18.68, 4.47, "ImageNet val", "single 224x224 crop", "S1 Table 8"),
-            ErrorFigure(17.28, 3.79, "ImageNet val", "single 320x320 crop", "S1 Table 8"),
-        ),
-        notes="The paper prints no parameter or mult-add count for SENet-154.",
-    ),
-)
-def senet154(**options: object) -> ResNet:
+@register_model(family="senet", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def senet154(**options: Any) -> ResNet:
     """SENet-154: SE-ResNeXt-152 64x4d, 3x3 stem, halved first 1x1, 3x3/2 projections, dropout."""
     options.setdefault("stem", "deep")
     options.setdefault("stem_width", SENET154_STEM_WIDTH)
@@ -345,146 +364,67 @@ TIMM_LEGACY_BASIC_SE = SEConfig(input_relu=True)
 TIMM_SE = SEConfig(divisor=8)
 
 
-def _timm_figures(
-    timm: str, params: int, gmacs: float, notes: str, *, paper_gflops: float | None = None
-) -> PaperFigures:
-    return PaperFigures(
-        source=f"not in the paper: timm {timm}'s layout"
-        + ("; S1 Table 2 mult-adds" if paper_gflops else ""),
-        paper_macs=paper_gflops * 1e9 if paper_gflops else None,
-        ref_params=params,
-        ref_gmacs=gmacs,
-        ref_source=f"computed; params equal timm {timm}",
-        notes=notes,
-    )
-
-
-_LEGACY_NOTE = (
-    "The paper's SE-ResNet with a ReLU on the residual before SE (timm's own network and "
-    "training): same parameters and mult-adds as the paper's rule gives."
-)
-_TIMM_RESNET_NOTE = (
-    "Zero-padded stem max pool, stride on the 3x3 of downsampling bottlenecks, SE widths "
-    "rounded to multiples of 8 (timm's ResNet with SE). The paper's figures are for the "
-    "released models' layout."
-)
-_TIMM_RESNEXT_NOTE = (
-    "Zero-padded stem max pool (not Caffe's ceil mode): the same layers, sizes and mult-adds as "
-    "the paper's network, windows offset by one pixel. The paper's errors are its released "
-    "models', not this layout's."
-)
-
-
-def _timm_se_resnet(depth: int, **options: object) -> ResNet:
+def _timm_se_resnet(depth: int, **options: Any) -> ResNet:
     options.setdefault("se", TIMM_SE)
     options.setdefault("stem_pool", "pad")
     options.setdefault("stride_in", "3x3")
     return _se_resnet(depth, **options)
 
 
-@register_model(
-    checkpoints=CHECKPOINTS,
-    family="senet",
-    paper=PAPER,
-    figures=_timm_figures("legacy_seresnet18", 11_778_592, 1.814, _LEGACY_NOTE),
-)
-def seresnet18_timm_legacy(**options: object) -> ResNet:
+@register_model(family="senet", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def seresnet18_timm_legacy(**options: Any) -> ResNet:
     """timm's legacy_seresnet18: SE-ResNet-18 with a ReLU on the residual before SE."""
     options.setdefault("se", TIMM_LEGACY_BASIC_SE)
     return _se_resnet(18, **options)
 
 
-@register_model(
-    checkpoints=CHECKPOINTS,
-    family="senet",
-    paper=PAPER,
-    figures=_timm_figures("legacy_seresnet34", 21_958_868, 3.664, _LEGACY_NOTE),
-)
-def seresnet34_timm_legacy(**options: object) -> ResNet:
+@register_model(family="senet", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def seresnet34_timm_legacy(**options: Any) -> ResNet:
     """timm's legacy_seresnet34: SE-ResNet-34 with a ReLU on the residual before SE."""
     options.setdefault("se", TIMM_LEGACY_BASIC_SE)
     return _se_resnet(34, **options)
 
 
-@register_model(
-    checkpoints=CHECKPOINTS,
-    family="senet",
-    paper=PAPER,
-    figures=_timm_figures("seresnet18", 11_779_624, 1.814, _TIMM_RESNET_NOTE),
-)
-def seresnet18_timm(**options: object) -> ResNet:
+@register_model(family="senet", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def seresnet18_timm(**options: Any) -> ResNet:
     """timm's seresnet18: padded stem pool, SE widths rounded to multiples of 8."""
     return _timm_se_resnet(18, **options)
 
 
-@register_model(
-    checkpoints=CHECKPOINTS,
-    family="senet",
-    paper=PAPER,
-    figures=_timm_figures("seresnet34", 21_960_416, 3.664, _TIMM_RESNET_NOTE),
-)
-def seresnet34_timm(**options: object) -> ResNet:
+@register_model(family="senet", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def seresnet34_timm(**options: Any) -> ResNet:
     """timm's seresnet34: padded stem pool, SE widths rounded to multiples of 8."""
     return _timm_se_resnet(34, **options)
 
 
-@register_model(
-    checkpoints=CHECKPOINTS,
-    family="senet",
-    paper=PAPER,
-    figures=_timm_figures("seresnet50", 28_088_024, 4.092, _TIMM_RESNET_NOTE),
-)
-def seresnet50_timm(**options: object) -> ResNet:
+@register_model(family="senet", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def seresnet50_timm(**options: Any) -> ResNet:
     """timm's seresnet50: padded stem pool, stride on the 3x3 (v1.5)."""
     return _timm_se_resnet(50, **options)
 
 
-@register_model(
-    checkpoints=CHECKPOINTS,
-    family="senet",
-    paper=PAPER,
-    figures=_timm_figures("seresnet101", 49_326_872, 7.806, _TIMM_RESNET_NOTE),
-)
-def seresnet101_timm(**options: object) -> ResNet:
+@register_model(family="senet", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def seresnet101_timm(**options: Any) -> ResNet:
     """timm's seresnet101: padded stem pool, stride on the 3x3 (v1.5)."""
     return _timm_se_resnet(101, **options)
 
 
-@register_model(
-    checkpoints=CHECKPOINTS,
-    family="senet",
-    paper=PAPER,
-    figures=_timm_figures("seresnet152", 66_821_848, 11.520, _TIMM_RESNET_NOTE),
-)
-def seresnet152_timm(**options: object) -> ResNet:
+@register_model(family="senet", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def seresnet152_timm(**options: Any) -> ResNet:
     """timm's seresnet152: padded stem pool, stride on the 3x3 (v1.5)."""
     return _timm_se_resnet(152, **options)
 
 
-@register_model(
-    checkpoints=CHECKPOINTS,
-    family="senet",
-    paper=PAPER,
-    figures=_timm_figures(
-        "seresnext50_32x4d", 27_559_896, 4.233, _TIMM_RESNEXT_NOTE, paper_gflops=4.25
-    ),
-)
-def seresnext50_32x4d_timm(**options: object) -> ResNet:
+@register_model(family="senet", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def seresnext50_32x4d_timm(**options: Any) -> ResNet:
     """timm's seresnext50_32x4d: SE-ResNeXt-50 (32x4d) with a padded stem max pool."""
     options.setdefault("se", TIMM_SE)
     options.setdefault("stem_pool", "pad")
     return _se_resnext(50, (32, 4), **options)
 
 
-@register_model(
-    checkpoints=CHECKPOINTS,
-    family="senet",
-    paper=PAPER,
-    figures=_timm_figures(
-        "seresnext101_32x4d", 48_955_416, 7.975, _TIMM_RESNEXT_NOTE, paper_gflops=8.00
-    ),
-)
-def seresnext101_32x4d_timm(**options: object) -> ResNet:
+@register_model(family="senet", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def seresnext101_32x4d_timm(**options: Any) -> ResNet:
     """timm's seresnext101_32x4d: SE-ResNeXt-101 (32x4d) with a padded stem max pool."""
     options.setdefault("se", TIMM_SE)
     options.setdefault("stem_pool", "pad")

@@ -53,8 +53,7 @@ batch norm and SE (r=16): 138,596,784 parameters, 15.470 G mult-adds (paper: 15.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import TypeVar
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -127,6 +126,119 @@ def parse_layer(spec: str) -> tuple[int, int]:
     if not kind.startswith("conv") or not channels.isdigit():
         raise ValueError(f"layer spec must look like 'conv3-64' or be 'LRN', got {spec!r}")
     return int(kind[len("conv") :]), int(channels)
+
+
+# -- the paper's figures, one entry per registered model -------------------------------------------
+
+#: Our configurations that torchvision implements, by its name.
+_TORCHVISION = {"A": "vgg11", "B": "vgg13", "D": "vgg16", "E": "vgg19"}
+
+# Exact counts with 1000 classes (A-LRN has A's: LRN has no parameters) and G mult-adds at 224.
+_REF: dict[str, tuple[int, int, float]] = {
+    # config: (params, params with BN, G mult-adds)
+    "A": (132_863_336, 132_868_840, 7.609),
+    "A-LRN": (132_863_336, 132_868_840, 7.609),
+    "B": (133_047_848, 133_053_736, 11.308),
+    "C": (133_638_952, 133_647_400, 11.771),
+    "D": (138_357_544, 138_365_992, 15.470),
+    "E": (143_667_240, 143_678_248, 19.632),
+}
+_TABLE2_PARAMS = {"A": 133e6, "A-LRN": 133e6, "B": 133e6, "C": 134e6, "D": 138e6, "E": 144e6}
+# ResNet paper Sec. 3.3: "VGG-16/19 nets (15.3/19.6 billion FLOPs)" (multiply-adds).
+_RESNET_PAPER_MACS = {"D": 15.3e9, "E": 19.6e9}
+
+_DENSE = "dense evaluation, single test scale"
+
+
+_ERRORS: dict[str, tuple[ErrorFigure, ...]] = {
+    "A": (imagenet_error(29.6, 10.4, f"{_DENSE} Q=256, trained at S=256", "Table 3"),),
+    "A-LRN": (imagenet_error(29.7, 10.5, f"{_DENSE} Q=256, trained at S=256", "Table 3"),),
+    "B": (
+        imagenet_error(28.7, 9.9, f"{_DENSE} Q=256, trained at S=256", "Table 3"),
+        imagenet_error(
+            28.2, 9.6, "dense evaluation, test scales Q={224,256,288}, S=256", "Table 4"
+        ),
+    ),
+    "C": (
+        imagenet_error(28.1, 9.4, f"{_DENSE} Q=256, trained at S=256", "Table 3"),
+        imagenet_error(27.3, 8.8, f"{_DENSE} Q=384, trained at S=[256;512]", "Table 3"),
+        imagenet_error(26.3, 8.2, "dense evaluation, Q={256,384,512}, S=[256;512]", "Table 4"),
+    ),
+    "D": (
+        imagenet_error(27.0, 8.8, f"{_DENSE} Q=256, trained at S=256", "Table 3"),
+        imagenet_error(25.6, 8.1, f"{_DENSE} Q=384, trained at S=[256;512]", "Table 3"),
+        imagenet_error(24.8, 7.5, "dense evaluation, Q={256,384,512}, S=[256;512]", "Table 4"),
+        imagenet_error(24.4, 7.2, "multi-crop and dense evaluation combined", "Table 5"),
+    ),
+    "E": (
+        imagenet_error(27.3, 9.0, f"{_DENSE} Q=256, trained at S=256", "Table 3"),
+        imagenet_error(25.5, 8.0, f"{_DENSE} Q=384, trained at S=[256;512]", "Table 3"),
+        imagenet_error(24.8, 7.5, "dense evaluation, Q={256,384,512}, S=[256;512]", "Table 4"),
+        imagenet_error(24.4, 7.1, "multi-crop and dense evaluation combined", "Table 5"),
+    ),
+}
+
+
+def _figures(config: str, batch_norm: bool) -> PaperFigures:
+    params, params_bn, gmacs = _REF[config]
+    tv = _TORCHVISION.get(config)
+    if batch_norm:
+        return PaperFigures(
+            source="not in the paper: VGG with batch norm (torchvision; SENet Table 2 for D)",
+            ref_params=params_bn,
+            ref_gmacs=gmacs,
+            ref_source=f"computed; equals torchvision {tv}_bn" if tv else "computed",
+            notes="BN after every convolution (conv biases kept, as torchvision); BN is not "
+            "counted in mult-adds.",
+        )
+    paper_macs = _RESNET_PAPER_MACS.get(config)
+    return PaperFigures(
+        source="V1 Table 1, 2, 3" + ("; R1 Sec. 3.3 (mult-adds)" if paper_macs else ""),
+        paper_params=_TABLE2_PARAMS[config],
+        paper_macs=paper_macs,
+        ref_params=params,
+        ref_gmacs=gmacs,
+        ref_source=f"computed; equals torchvision {tv}" if tv else "computed",
+        errors=_ERRORS[config],
+        notes="R1's 15.3/19.6 G count the convolutions only (15.347/19.508 G); with the FC "
+        "layers 15.470/19.632 G."
+        if paper_macs
+        else "",
+    )
+
+
+#: Each registered configuration by the name of its model without batch norm.
+_MODEL_CONFIGS = {
+    "vgg11": "A",
+    "vgg11_lrn": "A-LRN",
+    "vgg13": "B",
+    "vgg16_c": "C",
+    "vgg16": "D",
+    "vgg19": "E",
+}
+
+FIGURES: dict[str, PaperFigures] = {
+    **{name: _figures(config, False) for name, config in _MODEL_CONFIGS.items()},
+    **{f"{name}_bn": _figures(config, True) for name, config in _MODEL_CONFIGS.items()},
+    "se_vgg16_bn": PaperFigures(
+        source="S1 Sec. 4, 5.1, Table 2",
+        paper_macs=15.48e9,
+        ref_params=138_596_784,
+        ref_gmacs=15.470,
+        ref_source="computed: vgg16_bn + an SE block (r=16) after each of the 13 conv layers "
+        "(no torchvision/timm model)",
+        errors=(
+            ErrorFigure(
+                25.22,
+                7.70,
+                "ImageNet val",
+                "single 224x224 center crop (re-implementation)",
+                "S1 Table 2",
+            ),
+        ),
+        notes="SENet's VGG-16 (BN) re-implementation: 15.47 GFLOPs, 27.02 / 8.81 error.",
+    ),
+}
 
 
 # -- the head --------------------------------------------------------------------------------
@@ -211,6 +323,11 @@ class SEConvLayer(ConvNormAct):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.se(super().forward(x))
+
+    def fused_for_inference(self) -> nn.Module | None:
+        """``deploy()``'s replacement: the fused convolution unit, then the SE block."""
+        conv = super().fused_for_inference()
+        return None if conv is None else nn.Sequential(conv, self.se)
 
 
 # -- the network -------------------------------------------------------------------------------
@@ -307,10 +424,6 @@ class VGGDense(nn.Module):
 
 
 # -- torchvision key layout ----------------------------------------------------------------------
-
-
-#: Our configurations that torchvision implements, by its name.
-_TORCHVISION = {"A": "vgg11", "B": "vgg13", "D": "vgg16", "E": "vgg19"}
 
 
 def torchvision_layout(config: str, batch_norm: bool) -> dict[str, str]:
@@ -438,188 +551,85 @@ CHECKPOINTS = CheckpointFormats(
 
 # -- builders ----------------------------------------------------------------------------------
 
-_Builder = TypeVar("_Builder", bound=Callable[..., VGG])
 
-# Exact counts with 1000 classes (A-LRN has A's: LRN has no parameters) and G mult-adds at 224.
-_REF: dict[str, tuple[int, int, float]] = {
-    # config: (params, params with BN, G mult-adds)
-    "A": (132_863_336, 132_868_840, 7.609),
-    "A-LRN": (132_863_336, 132_868_840, 7.609),
-    "B": (133_047_848, 133_053_736, 11.308),
-    "C": (133_638_952, 133_647_400, 11.771),
-    "D": (138_357_544, 138_365_992, 15.470),
-    "E": (143_667_240, 143_678_248, 19.632),
-}
-_TABLE2_PARAMS = {"A": 133e6, "A-LRN": 133e6, "B": 133e6, "C": 134e6, "D": 138e6, "E": 144e6}
-# ResNet paper Sec. 3.3: "VGG-16/19 nets (15.3/19.6 billion FLOPs)" (multiply-adds).
-_RESNET_PAPER_MACS = {"D": 15.3e9, "E": 19.6e9}
-
-_DENSE = "dense evaluation, single test scale"
+def _vgg(config: str, batch_norm: bool, **options: Any) -> VGG:
+    return VGG(config=config, batch_norm=batch_norm, **options)
 
 
-_ERRORS: dict[str, tuple[ErrorFigure, ...]] = {
-    "A": (imagenet_error(29.6, 10.4, f"{_DENSE} Q=256, trained at S=256", "Table 3"),),
-    "A-LRN": (imagenet_error(29.7, 10.5, f"{_DENSE} Q=256, trained at S=256", "Table 3"),),
-    "B": (
-        imagenet_error(28.7, 9.9, f"{_DENSE} Q=256, trained at S=256", "Table 3"),
-        imagenet_error(
-            28.2, 9.6, "dense evaluation, test scales Q={224,256,288}, S=256", "Table 4"
-        ),
-    ),
-    "C": (
-        imagenet_error(28.1, 9.4, f"{_DENSE} Q=256, trained at S=256", "Table 3"),
-        imagenet_error(27.3, 8.8, f"{_DENSE} Q=384, trained at S=[256;512]", "Table 3"),
-        imagenet_error(26.3, 8.2, "dense evaluation, Q={256,384,512}, S=[256;512]", "Table 4"),
-    ),
-    "D": (
-        imagenet_error(27.0, 8.8, f"{_DENSE} Q=256, trained at S=256", "Table 3"),
-        imagenet_error(25.6, 8.1, f"{_DENSE} Q=384, trained at S=[256;512]", "Table 3"),
-        imagenet_error(24.8, 7.5, "dense evaluation, Q={256,384,512}, S=[256;512]", "Table 4"),
-        imagenet_error(24.4, 7.2, "multi-crop and dense evaluation combined", "Table 5"),
-    ),
-    "E": (
-        imagenet_error(27.3, 9.0, f"{_DENSE} Q=256, trained at S=256", "Table 3"),
-        imagenet_error(25.5, 8.0, f"{_DENSE} Q=384, trained at S=[256;512]", "Table 3"),
-        imagenet_error(24.8, 7.5, "dense evaluation, Q={256,384,512}, S=[256;512]", "Table 4"),
-        imagenet_error(24.4, 7.1, "multi-crop and dense evaluation combined", "Table 5"),
-    ),
-}
-
-
-def _figures(config: str, batch_norm: bool) -> PaperFigures:
-    params, params_bn, gmacs = _REF[config]
-    tv = _TORCHVISION.get(config)
-    if batch_norm:
-        return PaperFigures(
-            source="not in the paper: VGG with batch norm (torchvision; SENet Table 2 for D)",
-            ref_params=params_bn,
-            ref_gmacs=gmacs,
-            ref_source=f"computed; equals torchvision {tv}_bn" if tv else "computed",
-            notes="BN after every convolution (conv biases kept, as torchvision); BN is not "
-            "counted in mult-adds.",
-        )
-    paper_macs = _RESNET_PAPER_MACS.get(config)
-    return PaperFigures(
-        source="V1 Table 1, 2, 3" + ("; R1 Sec. 3.3 (mult-adds)" if paper_macs else ""),
-        paper_params=_TABLE2_PARAMS[config],
-        paper_macs=paper_macs,
-        ref_params=params,
-        ref_gmacs=gmacs,
-        ref_source=f"computed; equals torchvision {tv}" if tv else "computed",
-        errors=_ERRORS[config],
-        notes="R1's 15.3/19.6 G count the convolutions only (15.347/19.508 G); with the FC "
-        "layers 15.470/19.632 G."
-        if paper_macs
-        else "",
-    )
-
-
-def _vgg_model(config: str, batch_norm: bool) -> Callable[[_Builder], _Builder]:
-    return register_model(
-        checkpoints=CHECKPOINTS, family="vgg", paper=PAPER, figures=_figures(config, batch_norm)
-    )
-
-
-def _vgg(config: str, batch_norm: bool, **options: object) -> VGG:
-    return VGG(config=config, batch_norm=batch_norm, **options)  # type: ignore[arg-type]
-
-
-@_vgg_model("A", batch_norm=False)
-def vgg11(**options: object) -> VGG:
+@register_model(family="vgg", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def vgg11(**options: Any) -> VGG:
     """VGG configuration A: 11 weight layers: 8 conv, 3 FC."""
     return _vgg("A", False, **options)
 
 
-@_vgg_model("A", batch_norm=True)
-def vgg11_bn(**options: object) -> VGG:
+@register_model(family="vgg", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def vgg11_bn(**options: Any) -> VGG:
     """VGG A with batch norm: 11 weight layers: 8 conv, 3 FC."""
     return _vgg("A", True, **options)
 
 
-@_vgg_model("A-LRN", batch_norm=False)
-def vgg11_lrn(**options: object) -> VGG:
+@register_model(family="vgg", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def vgg11_lrn(**options: Any) -> VGG:
     """VGG configuration A-LRN: A with local response normalisation after the first layer."""
     return _vgg("A-LRN", False, **options)
 
 
-@_vgg_model("A-LRN", batch_norm=True)
-def vgg11_lrn_bn(**options: object) -> VGG:
+@register_model(family="vgg", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def vgg11_lrn_bn(**options: Any) -> VGG:
     """VGG A-LRN with batch norm: A with local response normalisation after the first layer."""
     return _vgg("A-LRN", True, **options)
 
 
-@_vgg_model("B", batch_norm=False)
-def vgg13(**options: object) -> VGG:
+@register_model(family="vgg", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def vgg13(**options: Any) -> VGG:
     """VGG configuration B: 13 weight layers: 10 conv, 3 FC."""
     return _vgg("B", False, **options)
 
 
-@_vgg_model("B", batch_norm=True)
-def vgg13_bn(**options: object) -> VGG:
+@register_model(family="vgg", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def vgg13_bn(**options: Any) -> VGG:
     """VGG B with batch norm: 13 weight layers: 10 conv, 3 FC."""
     return _vgg("B", True, **options)
 
 
-@_vgg_model("C", batch_norm=False)
-def vgg16_c(**options: object) -> VGG:
+@register_model(family="vgg", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def vgg16_c(**options: Any) -> VGG:
     """VGG configuration C: 16 weight layers, a 1x1 conv closing blocks 3-5."""
     return _vgg("C", False, **options)
 
 
-@_vgg_model("C", batch_norm=True)
-def vgg16_c_bn(**options: object) -> VGG:
+@register_model(family="vgg", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def vgg16_c_bn(**options: Any) -> VGG:
     """VGG C with batch norm: 16 weight layers, a 1x1 conv closing blocks 3-5."""
     return _vgg("C", True, **options)
 
 
-@_vgg_model("D", batch_norm=False)
-def vgg16(**options: object) -> VGG:
+@register_model(family="vgg", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def vgg16(**options: Any) -> VGG:
     """VGG configuration D: 16 weight layers: 13 conv (all 3x3), 3 FC."""
     return _vgg("D", False, **options)
 
 
-@_vgg_model("D", batch_norm=True)
-def vgg16_bn(**options: object) -> VGG:
+@register_model(family="vgg", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def vgg16_bn(**options: Any) -> VGG:
     """VGG D with batch norm: 16 weight layers: 13 conv (all 3x3), 3 FC."""
     return _vgg("D", True, **options)
 
 
-@_vgg_model("E", batch_norm=False)
-def vgg19(**options: object) -> VGG:
+@register_model(family="vgg", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def vgg19(**options: Any) -> VGG:
     """VGG configuration E: 19 weight layers: 16 conv, 3 FC."""
     return _vgg("E", False, **options)
 
 
-@_vgg_model("E", batch_norm=True)
-def vgg19_bn(**options: object) -> VGG:
+@register_model(family="vgg", paper=PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def vgg19_bn(**options: Any) -> VGG:
     """VGG E with batch norm: 19 weight layers: 16 conv, 3 FC."""
     return _vgg("E", True, **options)
 
 
-@register_model(
-    checkpoints=CHECKPOINTS,
-    family="senet",
-    paper=SENET_PAPER,
-    figures=PaperFigures(
-        source="S1 Sec. 4, 5.1, Table 2",
-        paper_macs=15.48e9,
-        ref_params=138_596_784,
-        ref_gmacs=15.470,
-        ref_source="computed: vgg16_bn + an SE block (r=16) after each of the 13 conv layers "
-        "(no torchvision/timm model)",
-        errors=(
-            ErrorFigure(
-                25.22,
-                7.70,
-                "ImageNet val",
-                "single 224x224 center crop (re-implementation)",
-                "S1 Table 2",
-            ),
-        ),
-        notes="SENet's VGG-16 (BN) re-implementation: 15.47 GFLOPs, 27.02 / 8.81 error.",
-    ),
-)
-def se_vgg16_bn(**options: object) -> VGG:
+@register_model(family="senet", paper=SENET_PAPER, figures=FIGURES, checkpoints=CHECKPOINTS)
+def se_vgg16_bn(**options: Any) -> VGG:
     """SE-VGG-16: VGG-16 with batch norm and an SE block (r=16) after every conv layer."""
     options.setdefault("se", SEConfig())
-    return VGG(config="D", batch_norm=True, **options)  # type: ignore[arg-type]
+    return VGG(config="D", batch_norm=True, **options)
