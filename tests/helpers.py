@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import dataclasses
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TypeVar
 
 import pytest
@@ -10,8 +12,21 @@ import torch
 from torch import nn
 
 import classicnets
+from classicnets.weights import Accuracy, Preprocessing, WeightSpec
 
 M = TypeVar("M", bound=nn.Module)
+
+
+def input_size(model: nn.Module, floor: int = 32) -> int:
+    """The side of a small square input the model takes: its ``min_input_size``, but at least
+    ``floor`` pixels.
+
+    The default, 32, is the CIFAR networks' own size (their minimum is 4): the model-contract tests
+    run every network at it. The explain tests ask for 16: a CAM needs a last feature map wider
+    than the CIFAR networks' minimum leaves (one pixel), and a smaller image keeps the gradient
+    pass behind each map cheap. The oracles in test_weights.py ask for 64.
+    """
+    return max(int(model.min_input_size), floor)
 
 
 def meta_model(name: str, kind: type[M] = nn.Module, /, **options: object) -> M:
@@ -23,6 +38,18 @@ def meta_model(name: str, kind: type[M] = nn.Module, /, **options: object) -> M:
         model = classicnets.create_model(name, **options)
     assert isinstance(model, kind), f"{name} built a {type(model).__name__}, not a {kind.__name__}"
     return model
+
+
+def foreign_state(library: str, name: str, **options: object) -> dict[str, torch.Tensor]:
+    """torchvision's or timm's model ``name`` (built with ``options``) as a state dict on the meta
+    device: keys and shapes, no memory. Skips the test when timm is not installed."""
+    with torch.device("meta"):
+        if library == "torchvision":
+            import torchvision
+
+            return torchvision.models.get_model(name, weights=None, **options).state_dict()
+        timm = pytest.importorskip("timm")
+        return timm.create_model(name, pretrained=False, **options).state_dict()
 
 
 def randomize_bn(model: M, *, seed: int | None = None, conv_bias: bool = False) -> M:
@@ -39,17 +66,65 @@ def randomize_bn(model: M, *, seed: int | None = None, conv_bias: bool = False) 
     return stand_in_batchnorm(model, seed=seed, conv_bias=conv_bias)
 
 
-def tiny_digits_run(
-    tmp_path_factory: pytest.TempPathFactory, *, epochs: int = 1, train: int = 32, test: int = 20
-) -> Path:
-    """A digits run at 8 px on a few images: a real run directory in seconds."""
-    from classicnets.cli import main
+def weight_spec(arch: str, tag: str, url: str, sha256: str, **fields: object) -> WeightSpec:
+    """A registry entry for weights a test generated: untrained, no licence or recipe to speak of.
 
-    d = tmp_path_factory.mktemp("run")
-    code = main([
-        "train", "--quiet", "--run-dir", str(d), "--epochs", str(epochs), "--batch-size", "16",
-        "--threads", "1", "--set", "input_size=8", "--set", f"train_subset={train}",
-        "--set", f"test_subset={test}",
-    ])  # fmt: skip
-    assert code == 0
-    return d
+    ``fields`` set the rest (``layout``, ``preprocessing``, ``num_classes``, ``label_offset``,
+    ...); register it with ``register_weights`` and unregister it when the test ends.
+    """
+    spec = WeightSpec(
+        arch=arch,
+        tag=tag,
+        url=url,
+        sha256=sha256,
+        layout="classicnets",
+        preprocessing=Preprocessing(),
+        accuracy=Accuracy(0.0, None, "untrained, for tests", "generated"),
+        license="none",
+        recipe="none",
+        origin="trained here",
+        source="test",
+    )
+    return dataclasses.replace(spec, **fields)  # type: ignore[arg-type]
+
+
+# -- a download server on 127.0.0.1 (fixture ``server`` in conftest.py) ---------------------------
+
+
+@dataclass
+class Route:
+    """What the server answers at one path."""
+
+    body: bytes
+    cut_first: int = 0  # how many of the first requests are cut short (-1: all)
+    hits: int = 0
+
+
+@dataclass
+class Server:
+    """The running server: its base URL and its routes (path -> Route), set by the tests."""
+
+    base: str
+    routes: dict[str, Route] = field(default_factory=dict)
+
+
+class RouteHandler(BaseHTTPRequestHandler):
+    """Serves ``server.routes``: 404 for an unknown path, a body cut in half when asked to."""
+
+    server: ThreadingHTTPServer
+
+    def do_GET(self) -> None:
+        route = self.server.routes.get(self.path)  # type: ignore[attr-defined]
+        if route is None:
+            self.send_error(404)
+            return
+        route.hits += 1
+        cut = route.cut_first == -1 or route.hits <= route.cut_first
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(route.body)))
+        self.end_headers()
+        self.wfile.write(route.body[: len(route.body) // 2] if cut else route.body)
+        self.close_connection = True  # a cut response ends here, short of its Content-Length
+
+    def log_message(self, *args: object) -> None:
+        pass

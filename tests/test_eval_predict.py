@@ -1,4 +1,7 @@
-"""`classicnets eval` and `classicnets predict` on a tiny trained run, and the crop protocols."""
+"""`classicnets eval` and `classicnets predict` on a tiny trained run, and the crop protocols.
+
+``run_dir`` is the session's training run (conftest.py): one epoch, 32 images, 20 test images.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +15,6 @@ from PIL import Image
 
 from classicnets.cli import main
 from classicnets.evaluation.protocols import googlenet_144_views, protocol_views, ten_crop_views
-from helpers import tiny_digits_run
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_digits_run(tmp_path_factory)
 
 
 def test_train_prints_where_the_files_are(run_dir: Path) -> None:
@@ -120,7 +117,7 @@ def test_predict_table_and_json(
 
 
 def test_eval_and_predict_with_registered_weights(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, cache: Path, register, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """--weights ARCH.TAG: the registered file (here already in the cache: no download), its
     classes and its preprocessing (crop fraction, mean, std) are used."""
@@ -129,51 +126,34 @@ def test_eval_and_predict_with_registered_weights(
     import numpy
 
     from classicnets import create_model
-    from classicnets.weights import (
-        Accuracy,
-        Preprocessing,
-        WeightSpec,
-        register_weights,
-        save_weights,
-        unregister_weights,
-    )
+    from classicnets.weights import Preprocessing, save_weights
 
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
-    cache = tmp_path / "torch-home" / "hub" / "checkpoints"
     model = create_model("resnet20", num_classes=2).eval()
     body = save_weights(model, cache / "r20-two.safetensors").read_bytes()
     pre = Preprocessing(input_size=32, resize_size=40, mean=(0.5,) * 3, std=(0.25,) * 3)
-    spec = WeightSpec(
-        arch="resnet20", tag="evaltest", url="http://127.0.0.1:9/r20-two.safetensors",
-        sha256=hashlib.sha256(body).hexdigest(), layout="classicnets", preprocessing=pre,
-        accuracy=Accuracy(0.0, None, "untrained, for tests", "generated"), license="MIT",
-        recipe="none", origin="trained here", source="test", categories="two", num_classes=2,
-    )  # fmt: skip
-    register_weights(spec)
-    try:
-        root = tmp_path / "data"
-        for split in ("train", "val"):
-            for c in ("cat", "dog"):
-                (root / split / c).mkdir(parents=True)
-                pixels = torch.randint(0, 256, (40, 48, 3), dtype=torch.uint8).numpy()
-                Image.fromarray(pixels).save(root / split / c / "a.png")
-        args = ["eval", "--weights", "resnet20.evaltest", "--data-dir", str(root), "--json"]
-        assert main(args) == 0
-        report = json.loads(capsys.readouterr().out)
-        assert report["model"] == "resnet20" and report["images"] == 2
-        assert list(report["per_class_acc"]) == ["0", "1"]
-        image = root / "val" / "dog" / "a.png"
-        assert main(["predict", str(image), "--weights", "resnet20.evaltest", "--json"]) == 0
-        top = json.loads(capsys.readouterr().out)[0]["top"]
-        x = torch.from_numpy(numpy.array(Image.open(image))).permute(2, 0, 1).float() / 255
-        x = (x[:, 4:36, 8:40] - 0.5) / 0.25  # shorter side 40 already: crop 32, mean/std
-        with torch.no_grad():
-            expected = model(x.unsqueeze(0)).softmax(1)[0]
-        assert top[0]["prob"] == pytest.approx(float(expected.max()), abs=1e-5)
-        assert main(["eval", "--weights", "resnet20.evaltset", "--data-dir", str(root)]) == 2
-        assert "Did you mean: resnet20.evaltest" in capsys.readouterr().err
-    finally:
-        unregister_weights("resnet20.evaltest")
+    url, sha256 = "http://127.0.0.1:9/r20-two.safetensors", hashlib.sha256(body).hexdigest()
+    register("evaltest", url, sha256, preprocessing=pre, categories="two", num_classes=2)
+    root = tmp_path / "data"
+    for split in ("train", "val"):
+        for c in ("cat", "dog"):
+            (root / split / c).mkdir(parents=True)
+            pixels = torch.randint(0, 256, (40, 48, 3), dtype=torch.uint8).numpy()
+            Image.fromarray(pixels).save(root / split / c / "a.png")
+    args = ["eval", "--weights", "resnet20.evaltest", "--data-dir", str(root), "--json"]
+    assert main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["model"] == "resnet20" and report["images"] == 2
+    assert list(report["per_class_acc"]) == ["0", "1"]
+    image = root / "val" / "dog" / "a.png"
+    assert main(["predict", str(image), "--weights", "resnet20.evaltest", "--json"]) == 0
+    top = json.loads(capsys.readouterr().out)[0]["top"]
+    x = torch.from_numpy(numpy.array(Image.open(image))).permute(2, 0, 1).float() / 255
+    x = (x[:, 4:36, 8:40] - 0.5) / 0.25  # shorter side 40 already: crop 32, mean/std
+    with torch.no_grad():
+        expected = model(x.unsqueeze(0)).softmax(1)[0]
+    assert top[0]["prob"] == pytest.approx(float(expected.max()), abs=1e-5)
+    assert main(["eval", "--weights", "resnet20.evaltset", "--data-dir", str(root)]) == 2
+    assert "Did you mean: resnet20.evaltest" in capsys.readouterr().err
 
 
 def test_protocol_views() -> None:

@@ -17,11 +17,8 @@ from classicnets.cli import main
 from classicnets.errors import InputShapeError
 from classicnets.evaluation.explain import METHODS, ExplainError, explain, target_layer
 from classicnets.evaluation.loading import load_source
+from helpers import input_size
 from representatives import smallest_per_family
-
-
-def _size(model: torch.nn.Module) -> int:
-    return max(model.min_input_size, 16)
 
 
 def _check_maps(model: torch.nn.Module, h: int, w: int, **kwargs: object) -> None:
@@ -41,7 +38,7 @@ DEFAULT_MODELS = sorted({*smallest_per_family(), "googlenet", "inception_v3"})
 def test_every_family_gives_finite_maps_of_the_image_size(name: str) -> None:
     model = classicnets.create_model(name, num_classes=5)
     model.train()  # aux heads are ignored: explain switches to eval mode
-    s = _size(model)
+    s = input_size(model, 16)
     _check_maps(model, s, s + 8)
     assert model.training  # left as it was
     assert target_layer(model).name == model.feature_info[-1].module
@@ -51,7 +48,7 @@ def test_every_family_gives_finite_maps_of_the_image_size(name: str) -> None:
 @pytest.mark.parametrize("name", classicnets.list_models())
 def test_every_registered_model_gives_finite_maps(name: str) -> None:
     model = classicnets.create_model(name, num_classes=7)
-    s = _size(model)
+    s = input_size(model, 16)
     _check_maps(model, s, s + 8)
 
 

@@ -16,7 +16,7 @@ from PIL import Image
 from classicnets.cli import main
 from classicnets.training.config import TrainConfig, apply, resolve
 from classicnets.weights import read_weights
-from test_weights_download import Route, cache, checkpoint, register, server  # noqa: F401
+from helpers import Route
 
 CLASSES = ("cat", "dog", "fox")
 
@@ -41,10 +41,10 @@ def _train(folder: Path, run_dir: Path, *extra: str) -> int:
 
 
 def test_finetune_registered_weights_then_eval_and_predict(
-    server,  # noqa: F811 (fixtures of test_weights_download)
-    cache,  # noqa: F811
-    checkpoint,  # noqa: F811
-    register,  # noqa: F811
+    server,  # the download fixtures of conftest.py
+    cache,
+    checkpoint,
+    register,
     folder,
     tmp_path,
     capsys,

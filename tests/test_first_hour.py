@@ -1,5 +1,8 @@
 """A new user's first hour (issue 16): export that serves, our own files, one-line errors, the
-fast command line, and the conventions timm and torchvision users bring."""
+fast command line, and the conventions timm and torchvision users bring.
+
+``run_dir`` is the session's training run (conftest.py).
+"""
 
 from __future__ import annotations
 
@@ -15,12 +18,6 @@ from PIL import Image
 import classicnets
 from classicnets.cli import main
 from classicnets.errors import InputShapeError
-from helpers import tiny_digits_run
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_digits_run(tmp_path_factory)
 
 
 def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:

@@ -21,6 +21,7 @@ import classicnets
 from classicnets.errors import InputShapeError, UnknownOptionError
 from classicnets.models.features import FeatureExtractor
 from classicnets.tools.verify import verify_model
+from helpers import input_size
 
 ALL = classicnets.list_models()
 
@@ -53,11 +54,6 @@ def eval_model(prototype: nn.Module) -> Iterator[nn.Module]:
     prototype.train()
 
 
-def _size(model: torch.nn.Module) -> int:
-    """A small input every model takes: its minimum, but at least 32 pixels."""
-    return max(model.min_input_size, 32)
-
-
 def _materialize_with(module: nn.Module, source: nn.Module) -> None:
     """Give a meta-device ``module`` real storage holding ``source``'s tensors of the same name
     (parameters and all buffers, non-persistent ones too): a build without a second init."""
@@ -70,7 +66,7 @@ def _materialize_with(module: nn.Module, source: nn.Module) -> None:
 
 def test_forward_backward_other_classes_and_channels(name: str) -> None:
     model = classicnets.create_model(name, num_classes=50, in_chans=1)
-    s = _size(model)
+    s = input_size(model)
     x = torch.randn(2, 1, s, s)
     # through forward_with_aux, as training code does, so auxiliary heads get gradients too
     out, aux = model.forward_with_aux(x)
@@ -87,7 +83,7 @@ def test_forward_backward_other_classes_and_channels(name: str) -> None:
 
 def test_eval_is_deterministic(eval_model: nn.Module) -> None:
     model = eval_model
-    s = _size(model)
+    s = input_size(model)
     x = torch.randn(2, 3, s, s)
     with torch.no_grad():
         a, b = model(x), model(x)
@@ -99,7 +95,7 @@ def test_eval_is_deterministic(eval_model: nn.Module) -> None:
 
 def test_features_agree_with_feature_info(eval_model: nn.Module) -> None:
     model = eval_model
-    s = max(_size(model), 64)
+    s = input_size(model, 64)
     x = torch.randn(1, 3, s, s)
     with torch.no_grad():
         last = model.forward_features(x)
@@ -123,7 +119,7 @@ def test_features_only_out_indices(name: str, prototype: nn.Module) -> None:
     assert [f.reduction for f in extractor.feature_info] == sorted(
         f.reduction for f in extractor.feature_info
     )
-    s = max(extractor.model.min_input_size, 32)
+    s = input_size(extractor.model)
     outs = extractor(torch.randn(1, 3, s, s))
     assert len(outs) == 2 and outs[0].shape[1] == extractor.feature_info[0].channels
     with torch.device("meta"), pytest.raises(ValueError, match="out of range"):
@@ -132,7 +128,7 @@ def test_features_only_out_indices(name: str, prototype: nn.Module) -> None:
 
 def test_head_contract(model: nn.Module) -> None:
     model.eval()
-    s = _size(model)
+    s = input_size(model)
     x = torch.randn(2, 3, s, s)
     with torch.no_grad():
         feats = model.forward_features(x)
@@ -172,7 +168,7 @@ def test_figures_match_reference(name: str) -> None:
 
 
 def test_aux_contract(model: nn.Module) -> None:
-    s = _size(model)
+    s = input_size(model)
     x = torch.randn(2, 3, s, s)
     logits, aux = model.forward_with_aux(x)
     assert logits.shape == (2, model.num_classes)

@@ -1,4 +1,7 @@
-"""`classicnets report RUN_DIR`: one well-formed, self-contained HTML file with every section."""
+"""`classicnets report RUN_DIR`: one well-formed, self-contained HTML file with every section.
+
+``run_dir`` is the session's training run (conftest.py).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,6 @@ import pytest
 
 from classicnets.cli import main
 from classicnets.evaluation.report import SECTIONS, write_report
-from helpers import tiny_digits_run
 
 VOID = {"meta", "img", "br", "hr", "link", "input"}
 
@@ -49,11 +51,6 @@ def _check(path: Path) -> _Checker:
     checker.close()
     assert checker.errors == [] and checker.stack == []
     return checker
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_digits_run(tmp_path_factory, epochs=2, train=48, test=30)
 
 
 def test_report_is_well_formed_with_every_section_and_embedded_images(run_dir: Path) -> None:

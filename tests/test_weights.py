@@ -31,7 +31,7 @@ from classicnets.weights import (
     save_weights,
 )
 from classicnets.weights.interchange import build_foreign
-from helpers import meta_model, randomize_bn
+from helpers import foreign_state, input_size, meta_model, randomize_bn
 
 tvm = pytest.importorskip("torchvision.models")
 
@@ -45,15 +45,37 @@ def _assert_same_logits(a: nn.Module, b: nn.Module, size: int) -> None:
 
 
 # -- oracles: every entry of FOREIGN_ARCHS, both directions ------------------------------------
+#
+# The one place that checks torchvision/timm interchange: every entry of the table, so a new entry
+# is checked without a line here. Their model with random weights (and random BN statistics) ->
+# load_weights into ours -> the same logits; ours with new weights -> export_weights -> loaded
+# strictly by theirs -> the same logits. Random BN statistics and convolution biases (the SE
+# blocks' FCs), so that no mapping error hides behind an identity. The entries with auxiliary
+# heads are also compared in training mode, heads included.
 
 
-def _oracle_params() -> list[object]:
+def _oracle_params(entries: tuple[ForeignArch, ...] | list[ForeignArch]) -> list[object]:
     # Every entry runs in the default suite (CI): each is a different foreign model, and a
     # deeper copy of a checked architecture can still differ in a layer's key or shape.
-    return [pytest.param(e, id=f"{e.library}-{e.name}") for e in FOREIGN_ARCHS]
+    return [pytest.param(e, id=f"{e.library}-{e.name}") for e in entries]
 
 
-@pytest.mark.parametrize("entry", _oracle_params())
+def _oracle_size(model: nn.Module) -> int:
+    """An odd size of at least 64 pixels: odd sizes are where Caffe's ceil-mode pooling (timm's
+    legacy SE ports, torchvision's GoogLeNet) differs from zero padding."""
+    return input_size(model, 64) | 1
+
+
+def _new_weights(model: nn.Module) -> nn.Module:
+    """Other weights than those loaded: random BN statistics, every parameter nudged."""
+    randomize_bn(model)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    return model
+
+
+@pytest.mark.parametrize("entry", _oracle_params(FOREIGN_ARCHS))
 def test_oracle_both_directions(entry: ForeignArch) -> None:
     # timm's Inception v3 runs its auxiliary head in eval mode too (and its published weights
     # have none): compare it with ours built without one
@@ -62,20 +84,75 @@ def test_oracle_both_directions(entry: ForeignArch) -> None:
     model.eval()
     if entry.library == "timm":
         pytest.importorskip("timm")
-    reference = randomize_bn(build_foreign(entry, model, device="cpu")).eval()
-    size = max(model.min_input_size, 64)
+    reference = randomize_bn(build_foreign(entry, model, device="cpu"), conv_bias=True).eval()
+    size = _oracle_size(model)
 
     report = load_weights(model, reference.state_dict())  # layout detected, strict
     assert report.ok and report.layout == entry.rules
     _assert_same_logits(reference, model, size)
 
     # the reverse: new weights in ours, exported to their layout, loaded strictly by them
-    randomize_bn(model).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.01 * torch.randn_like(p))
+    _new_weights(model).eval()
     reference.load_state_dict(export_weights(model, entry.library), strict=True)
     _assert_same_logits(model, reference.eval(), size)
+
+
+_AUX_ENTRIES = [e for e in FOREIGN_ARCHS if "aux_logits" in e.mirror]
+# Inception v3's auxiliary head pools 5x5/3 and convolves 5x5 the 17x17 map of a 299x299 image
+_AUX_INPUT = {"inception_v3": 299}
+
+
+def _with_aux_heads(entry: ForeignArch, **options: object) -> nn.Module:
+    """Their model for ``entry`` with its auxiliary heads, random weights (and BN statistics)."""
+    if entry.library == "torchvision":
+        theirs = tvm.get_model(entry.name, weights=None, aux_logits=True, **entry.kwargs, **options)
+    else:
+        theirs = pytest.importorskip("timm").create_model(entry.name, aux_logits=True, **options)
+    return randomize_bn(theirs, conv_bias=True)
+
+
+def _logits_and_aux(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+    """Main then auxiliary logits (ours: aux1, aux2, ...) in training mode, with dropout and BN
+    in eval mode so that both models compute the same function."""
+    model.train()
+    for m in model.modules():
+        if isinstance(m, nn.Dropout | nn.BatchNorm2d):
+            m.eval()
+    with torch.no_grad():
+        if hasattr(model, "forward_with_aux"):  # ours
+            logits, aux = model.forward_with_aux(x)
+            return [logits, *aux]
+        out = model(x)
+    if hasattr(out, "_fields"):  # torchvision's GoogLeNetOutputs / InceptionOutputs
+        heads = sorted(f for f in out._fields if f.startswith("aux"))
+        return [out.logits, *(getattr(out, f) for f in heads)]
+    return list(out)  # timm: (logits, aux)
+
+
+def _assert_same_with_aux(a: nn.Module, b: nn.Module, size: int) -> None:
+    x = torch.randn(1, 3, size, size)
+    expected, got = _logits_and_aux(a, x), _logits_and_aux(b, x)
+    assert len(expected) == len(got) > 1
+    for e, g in zip(expected, got, strict=True):
+        assert float((e - g).abs().max()) <= 1e-5 * max(float(e.abs().max()), 1.0)
+
+
+@pytest.mark.parametrize("entry", _oracle_params(_AUX_ENTRIES))
+def test_oracle_auxiliary_heads_both_directions(entry: ForeignArch) -> None:
+    """Every entry whose export mirrors aux_logits: the heads too, in training mode. torchvision's
+    networks also with transform_input=True (its setting for its released weights)."""
+    options = {"transform_input": True} if entry.library == "torchvision" else {}
+    reference = _with_aux_heads(entry, **options)
+    model = classicnets.create_model(entry.ours, **options)
+    report = load_weights(model, reference.state_dict())
+    assert report.ok and report.layout == entry.rules
+    assert not report.aux_initialised and not report.aux_dropped
+    size = _AUX_INPUT.get(entry.ours, _oracle_size(model))
+    _assert_same_with_aux(reference, model, size)
+
+    _new_weights(model)
+    reference.load_state_dict(export_weights(model, entry.library), strict=True)  # aux mirrored
+    _assert_same_with_aux(model, reference, size)
 
 
 def test_foreign_table_names_real_architectures() -> None:
@@ -94,12 +171,56 @@ def test_foreign_table_names_real_architectures() -> None:
 
 
 def test_torchvision_resnet50_into_the_paper_resnet50_names_v1_5() -> None:
-    with torch.device("meta"):
-        theirs = tvm.resnet50().state_dict()
+    theirs = foreign_state("torchvision", "resnet50")
     with pytest.raises(ArchitectureMismatchError, match=r"resnet50_v1_5.*stride on the 3x3"):
         load_weights(meta_model("resnet50"), theirs)
     report = load_weights(meta_model("resnet50"), theirs, check_arch=False)
     assert report.ok and report.layout == "torchvision"
+
+
+_TV_GOOGLENET = {"aux_logits": False, "init_weights": False}
+
+
+@pytest.mark.parametrize(
+    ("library", "theirs", "options", "ours", "variant", "error"),
+    [
+        # the paper's Inception networks are not the releases
+        ("torchvision", "googlenet", _TV_GOOGLENET, "googlenet", "googlenet_torchvision",
+         WeightsMismatchError),
+        ("torchvision", "googlenet", _TV_GOOGLENET, "googlenet_bn", "googlenet_torchvision",
+         WeightsMismatchError),
+        ("timm", "inception_v4", {}, "inception_v4", "inception_v4_tf", WeightsMismatchError),
+        ("timm", "inception_resnet_v2", {}, "inception_resnet_v2", "inception_resnet_v2_tf",
+         WeightsMismatchError),
+        # timm's SE networks: the paper's keys and shapes, another function
+        ("timm", "legacy_seresnet18", {}, "seresnet18", "seresnet18_timm_legacy",
+         ArchitectureMismatchError),
+        ("timm", "seresnet50", {}, "seresnet50", "seresnet50_timm", ArchitectureMismatchError),
+        ("timm", "seresnext50_32x4d", {}, "seresnext50_32x4d", "seresnext50_32x4d_timm",
+         ArchitectureMismatchError),
+        # a checkpoint of another of our variants
+        ("timm", "legacy_seresnext50_32x4d", {}, "seresnet50", "seresnext50_32x4d",
+         WeightsMismatchError),
+        ("timm", "legacy_seresnet50", {}, "seresnext50_32x4d", "seresnet50", WeightsMismatchError),
+        ("torchvision", "resnext101_32x8d", {}, "resnext101_64x4d", "resnext101_32x8d",
+         WeightsMismatchError),
+        ("torchvision", "resnext50_32x4d", {}, "resnext101_32x4d", "resnext50_32x4d",
+         WeightsMismatchError),
+    ],
+)  # fmt: skip
+def test_a_checkpoint_for_another_network_names_the_one_to_build(
+    library: str,
+    theirs: str,
+    options: dict[str, object],
+    ours: str,
+    variant: str,
+    error: type[Exception],
+) -> None:
+    """A checkpoint that fits another network, theirs or ours, is refused with the network to
+    build named: create_model('<variant>')."""
+    state = foreign_state(library, theirs, **options)
+    with pytest.raises(error, match=rf"create_model\('{variant}'\)"):
+        load_weights(meta_model(ours), state)
 
 
 def test_export_refuses_an_architecture_they_do_not_have() -> None:
@@ -110,8 +231,7 @@ def test_export_refuses_an_architecture_they_do_not_have() -> None:
 
 
 def test_mismatch_is_a_readable_table_not_a_key_error() -> None:
-    with torch.device("meta"):
-        theirs = tvm.resnet18().state_dict()
+    theirs = foreign_state("torchvision", "resnet18")
     with pytest.raises(WeightsMismatchError) as info:
         load_weights(meta_model("resnet34"), theirs)
     text = str(info.value)

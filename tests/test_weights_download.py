@@ -1,14 +1,14 @@
-"""Pretrained downloads through the real code path, served from 127.0.0.1 (no internet needed)."""
+"""Pretrained downloads through the real code path, served from 127.0.0.1 (no internet needed).
+
+The server, the cache, the generated checkpoint and its registry entries are conftest.py's
+fixtures (``server``, ``cache``, ``checkpoint``, ``register``), shared with test_finetune_cli.py.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import io
 import socket
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -17,106 +17,9 @@ import torch
 import classicnets
 from classicnets.errors import WeightsDownloadError, WeightsError, WeightsIntegrityError
 from classicnets.models.features import FeatureExtractor
-from classicnets.weights import (
-    Accuracy,
-    Preprocessing,
-    WeightsAdaptedWarning,
-    WeightSpec,
-    cache_dir,
-    register_weights,
-    save_weights,
-    unregister_weights,
-)
+from classicnets.weights import WeightsAdaptedWarning, cache_dir
 from classicnets.weights.commands import convert
-
-
-@dataclass
-class Route:
-    body: bytes
-    cut_first: int = 0  # how many of the first requests are cut short (-1: all)
-    hits: int = 0
-
-
-@dataclass
-class Server:
-    base: str
-    routes: dict[str, Route] = field(default_factory=dict)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: ThreadingHTTPServer
-
-    def do_GET(self) -> None:
-        route = self.server.routes.get(self.path)  # type: ignore[attr-defined]
-        if route is None:
-            self.send_error(404)
-            return
-        route.hits += 1
-        cut = route.cut_first == -1 or route.hits <= route.cut_first
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(route.body)))
-        self.end_headers()
-        self.wfile.write(route.body[: len(route.body) // 2] if cut else route.body)
-        self.close_connection = True  # a cut response ends here, short of its Content-Length
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def server() -> Iterator[Server]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    state = Server(base=f"http://127.0.0.1:{httpd.server_address[1]}")
-    httpd.routes = state.routes  # type: ignore[attr-defined]
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    httpd.shutdown()
-    httpd.server_close()
-
-
-@pytest.fixture
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
-    return tmp_path / "torch-home" / "hub" / "checkpoints"
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, torch.nn.Module]:
-    """A generated checkpoint: our safetensors file of a randomly initialised ResNet-20."""
-    torch.manual_seed(3)
-    model = classicnets.create_model("resnet20")
-    path = save_weights(model, tmp_path_factory.mktemp("w") / "resnet20.safetensors")
-    return path.read_bytes(), model
-
-
-@pytest.fixture
-def register() -> Iterator[object]:
-    names: list[str] = []
-
-    def add(tag: str, url: str, sha256: str, **changes: object) -> WeightSpec:
-        spec = WeightSpec(
-            arch="resnet20",
-            tag=tag,
-            url=url,
-            sha256=sha256,
-            layout="classicnets",
-            preprocessing=Preprocessing(input_size=32, resize_size=32),
-            accuracy=Accuracy(0.0, None, "untrained, for tests", "generated"),
-            license="BSD-3-Clause",
-            recipe="none",
-            origin="trained here",
-            source="test",
-            categories="cifar-10",
-            num_classes=10,
-        )
-        spec = replace(spec, **changes)  # type: ignore[arg-type]
-        names.append(register_weights(spec).name)
-        return spec
-
-    yield add
-    for n in names:
-        unregister_weights(n)
+from helpers import Route
 
 
 def _files(directory: Path) -> list[str]:

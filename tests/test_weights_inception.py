@@ -1,16 +1,17 @@
 """Weights for the Inception families: auxiliary heads both ways, the input each entry states,
 TF's background class, adaptations, and the catalog against torchvision's and timm's metadata.
 
-The plain oracles (their model with random weights -> ours -> same logits, and back) run for every
-entry of FOREIGN_ARCHS in test_weights.py; these tests cover what is particular to these families.
+The oracles (their model with random weights -> ours -> same logits, and back; auxiliary heads
+included, in training mode) run for every entry of FOREIGN_ARCHS in test_weights.py, which also
+checks that a release's checkpoint, loaded into the paper's network, names the variant to build;
+these tests cover what is particular to these families.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,22 +19,18 @@ import torch
 from torch import nn
 
 import classicnets
-from classicnets.errors import WeightsMismatchError
 from classicnets.layers import IMAGENET
 from classicnets.weights import (
     FOREIGN_ARCHS,
-    Accuracy,
     WeightsAdaptedWarning,
     WeightSpec,
     export_weights,
     get_weights,
     load_weights,
     read_file,
-    register_weights,
-    unregister_weights,
 )
 from classicnets.weights.metadata import read_metadata
-from helpers import randomize_bn
+from helpers import foreign_state, meta_model, randomize_bn
 
 tvm = pytest.importorskip("torchvision.models")
 
@@ -142,34 +139,6 @@ def test_checkpoint_without_aux_heads_leaves_ours_initialised(
     assert report.ok and report.aux_initialised == heads and not report.missing
 
 
-def test_timm_inception_v3_with_its_aux_head_both_ways() -> None:
-    timm = pytest.importorskip("timm")
-    torch.manual_seed(2)
-    reference = randomize_bn(timm.create_model("inception_v3", aux_logits=True), seed=0).eval()
-    model = classicnets.create_model("inception_v3").eval()
-    report = load_weights(model, reference.state_dict())
-    assert report.ok and not report.aux_initialised and not report.aux_dropped
-    x = torch.randn(1, 3, 75, 75)
-    grid = torch.randn(1, 768, 17, 17)  # the aux heads' input at 299x299
-
-    def same(a: nn.Module, b: nn.Module) -> None:
-        # timm runs its aux head in eval mode too, which needs 299x299 input: compare the trunk
-        # and classifier with it switched off, and the heads on their own input
-        reference.aux_logits = False
-        _assert_close(_logits(a, x), _logits(b, x))
-        reference.aux_logits = True
-        with torch.no_grad():
-            _assert_close(
-                a.AuxLogits(grid) if a is reference else a.aux(grid),
-                b.AuxLogits(grid) if b is reference else b.aux(grid),
-            )
-
-    same(reference, model)
-    randomize_bn(model, seed=6).eval()
-    reference.load_state_dict(export_weights(model, "timm"), strict=True)  # aux_logits mirrored
-    same(model, reference)
-
-
 def test_export_mirrors_aux_logits_for_each_library() -> None:
     for e in (e for e in FOREIGN_ARCHS if e.ours in ("googlenet_torchvision", "inception_v3")):
         assert e.mirror == ("aux_logits",), e
@@ -233,10 +202,8 @@ def test_grayscale_googlenet_and_inception_v3(
     ],
 )
 def test_timm_first_conv_adapts(ours: str, theirs: str, in_chans: int, how: str) -> None:
-    timm = pytest.importorskip("timm")
-    with torch.device("meta"):
-        state = timm.create_model(theirs).state_dict()
-        model = classicnets.create_model(ours, in_chans=in_chans)
+    state = foreign_state("timm", theirs)
+    model = meta_model(ours, in_chans=in_chans)
     with pytest.warns(WeightsAdaptedWarning, match=how):
         report = load_weights(model, state)
     assert report.ok and report.adapted == ["stem_convs.0.conv.weight"]
@@ -252,33 +219,6 @@ def test_our_own_state_dict_is_detected_as_ours(name: str) -> None:
         model = classicnets.create_model(name)
     report = load_weights(model, model.state_dict())
     assert report.ok and report.layout == "classicnets"
-
-
-# -- the paper's networks are not the releases: the variant to build is named -------------------
-
-
-@pytest.mark.parametrize(
-    "paper,library,theirs,variant",
-    [
-        ("googlenet", "torchvision", "googlenet", "googlenet_torchvision"),
-        ("googlenet_bn", "torchvision", "googlenet", "googlenet_torchvision"),
-        ("inception_v4", "timm", "inception_v4", "inception_v4_tf"),
-        ("inception_resnet_v2", "timm", "inception_resnet_v2", "inception_resnet_v2_tf"),
-    ],
-)
-def test_release_checkpoint_into_the_paper_network_names_the_variant(
-    paper: str, library: str, theirs: str, variant: str
-) -> None:
-    with torch.device("meta"):
-        if library == "torchvision":
-            state = tvm.get_model(
-                theirs, weights=None, aux_logits=False, init_weights=False
-            ).state_dict()
-        else:
-            state = pytest.importorskip("timm").create_model(theirs).state_dict()
-        model = classicnets.create_model(paper)
-    with pytest.raises(WeightsMismatchError, match=rf"create_model\('{variant}'\)"):
-        load_weights(model, state)
 
 
 # -- the catalog: what the publishers say, TF's background class ----------------------------------
@@ -327,36 +267,20 @@ def test_timm_entries_match_its_pretrained_config(name: str, theirs: str) -> Non
 
 
 @pytest.fixture
-def tf_style_weights(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[str, nn.Module]]:
+def tf_style_weights(cached_weights: Callable[..., WeightSpec]) -> tuple[str, nn.Module]:
     """A registered timm-layout file with TF's 1001-row classifier, already in the cache."""
     timm = pytest.importorskip("timm")
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     torch.manual_seed(4)
     reference = randomize_bn(timm.create_model("inception_v3", num_classes=1001), seed=0).eval()
-    cache = tmp_path / "hub" / "checkpoints"
-    cache.mkdir(parents=True)
-    path = cache / "tf_style.pth"
-    torch.save(reference.state_dict(), path)
-    spec = get_weights("inception_v3.tf_in1k")
-    test_spec = WeightSpec(
-        arch="inception_v3",
-        tag="test_background",
-        url="https://127.0.0.1.invalid/tf_style.pth",  # never fetched: the cache holds it
-        sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+    spec = cached_weights(
+        reference.state_dict(),
+        "inception_v3",
+        "test_background",
         layout="timm",
-        preprocessing=spec.preprocessing,
-        accuracy=Accuracy(0.0, None, "random, for tests", "generated"),
-        license="none",
-        recipe="none",
-        origin="trained here",
-        source="test",
+        preprocessing=get_weights("inception_v3.tf_in1k").preprocessing,
         label_offset=1,
     )
-    register_weights(test_spec)
-    yield test_spec.name, reference
-    unregister_weights(test_spec.name)
+    return spec.name, reference
 
 
 def test_background_class_is_dropped(tf_style_weights: tuple[str, nn.Module]) -> None:

@@ -1,6 +1,7 @@
-"""Weights for ResNeXt and SENet: timm's checkpoints refused by the paper's networks with the
-compatibility variant named, and the variant named when a checkpoint fits another one. (The
-oracles of every FOREIGN_ARCHS entry, both directions, are in test_weights.py.)"""
+"""Weights for ResNeXt and SENet: how timm's SE networks differ from the paper's (the function,
+the SE widths), and the catalog's entries. (The oracles of every FOREIGN_ARCHS entry, both
+directions, and the variant named when a checkpoint fits another network are in test_weights.py.)
+"""
 
 from __future__ import annotations
 
@@ -9,13 +10,12 @@ import torch
 from torch import nn
 
 import classicnets
-from classicnets.errors import ArchitectureMismatchError, WeightsMismatchError
+from classicnets.errors import WeightsMismatchError
 from classicnets.layers.se import se_hidden_channels
 from classicnets.weights import get_weights, load_weights
-from helpers import randomize_bn
+from helpers import foreign_state, randomize_bn
 
 timm = pytest.importorskip("timm")
-tvm = pytest.importorskip("torchvision.models")
 
 
 def _max_diff(a: nn.Module, b: nn.Module, size: int = 64) -> tuple[float, float]:
@@ -23,30 +23,6 @@ def _max_diff(a: nn.Module, b: nn.Module, size: int = 64) -> tuple[float, float]
     with torch.no_grad():
         expected, got = a(x), b(x)
     return float((expected - got).abs().max()), float(expected.abs().max())
-
-
-def _meta_state(fn: object, name: str) -> dict[str, torch.Tensor]:
-    with torch.device("meta"):
-        return fn(name).state_dict()  # type: ignore[operator]
-
-
-@pytest.mark.parametrize(
-    ("theirs", "paper", "variant"),
-    [
-        ("legacy_seresnet18", "seresnet18", "seresnet18_timm_legacy"),
-        ("seresnet50", "seresnet50", "seresnet50_timm"),
-        ("seresnext50_32x4d", "seresnext50_32x4d", "seresnext50_32x4d_timm"),
-    ],
-)
-def test_timm_checkpoint_into_the_paper_model_names_the_variant(
-    theirs: str, paper: str, variant: str
-) -> None:
-    """Same keys and shapes as the paper's network, another function: refused, variant named."""
-    state = _meta_state(timm.create_model, theirs)
-    with torch.device("meta"):
-        model = classicnets.create_model(paper)
-    with pytest.raises(ArchitectureMismatchError, match=rf"create_model\('{variant}'\)"):
-        load_weights(model, state)
 
 
 @pytest.mark.parametrize(
@@ -66,7 +42,7 @@ def test_the_differences_change_the_function(theirs: str, paper: str) -> None:
 
 def test_timm_seresnet18_into_the_paper_seresnet18_shows_the_se_widths() -> None:
     """timm rounds 64 // 16 = 4 hidden SE units up to 8: a shape mismatch that names the variant."""
-    state = _meta_state(timm.create_model, "seresnet18")
+    state = foreign_state("timm", "seresnet18")
     with torch.device("meta"):
         model = classicnets.create_model("seresnet18")
     with pytest.raises(WeightsMismatchError) as info:
@@ -89,26 +65,6 @@ def test_timm_se_width_rounding_is_timms() -> None:
         legacy = classicnets.create_model("seresnet18_timm_legacy")
     assert model.layer1[0].se.fc1.out_channels == 8
     assert legacy.layer1[0].se.fc1.out_channels == 4 and legacy.layer1[0].se.input_relu
-
-
-@pytest.mark.parametrize(
-    ("source", "fn", "target", "advice"),
-    [
-        ("legacy_seresnext50_32x4d", "timm", "seresnet50", "seresnext50_32x4d"),
-        ("legacy_seresnet50", "timm", "seresnext50_32x4d", "seresnet50"),
-        ("resnext101_32x8d", "tv", "resnext101_64x4d", "resnext101_32x8d"),
-        ("resnext50_32x4d", "tv", "resnext101_32x4d", "resnext50_32x4d"),
-    ],
-)
-def test_a_checkpoint_of_another_variant_names_it(
-    source: str, fn: str, target: str, advice: str
-) -> None:
-    build = timm.create_model if fn == "timm" else tvm.get_model
-    state = _meta_state(build, source)
-    with torch.device("meta"):
-        model = classicnets.create_model(target)
-    with pytest.raises(WeightsMismatchError, match=rf"create_model\('{advice}'\)"):
-        load_weights(model, state)
 
 
 def test_registered_weights_resolve_to_the_right_layout() -> None:

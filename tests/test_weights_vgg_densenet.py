@@ -9,9 +9,8 @@ device wherever only keys and shapes matter.
 
 from __future__ import annotations
 
-import hashlib
 import math
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,29 +21,16 @@ import classicnets
 from classicnets.errors import ArchitectureMismatchError, WeightsError, WeightsMismatchError
 from classicnets.models.vgg import to_timm
 from classicnets.weights import (
-    Accuracy,
-    Preprocessing,
     WeightsAdaptedWarning,
     WeightSpec,
     export_weights,
     get_weights,
     list_weights,
     load_weights,
-    register_weights,
-    unregister_weights,
 )
-from helpers import meta_model, randomize_bn
+from helpers import foreign_state, meta_model, randomize_bn
 
 tvm = pytest.importorskip("torchvision.models")
-
-
-def _foreign_state(library: str, name: str) -> dict[str, torch.Tensor]:
-    """Their model's state dict on the meta device (keys and shapes only)."""
-    with torch.device("meta"):
-        if library == "torchvision":
-            return tvm.get_model(name, weights=None).state_dict()
-        timm = pytest.importorskip("timm")
-        return timm.create_model(name, pretrained=False).state_dict()
 
 
 # -- timm's VGG head -------------------------------------------------------------------------------
@@ -87,7 +73,7 @@ def test_to_timm_refuses_configurations_timm_lacks() -> None:
 @pytest.mark.parametrize("library", ["torchvision", "timm"])
 def test_vgg11_checkpoint_into_vgg11_lrn_is_refused(library: str) -> None:
     """A-LRN has A's weights exactly (LRN has none): only the architecture check tells."""
-    state = _foreign_state(library, "vgg11")
+    state = foreign_state(library, "vgg11")
     expected = rf"{library} vgg11, which is our vgg11\b.*the model is vgg11_lrn"
     with pytest.raises(ArchitectureMismatchError, match=expected):
         load_weights(meta_model("vgg11_lrn"), state)
@@ -96,7 +82,7 @@ def test_vgg11_checkpoint_into_vgg11_lrn_is_refused(library: str) -> None:
 
 def test_vgg16_checkpoint_into_configuration_c_names_the_difference() -> None:
     with pytest.raises(WeightsMismatchError) as info:
-        load_weights(meta_model("vgg16_c"), _foreign_state("torchvision", "vgg16"))
+        load_weights(meta_model("vgg16_c"), foreign_state("torchvision", "vgg16"))
     text = str(info.value)
     assert "stage3.2.conv.weight" in text and "256x256x3x3" in text and "256x256x1x1" in text
     assert "create_model('vgg16')" in text
@@ -114,7 +100,7 @@ def test_our_own_vgg_state_dict_and_a_wrong_explicit_layout() -> None:
 
 @pytest.mark.parametrize("library", ["torchvision", "timm"])
 def test_vgg_adapts_classes_and_channels(library: str) -> None:
-    state = _foreign_state(library, "vgg11_bn")
+    state = foreign_state(library, "vgg11_bn")
     with pytest.warns(WeightsAdaptedWarning, match="1000 classes and the model 10"):
         report = load_weights(meta_model("vgg11_bn", num_classes=10), state)
     assert report.reinitialised == ["head.classifier.fc.weight", "head.classifier.fc.bias"]
@@ -159,30 +145,13 @@ def _published_layout(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
 
 @pytest.fixture
 def registered_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[nn.Module, Path]]:
+    cache: Path, cached_weights: Callable[..., WeightSpec]
+) -> tuple[nn.Module, Path]:
     """A torchvision-layout densenet121 file in the published key names, already in the cache."""
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     reference = randomize_bn(tvm.densenet121()).eval()
-    cached = tmp_path / "hub" / "checkpoints" / "densenet121-test.pth"
-    cached.parent.mkdir(parents=True)
-    torch.save(_published_layout(reference.state_dict()), cached)
-    spec = WeightSpec(
-        arch="densenet121",
-        tag="test_published",
-        url="https://download.invalid/densenet121-test.pth",  # never fetched: the cache has it
-        sha256=hashlib.sha256(cached.read_bytes()).hexdigest(),
-        layout="torchvision",
-        preprocessing=Preprocessing(),
-        accuracy=Accuracy(0.0, None, "random weights, for tests", "generated"),
-        license="BSD-3-Clause",
-        recipe="none",
-        origin="trained here",
-        source="test",
-    )
-    register_weights(spec)
-    yield reference, cached
-    unregister_weights(spec.name)
+    state = _published_layout(reference.state_dict())
+    spec = cached_weights(state, "densenet121", "test_published", layout="torchvision")
+    return reference, cache / spec.filename
 
 
 def test_published_densenet_key_names_load_through_the_registry(

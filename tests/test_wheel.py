@@ -48,7 +48,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     )
     (wheel,) = base.glob("classicnets-*.whl")
     with zipfile.ZipFile(wheel) as zf:
-        assert "classicnets/recipes/digits.toml" in zf.namelist(), "the recipes are not packaged"
+        assert "classicnets/training/recipes/digits.toml" in zf.namelist(), (
+            "the recipes are not packaged"
+        )
     target = base / "site"
     _run(
         [*pip, "install", "--no-deps", "--no-index", "--target", str(target), str(wheel)],
