@@ -29,6 +29,13 @@ def input_size(model: nn.Module, floor: int = 32) -> int:
     return max(int(model.min_input_size), floor)
 
 
+def assert_same_values(expected: torch.Tensor, got: torch.Tensor, rel: float = 1e-5) -> None:
+    """``got`` equals ``expected`` to ``rel`` of the latter's largest magnitude (at least 1): the
+    tolerance of the oracles, which compare logits of very different scales."""
+    scale = max(float(expected.abs().max()), 1.0)
+    assert float((expected - got).abs().max()) <= rel * scale
+
+
 def meta_model(name: str, kind: type[M] = nn.Module, /, **options: object) -> M:
     """``create_model(name, **options)`` on the meta device: structure and shapes, no memory.
 

@@ -31,7 +31,7 @@ from classicnets.weights import (
     save_weights,
 )
 from classicnets.weights.interchange import build_foreign
-from helpers import foreign_state, input_size, meta_model, randomize_bn
+from helpers import assert_same_values, foreign_state, input_size, meta_model, randomize_bn
 
 tvm = pytest.importorskip("torchvision.models")
 
@@ -39,9 +39,7 @@ tvm = pytest.importorskip("torchvision.models")
 def _assert_same_logits(a: nn.Module, b: nn.Module, size: int) -> None:
     x = torch.randn(2, 3, size, size)
     with torch.no_grad():
-        expected, got = a(x), b(x)
-    scale = float(expected.abs().max())
-    assert float((expected - got).abs().max()) <= 1e-5 * max(scale, 1.0)
+        assert_same_values(a(x), b(x))
 
 
 # -- oracles: every entry of FOREIGN_ARCHS, both directions ------------------------------------
@@ -134,7 +132,7 @@ def _assert_same_with_aux(a: nn.Module, b: nn.Module, size: int) -> None:
     expected, got = _logits_and_aux(a, x), _logits_and_aux(b, x)
     assert len(expected) == len(got) > 1
     for e, g in zip(expected, got, strict=True):
-        assert float((e - g).abs().max()) <= 1e-5 * max(float(e.abs().max()), 1.0)
+        assert_same_values(e, g)
 
 
 @pytest.mark.parametrize("entry", _oracle_params(_AUX_ENTRIES))

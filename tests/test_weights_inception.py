@@ -30,7 +30,7 @@ from classicnets.weights import (
     read_file,
 )
 from classicnets.weights.metadata import read_metadata
-from helpers import foreign_state, meta_model, randomize_bn
+from helpers import assert_same_values, foreign_state, meta_model, randomize_bn
 
 tvm = pytest.importorskip("torchvision.models")
 
@@ -41,25 +41,21 @@ def _logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return out[0] if isinstance(out, tuple) else out  # timm's inception_v3 with its aux head
 
 
-def _assert_close(expected: torch.Tensor, got: torch.Tensor) -> None:
-    scale = float(expected.abs().max())
-    assert float((expected - got).abs().max()) <= 1e-5 * max(scale, 1.0)
+def _torchvision_with_aux(name: str, seed: int) -> nn.Module:
+    """torchvision's ``name`` with its auxiliary heads: weights drawn after ``seed``, random BN."""
+    torch.manual_seed(seed)
+    model = tvm.get_model(name, weights=None, aux_logits=True, init_weights=False)
+    return randomize_bn(model, seed=0).eval()
 
 
 @pytest.fixture(scope="module")
 def tv_googlenet() -> nn.Module:
-    torch.manual_seed(0)
-    return randomize_bn(
-        tvm.googlenet(weights=None, aux_logits=True, init_weights=False), seed=0
-    ).eval()
+    return _torchvision_with_aux("googlenet", 0)
 
 
 @pytest.fixture(scope="module")
 def tv_inception_v3() -> nn.Module:
-    torch.manual_seed(1)
-    return randomize_bn(
-        tvm.inception_v3(weights=None, aux_logits=True, init_weights=False), seed=0
-    ).eval()
+    return _torchvision_with_aux("inception_v3", 1)
 
 
 def _without_aux(state: dict[str, torch.Tensor], *prefixes: str) -> dict[str, torch.Tensor]:
@@ -104,7 +100,7 @@ def test_torchvision_checkpoint_into_the_inference_network_and_back(
         return (pixels - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
 
     expected = _logits(torchvision_way, normalise(IMAGENET.mean, IMAGENET.std))
-    _assert_close(expected, _logits(model, normalise(pre.mean, pre.std)))
+    assert_same_values(expected, _logits(model, normalise(pre.mean, pre.std)))
 
     # back: the inference network exported loads strictly into theirs built without aux heads
     randomize_bn(model, seed=5).eval()
@@ -113,7 +109,7 @@ def test_torchvision_checkpoint_into_the_inference_network_and_back(
     back = tvm.get_model(theirs, weights=None, aux_logits=False, init_weights=False)
     back.load_state_dict(exported, strict=True)
     x = torch.randn(1, 3, size, size)
-    _assert_close(_logits(model, x), _logits(back.eval(), x))
+    assert_same_values(_logits(model, x), _logits(back.eval(), x))
 
 
 @pytest.mark.filterwarnings("ignore:.*meta parameter:UserWarning")  # torch, on meta models
@@ -176,7 +172,7 @@ def test_no_classifier_drops_main_and_aux_classifiers(tv_googlenet: nn.Module) -
     features.load_state_dict(_without_aux(tv_googlenet.state_dict(), "aux"))
     features.fc = nn.Identity()
     x = torch.randn(1, 3, 64, 64)
-    _assert_close(_logits(features.eval(), x), _logits(model, x))
+    assert_same_values(_logits(features.eval(), x), _logits(model, x))
 
 
 def test_grayscale_googlenet_and_inception_v3(
@@ -191,7 +187,7 @@ def test_grayscale_googlenet_and_inception_v3(
             report = load_weights(model, reference.state_dict())
         assert report.ok and len(report.adapted) == 1, report.adapted
         gray = torch.randn(1, 1, size, size)
-        _assert_close(_logits(reference, gray.repeat(1, 3, 1, 1)), _logits(model, gray))
+        assert_same_values(_logits(reference, gray.repeat(1, 3, 1, 1)), _logits(model, gray))
 
 
 @pytest.mark.parametrize(
@@ -289,7 +285,7 @@ def test_background_class_is_dropped(tf_style_weights: tuple[str, nn.Module]) ->
     report = load_weights(model, name)
     assert report.ok and model.head.fc.weight.shape == (1000, 2048)
     x = torch.randn(1, 3, 75, 75)
-    _assert_close(_logits(reference, x)[:, 1:], _logits(model, x))
+    assert_same_values(_logits(reference, x)[:, 1:], _logits(model, x))
 
 
 def test_convert_writes_the_network_the_source_has(tmp_path: Path, tv_googlenet: nn.Module) -> None:
@@ -307,4 +303,4 @@ def test_convert_writes_the_network_the_source_has(tmp_path: Path, tv_googlenet:
     assert read_metadata(meta)["options"] == {"aux_logits": False}
     model = classicnets.create_model("googlenet_torchvision", aux_logits=False, pretrained=str(out))
     x = torch.randn(1, 3, 64, 64)
-    _assert_close(_logits(tv_googlenet, x), _logits(model.eval(), x))
+    assert_same_values(_logits(tv_googlenet, x), _logits(model.eval(), x))
