@@ -17,11 +17,11 @@ What it does, in order, on a deep copy of the model (the original is left untouc
    benchmarks/README.md);
 5. optionally ``torch.compile`` with inductor's weight freezing (constant folding, prepacked
    oneDNN weights, and fusions of its own);
-6. optionally (``retain_memory=True``) :func:`classicnets.runtime.allocator.retain_freed_memory`:
-the
-   process keeps freed memory, so a batch reuses the previous batch's pages instead of
-   page-faulting them in again. Process-wide, hence never implicit; on the 2-core CPU of
-   benchmarks/ it is worth as much as everything above together (benchmarks/results/).
+6. optionally (``retain_memory=True``)
+   :func:`classicnets.runtime.allocator.retain_freed_memory`: the process keeps freed memory,
+   so a batch reuses the previous batch's pages instead of page-faulting them in again.
+   Process-wide, hence never implicit; on the 2-core CPU of benchmarks/ it is worth as much as
+   everything above together (benchmarks/results/).
 
 The returned :class:`DeployedModel` takes float32 or any-dtype images, converts them to its dtype
 and layout, and returns float32 logits. Its outputs equal the undeployed model's to within the

@@ -2,9 +2,9 @@
 
 A family plugs in with data only:
 
-* in its family file (``models/<family>.py``): a :class:`~classicnets.models.keys.CheckpointFormats`
-  handed to ``@register_model(checkpoints=...)``, one :class:`~classicnets.models.keys.KeyLayout`
-  per
+* in its family file (``models/<family>.py``): a
+  :class:`~classicnets.models.keys.CheckpointFormats` handed to
+  ``@register_model(checkpoints=...)``, one :class:`~classicnets.models.keys.KeyLayout` per
   layout name (``"torchvision"``, ``"timm"``): ``rules``, tuples of ``(regex, replacement)`` that
   rename *their* keys to ours (applied with :func:`classicnets.models.keys.remap_keys`, first match
   wins), or, when the conversion is more than renaming (recognising a variant, reshaping
