@@ -37,7 +37,7 @@ from ..runtime import distributed
 from ..runtime.allocator import retain_freed_memory
 from ..runtime.checkpoint_io import load as load_checkpoint
 from ..runtime.device import num_threads, seed_all, seed_step, set_deterministic
-from . import checkpoint as ckpt_io
+from . import checkpoint
 from .checkpoint import EpochSums
 from .config import TrainConfig, validate
 from .logging import Progress, TensorBoard, epoch_line, epoch_row, intro, write_metrics_csv
@@ -85,14 +85,14 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo, resume: str | Path | No
     validate(cfg)
     cfg = absolute_paths(cfg)
     run_dir = resolve_run_dir(cfg, resume)
-    resume_from = ckpt_io.resume_point(run_dir, resume)
+    resume_from = checkpoint.resume_point(run_dir, resume)
     set_deterministic(cfg.deterministic, info.device)
     seed_all(cfg.seed)  # the same on every process, so the initial weights agree
     run = setup_run(cfg, info, run_dir)
     # -- resume ---------------------------------------------------------------------------------
     if resume_from is not None:
         saved = load_checkpoint(resume_from)
-        run.state = ckpt_io.restore(
+        run.state = checkpoint.restore(
             saved, resume_from, cfg.to_dict(), run.parts, is_main=info.is_main
         )
         if not may_continue(run, saved["config"], saved["meta"].get("total_steps")):
@@ -172,6 +172,8 @@ def _train_epoch(run: Run, stop: StopFlag) -> _EpochOutcome:
         if signals.nonfinite:
             progress.close()
             raise _diverged(run, epoch)
+        if cfg.grad_clip_norm:  # fp16: clip the true gradients, not the loss-scaled ones
+            parts.scaler.unscale_(parts.optimizer)  # (a no-op when the scaler is off)
         clip_gradients(parts.model, cfg.grad_clip_norm)
         parts.scaler.step(parts.optimizer)
         parts.scaler.update()
@@ -233,7 +235,7 @@ def _end_epoch(run: Run, out: _EpochOutcome, tb: TensorBoard) -> None:
         state.best_acc = row["test_acc"]
     run.save(run.run_dir / "last.pt")
     if improved and info.is_main:
-        ckpt_io.link_best(run.run_dir)
+        checkpoint.link_best(run.run_dir)
 
 
 def _evaluate(run: Run, row: dict[str, Any], epoch: int) -> None:
