@@ -505,6 +505,7 @@ def _check_options(
     block: str,
     downsample_kernel: int,
     bottleneck_only: bool,
+    se_stages: tuple[int, ...],
 ) -> None:
     """Refuse the :class:`ResNet` layouts no network here has, naming the valid ones
     (``bottleneck_only``: options that only a bottleneck takes were given)."""
@@ -520,6 +521,9 @@ def _check_options(
         )
     if downsample_kernel not in get_args(DownsampleKernel):
         raise ValueError(f"downsample_kernel must be 1 or 3, got {downsample_kernel}")
+    n_stages = len(layers)
+    if any(not 1 <= i <= n_stages for i in se_stages):
+        raise ValueError(f"se_stages must be stage numbers in 1..{n_stages}, got {se_stages}")
 
 
 class ResNet(ClassicNet):
@@ -570,12 +574,10 @@ class ResNet(ClassicNet):
         global_pool: GlobalPool = "avg",
         drop_path_rate: float = 0.0,
     ) -> None:
-        bottleneck_only = cardinality != 1 or halve_first_1x1 or block_form != "c"
-        _check_options(layers, widths, stem, block, downsample_kernel, bottleneck_only)
         n_stages = len(layers)
         se_stages = tuple(range(1, n_stages + 1)) if se_stages is None else tuple(se_stages)
-        if any(not 1 <= i <= n_stages for i in se_stages):
-            raise ValueError(f"se_stages must be stage numbers in 1..{n_stages}, got {se_stages}")
+        bottleneck_only = cardinality != 1 or halve_first_1x1 or block_form != "c"
+        _check_options(layers, widths, stem, block, downsample_kernel, bottleneck_only, se_stages)
         base_width = widths[0] if base_width is None else base_width
         stem_reduction = 1 if stem == "cifar" else 4
         super().__init__(
