@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 import torch
@@ -13,6 +14,9 @@ from torch import nn
 
 import classicnets
 from classicnets.weights import Accuracy, Preprocessing, WeightSpec
+
+if TYPE_CHECKING:
+    from classicnets.training.config import TrainConfig
 
 M = TypeVar("M", bound=nn.Module)
 
@@ -135,3 +139,59 @@ class RouteHandler(BaseHTTPRequestHandler):
 
     def log_message(self, *args: object) -> None:
         pass
+
+
+# -- training runs ---------------------------------------------------------------------------
+
+
+def tiny(run_dir: Path, **changes: object) -> TrainConfig:
+    """A ResNet-20 run on 48 of the embedded digits at 8x8: 6 optimizer steps over 2 epochs,
+    with dropout, pad-crop, warm-up and EMA, so that every RNG and state a resume restores is
+    exercised."""
+    from classicnets.training.config import TrainConfig, apply
+
+    base = {
+        "model": "resnet20",
+        "model_options": {"drop_rate": 0.2},  # dropout: the model-side RNG must resume too
+        "dataset": "digits",
+        "input_size": 8,
+        "train_crop": "pad_crop",
+        "crop_padding": 1,
+        "train_subset": 48,
+        "test_subset": 24,
+        "batch_size": 16,
+        "epochs": 2,  # 3 steps per epoch, 6 in all
+        "lr": 0.05,
+        "schedule": "cosine",
+        "warmup": 1,
+        "ema_decay": 0.9,
+        "quiet": True,
+        "tensorboard": False,
+        "threads": 1,
+        "run_dir": str(run_dir),
+    }
+    base.update(changes)
+    return apply(TrainConfig(), base, source="test")
+
+
+def final_state(run_dir: Path) -> dict:
+    """A run's last full-state checkpoint."""
+    from classicnets.runtime.checkpoint_io import load
+
+    return load(run_dir / "last.pt")
+
+
+def assert_same_run(a: dict, b: dict) -> None:
+    """Two checkpoints hold the same run, bit for bit: step, weights, EMA, momentum, history."""
+    assert a["step"] == b["step"]
+    for k, v in a["model"].items():
+        assert torch.equal(v, b["model"][k]), k
+    for k, v in a["ema"]["module"].items():
+        assert torch.equal(v, b["ema"]["module"][k]), k
+    sa, sb = a["optimizer"]["state"], b["optimizer"]["state"]
+    for i in sa:
+        assert torch.equal(sa[i]["momentum_buffer"], sb[i]["momentum_buffer"])
+    cols = ("train_loss", "train_acc", "test_loss", "test_acc", "lr")
+    assert [[r[c] for c in cols] for r in a["history"]] == [
+        [r[c] for c in cols] for r in b["history"]
+    ]

@@ -171,14 +171,14 @@ def test_parameter_groups_reach_the_optimizer_and_the_schedule() -> None:
 
 def test_resume_with_freezing_and_parameter_groups_is_bit_exact(tmp_path: Path) -> None:
     from classicnets.training.loop import train
-    from test_train import _assert_same_run, _final_state, tiny
+    from helpers import assert_same_run, final_state, tiny
 
     options = {"freeze": "1", "layer_decay": 0.7, "head_lr_scale": 5.0, "norm_weight_decay": 0.0}
     full = train(tiny(tmp_path / "full", **options))
     assert train(tiny(tmp_path / "split", stop_after=4, **options)).status == "stopped"
     assert train(tiny(tmp_path / "split", **options)).step == full.step == 6
-    a, b = _final_state(tmp_path / "full"), _final_state(tmp_path / "split")
-    _assert_same_run(a, b)
+    a, b = final_state(tmp_path / "full"), final_state(tmp_path / "split")
+    assert_same_run(a, b)
     assert sorted(g["lr_scale"] for g in b["optimizer"]["param_groups"])[-1] == 5.0
 
 

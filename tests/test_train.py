@@ -18,54 +18,10 @@ import pytest
 import torch
 
 from classicnets.runtime.checkpoint_io import load
-from classicnets.training.config import TrainConfig, apply
 from classicnets.training.loop import TrainingDivergedError, train
+from helpers import assert_same_run, final_state, tiny
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
-
-
-def tiny(run_dir: Path, **changes: object) -> TrainConfig:
-    base = {
-        "model": "resnet20",
-        "model_options": {"drop_rate": 0.2},  # dropout: the model-side RNG must resume too
-        "dataset": "digits",
-        "input_size": 8,
-        "train_crop": "pad_crop",
-        "crop_padding": 1,
-        "train_subset": 48,
-        "test_subset": 24,
-        "batch_size": 16,
-        "epochs": 2,  # 3 steps per epoch, 6 in all
-        "lr": 0.05,
-        "schedule": "cosine",
-        "warmup": 1,
-        "ema_decay": 0.9,
-        "quiet": True,
-        "tensorboard": False,
-        "threads": 1,
-        "run_dir": str(run_dir),
-    }
-    base.update(changes)
-    return apply(TrainConfig(), base, source="test")
-
-
-def _final_state(run_dir: Path) -> dict:
-    return load(run_dir / "last.pt")
-
-
-def _assert_same_run(a: dict, b: dict) -> None:
-    assert a["step"] == b["step"]
-    for k, v in a["model"].items():
-        assert torch.equal(v, b["model"][k]), k
-    for k, v in a["ema"]["module"].items():
-        assert torch.equal(v, b["ema"]["module"][k]), k
-    sa, sb = a["optimizer"]["state"], b["optimizer"]["state"]
-    for i in sa:
-        assert torch.equal(sa[i]["momentum_buffer"], sb[i]["momentum_buffer"])
-    cols = ("train_loss", "train_acc", "test_loss", "test_acc", "lr")
-    assert [[r[c] for c in cols] for r in a["history"]] == [
-        [r[c] for c in cols] for r in b["history"]
-    ]
 
 
 def test_resume_is_bit_exact(tmp_path: Path) -> None:
@@ -76,7 +32,7 @@ def test_resume_is_bit_exact(tmp_path: Path) -> None:
     assert stopped.status == "stopped" and stopped.step == 4
     resumed = train(tiny(tmp_path / "split"))
     assert resumed.status == "completed" and resumed.step == 6
-    _assert_same_run(_final_state(tmp_path / "full"), _final_state(tmp_path / "split"))
+    assert_same_run(final_state(tmp_path / "full"), final_state(tmp_path / "split"))
     files = {p.name for p in (tmp_path / "split").iterdir()}
     assert {"config.toml", "metrics.csv", "last.pt", "best.pt", "model.safetensors"} <= files
     assert {"loss.png", "accuracy.png", "confusion_matrix.png", "summary.json"} <= files
@@ -131,8 +87,8 @@ def test_warmup_until_train_error_switches_when_the_error_drops_and_resumes_exac
     # stop one step before the switch (the window is mid-way), resume, finish
     train(tiny(tmp_path / "split", stop_after=ended - 1, **warm))
     train(tiny(tmp_path / "split", **warm))
-    a, b = _final_state(tmp_path / "full"), _final_state(tmp_path / "split")
-    _assert_same_run(a, b)
+    a, b = final_state(tmp_path / "full"), final_state(tmp_path / "split")
+    assert_same_run(a, b)
     assert a["schedule"] == b["schedule"]
 
 
