@@ -63,20 +63,6 @@ def foreign_state(library: str, name: str, **options: object) -> dict[str, torch
         return timm.create_model(name, pretrained=False, **options).state_dict()
 
 
-def randomize_bn(model: M, *, seed: int | None = None, conv_bias: bool = False) -> M:
-    """Random batch-norm statistics and affine parameters, so none is the identity; returns the
-    model, in eval mode (:func:`classicnets.tools.untrained.stand_in_batchnorm` without images).
-
-    Oracle tests call this on the reference model before copying its weights into ours: with
-    freshly initialised BNs (mean 0, var 1, scale 1, shift 0) a wrong BN mapping would go
-    unnoticed. ``seed`` draws from a private generator instead of the global one;
-    ``conv_bias`` also randomizes the convolution biases (the SE blocks' FCs).
-    """
-    from classicnets.tools.untrained import stand_in_batchnorm
-
-    return stand_in_batchnorm(model, seed=seed, conv_bias=conv_bias)
-
-
 def weight_spec(arch: str, tag: str, url: str, sha256: str, **fields: object) -> WeightSpec:
     """A registry entry for weights a test generated: untrained, no licence or recipe to speak of.
 

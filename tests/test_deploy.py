@@ -26,13 +26,14 @@ from classicnets.models.densenet import (
 from classicnets.models.resnet import ResidualBlock
 from classicnets.runtime.device import parse_precision
 from classicnets.tools.untrained import stand_in_batchnorm
+from helpers import input_size
 
 ALL = classicnets.list_models()
 
 
 def _model_and_batch(name: str) -> tuple[nn.Module, torch.Tensor]:
     model = stand_in_batchnorm(classicnets.create_model(name, num_classes=10))
-    s = max(model.min_input_size, 32)
+    s = input_size(model)
     return model, torch.randn(4, 3, s, s)
 
 

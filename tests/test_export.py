@@ -23,6 +23,7 @@ from classicnets.deployment.export import (
     export_model,
 )
 from classicnets.tools.untrained import stand_in_batchnorm
+from helpers import input_size
 from representatives import smallest_per_family
 
 ALL = classicnets.list_models()
@@ -36,7 +37,7 @@ def _check(name: str, fmt: str, tmp_path: Path) -> None:
     for module in NEEDS.get(fmt, ()):
         pytest.importorskip(module, reason=f"{fmt} export needs {module} (the dev extra)")
     model = classicnets.create_model(name, num_classes=10)
-    size = max(model.min_input_size, 32)
+    size = input_size(model)
     stand_in_batchnorm(model, torch.randn(8, 3, size, size))
     check = export_model(model, tmp_path / f"{name}{FORMATS[fmt]}", fmt=fmt, input_size=size,
                          dynamic_batch=fmt != "torchscript")  # fmt: skip

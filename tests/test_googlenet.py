@@ -16,8 +16,9 @@ from classicnets.models.googlenet import (
     InceptionV1Block,
 )
 from classicnets.tools.summary import profile_model, render, summarize
+from classicnets.tools.untrained import stand_in_batchnorm
 from conversions import googlenet_from_torchvision
-from helpers import meta_model, randomize_bn
+from helpers import meta_model
 
 # -- Table 1 and the paper's layers --------------------------------------------------------------
 
@@ -240,7 +241,7 @@ def test_input_transform_is_an_explicit_module() -> None:
 def test_torchvision_checkpoint_without_aux() -> None:
     tvm = pytest.importorskip("torchvision.models")
     reference = tvm.googlenet(weights=None, aux_logits=True, init_weights=False).eval()
-    randomize_bn(reference)
+    stand_in_batchnorm(reference)
     model = classicnets.create_model("googlenet_torchvision", aux_logits=False).eval()
     model.load_state_dict(
         googlenet_from_torchvision(reference.state_dict(), aux_logits=False), strict=True

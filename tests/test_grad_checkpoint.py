@@ -15,6 +15,7 @@ import torch
 import classicnets
 import classicnets.layers.grad_checkpoint as gc
 from classicnets.tools.bench.harness import saved_activation_bytes
+from helpers import input_size
 from representatives import smallest_per_family
 
 ALL = classicnets.list_models()
@@ -36,7 +37,7 @@ def test_checkpointing_registry(name: str, monkeypatch: pytest.MonkeyPatch) -> N
 
 def _check_checkpointing(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     plain = classicnets.create_model(name, num_classes=10).train()
-    s = max(plain.min_input_size, 32)
+    s = input_size(plain)
     x = torch.randn(2, 3, s, s)
     kept = saved_activation_bytes(copy.deepcopy(plain), x)
     lean = copy.deepcopy(plain)

@@ -21,7 +21,8 @@ from classicnets.models.inception_v4 import (
     reduction_a,
 )
 from classicnets.tools.summary import count_params
-from helpers import meta_model, randomize_bn
+from classicnets.tools.untrained import stand_in_batchnorm
+from helpers import meta_model
 
 NAMES = ("inception_v4", "inception_v4_tf", "inception_resnet_v1", "inception_resnet_v2")
 
@@ -147,7 +148,7 @@ def test_from_timm_rejects_other_state_dicts() -> None:
 def test_same_logits_as_timm(ours: str, theirs: str) -> None:
     timm = pytest.importorskip("timm")
     reference = timm.create_model(theirs, pretrained=False).eval()
-    randomize_bn(reference)
+    stand_in_batchnorm(reference)
     model = classicnets.create_model(ours).eval()
     model.load_state_dict(from_timm(reference.state_dict()), strict=True)
     x = torch.randn(1, 3, 107, 107)

@@ -47,6 +47,7 @@ from classicnets.deployment.int8.run import (
 from classicnets.errors import InputShapeError
 from classicnets.preprocessing import for_dataset
 from classicnets.tools.untrained import stand_in_batchnorm
+from helpers import input_size
 from representatives import smallest_per_family
 
 pytestmark = pytest.mark.skipif(
@@ -72,7 +73,7 @@ REPRESENTATIVES = smallest_per_family()
 
 def _untrained(name: str, size: int = 64) -> tuple[torch.nn.Module, int]:
     model = classicnets.create_model(name, num_classes=10)
-    size = max(model.min_input_size, size)
+    size = input_size(model, size)
     stand_in_batchnorm(model, torch.randn(8, model.in_chans, size, size))
     return model, size
 

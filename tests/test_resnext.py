@@ -9,8 +9,9 @@ from torch import nn
 import classicnets
 from classicnets.models.resnet import Bottleneck, ResNet
 from classicnets.tools.summary import count_params
+from classicnets.tools.untrained import stand_in_batchnorm
 from conversions import grouped_to_paths, paths_to_grouped
-from helpers import meta_model, randomize_bn
+from helpers import meta_model
 
 
 def _conv_weights(module: nn.Module) -> int:
@@ -45,7 +46,7 @@ def test_conv2_template_has_70144_weights_in_every_form() -> None:
 )
 def test_forms_compute_the_same_function(options: dict[str, object]) -> None:
     grouped = _template("c", **options)
-    randomize_bn(grouped)
+    stand_in_batchnorm(grouped)
     state = {k: v.clone() for k, v in grouped.state_dict().items()}
     x = torch.randn(2, 256, 8, 8)
     for form in ("a", "b"):
@@ -67,7 +68,7 @@ def test_a_whole_network_in_form_a_equals_form_c() -> None:
     opts = {"block": "bottleneck", "layers": (1, 1), "widths": (16, 32), "cardinality": 4}
     c = ResNet(**opts, stride_in="3x3", num_classes=5).eval()  # type: ignore[arg-type]
     a = ResNet(**opts, stride_in="3x3", num_classes=5, block_form="a").eval()  # type: ignore[arg-type]
-    randomize_bn(c)
+    stand_in_batchnorm(c)
     state = c.state_dict()
     mapped = {}
     for name, module in c.named_modules():

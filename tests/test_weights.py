@@ -19,6 +19,7 @@ from classicnets.errors import (
     WeightsFileError,
     WeightsMismatchError,
 )
+from classicnets.tools.untrained import stand_in_batchnorm
 from classicnets.weights import (
     FOREIGN_ARCHS,
     ForeignArch,
@@ -31,7 +32,7 @@ from classicnets.weights import (
     save_weights,
 )
 from classicnets.weights.interchange import build_foreign
-from helpers import assert_same_values, foreign_state, input_size, meta_model, randomize_bn
+from helpers import assert_same_values, foreign_state, input_size, meta_model
 
 tvm = pytest.importorskip("torchvision.models")
 
@@ -66,7 +67,7 @@ def _oracle_size(model: nn.Module) -> int:
 
 def _new_weights(model: nn.Module) -> nn.Module:
     """Other weights than those loaded: random BN statistics, every parameter nudged."""
-    randomize_bn(model)
+    stand_in_batchnorm(model)
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.01 * torch.randn_like(p))
@@ -82,7 +83,7 @@ def test_oracle_both_directions(entry: ForeignArch) -> None:
     model.eval()
     if entry.library == "timm":
         pytest.importorskip("timm")
-    reference = randomize_bn(build_foreign(entry, model, device="cpu"), conv_bias=True).eval()
+    reference = stand_in_batchnorm(build_foreign(entry, model, device="cpu"), conv_bias=True).eval()
     size = _oracle_size(model)
 
     report = load_weights(model, reference.state_dict())  # layout detected, strict
@@ -106,7 +107,7 @@ def _with_aux_heads(entry: ForeignArch, **options: object) -> nn.Module:
         theirs = tvm.get_model(entry.name, weights=None, aux_logits=True, **entry.kwargs, **options)
     else:
         theirs = pytest.importorskip("timm").create_model(entry.name, aux_logits=True, **options)
-    return randomize_bn(theirs, conv_bias=True)
+    return stand_in_batchnorm(theirs, conv_bias=True)
 
 
 def _logits_and_aux(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
@@ -259,7 +260,7 @@ def test_unknown_layout_says_so() -> None:
 @pytest.fixture(scope="module")
 def tv_resnet18() -> nn.Module:
     torch.manual_seed(1)
-    return randomize_bn(tvm.resnet18()).eval()
+    return stand_in_batchnorm(tvm.resnet18()).eval()
 
 
 def test_other_num_classes_reinitialises_the_classifier(tv_resnet18: nn.Module) -> None:
@@ -312,7 +313,7 @@ def test_adapt_false_reports_instead(tv_resnet18: nn.Module) -> None:
 
 
 def test_safetensors_round_trip_with_metadata(tmp_path: Path) -> None:
-    model = randomize_bn(classicnets.create_model("resnet20")).eval()
+    model = stand_in_batchnorm(classicnets.create_model("resnet20")).eval()
     path = save_weights(
         model, tmp_path / "r20.safetensors", categories="cifar-10", classes=list("abcdefghij")
     )
@@ -425,7 +426,7 @@ def test_pretrained_for_the_paper_variant_names_the_right_one() -> None:
 
 def test_local_file_without_network(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-cache"))
-    source = randomize_bn(classicnets.create_model("resnet20")).eval()
+    source = stand_in_batchnorm(classicnets.create_model("resnet20")).eval()
     path = save_weights(source, tmp_path / "mine.safetensors")
     model = classicnets.create_model("resnet20", pretrained=str(path))
     torch.testing.assert_close(model.stem.conv.weight, source.stem.conv.weight)

@@ -14,9 +14,9 @@ import torch
 import classicnets
 from classicnets.evaluation.loading import load_trained
 from classicnets.preprocessing import Preprocessing, for_dataset
+from classicnets.tools.untrained import stand_in_batchnorm
 from classicnets.weights import WeightsMetadata, load_weights, read_weights, save_weights
 from classicnets.weights.metadata import FORMAT_VERSION
-from helpers import randomize_bn
 
 CLASSES = tuple("abcdefghij")
 #: The record train.py keeps of a run (``_meta``) and the parts of its config the reader uses.
@@ -33,7 +33,7 @@ RUN_CONFIG = {"model": "resnet20", "dataset": "cifar10", "model_options": {}, "e
 
 
 def _model() -> torch.nn.Module:
-    return randomize_bn(classicnets.create_model("resnet20")).eval()
+    return stand_in_batchnorm(classicnets.create_model("resnet20")).eval()
 
 
 def _assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:

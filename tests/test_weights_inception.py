@@ -20,6 +20,7 @@ from torch import nn
 
 import classicnets
 from classicnets.layers import IMAGENET
+from classicnets.tools.untrained import stand_in_batchnorm
 from classicnets.weights import (
     FOREIGN_ARCHS,
     WeightsAdaptedWarning,
@@ -30,7 +31,7 @@ from classicnets.weights import (
     read_file,
 )
 from classicnets.weights.metadata import read_metadata
-from helpers import assert_same_values, foreign_state, meta_model, randomize_bn
+from helpers import assert_same_values, foreign_state, meta_model
 
 tvm = pytest.importorskip("torchvision.models")
 
@@ -45,7 +46,7 @@ def _torchvision_with_aux(name: str, seed: int) -> nn.Module:
     """torchvision's ``name`` with its auxiliary heads: weights drawn after ``seed``, random BN."""
     torch.manual_seed(seed)
     model = tvm.get_model(name, weights=None, aux_logits=True, init_weights=False)
-    return randomize_bn(model, seed=0).eval()
+    return stand_in_batchnorm(model, seed=0).eval()
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +104,7 @@ def test_torchvision_checkpoint_into_the_inference_network_and_back(
     assert_same_values(expected, _logits(model, normalise(pre.mean, pre.std)))
 
     # back: the inference network exported loads strictly into theirs built without aux heads
-    randomize_bn(model, seed=5).eval()
+    stand_in_batchnorm(model, seed=5).eval()
     exported = export_weights(model, "torchvision")
     assert not any(k.startswith(("aux", "AuxLogits")) for k in exported)
     back = tvm.get_model(theirs, weights=None, aux_logits=False, init_weights=False)
@@ -267,7 +268,9 @@ def tf_style_weights(cached_weights: Callable[..., WeightSpec]) -> tuple[str, nn
     """A registered timm-layout file with TF's 1001-row classifier, already in the cache."""
     timm = pytest.importorskip("timm")
     torch.manual_seed(4)
-    reference = randomize_bn(timm.create_model("inception_v3", num_classes=1001), seed=0).eval()
+    reference = stand_in_batchnorm(
+        timm.create_model("inception_v3", num_classes=1001), seed=0
+    ).eval()
     spec = cached_weights(
         reference.state_dict(),
         "inception_v3",

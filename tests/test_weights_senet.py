@@ -12,8 +12,9 @@ from torch import nn
 import classicnets
 from classicnets.errors import WeightsMismatchError
 from classicnets.layers.se import se_hidden_channels
+from classicnets.tools.untrained import stand_in_batchnorm
 from classicnets.weights import get_weights, load_weights
-from helpers import foreign_state, randomize_bn
+from helpers import foreign_state
 
 timm = pytest.importorskip("timm")
 
@@ -33,7 +34,7 @@ def test_the_differences_change_the_function(theirs: str, paper: str) -> None:
     """Loaded anyway (check_arch=False), the paper's network computes something else: the ReLU
     before SE (legacy SE-ResNet-18), the padded stem max pool alone (SE-ResNeXt-50)."""
     torch.manual_seed(0)
-    reference = randomize_bn(timm.create_model(theirs)).eval()
+    reference = stand_in_batchnorm(timm.create_model(theirs)).eval()
     model = classicnets.create_model(paper).eval()
     assert load_weights(model, reference.state_dict(), check_arch=False).ok
     diff, scale = _max_diff(reference, model)

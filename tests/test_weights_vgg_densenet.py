@@ -20,6 +20,7 @@ from torch import nn
 import classicnets
 from classicnets.errors import ArchitectureMismatchError, WeightsError, WeightsMismatchError
 from classicnets.models.vgg import to_timm
+from classicnets.tools.untrained import stand_in_batchnorm
 from classicnets.weights import (
     WeightsAdaptedWarning,
     WeightSpec,
@@ -28,7 +29,7 @@ from classicnets.weights import (
     list_weights,
     load_weights,
 )
-from helpers import assert_same_values, foreign_state, meta_model, randomize_bn
+from helpers import assert_same_values, foreign_state, meta_model
 
 tvm = pytest.importorskip("torchvision.models")
 
@@ -115,7 +116,7 @@ def test_vgg_adapts_classes_and_channels(library: str) -> None:
 
 
 def test_densenet_grayscale_and_other_classes() -> None:
-    reference = randomize_bn(tvm.densenet121()).eval()
+    reference = stand_in_batchnorm(tvm.densenet121()).eval()
     model = classicnets.create_model("densenet121", in_chans=1, num_classes=10).eval()
     with pytest.warns(WeightsAdaptedWarning) as caught:
         report = load_weights(model, reference.state_dict())
@@ -148,7 +149,7 @@ def registered_file(
     cache: Path, cached_weights: Callable[..., WeightSpec]
 ) -> tuple[nn.Module, Path]:
     """A torchvision-layout densenet121 file in the published key names, already in the cache."""
-    reference = randomize_bn(tvm.densenet121()).eval()
+    reference = stand_in_batchnorm(tvm.densenet121()).eval()
     state = _published_layout(reference.state_dict())
     spec = cached_weights(state, "densenet121", "test_published", layout="torchvision")
     return reference, cache / spec.filename
