@@ -113,7 +113,7 @@ def _export_onnx(
         import onnxscript  # noqa: F401  (needed by torch.onnx's exporter)
     except ImportError:
         raise ExportError(
-            "ONNX export needs onnx and onnxscript: pip install 'classicnets[dev]'"
+            "ONNX export needs onnx and onnxscript: pip install 'classicnets[export]'"
         ) from None
     dynamic = {"x": {0: _batch_dim()}} if dynamic_batch else None
     with warnings.catch_warnings():
@@ -182,7 +182,9 @@ def load_exported(path: str | Path, fmt: str) -> Callable[[Tensor], Tensor]:
         try:
             import onnxruntime as ort
         except ImportError:
-            raise ExportError("checking ONNX needs onnxruntime: pip install onnxruntime") from None
+            raise ExportError(
+                "checking ONNX needs onnxruntime: pip install 'classicnets[export]'"
+            ) from None
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         name = session.get_inputs()[0].name
 
