@@ -347,6 +347,23 @@ def test_save_load_round_trip(resnet20_int8, tmp_path: Path) -> None:
     assert uses_int8_kernels(loaded)
 
 
+def test_the_int8_file_holds_no_calibration_image(tmp_path: Path) -> None:
+    """The .pt2 carries the program and its description, never the user's images (export keeps
+    its example input, a view of the first calibration batch, which save would write)."""
+    import zipfile
+
+    torch.manual_seed(0)
+    model, size = _untrained("resnet20", 32)
+    images = torch.rand(16, 3, size, size) + 3.0  # values no weight or scale takes
+    quantized = quantize_int8(model, images, compile=False)
+    path = save_quantized(quantized, tmp_path / "resnet20_int8.pt2")
+    with zipfile.ZipFile(path) as archive:
+        stored = b"".join(archive.read(name) for name in archive.namelist())
+    for image in images:
+        assert image[0, 0].numpy().tobytes() not in stored  # a row of any calibration image
+    assert load_quantized(path, compile=False).info.calibration_images == 16
+
+
 def test_load_refuses_a_foreign_program(tmp_path: Path) -> None:
     program = torch.export.export(torch.nn.Linear(2, 2), (torch.randn(1, 2),))
     torch.export.save(program, tmp_path / "plain.pt2")

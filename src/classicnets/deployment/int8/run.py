@@ -222,7 +222,13 @@ def uses_int8_kernels(model: nn.Module) -> bool:
 
 
 def save_quantized(model: QuantizedModel, path: str | Path) -> Path:
-    """Write the int8 program (``torch.export`` format, ``.pt2``) and its description."""
+    """Write the int8 program (``torch.export`` format, ``.pt2``) and its description.
+
+    The file holds the graph, the int8 weights with their scales and zero points, the
+    activation scales calibration measured, and :class:`QuantizedModelInfo` (architecture,
+    image shape, how many images calibrated it): no image. (:func:`~.quantize.quantize_int8`
+    drops the example input export keeps, which is a calibration batch.)
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = json.dumps(asdict(model.info))
