@@ -371,6 +371,24 @@ def test_load_refuses_a_foreign_program(tmp_path: Path) -> None:
         load_quantized(tmp_path / "plain.pt2")
 
 
+def test_int8_onnx_is_one_self_contained_file(resnet20_int8, tmp_path: Path) -> None:
+    """Below 2 GB the ONNX file holds its weights: it runs when copied alone elsewhere."""
+    ort = pytest.importorskip("onnxruntime", reason="ONNX export needs the export extra")
+    pytest.importorskip("onnxscript", reason="ONNX export needs the export extra")
+    from classicnets.deployment.export import describe_onnx_files, onnx_data_file
+
+    _, quantized = resnet20_int8
+    path = export_quantized_onnx(quantized, tmp_path / "out" / "resnet20_int8.onnx")
+    assert sorted(p.name for p in path.parent.iterdir()) == ["resnet20_int8.onnx"]
+    assert onnx_data_file(path) is None and describe_onnx_files(path) == str(path)
+    alone = tmp_path / "elsewhere" / "model.onnx"
+    alone.parent.mkdir()
+    alone.write_bytes(path.read_bytes())
+    session = ort.InferenceSession(str(alone), providers=["CPUExecutionProvider"])
+    (out,) = session.run(None, {session.get_inputs()[0].name: torch.zeros(1, 3, 32, 32).numpy()})
+    assert out.shape == (1, 10)
+
+
 def test_onnx_has_quantize_dequantize_nodes_and_runs(resnet20_int8, tmp_path: Path) -> None:
     onnx = pytest.importorskip("onnx", reason="ONNX export needs the dev extra")
     ort = pytest.importorskip("onnxruntime", reason="ONNX export needs the dev extra")

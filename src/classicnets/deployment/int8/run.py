@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from ...errors import ClassicNetsError, InputShapeError
+from ..export import onnx_needs_external_data
 from .lower import rewrite_for_compile
 from .prepare import batch_dim
 
@@ -263,7 +265,16 @@ def export_quantized_onnx(model: QuantizedModel, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     example = torch.zeros(2, *model.info.image_shape)
-    torch.onnx.export(
-        model.program, (example,), str(path), dynamo=True, dynamic_shapes=({0: batch_dim()},)
-    )
+    external = onnx_needs_external_data(model.program.state_dict.values())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's notes on operators it decomposes
+        torch.onnx.export(
+            model.program,
+            (example,),
+            str(path),
+            dynamo=True,
+            dynamic_shapes=({0: batch_dim()},),
+            external_data=external,  # one self-contained file below 2 GB
+            verbose=False,
+        )
     return path
