@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
@@ -273,3 +274,55 @@ def test_what_a_train_call_continues_from(tmp_path: Path) -> None:
     (tmp_path / "last.pt").write_bytes(b"")
     assert resume_source(None, str(tmp_path)) == str(tmp_path)  # running again continues it
     assert resume_source("elsewhere", str(tmp_path)) == "elsewhere"
+
+
+def test_a_full_disk_names_the_file_and_keeps_the_previous_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import shutil
+
+    path = tmp_path / "last.pt"
+    checkpoint_io.atomic_save({"model": {"w": torch.ones(2)}}, path)
+
+    def no_space(obj: object, f: io.BufferedWriter) -> None:
+        f.write(b"partial" * 100)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", no_space)
+    with pytest.raises(checkpoint_io.CheckpointError) as e:
+        checkpoint_io.atomic_save({"model": {"w": torch.zeros(2)}}, path)
+    assert f"could not write {path}: no space left on the device" in str(e.value)
+    assert "the previous last.pt is intact" in str(e.value) and "\n" not in str(e.value)
+    # PyTorch's own form of the same failure, with the device reporting no free space
+    zip_error = "[enforce fail at inline_container.cc:858] . PytorchStreamWriter failed writing"
+
+    def stream_failure(obj: object, f: io.BufferedWriter) -> None:
+        raise RuntimeError(zip_error)
+
+    monkeypatch.setattr(torch, "save", stream_failure)
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: shutil._ntuple_diskusage(1, 1, 0))
+    with pytest.raises(checkpoint_io.CheckpointError, match="no space left on the device"):
+        checkpoint_io.atomic_save({"model": {}}, tmp_path / "best.pt")
+    monkeypatch.undo()
+    assert torch.equal(checkpoint_io.load(path)["model"]["w"], torch.ones(2))
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temporary file left
+
+
+def test_a_truncated_last_checkpoint_offers_best_pt(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from classicnets.cli import main
+
+    checkpoint_io.atomic_save({"model": {"w": torch.ones(2)}, "step": 7}, tmp_path / "best.pt")
+    whole = (tmp_path / "best.pt").read_bytes()
+    (tmp_path / "last.pt").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(checkpoint_io.CheckpointError) as e:
+        checkpoint_io.load(tmp_path)
+    message = str(e.value)
+    assert message.startswith(f"cannot read checkpoint {tmp_path / 'last.pt'}: the file is")
+    assert f"best.pt beside it reads (step 7): --resume {tmp_path / 'best.pt'}" in message
+    assert "PytorchStreamReader" not in message and "\n" not in message
+    assert main(["train", "--resume", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--resume" in err and "best.pt" in err
