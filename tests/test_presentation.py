@@ -30,3 +30,18 @@ def test_a_confusion_title_fits_its_figure(classes: list[str]) -> None:
         assert box.y1 <= fig.bbox.y1
     finally:
         plt.close(fig)
+
+
+def test_no_progress_bar_fragments_in_a_log(capsys: pytest.CaptureFixture[str]) -> None:
+    """Standard error captured (a file, a pipe): no bar, so no carriage-return fragments; the
+    lines written through the bar still appear."""
+    from classicnets.training.logging import Progress
+
+    bar = Progress(total_images=64, desc="epoch 1/1", quiet=False)
+    for _ in range(4):
+        bar.update(16, loss=0.5, acc=0.9, lr=0.1)
+    bar.write("warm-up over")
+    bar.close()
+    out = capsys.readouterr()
+    assert "\r" not in out.err and "epoch 1/1" not in out.err
+    assert "warm-up over" in out.out

@@ -513,11 +513,16 @@ def test_the_quantize_command_on_the_digits_main_job(tmp_path: Path) -> None:
         check=True, capture_output=True, env=env,
     )  # fmt: skip
     out = tmp_path / "digits_int8.pt2"
+    onnx = tmp_path / "digits_int8.onnx"
     proc = subprocess.run(
-        [*cli, "quantize", "-c", str(run), "--images", "64", "--out", str(out)],
+        [*cli, "quantize", "-c", str(run), "--images", "64", "--out", str(out),
+         "--onnx", str(onnx)],
         capture_output=True, text=True, env=env, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
+    for note in ("KernelPreference", "No CUDA runtime", "To copy construct", "\u2705", "\r"):
+        assert note not in proc.stdout + proc.stderr, (note, proc.stderr[-2000:])
+    assert not onnx.with_name(onnx.name + ".data").exists()
     assert "int8 convolution calls; calibrated on 64 images" in proc.stdout
     agreement = float(proc.stdout.split("top-1 agreement ")[1].split("%")[0])
     assert agreement >= 90.0, proc.stdout
