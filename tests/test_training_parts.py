@@ -326,3 +326,37 @@ def test_a_truncated_last_checkpoint_offers_best_pt(
     assert main(["train", "--resume", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--resume" in err and "best.pt" in err
+
+
+def _class_folders(root: Path, classes: tuple[str, ...]) -> Path:
+    from PIL import Image
+
+    for split in ("train", "val"):
+        for i, c in enumerate(classes):
+            (root / split / c).mkdir(parents=True)
+            for j in range(2):
+                Image.new("RGB", (8, 8), (40 * i, 20 * j, 90)).save(root / split / c / f"{j}.png")
+    return root
+
+
+def test_a_run_directory_of_other_classes_is_refused_untouched(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Training into a run directory whose run classified other classes (another data folder)
+    stops in one line naming both, and the run's checkpoint is left as it was."""
+    from classicnets.cli import main
+
+    run = tmp_path / "run"
+    common = ["--dataset", "imagefolder", "--run-dir", str(run), "--model", "resnet20", "--quiet"]
+    common += ["--input-size", "8", "--batch-size", "2", "--steps", "1"]
+    common += ["--set", "report=false", "--set", "tensorboard=false"]
+    first = _class_folders(tmp_path / "three", ("ant", "bee", "cow"))
+    assert main(["train", "--data-dir", str(first), *common]) == 0
+    before = (run / "last.pt").read_bytes()
+    capsys.readouterr()
+    other = _class_folders(tmp_path / "two", ("cat", "dog"))
+    assert main(["train", "--data-dir", str(other), *common, "--steps", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "3 classes (ant, bee, cow)" in err and "another --run-dir" in err
+    assert (run / "last.pt").read_bytes() == before
