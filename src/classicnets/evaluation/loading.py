@@ -37,6 +37,9 @@ class LoadedModel:
     config: dict[str, Any]
     #: The file the weights came from (None for registered weights).
     source: Path | None = None
+    #: False when the weights record no class names: ``classes`` are then the indices ("0",
+    #: "1", ...), and a test split's classes can only be matched to the outputs by position.
+    named_classes: bool = True
 
     def transforms(self) -> Any:
         """The evaluation transform of a PIL image or uint8 tensor (torchvision's spelling)."""
@@ -80,9 +83,9 @@ def load_registered(name: str, model_name: str | None = None) -> LoadedModel:
             "feed RGB images scaled to 0-1 only"
         )
     try:
-        classes = tuple(spec.class_names())
+        classes, named = tuple(spec.class_names()), True
     except ValueError:  # categories without known names: the indices
-        classes = tuple(str(i) for i in range(spec.num_classes))
+        classes, named = tuple(str(i) for i in range(spec.num_classes)), False
     model = create_model(spec.arch, num_classes=spec.num_classes)
     load_weights(model, name)
     model.pretrained_cfg = pretrained_cfg(pre, classes, tag=spec.tag)
@@ -95,6 +98,7 @@ def load_registered(name: str, model_name: str | None = None) -> LoadedModel:
         preprocessing=pre,
         # ImageNet-style folders (train/ and val/)
         config={"dataset": "imagefolder", "mean": list(pre.mean), "std": list(pre.std)},
+        named_classes=named,
     )
 
 
@@ -200,6 +204,7 @@ def _ready(state: dict[str, torch.Tensor], meta: WeightsMetadata, name: str) -> 
         in_chans=in_chans,
         preprocessing=preprocessing,
         config=meta.config,
+        named_classes=bool(meta.classes),
     )
 
 
