@@ -300,3 +300,17 @@ def test_eval_takes_wordnet_id_folders_in_imagenet_order(
     captured = capsys.readouterr()
     assert json.loads(captured.out)["top1"] == pytest.approx(0.5)
     assert "WordNet IDs" in captured.err and "n01484850 = great white shark" in captured.err
+
+
+def test_top5_is_not_reported_with_five_classes_or_fewer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With 3 classes every image is in the top 5: the figure says nothing, so none is shown."""
+    weights = _says(tmp_path, ("ant", "bee", "cow"))
+    folder = _test_folder(tmp_path / "data", {"ant": 1, "bee": 1, "cow": 1})
+    assert _eval_json(weights, folder) == 0
+    assert json.loads(capsys.readouterr().out)["top5"] is None
+    args = ["eval", "--weights", str(weights), "--dataset", "imagefolder", "--data-dir"]
+    assert main([*args, str(folder), "--quiet"]) == 0
+    table = capsys.readouterr().out
+    assert "top-1 33.33%" in table and "top-5" not in table

@@ -20,6 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..runtime import distributed
+from ..runtime.console import progress_bar
 from ..runtime.device import autocast, to_device
 from ..runtime.metrics import EvalResult
 from . import PROTOCOLS
@@ -214,10 +215,8 @@ def run_eval(
             file=sys.stderr,
         )
     bar = None
-    if not quiet:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(data.test), desc=f"eval {protocol}", unit="img", leave=False)
+    if not quiet:  # drawn on a terminal only (no fragments in a log)
+        bar = progress_bar(total=len(data.test), desc=f"eval {protocol}", unit="img", leave=False)
     result = _evaluate(
         lm,
         data,
@@ -239,7 +238,7 @@ def run_eval(
         "mirrored_views": mirror and protocol in MIRRORED_PROTOCOLS,
         "images": result.count,
         "top1": result.top1,
-        "top5": result.top5,
+        "top5": result.reported_top5,  # None with 5 classes or fewer
         "loss": result.loss,
         "per_class_acc": _per_class(result, lm.classes, match),
         "classes_matched": match.how,
@@ -342,9 +341,10 @@ def render_report(report: dict[str, Any]) -> str:
     """``classicnets eval``'s table: the totals, then the accuracy of each class."""
     from ..runtime.table import format_table
 
+    top5 = f"top-5 {report['top5']:.2%}  " if report.get("top5") is not None else ""
     lines = [
         f"{report['model']} on {report['dataset']} ({report['protocol']}, "
-        f"{report['images']} images): top-1 {report['top1']:.2%}  top-5 {report['top5']:.2%}  "
+        f"{report['images']} images): top-1 {report['top1']:.2%}  {top5}"
         f"loss {report['loss']:.4f}",
         "",
     ]
