@@ -124,7 +124,12 @@ def add_explain_report(sub: SubParsers) -> None:
     which.add_argument("--top-k", "-k", type=int, default=1, help="maps of the top-k classes")
     p.add_argument("--stage", type=int, default=None, help="stage index (default: the last)")
     p.add_argument("--native-size", action="store_true", help="no resize: the image as it is")
-    p.add_argument("--out", required=True, help="folder for the PNGs and montage.png")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="folder for montage.png and a PNG per image and class, named after the image "
+        "(with its folders below the common one where file names repeat)",
+    )
     p.set_defaults(fn=_cmd_explain)
 
     p = sub.add_parser("report", help="one self-contained HTML page about a training run")
