@@ -11,6 +11,7 @@ tolerance below; trained networks' top-1 is in docs/int8.md.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -528,3 +529,28 @@ def test_the_quantize_command_on_the_digits_main_job(tmp_path: Path) -> None:
     assert agreement >= 90.0, proc.stdout
     model = load_quantized(out)
     assert model(torch.zeros(3, 1, 16, 16)).shape == (3, 10)
+
+
+def test_eval_and_predict_take_the_int8_file(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`quantize` records the run's classes and preprocessing in the .pt2, so `eval` and
+    `predict` read it like any weight file."""
+    from PIL import Image
+
+    from classicnets.cli import main
+    from classicnets.data.datasets import DigitsDataset
+
+    out = tmp_path / "digits_int8.pt2"
+    assert main(["quantize", "-c", str(run_dir), "--images", "32", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["eval", "-c", str(out), "--dataset", "digits", "--json", "--quiet"]) == 0
+    int8 = json.loads(capsys.readouterr().out)
+    assert main(["eval", "-c", str(run_dir), "--json", "--quiet"]) == 0
+    fp32 = json.loads(capsys.readouterr().out)
+    assert int8["images"] == fp32["images"] and abs(int8["top1"] - fp32["top1"]) <= 0.1
+    assert list(int8["per_class_acc"]) == [str(i) for i in range(10)]
+    image = tmp_path / "digit.png"
+    Image.fromarray(DigitsDataset("test").images[0, 0].numpy()).resize((16, 16)).save(image)
+    assert main(["predict", str(image), "-c", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["top"][0]["class"] in {str(i) for i in range(10)}

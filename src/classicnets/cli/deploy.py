@@ -162,7 +162,8 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
     source = calibration_data(lm, args.calibrate)
     batches = calibration_batches(source, lm.preprocessing, num_images=args.images)
     outcome = quantize_checked(lm.model, batches)
-    out = save_quantized(outcome.model, args.out)
+    classes = lm.classes if lm.named_classes else None
+    out = save_quantized(outcome.model, args.out, classes=classes, preprocessing=lm.preprocessing)
     images = sum(b.shape[0] for b in batches)
     print(
         f"wrote {out} (int8: {outcome.convolutions} int8 convolution calls; calibrated on {images} "
