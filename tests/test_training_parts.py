@@ -360,3 +360,27 @@ def test_a_run_directory_of_other_classes_is_refused_untouched(
     assert len(err.splitlines()) == 1, err
     assert "3 classes (ant, bee, cow)" in err and "another --run-dir" in err
     assert (run / "last.pt").read_bytes() == before
+
+
+def test_a_run_continued_on_renamed_classes_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same folder, its classes renamed (same count, so the weights would load): continuing
+    the run is refused in one line that names both lists."""
+    import shutil
+
+    from classicnets.cli import main
+
+    run, data = tmp_path / "run", tmp_path / "data"
+    common = ["--dataset", "imagefolder", "--data-dir", str(data), "--run-dir", str(run)]
+    common += ["--model", "resnet20", "--quiet", "--input-size", "8", "--batch-size", "2"]
+    common += ["--set", "report=false", "--set", "tensorboard=false"]
+    _class_folders(data, ("ant", "bee", "cow"))
+    assert main(["train", *common, "--steps", "1"]) == 0
+    shutil.rmtree(data)
+    _class_folders(data, ("dog", "eel", "fox"))
+    capsys.readouterr()
+    assert main(["train", *common, "--steps", "2"]) == 2
+    errors = [x for x in capsys.readouterr().err.splitlines() if x.startswith("classicnets:")]
+    assert len(errors) == 1, errors  # (the decoded-image cache notes that the folder changed)
+    assert "3 classes (ant, bee, cow)" in errors[0] and "3 classes (dog, eel, fox)" in errors[0]

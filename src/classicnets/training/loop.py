@@ -103,7 +103,12 @@ def _train_held(
     if resume_from is not None:
         saved = load_checkpoint(resume_from)
         run.state = checkpoint.restore(
-            saved, resume_from, cfg.to_dict(), run.parts, is_main=info.is_main
+            saved,
+            resume_from,
+            cfg.to_dict(),
+            run.parts,
+            is_main=info.is_main,
+            classes=run.data.classes,
         )
         if not may_continue(run, saved["config"], saved["meta"].get("total_steps")):
             return _result(run, "completed")
@@ -260,12 +265,12 @@ def _evaluate(run: Run, row: dict[str, Any], epoch: int) -> None:
         channels_last=cfg.channels_last,
         dist_info=run.info,
     )
-    row.update(test_loss=result.loss, test_acc=result.top1, test_top5=result.top5)
+    row.update(test_loss=result.loss, test_acc=result.top1, test_top5=result.reported_top5)
     state.last_eval = {
         "cm": result.cm,
         "per_class": result.per_class(),
         "top1": result.top1,
-        "top5": result.top5,
+        "top5": result.reported_top5,
         "epoch": epoch + 1,
     }
     if run.parts.schedule.on_eval(result.top1):
