@@ -47,7 +47,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     def skipped(path: Path, reason: str) -> None:
         print(f"skipped {path}: {reason}", file=sys.stderr)
 
-    results = predict(lm, images, top_k=args.top_k, device=args.device, on_skip=skipped)
+    one = len(images) == 1  # a single image that fails is the error itself
+    on_skip = None if one else skipped
+    results = predict(lm, images, top_k=args.top_k, device=args.device, on_skip=on_skip)
     if not results:
         raise BadImageError(f"none of the {len(images)} images could be classified (see above)")
     print(render(results, args.json))
