@@ -384,3 +384,10 @@ def test_a_run_continued_on_renamed_classes_is_refused(
     errors = [x for x in capsys.readouterr().err.splitlines() if x.startswith("classicnets:")]
     assert len(errors) == 1, errors  # (the decoded-image cache notes that the folder changed)
     assert "3 classes (ant, bee, cow)" in errors[0] and "3 classes (dog, eel, fox)" in errors[0]
+
+
+def test_a_recipe_typo_gets_did_you_mean() -> None:
+    from classicnets.training.config import ConfigError, recipe_path
+
+    with pytest.raises(ConfigError, match=r"unknown recipe 'resnet_cifr' \(did you mean resnet_c"):
+        recipe_path("resnet_cifr")

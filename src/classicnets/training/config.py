@@ -320,8 +320,12 @@ def recipe_path(name_or_path: str) -> Path:
         return p
     candidate = RECIPES_DIR / f"{name_or_path}.toml"
     if not candidate.is_file():
+        import difflib
+
+        close = difflib.get_close_matches(name_or_path, list_recipes(), n=3)
+        guess = f" (did you mean {' or '.join(close)}?)" if close else ""
         raise ConfigError(
-            f"unknown recipe {name_or_path!r}; available: {', '.join(list_recipes())} "
+            f"unknown recipe {name_or_path!r}{guess}; available: {', '.join(list_recipes())} "
             f"(in {RECIPES_DIR}), or give a path to a .toml file"
         )
     return candidate
