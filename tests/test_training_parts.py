@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -391,3 +392,28 @@ def test_a_recipe_typo_gets_did_you_mean() -> None:
 
     with pytest.raises(ConfigError, match=r"unknown recipe 'resnet_cifr' \(did you mean resnet_c"):
         recipe_path("resnet_cifr")
+
+
+@pytest.mark.parametrize(
+    ("given", "crop", "padding"),
+    [
+        ({"model": "resnet20"}, "pad_crop", 4),  # 32x32: CIFAR's kind
+        ({"model": "resnet18", "input_size": 96}, "random_resized_crop", None),
+        ({"model": "resnet20", "train_crop": "none"}, "none", None),  # asked for: kept
+    ],
+)
+def test_an_own_folder_run_without_a_recipe_gets_an_augmentation(
+    tmp_path: Path, given: dict[str, Any], crop: str, padding: int | None
+) -> None:
+    from classicnets.training.config import resolve
+
+    folder = _class_folders(tmp_path / "data", ("ant", "bee"))
+    said: list[str] = []
+    cfg = resolve(None, {"data_dir": str(folder), **given}, log=said.append)
+    assert cfg.train_crop == crop
+    if crop == "none":
+        assert not any(line.startswith("augmentation:") for line in said)
+        return
+    assert cfg.hflip and any(line.startswith("augmentation:") for line in said), said
+    if padding is not None:
+        assert cfg.crop_padding == padding

@@ -490,7 +490,40 @@ def resolve(
     cfg, note = select_dataset(cfg, chosen_by)
     if note and log is not None:
         log(note)
+    if saved is None and base.recipe == "defaults":  # a resumed run keeps its own
+        cfg, note = default_augmentation(cfg, overrides)
+        if note and log is not None:
+            log(note)
     return cfg
+
+
+def default_augmentation(
+    cfg: TrainConfig, overrides: dict[str, Any]
+) -> tuple[TrainConfig, str | None]:
+    """A run on the user's images without a recipe, and no augmentation asked for, gets the
+    usual one for its image size, and a line saying which: images of 64 pixels or less (CIFAR's
+    kind) a zero-padded random crop (an eighth of the side) and a horizontal flip, larger ones a
+    random-resized crop and a flip. Training on no augmentation at all overfits a small folder
+    without a word."""
+    asked = {"train_crop", "hflip", "crop_padding"} & set(overrides)
+    if cfg.data_dir is None or asked or cfg.dataset == "digits":
+        return cfg, None
+    from ..models.registry import model_info
+
+    size = cfg.input_size or model_info(cfg.model).input_size
+    if size <= 64:
+        pad = max(1, size // 8)
+        cfg = dataclasses.replace(cfg, train_crop="pad_crop", crop_padding=pad, hflip=True)
+        what = f"{pad}-pixel pad and random crop, horizontal flip"
+    else:
+        cfg = dataclasses.replace(cfg, train_crop="random_resized_crop", hflip=True)
+        what = "random-resized crop, horizontal flip"
+    note = (
+        f"augmentation: {what} (the default for {size}x{size} images without a recipe; "
+        "--set train_crop=none --set hflip=false trains without)"
+    )
+    cfg = dataclasses.replace(cfg, description=f"{cfg.description}; {note}")
+    return cfg, note
 
 
 def _leaves_digits(given: TrainConfig) -> bool:
