@@ -160,6 +160,53 @@ def test_imagefolder_training_data_from_a_tarball(
     assert x_eval.shape == (3, 8, 8)
 
 
+def test_what_a_data_folder_holds_selects_the_dataset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rules of inspect_data_dir: class folders (CIFAR's own classes: that CIFAR, also in an
+    archive), torchvision's CIFAR release (beside it or the folder itself), an empty folder,
+    anything else; and the configuration a folder selects when nothing else chose a dataset."""
+    import tarfile
+
+    from classicnets.data.datasets import CIFAR_CLASSES, _folder_root, inspect_data_dir
+    from classicnets.training.config import resolve
+
+    monkeypatch.setattr("classicnets.data.datasets.CACHE_DIR", tmp_path / "cache")
+    assert [len(set(c)) for c in CIFAR_CLASSES.values()] == [10, 100]
+    own = tmp_path / "own"
+    for split in ("train", "val"):
+        _folder(own / split)
+    assert inspect_data_dir(own).dataset == "imagefolder"
+    assert inspect_data_dir(own).readable_as("imagefolder")
+    assert not inspect_data_dir(own).readable_as("cifar10")
+    assert not inspect_data_dir(own).readable_as("digits")
+    copy = tmp_path / "copy"
+    for split in ("train", "test"):
+        for c in CIFAR_CLASSES["cifar10"]:
+            (copy / split / c).mkdir(parents=True)
+    archive = tmp_path / "copy.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(copy, arcname="copy")
+    held = inspect_data_dir(archive)
+    assert held.dataset == "cifar10" and held.readable_as("imagefolder")
+    cfg = resolve(None, {"data_dir": str(archive)})
+    assert (cfg.dataset, cfg.recipe, cfg.input_size) == ("cifar10", "defaults", None)
+    assert "cifar10, inferred from --data-dir" in cfg.description
+    release = tmp_path / "torchvision"
+    (release / "cifar-100-python").mkdir(parents=True)
+    assert _folder_root(str(release)) == release  # not unwrapped into the batches folder
+    for path in (release, release / "cifar-100-python"):
+        held = inspect_data_dir(path)
+        assert held.dataset == "cifar100" and not held.readable_as("imagefolder")
+    (tmp_path / "empty").mkdir()
+    empty = inspect_data_dir(tmp_path / "empty")
+    assert empty.dataset is None and empty.readable_as("cifar10")  # downloaded into it
+    assert inspect_data_dir(own / "train").dataset is None  # class folders without train/
+    (tmp_path / "notes.txt").write_text("not data")
+    with pytest.raises(DataError, match="is a file, not a folder"):
+        inspect_data_dir(tmp_path / "notes.txt")
+
+
 def test_sampler_shards_the_global_batch_like_accumulation() -> None:
     one = list(StepBatchSampler(40, global_batch=8, seed=3, grad_accum=2))
     two = [

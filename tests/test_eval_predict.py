@@ -182,3 +182,135 @@ def test_a_model_trained_without_flips_is_not_averaged_over_mirrored_views(
     assert len(ten_crop_views(img, 224, 0.875, mirror=False)) == 5
     assert len(googlenet_144_views(img, 224, mirror=False)) == 72
     assert len(protocol_views("vgg_dense", 224, 0.875, mirror=False)(img)) == 3
+
+
+# -- a test folder whose classes are not the model's (issue 29, item 3) ---------------------------
+
+
+def _says(tmp_path: Path, classes: tuple[str, ...] | None, answer: int = 2) -> Path:
+    """A 3-class ResNet-20 whose classifier always answers class ``answer`` (zero weights, one
+    bias), saved with ``classes`` as its class names (none recorded when None)."""
+    from classicnets import create_model
+    from classicnets.weights import Preprocessing, save_weights
+
+    model = create_model("resnet20", num_classes=3).eval()
+    with torch.no_grad():
+        model.head.fc.weight.zero_()
+        model.head.fc.bias.zero_()
+        model.head.fc.bias[answer] = 5.0
+    pre = Preprocessing(input_size=16, resize_size=16, mean=(0.5,) * 3, std=(0.25,) * 3)
+    return save_weights(model, tmp_path / "says.safetensors", preprocessing=pre, classes=classes)
+
+
+def _test_folder(root: Path, images: dict[str, int]) -> Path:
+    """``root/val/<class>/<i>.png``: ``images[class]`` random 20x20 images of each class."""
+    for name, count in images.items():
+        (root / "val" / name).mkdir(parents=True)
+        for i in range(count):
+            pixels = torch.randint(0, 256, (20, 20, 3), dtype=torch.uint8).numpy()
+            Image.fromarray(pixels).save(root / "val" / name / f"{i}.png")
+    return root
+
+
+def _eval_json(weights: Path, folder: Path, *extra: str) -> int:
+    args = ["eval", "--weights", str(weights), "--dataset", "imagefolder", "--data-dir"]
+    return main([*args, str(folder), "--json", "--quiet", *extra])
+
+
+def _one_error(err: str) -> str:
+    """The error of a refused command: its one line, after the line naming the weights."""
+    lines = [line for line in err.splitlines() if not line.startswith("weights: ")]
+    assert len(lines) == 1 and lines[0].startswith("classicnets: error:"), err
+    return lines[0]
+
+
+@pytest.mark.parametrize("protocol", ["center", "ten_crop"])
+def test_eval_matches_a_folders_classes_to_the_models_by_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], protocol: str
+) -> None:
+    """The folder's classes sorted (bird, cat, dog) are the model's (dog, bird, cat) in another
+    order: a cat image is scored against the model's "cat", not against its third output."""
+    weights = _says(tmp_path, ("dog", "bird", "cat"))  # always "cat"
+    folder = _test_folder(tmp_path / "data", {"bird": 1, "cat": 2, "dog": 1})
+    assert _eval_json(weights, folder, "--protocol", protocol) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report["images"] == 4 and report["top1"] == pytest.approx(0.5)
+    assert report["per_class_acc"] == {"dog": 0.0, "bird": 0.0, "cat": 1.0}
+    assert report["classes_matched"] == "by name"
+    assert "matched by name" in captured.err
+
+
+def test_eval_on_a_folder_with_some_of_the_models_classes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    weights = _says(tmp_path, ("dog", "bird", "cat"))
+    folder = _test_folder(tmp_path / "data", {"cat": 2, "dog": 1})
+    assert _eval_json(weights, folder) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report["top1"] == pytest.approx(2 / 3)
+    assert report["per_class_acc"] == {"dog": 0.0, "cat": 1.0}  # the folder's classes only
+    assert len(report["confusion_matrix"]) == 3  # the model still answers among its three
+    assert "2 of the model's 3 classes" in captured.err and "bird" in captured.err
+
+
+@pytest.mark.parametrize(
+    "images",
+    [{"bird": 1, "cat": 1, "fish": 1}, {"bird": 1, "cat": 1, "dog": 1, "fish": 1}],
+    ids=["same-count", "one-more"],
+)
+def test_eval_refuses_a_folder_class_the_model_does_not_know(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], images: dict[str, int]
+) -> None:
+    weights = _says(tmp_path, ("dog", "bird", "cat"))
+    folder = _test_folder(tmp_path / "data", images)
+    assert _eval_json(weights, folder) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    err = _one_error(captured.err)
+    assert "fish" in err and "dog, bird, cat" in err and ", ".join(images) in err
+
+
+def test_eval_of_weights_without_class_names_compares_classes_by_index(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    weights = _says(tmp_path, None)  # always output 2
+    folder = _test_folder(tmp_path / "three", {"bird": 1, "cat": 1, "dog": 2})
+    assert _eval_json(weights, folder) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report["top1"] == pytest.approx(0.5)  # dog is the third folder: output 2
+    assert report["classes_matched"] == "by index"
+    assert "record no class names" in captured.err and "dog = 2" in captured.err
+    folder = _test_folder(tmp_path / "two", {"cat": 1, "dog": 1})
+    assert _eval_json(weights, folder) == 2
+    err = _one_error(capsys.readouterr().err)
+    assert "3 classes" in err and "cat, dog" in err
+
+
+def test_eval_takes_wordnet_id_folders_in_imagenet_order(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ImageNet's val/ folders are WordNet IDs, not the class names: sorted, they are the
+    classifier's order (by index, said in a line)."""
+    weights = _says(tmp_path, ("tench", "goldfish", "great white shark"))
+    images = {"n01440764": 1, "n01443537": 1, "n01484850": 2}
+    assert _eval_json(weights, _test_folder(tmp_path / "data", images)) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["top1"] == pytest.approx(0.5)
+    assert "WordNet IDs" in captured.err and "n01484850 = great white shark" in captured.err
+
+
+def test_top5_is_not_reported_with_five_classes_or_fewer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With 3 classes every image is in the top 5: the figure says nothing, so none is shown."""
+    weights = _says(tmp_path, ("ant", "bee", "cow"))
+    folder = _test_folder(tmp_path / "data", {"ant": 1, "bee": 1, "cow": 1})
+    assert _eval_json(weights, folder) == 0
+    assert json.loads(capsys.readouterr().out)["top5"] is None
+    args = ["eval", "--weights", str(weights), "--dataset", "imagefolder", "--data-dir"]
+    assert main([*args, str(folder), "--quiet"]) == 0
+    table = capsys.readouterr().out
+    assert "top-1 33.33%" in table and "top-5" not in table

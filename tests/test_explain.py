@@ -15,7 +15,15 @@ from PIL import Image
 import classicnets
 from classicnets.cli import main
 from classicnets.errors import InputShapeError
-from classicnets.evaluation.explain import METHODS, ExplainError, explain, target_layer
+from classicnets.evaluation import explain as explain_module
+from classicnets.evaluation.explain import (
+    METHODS,
+    ExplainError,
+    Panel,
+    explain,
+    name_inputs,
+    target_layer,
+)
 from classicnets.evaluation.loading import load_source
 from helpers import input_size
 from representatives import smallest_per_family
@@ -122,13 +130,18 @@ def weights_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _random_image(path: Path, size: tuple[int, int] = (32, 32)) -> str:
+    """A random RGB PNG of ``size`` (width, height) at ``path`` (folders made); its path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.uint8(np.random.rand(size[1], size[0], 3) * 255)).save(path)
+    return str(path)
+
+
 def test_cli_writes_a_png_per_image_and_class_and_a_montage(
     weights_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for i, size in enumerate(((40, 30), (32, 32))):  # any size: preprocessing resizes
-        Image.fromarray(np.uint8(np.random.rand(size[1], size[0], 3) * 255)).save(
-            tmp_path / f"im{i}.png"
-        )
+        _random_image(tmp_path / f"im{i}.png", size)
     out = tmp_path / "out"
     model = ["--model", "resnet20", "--weights", str(weights_file)]
     images = [str(tmp_path / "im0.png"), str(tmp_path / "im1.png")]
@@ -141,6 +154,65 @@ def test_cli_writes_a_png_per_image_and_class_and_a_montage(
         assert m.width > m.height  # four panels side by side
     assert main(["explain", images[0], *model, "--class", "12", "--out", str(out)]) == 2
     assert "beyond the classifier" in capsys.readouterr().err
+
+
+def test_cli_keeps_every_output_when_images_share_a_file_name(
+    weights_file: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An image folder repeats file names across its class folders: each output is kept, named
+    and captioned after the image's path below the folder that holds all the inputs."""
+    images = [_random_image(tmp_path / "data" / c / "0000.png") for c in ("cat", "ship")]
+    titles: list[str] = []
+    save_montage = explain_module.save_montage
+
+    def recording_montage(panels: list[Panel], path: Path) -> Path:
+        titles.extend(p.title.split(":")[0] for p in panels)
+        return save_montage(panels, path)
+
+    monkeypatch.setattr(explain_module, "save_montage", recording_montage)
+    out = tmp_path / "out"
+    model = ["--model", "resnet20", "--weights", str(weights_file)]
+    assert main(["explain", *images, *model, "--top-k", "2", "--out", str(out)]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [
+        "cat_0000_top1.png", "cat_0000_top2.png", "montage.png",
+        "ship_0000_top1.png", "ship_0000_top2.png",
+    ]  # fmt: skip
+    assert len(set(capsys.readouterr().out.split())) == 5  # every path printed is its own file
+    assert titles == ["cat/0000.png", "cat/0000.png", "ship/0000.png", "ship/0000.png"]
+
+
+def test_cli_refuses_images_it_cannot_name_apart_before_writing(
+    weights_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image = _random_image(tmp_path / "im.png")
+    out = tmp_path / "out"
+    model = ["--model", "resnet20", "--weights", str(weights_file)]
+    assert main(["explain", image, image, *model, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("classicnets: error: image") and "is given twice" in err
+    assert err.count("\n") == 1  # one line, no traceback
+    assert not out.exists()
+
+
+def test_input_names_take_the_plainest_form_that_tells_the_inputs_apart() -> None:
+    def named(*paths: str) -> list[tuple[str, str]]:
+        return [(n.stem, n.title) for n in name_inputs(paths)]
+
+    assert named("x/im0.png", "y/im1.jpg") == [("im0", "im0.png"), ("im1", "im1.jpg")]
+    assert named("d/train/cat/0.jpg", "d/val/cat/0.jpg") == [
+        ("train_cat_0", "train/cat/0.jpg"),
+        ("val_cat_0", "val/cat/0.jpg"),
+    ]
+    assert named("cat/0.jpg", "cat/0.png") == [("0.jpg", "0.jpg"), ("0.png", "0.png")]
+    # A_top1.png and a_top1.png are one file where case is not told apart (macOS, Windows)
+    assert named("x/A.png", "y/a.png") == [("x_A", "x/A.png"), ("y_a", "y/a.png")]
+    assert named("a_b/c.png", "a/b_c.png") == [("c", "c.png"), ("b_c", "b_c.png")]
+    with pytest.raises(ExplainError, match=r"a_b/c.png and a/b_c.png .* written as a_b_c.png_"):
+        name_inputs(["a_b/c.png", "a/b_c.png", "z/c.png"])  # c repeats: folders joined clash
 
 
 # -- sanity: the maps mean something -------------------------------------------------------------

@@ -117,3 +117,23 @@ def test_float64_decides_only_within_float32_rounding(
     _fake_export(monkeypatch, wrong)
     with pytest.raises(ExportError, match="from the float64 result"):
         export_model(model, tmp_path / "m.ts", fmt="torchscript", input_size=32)
+
+
+def test_an_onnx_file_with_external_weights_is_named_with_its_data_file(tmp_path: Path) -> None:
+    onnx = pytest.importorskip("onnx", reason="ONNX export needs the export extra")
+    from classicnets.deployment.export import describe_onnx_files, onnx_data_file
+
+    x = onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [2])
+    y = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [2])
+    w = onnx.numpy_helper.from_array(torch.ones(2048).numpy(), name="w")
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y], initializer=[w]
+    )
+    model = onnx.helper.make_model(graph)
+    one = tmp_path / "one.onnx"
+    onnx.save_model(model, str(one))
+    assert onnx_data_file(one) is None and describe_onnx_files(one) == str(one)
+    two = tmp_path / "two.onnx"
+    onnx.save_model(model, str(two), save_as_external_data=True, location="two.onnx.data")
+    assert onnx_data_file(two) == tmp_path / "two.onnx.data"
+    assert "two.onnx.data" in describe_onnx_files(two)

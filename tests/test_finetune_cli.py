@@ -218,3 +218,61 @@ def test_cuda_without_a_gpu_is_one_line(capsys, monkeypatch) -> None:
     assert main(["train", "--device", "cuda", "--epochs", "1"]) != 0
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "no CUDA GPU" in err
+
+
+def test_a_data_folder_selects_its_dataset(
+    folder: Path, ours: Path, tmp_path: Path, capsys
+) -> None:
+    """`train --data-dir DIR` without --dataset trains on DIR, not on the built-in digits
+    (issue 29, item 1), also when fine-tuning a run with its backbone frozen; the run says
+    which dataset it inferred, and config.toml records it."""
+    quick = ["--data-dir", str(folder), "--steps", "1", "--batch-size", "4", "--quiet",
+             "--set", "report=false", "--set", "tensorboard=false"]  # fmt: skip
+    finetune = ["--pretrained", str(ours), "--freeze", "backbone"]
+    for name, extra in (("plain", []), ("finetuned", finetune)):
+        run = tmp_path / name
+        assert main(["train", *quick, *extra, "--run-dir", str(run)]) == 0
+        assert "dataset imagefolder, inferred from --data-dir" in capsys.readouterr().out
+        config = (run / "config.toml").read_text()
+        assert 'dataset = "imagefolder"' in config and "inferred from --data-dir" in config
+        assert json.loads((run / "summary.json").read_text())["dataset"] == "imagefolder"
+        assert read_weights(run / "model.safetensors")[1].classes == CLASSES
+
+
+@pytest.mark.parametrize(
+    ("extra", "data", "message"),
+    [
+        (("--dataset", "digits"), "FOLDER", "--dataset digits contradicts --data-dir"),
+        (("--set", "dataset=digits"), "FOLDER", "the digits are built in and read no folder"),
+        (("--recipe", "digits"), "FOLDER", "recipe digits (dataset = digits) contradicts"),
+        (("--pretrained", "RUN", "--dataset", "digits"), "FOLDER", "pass --dataset imagefolder"),
+        (("--recipe", "resnet_cifar"), "FOLDER", "3 class folders (cat, dog, fox); pass --datas"),
+        (("--dataset", "cifar100"), "FOLDER", "contradicts --data-dir"),
+        ((), "FLAT", "cannot tell which dataset --data-dir"),  # class folders without train/
+        (("--pretrained", "RUN", "--freeze", "backbone"), "EMPTY", "holds nothing (an empty"),
+    ],
+)
+def test_a_data_folder_that_contradicts_the_dataset_is_refused(
+    extra, data, message, folder, ours, tmp_path, capsys
+) -> None:
+    (tmp_path / "empty").mkdir()
+    swap = {"RUN": str(ours), "FOLDER": str(folder), "FLAT": str(folder / "train"),
+            "EMPTY": str(tmp_path / "empty")}  # fmt: skip
+    run = tmp_path / "existing"
+    run.mkdir()
+    (run / "notes.txt").write_text("mine")
+    extra = tuple(swap.get(a, a) for a in extra)
+    code = main(["train", "--data-dir", swap[data], "--steps", "1", "--quiet",
+                 "--run-dir", str(run), *extra])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code != 0 and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert sorted(p.name for p in run.iterdir()) == ["notes.txt"]
+
+
+def test_the_digits_with_a_data_folder_are_refused_below_the_cli(folder: Path) -> None:
+    """The Python API and eval reach the data layer without the command line's inference."""
+    from classicnets.data import DataError, build_data
+
+    with pytest.raises(DataError, match="digits are built in and read no folder"):
+        build_data(TrainConfig(data_dir=str(folder)).data_config(8))

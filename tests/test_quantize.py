@@ -11,6 +11,7 @@ tolerance below; trained networks' top-1 is in docs/int8.md.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -347,11 +348,46 @@ def test_save_load_round_trip(resnet20_int8, tmp_path: Path) -> None:
     assert uses_int8_kernels(loaded)
 
 
+def test_the_int8_file_holds_no_calibration_image(tmp_path: Path) -> None:
+    """The .pt2 carries the program and its description, never the user's images (export keeps
+    its example input, a view of the first calibration batch, which save would write)."""
+    import zipfile
+
+    torch.manual_seed(0)
+    model, size = _untrained("resnet20", 32)
+    images = torch.rand(16, 3, size, size) + 3.0  # values no weight or scale takes
+    quantized = quantize_int8(model, images, compile=False)
+    path = save_quantized(quantized, tmp_path / "resnet20_int8.pt2")
+    with zipfile.ZipFile(path) as archive:
+        stored = b"".join(archive.read(name) for name in archive.namelist())
+    for image in images:
+        assert image[0, 0].numpy().tobytes() not in stored  # a row of any calibration image
+    assert load_quantized(path, compile=False).info.calibration_images == 16
+
+
 def test_load_refuses_a_foreign_program(tmp_path: Path) -> None:
     program = torch.export.export(torch.nn.Linear(2, 2), (torch.randn(1, 2),))
     torch.export.save(program, tmp_path / "plain.pt2")
     with pytest.raises(ValueError, match="not a classicnets int8 model"):
         load_quantized(tmp_path / "plain.pt2")
+
+
+def test_int8_onnx_is_one_self_contained_file(resnet20_int8, tmp_path: Path) -> None:
+    """Below 2 GB the ONNX file holds its weights: it runs when copied alone elsewhere."""
+    ort = pytest.importorskip("onnxruntime", reason="ONNX export needs the export extra")
+    pytest.importorskip("onnxscript", reason="ONNX export needs the export extra")
+    from classicnets.deployment.export import describe_onnx_files, onnx_data_file
+
+    _, quantized = resnet20_int8
+    path = export_quantized_onnx(quantized, tmp_path / "out" / "resnet20_int8.onnx")
+    assert sorted(p.name for p in path.parent.iterdir()) == ["resnet20_int8.onnx"]
+    assert onnx_data_file(path) is None and describe_onnx_files(path) == str(path)
+    alone = tmp_path / "elsewhere" / "model.onnx"
+    alone.parent.mkdir()
+    alone.write_bytes(path.read_bytes())
+    session = ort.InferenceSession(str(alone), providers=["CPUExecutionProvider"])
+    (out,) = session.run(None, {session.get_inputs()[0].name: torch.zeros(1, 3, 32, 32).numpy()})
+    assert out.shape == (1, 10)
 
 
 def test_onnx_has_quantize_dequantize_nodes_and_runs(resnet20_int8, tmp_path: Path) -> None:
@@ -478,13 +514,43 @@ def test_the_quantize_command_on_the_digits_main_job(tmp_path: Path) -> None:
         check=True, capture_output=True, env=env,
     )  # fmt: skip
     out = tmp_path / "digits_int8.pt2"
+    onnx = tmp_path / "digits_int8.onnx"
     proc = subprocess.run(
-        [*cli, "quantize", "-c", str(run), "--images", "64", "--out", str(out)],
+        [*cli, "quantize", "-c", str(run), "--images", "64", "--out", str(out),
+         "--onnx", str(onnx)],
         capture_output=True, text=True, env=env, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
+    for note in ("KernelPreference", "No CUDA runtime", "To copy construct", "\u2705", "\r"):
+        assert note not in proc.stdout + proc.stderr, (note, proc.stderr[-2000:])
+    assert not onnx.with_name(onnx.name + ".data").exists()
     assert "int8 convolution calls; calibrated on 64 images" in proc.stdout
     agreement = float(proc.stdout.split("top-1 agreement ")[1].split("%")[0])
     assert agreement >= 90.0, proc.stdout
     model = load_quantized(out)
     assert model(torch.zeros(3, 1, 16, 16)).shape == (3, 10)
+
+
+def test_eval_and_predict_take_the_int8_file(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`quantize` records the run's classes and preprocessing in the .pt2, so `eval` and
+    `predict` read it like any weight file."""
+    from PIL import Image
+
+    from classicnets.cli import main
+    from classicnets.data.datasets import DigitsDataset
+
+    out = tmp_path / "digits_int8.pt2"
+    assert main(["quantize", "-c", str(run_dir), "--images", "32", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["eval", "-c", str(out), "--dataset", "digits", "--json", "--quiet"]) == 0
+    int8 = json.loads(capsys.readouterr().out)
+    assert main(["eval", "-c", str(run_dir), "--json", "--quiet"]) == 0
+    fp32 = json.loads(capsys.readouterr().out)
+    assert int8["images"] == fp32["images"] and abs(int8["top1"] - fp32["top1"]) <= 0.1
+    assert list(int8["per_class_acc"]) == [str(i) for i in range(10)]
+    image = tmp_path / "digit.png"
+    Image.fromarray(DigitsDataset("test").images[0, 0].numpy()).resize((16, 16)).save(image)
+    assert main(["predict", str(image), "-c", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["top"][0]["class"] in {str(i) for i in range(10)}

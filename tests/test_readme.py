@@ -43,3 +43,26 @@ def test_readme_journeys_run_as_written(
             except SystemExit as e:  # --version and --help exit through argparse
                 rc = e.code or 0
             assert rc == 0, f"{line}: exit {rc}\n{capsys.readouterr().err}"
+
+
+def test_every_extra_is_in_the_readme_install_section() -> None:
+    """Each optional extra of pyproject.toml has its own install line in the README."""
+    import tomllib
+
+    pyproject = README.parent / "pyproject.toml"
+    extras = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"][
+        "optional-dependencies"
+    ]
+    install = README.read_text(encoding="utf-8").split("## Install", 1)[1].split("\n## ", 1)[0]
+    missing = [n for n in extras if f'pip install ".[{n}]"' not in install and n != "dev"]
+    if 'pip install -e ".[dev]"' not in install:
+        missing.append("dev")
+    assert not missing, f"extras without an install line in the README: {missing}"
+
+
+def test_the_main_job_accuracy_is_stated_per_cpu_kind() -> None:
+    """Kernels differ between CPU kinds, so the README names the CPU of each accuracy figure
+    and never promises one figure for every run."""
+    intro = README.read_text(encoding="utf-8").split("## Install", 1)[0]
+    assert "AMD EPYC" in intro and "Intel Xeon" in intro
+    assert "in every run" not in intro

@@ -1,4 +1,5 @@
-"""Training: bit-exact resumption, interruption, divergence, distributed equivalence.
+"""Training: bit-exact resumption, interruption, divergence, distributed equivalence, one
+training per run directory.
 
 All runs are ResNet-20 on a slice of the embedded digits at 8x8 (the network's stages then see
 8, 4 and 2 pixels), a few optimizer steps each, so the whole file runs in well under a minute.
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from classicnets.errors import ClassicNetsError
 from classicnets.runtime.checkpoint_io import load
 from classicnets.training.loop import TrainingDivergedError, train
 from helpers import assert_same_run, final_state, tiny
@@ -219,6 +221,77 @@ def test_sigterm_and_sigint_save_and_exit(tmp_path: Path, signum: signal.Signals
     assert signum.name.encode() in err and b"--resume" in out
     step = load(run / "last.pt")["step"]
     assert 1 <= step < 150
+
+
+#: A training that waits after each epoch (its last.pt written, the directory held) until the
+#: file argv[2] exists; argv[1] is created when it first waits. argv[3:]: `classicnets` args.
+_PAUSED_TRAINING = """
+import sys, time
+from pathlib import Path
+import classicnets.training.loop as loop
+end_epoch = loop._end_epoch
+def end_epoch_then_wait(run, out, tb):
+    end_epoch(run, out, tb)
+    Path(sys.argv[1]).touch()
+    while not Path(sys.argv[2]).exists():
+        time.sleep(0.02)
+loop._end_epoch = end_epoch_then_wait
+from classicnets.cli import main
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+def _paused_training(run: Path, tmp_path: Path) -> tuple[subprocess.Popen, Path]:
+    """A training into ``run`` in a subprocess, waiting after its first epoch (step 3 of 9) until
+    the returned file is created."""
+    ready, go = tmp_path / "ready", tmp_path / "go"
+    command = [sys.executable, "-c", _PAUSED_TRAINING, str(ready), str(go), *_cli(run)[3:]]
+    proc = subprocess.Popen(command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _wait_for_checkpoint(proc, ready)
+    return proc, go
+
+
+def _files(run: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(run.iterdir()) if p.is_file()}
+
+
+def test_a_run_directory_in_use_refuses_a_second_training(tmp_path: Path) -> None:
+    """While a training holds its run directory, a second one into it (the command, or train()
+    itself) is refused in one line naming the first; it touches none of the first's files, and
+    the first goes on to finish normally."""
+    run = tmp_path / "run"
+    first, go = _paused_training(run, tmp_path)
+    try:
+        held = _files(run)
+        second = subprocess.run(_cli(run), env=_env(), capture_output=True, text=True)
+        assert second.returncode == 2, second.stdout + second.stderr
+        assert second.stderr.count("\n") == 1, second.stderr  # one line, no traceback
+        assert f"{run} is in use by another training (pid {first.pid} on " in second.stderr
+        assert "wait for it to finish or use another --run-dir" in second.stderr
+        with pytest.raises(ClassicNetsError, match=rf"another training \(pid {first.pid} "):
+            train(tiny(run))
+        assert _files(run) == held
+        go.touch()
+        _, err = first.communicate(timeout=120)
+    finally:
+        first.kill()  # a no-op once it has finished
+    assert first.returncode == 0, err.decode()
+    assert load(run / "last.pt")["step"] == 9 and (run / "summary.json").is_file()
+    assert not (run / ".lock").exists()
+
+
+def test_a_killed_training_leaves_its_run_directory_free(tmp_path: Path) -> None:
+    """SIGKILL gives the holder no chance to release: the kernel drops its lock, and the next
+    training into the directory resumes where it stopped."""
+    run = tmp_path / "run"
+    first, _ = _paused_training(run, tmp_path)
+    first.send_signal(signal.SIGKILL)
+    first.communicate()
+    assert (run / ".lock").is_file()  # the dead holder's record is left, and is no lock
+    resumed = subprocess.run(_cli(run), env=_env(), capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming from {run / 'last.pt'} at step 3" in resumed.stdout
+    assert load(run / "last.pt")["step"] == 9 and not (run / ".lock").exists()
 
 
 def test_nan_loss_stops_naming_the_step(tmp_path: Path) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -273,3 +275,145 @@ def test_what_a_train_call_continues_from(tmp_path: Path) -> None:
     (tmp_path / "last.pt").write_bytes(b"")
     assert resume_source(None, str(tmp_path)) == str(tmp_path)  # running again continues it
     assert resume_source("elsewhere", str(tmp_path)) == "elsewhere"
+
+
+def test_a_full_disk_names_the_file_and_keeps_the_previous_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import shutil
+
+    path = tmp_path / "last.pt"
+    checkpoint_io.atomic_save({"model": {"w": torch.ones(2)}}, path)
+
+    def no_space(obj: object, f: io.BufferedWriter) -> None:
+        f.write(b"partial" * 100)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", no_space)
+    with pytest.raises(checkpoint_io.CheckpointError) as e:
+        checkpoint_io.atomic_save({"model": {"w": torch.zeros(2)}}, path)
+    assert f"could not write {path}: no space left on the device" in str(e.value)
+    assert "the previous last.pt is intact" in str(e.value) and "\n" not in str(e.value)
+    # PyTorch's own form of the same failure, with the device reporting no free space
+    zip_error = "[enforce fail at inline_container.cc:858] . PytorchStreamWriter failed writing"
+
+    def stream_failure(obj: object, f: io.BufferedWriter) -> None:
+        raise RuntimeError(zip_error)
+
+    monkeypatch.setattr(torch, "save", stream_failure)
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: shutil._ntuple_diskusage(1, 1, 0))
+    with pytest.raises(checkpoint_io.CheckpointError, match="no space left on the device"):
+        checkpoint_io.atomic_save({"model": {}}, tmp_path / "best.pt")
+    monkeypatch.undo()
+    assert torch.equal(checkpoint_io.load(path)["model"]["w"], torch.ones(2))
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temporary file left
+
+
+def test_a_truncated_last_checkpoint_offers_best_pt(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from classicnets.cli import main
+
+    checkpoint_io.atomic_save({"model": {"w": torch.ones(2)}, "step": 7}, tmp_path / "best.pt")
+    whole = (tmp_path / "best.pt").read_bytes()
+    (tmp_path / "last.pt").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(checkpoint_io.CheckpointError) as e:
+        checkpoint_io.load(tmp_path)
+    message = str(e.value)
+    assert message.startswith(f"cannot read checkpoint {tmp_path / 'last.pt'}: the file is")
+    assert f"best.pt beside it reads (step 7): --resume {tmp_path / 'best.pt'}" in message
+    assert "PytorchStreamReader" not in message and "\n" not in message
+    assert main(["train", "--resume", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--resume" in err and "best.pt" in err
+
+
+def _class_folders(root: Path, classes: tuple[str, ...]) -> Path:
+    from PIL import Image
+
+    for split in ("train", "val"):
+        for i, c in enumerate(classes):
+            (root / split / c).mkdir(parents=True)
+            for j in range(2):
+                Image.new("RGB", (8, 8), (40 * i, 20 * j, 90)).save(root / split / c / f"{j}.png")
+    return root
+
+
+def test_a_run_directory_of_other_classes_is_refused_untouched(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Training into a run directory whose run classified other classes (another data folder)
+    stops in one line naming both, and the run's checkpoint is left as it was."""
+    from classicnets.cli import main
+
+    run = tmp_path / "run"
+    common = ["--dataset", "imagefolder", "--run-dir", str(run), "--model", "resnet20", "--quiet"]
+    common += ["--input-size", "8", "--batch-size", "2", "--steps", "1"]
+    common += ["--set", "report=false", "--set", "tensorboard=false"]
+    first = _class_folders(tmp_path / "three", ("ant", "bee", "cow"))
+    assert main(["train", "--data-dir", str(first), *common]) == 0
+    before = (run / "last.pt").read_bytes()
+    capsys.readouterr()
+    other = _class_folders(tmp_path / "two", ("cat", "dog"))
+    assert main(["train", "--data-dir", str(other), *common, "--steps", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "3 classes (ant, bee, cow)" in err and "another --run-dir" in err
+    assert (run / "last.pt").read_bytes() == before
+
+
+def test_a_run_continued_on_renamed_classes_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same folder, its classes renamed (same count, so the weights would load): continuing
+    the run is refused in one line that names both lists."""
+    import shutil
+
+    from classicnets.cli import main
+
+    run, data = tmp_path / "run", tmp_path / "data"
+    common = ["--dataset", "imagefolder", "--data-dir", str(data), "--run-dir", str(run)]
+    common += ["--model", "resnet20", "--quiet", "--input-size", "8", "--batch-size", "2"]
+    common += ["--set", "report=false", "--set", "tensorboard=false"]
+    _class_folders(data, ("ant", "bee", "cow"))
+    assert main(["train", *common, "--steps", "1"]) == 0
+    shutil.rmtree(data)
+    _class_folders(data, ("dog", "eel", "fox"))
+    capsys.readouterr()
+    assert main(["train", *common, "--steps", "2"]) == 2
+    errors = [x for x in capsys.readouterr().err.splitlines() if x.startswith("classicnets:")]
+    assert len(errors) == 1, errors  # (the decoded-image cache notes that the folder changed)
+    assert "3 classes (ant, bee, cow)" in errors[0] and "3 classes (dog, eel, fox)" in errors[0]
+
+
+def test_a_recipe_typo_gets_did_you_mean() -> None:
+    from classicnets.training.config import ConfigError, recipe_path
+
+    with pytest.raises(ConfigError, match=r"unknown recipe 'resnet_cifr' \(did you mean resnet_c"):
+        recipe_path("resnet_cifr")
+
+
+@pytest.mark.parametrize(
+    ("given", "crop", "padding"),
+    [
+        ({"model": "resnet20"}, "pad_crop", 4),  # 32x32: CIFAR's kind
+        ({"model": "resnet18", "input_size": 96}, "random_resized_crop", None),
+        ({"model": "resnet20", "train_crop": "none"}, "none", None),  # asked for: kept
+    ],
+)
+def test_an_own_folder_run_without_a_recipe_gets_an_augmentation(
+    tmp_path: Path, given: dict[str, Any], crop: str, padding: int | None
+) -> None:
+    from classicnets.training.config import resolve
+
+    folder = _class_folders(tmp_path / "data", ("ant", "bee"))
+    said: list[str] = []
+    cfg = resolve(None, {"data_dir": str(folder), **given}, log=said.append)
+    assert cfg.train_crop == crop
+    if crop == "none":
+        assert not any(line.startswith("augmentation:") for line in said)
+        return
+    assert cfg.hflip and any(line.startswith("augmentation:") for line in said), said
+    if padding is not None:
+        assert cfg.crop_padding == padding

@@ -106,9 +106,9 @@ class Preprocessing:
             else f"resize {self.resize_size} ({self.interpolation}), center crop "
             f"{self.input_size} (fraction {self.crop_fraction:.3f})"
         )
-        return (
-            f"{geometry}, {self.channel_order} {self.value_range}, mean {self.mean}, "
-            f"std {self.std}" + (f". {self.note}" if self.note else "")
+        channels = "grayscale" if len(self.mean) == 1 else self.channel_order
+        return f"{geometry}, {channels} {self.value_range}, mean {self.mean}, std {self.std}" + (
+            f". {self.note}" if self.note else ""
         )
 
     def as_dict(self) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import ClassicNetsError
+from ..runtime.console import quiet_library_noise
 from . import deploy, evaluate, models, train, weights
 
 
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; a :class:`ClassicNetsError` becomes one line on stderr and exit code 2."""
     args = build_parser().parse_args(argv)
+    quiet_library_noise()
     try:
         return int(args.fn(args))
     except ClassicNetsError as e:

@@ -29,7 +29,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from ..deployment.export import FORMATS, export_model
+    from ..deployment.export import FORMATS, describe_onnx_files, export_model
     from ..evaluation.loading import model_to_export
 
     chosen = model_to_export(
@@ -53,9 +53,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
         metadata=chosen.metadata,
     )
     batch = "fixed batch" if args.fixed_batch else "dynamic batch"
+    files = describe_onnx_files(check.path) if args.format == "onnx" else check.path
     sizes = " and ".join(map(str, check.checked_batches))
     print(
-        f"wrote {check.path} ({args.format}, {batch}); checked against eager at batch "
+        f"wrote {files} ({args.format}, {batch}); checked against eager at batch "
         f"{sizes}: {check.describe()}"
     )
     return 0
@@ -151,6 +152,7 @@ def _add_export(sub: SubParsers) -> None:
 
 
 def _cmd_quantize(args: argparse.Namespace) -> int:
+    from ..deployment.export import describe_onnx_files
     from ..deployment.int8.accuracy import quantize_checked
     from ..deployment.int8.calibrate import calibration_batches
     from ..deployment.int8.run import export_quantized_onnx, save_quantized
@@ -160,7 +162,8 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
     source = calibration_data(lm, args.calibrate)
     batches = calibration_batches(source, lm.preprocessing, num_images=args.images)
     outcome = quantize_checked(lm.model, batches)
-    out = save_quantized(outcome.model, args.out)
+    classes = lm.classes if lm.named_classes else None
+    out = save_quantized(outcome.model, args.out, classes=classes, preprocessing=lm.preprocessing)
     images = sum(b.shape[0] for b in batches)
     print(
         f"wrote {out} (int8: {outcome.convolutions} int8 convolution calls; calibrated on {images} "
@@ -168,7 +171,8 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
         f"{outcome.top1_agreement:.1%}, relative logit error {outcome.relative_error:.3f}"
     )
     if args.onnx:
-        print(f"wrote {export_quantized_onnx(outcome.model, args.onnx)} (ONNX, Q/DQ nodes)")
+        onnx_path = export_quantized_onnx(outcome.model, args.onnx)
+        print(f"wrote {describe_onnx_files(onnx_path)} (ONNX, Q/DQ nodes)")
     return 0
 
 

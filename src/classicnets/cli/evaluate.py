@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
 
 from ..evaluation import PROTOCOLS
 from .common import (
@@ -36,10 +38,20 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     check_device(args.device)
     retain_memory()
-    from ..evaluation.predict import predict, render
+    from ..data import BadImageError
+    from ..evaluation.predict import image_files, predict, render
 
+    images = image_files(args.images)  # a folder: its images at any depth
     lm = load_model(args.checkpoint, args.model, args.weights)
-    results = predict(lm, args.images, top_k=args.top_k, device=args.device)
+
+    def skipped(path: Path, reason: str) -> None:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+
+    one = len(images) == 1  # a single image that fails is the error itself
+    on_skip = None if one else skipped
+    results = predict(lm, images, top_k=args.top_k, device=args.device, on_skip=on_skip)
+    if not results:
+        raise BadImageError(f"none of the {len(images)} images could be classified (see above)")
     print(render(results, args.json))
     return 0
 
@@ -60,7 +72,13 @@ def add_eval_predict(sub: SubParsers) -> None:
     p.set_defaults(fn=_cmd_eval)
 
     p = sub.add_parser("predict", help="top-k classes of images, as a table or JSON")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument(
+        "images",
+        nargs="+",
+        metavar="IMAGE",
+        help="image files, or folders (their images at any depth); an unreadable image is "
+        "skipped with a line",
+    )
     add_model_source(p)
     p.add_argument("--top-k", "-k", type=int, default=5)
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
@@ -108,7 +126,12 @@ def add_explain_report(sub: SubParsers) -> None:
     which.add_argument("--top-k", "-k", type=int, default=1, help="maps of the top-k classes")
     p.add_argument("--stage", type=int, default=None, help="stage index (default: the last)")
     p.add_argument("--native-size", action="store_true", help="no resize: the image as it is")
-    p.add_argument("--out", required=True, help="folder for the PNGs and montage.png")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="folder for montage.png and a PNG per image and class, named after the image "
+        "(with its folders below the common one where file names repeat)",
+    )
     p.set_defaults(fn=_cmd_explain)
 
     p = sub.add_parser("report", help="one self-contained HTML page about a training run")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,8 +46,16 @@ def train_config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, str |
         if getattr(args, flag):
             overrides[flag] = True
     resume = resume_source(args.resume, args.run_dir)
-    cfg = run_config(args.recipe, overrides, resume=resume, model_given=args.model is not None)
+    cfg = run_config(
+        args.recipe, overrides, resume=resume, model_given=args.model is not None, log=_say
+    )
     return cfg, resume
+
+
+def _say(line: str) -> None:
+    """A line about the configuration, printed once: under torchrun every process resolves it."""
+    if os.environ.get("RANK", "0") == "0":
+        print(line, flush=True)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:

@@ -13,12 +13,22 @@ from torch.utils.data import Dataset, Subset
 
 from ..preprocessing import Preprocessing
 from .batched import batched_augment
-from .datasets import BadImageError, BadSample, DataError, load_image, open_split
+from .datasets import (
+    LAYOUTS,
+    BadImageError,
+    BadSample,
+    DataError,
+    FolderContents,
+    inspect_data_dir,
+    load_image,
+    open_split,
+)
 from .loader import SeededDataset
 from .memory import CacheMode, DecodedImages, describe, in_memory
 from .transforms import Augmentation, train_transform
 
 __all__ = [
+    "LAYOUTS",
     "Augmentation",
     "BadImageError",
     "BadSample",
@@ -26,10 +36,12 @@ __all__ = [
     "DataBundle",
     "DataConfig",
     "DataError",
+    "FolderContents",
     "build_data",
     "class_counts",
     "data_path_lines",
     "dataset_in_chans",
+    "inspect_data_dir",
     "load_image",
 ]
 

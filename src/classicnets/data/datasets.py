@@ -9,6 +9,9 @@ The digits split (fixed, documented): scikit-learn's ``load_digits`` gives 1,797
 values 0-16, in a fixed order. Within each class, in that order, every fifth image (positions 4,
 9, 14, ...) is a test image: 1,442 training and 355 test images (34-36 per class). Pixels are
 scaled to 0-255 so that digits go through the same uint8 pipeline as photographs.
+
+A data folder given without a dataset selects one by what it holds (:func:`inspect_data_dir`):
+class folders, a CIFAR release or an archive of either.
 """
 
 from __future__ import annotations
@@ -286,17 +289,128 @@ def _split_folder(root: Path, split: str) -> Path:
 
 
 def _folder_root(data_dir: str) -> Path:
+    """The folder ``data_dir`` names: an archive extracted (once, into the cache), and a lone
+    top-level folder stepped into (archives often hold one), unless it is a CIFAR release."""
     p = Path(data_dir).expanduser()
     if p.is_file() and p.name.endswith((".tar.gz", ".tgz", ".tar")):
         p = extract_archive(p)
     if not p.exists():
         raise DataError(f"data folder {p} does not exist (check --data-dir)")
-    # an archive may hold one top-level folder
-    if not any((p / s).is_dir() for s in ("train", "val", "test")):
+    if not p.is_dir():
+        raise DataError(
+            f"--data-dir {p} is a file, not a folder or a .tar.gz of one; expected {LAYOUTS}"
+        )
+    if not any((p / s).is_dir() for s in ("train", "val", "test")) and cifar_release(p) is None:
         inner = [d for d in p.iterdir() if d.is_dir()]
         if len(inner) == 1:
             p = inner[0]
     return p
+
+
+# -- what a data folder holds ------------------------------------------------------------------
+
+#: The classes of the CIFAR releases, sorted as torchvision lists them (and as an ImageFolder
+#: copy such as ../shared/datasets/cifar10-jpg.tar.gz names its class folders).
+CIFAR_CLASSES: dict[str, tuple[str, ...]] = {
+    "cifar10": (
+        "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+    ),
+    "cifar100": (
+        "apple", "aquarium_fish", "baby", "bear", "beaver", "bed", "bee", "beetle", "bicycle",
+        "bottle", "bowl", "boy", "bridge", "bus", "butterfly", "camel", "can", "castle",
+        "caterpillar", "cattle", "chair", "chimpanzee", "clock", "cloud", "cockroach", "couch",
+        "crab", "crocodile", "cup", "dinosaur", "dolphin", "elephant", "flatfish", "forest",
+        "fox", "girl", "hamster", "house", "kangaroo", "keyboard", "lamp", "lawn_mower",
+        "leopard", "lion", "lizard", "lobster", "man", "maple_tree", "motorcycle", "mountain",
+        "mouse", "mushroom", "oak_tree", "orange", "orchid", "otter", "palm_tree", "pear",
+        "pickup_truck", "pine_tree", "plain", "plate", "poppy", "porcupine", "possum", "rabbit",
+        "raccoon", "ray", "road", "rocket", "rose", "sea", "seal", "shark", "shrew", "skunk",
+        "skyscraper", "snail", "snake", "spider", "squirrel", "streetcar", "sunflower",
+        "sweet_pepper", "table", "tank", "telephone", "television", "tiger", "tractor", "train",
+        "trout", "tulip", "turtle", "wardrobe", "whale", "willow_tree", "wolf", "woman", "worm",
+    ),
+}  # fmt: skip
+#: torchvision's release of each CIFAR: the folder of its pickled batches, and its archive.
+CIFAR_RELEASES = {
+    "cifar10": ("cifar-10-batches-py", "cifar-10-python.tar.gz"),
+    "cifar100": ("cifar-100-python", "cifar-100-python.tar.gz"),
+}
+_CIFAR_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
+#: The layouts a data folder may have (for messages).
+LAYOUTS = (
+    "train/ and val/ (or test/) with one folder of images per class, torchvision's "
+    "CIFAR-10/100 release (cifar-10-batches-py/ or cifar-100-python/), or a .tar.gz of either"
+)
+
+
+@dataclass(frozen=True)
+class FolderContents:
+    """What a data folder holds, as far as the dataset that reads it goes.
+
+    ``dataset``: the dataset it is, or None when nothing is recognised (or it is empty);
+    ``class_folders``: train/ holds one folder per class, which ``imagefolder`` reads whatever
+    the images are; ``description``: what it holds, in words, for messages.
+    """
+
+    dataset: str | None
+    description: str
+    class_folders: bool = False
+    empty: bool = False
+
+    def readable_as(self, dataset: str) -> bool:
+        """Whether ``dataset`` reads this folder as what it is: imagefolder any class folders, a
+        CIFAR its own release or copy (or an empty folder, which it downloads into), the
+        built-in digits no folder at all."""
+        if dataset == "imagefolder":
+            return self.class_folders
+        if dataset in CIFAR_CLASSES:
+            return self.dataset == dataset or self.empty
+        return False
+
+
+def cifar_release(root: Path) -> str | None:
+    """The CIFAR whose torchvision release ``root`` holds (batches folder or archive) or is."""
+    for name, (folder, archive) in CIFAR_RELEASES.items():
+        if root.name == folder or (root / folder).is_dir() or (root / archive).is_file():
+            return name
+    return None
+
+
+def inspect_data_dir(data_dir: str | Path) -> FolderContents:
+    """What ``data_dir`` (a folder, or a .tar.gz of one, extracted once into the cache) holds.
+
+    The rules, in order: train/ with class folders is ``cifar10`` or ``cifar100`` when its class
+    names are exactly that release's, else ``imagefolder``; torchvision's CIFAR release beside
+    it (or the folder itself) is that CIFAR; an empty folder and anything else are no dataset.
+    Class names, not image sizes or counts, decide: they are what a model's outputs mean.
+    """
+    root = _folder_root(str(data_dir))
+    if (root / "train").is_dir():
+        return _class_folders(root)
+    release = cifar_release(root)
+    if release is not None:
+        release_name = CIFAR_RELEASES[release][0]
+        return FolderContents(release, f"torchvision's {_CIFAR_NAMES[release]} ({release_name}/)")
+    visible = [p for p in root.iterdir() if not p.name.startswith(".")]
+    found = sorted(f"{p.name}/" if p.is_dir() else p.name for p in visible)
+    if not found:
+        return FolderContents(None, "nothing (an empty folder)", empty=True)
+    shown = ", ".join(found[:8]) + (", ..." if len(found) > 8 else "")
+    return FolderContents(None, f"no train/ folder and no CIFAR release (found: {shown})")
+
+
+def _class_folders(root: Path) -> FolderContents:
+    """train/ (and val/ or test/) of class folders: which dataset their names say it is."""
+    classes = tuple(sorted(d.name for d in (root / "train").iterdir() if d.is_dir()))
+    test = next((n for n in ("val", "test") if (root / n).is_dir()), None)
+    splits = f"train/ and {test}/" if test else "train/ (no val/ or test/)"
+    for name, names in CIFAR_CLASSES.items():
+        if classes == tuple(sorted(names)):
+            described = f"{splits} with {_CIFAR_NAMES[name]}'s {len(names)} class folders"
+            return FolderContents(name, described, class_folders=True)
+    shown = ", ".join(classes[:5]) + (", ..." if len(classes) > 5 else "")
+    described = f"{splits} with {len(classes)} class folders ({shown or 'none'})"
+    return FolderContents("imagefolder", described, class_folders=True)
 
 
 def open_split(
@@ -304,6 +418,12 @@ def open_split(
 ) -> Dataset:
     """The raw (untransformed) split of a named dataset."""
     if dataset == "digits":
+        if data_dir is not None:  # reading the digits would ignore the folder without a word
+            raise DataError(
+                f"the digits are built in and read no folder, but a data folder was given "
+                f"({data_dir}): name the dataset that reads it (--dataset imagefolder, cifar10 "
+                "or cifar100), or give no folder for the digits"
+            )
         return DigitsDataset(split)
     if dataset in ("cifar10", "cifar100"):
         if data_dir is None:  # an ImageFolder copy already in the cache
@@ -319,6 +439,8 @@ def open_split(
                 )
                 ds.native_size = 32
                 return ds
+            if root.name == CIFAR_RELEASES[dataset][0]:  # the batches folder itself
+                root = root.parent
             return TorchvisionCifar(dataset, root, split)
         return TorchvisionCifar(dataset, CACHE_DIR / "torchvision", split)
     if dataset == "imagefolder":

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -106,6 +106,37 @@ def _batch_dim() -> torch.export.Dim:
     return torch.export.Dim("batch", min=1, max=4096)
 
 
+#: Protobuf's 2 GB limit on one file, less room for the graph: weights above it are written to
+#: a ``.data`` file beside the ``.onnx``, below it the ``.onnx`` holds everything.
+ONNX_ONE_FILE_BYTES = 2**31 - 2**26
+
+
+def onnx_needs_external_data(tensors: Iterable[Tensor]) -> bool:
+    """Whether weights of these sizes must go to a ``.data`` file beside the ``.onnx``."""
+    return sum(t.numel() * t.element_size() for t in tensors) >= ONNX_ONE_FILE_BYTES
+
+
+def onnx_data_file(path: str | Path) -> Path | None:
+    """The external-data file an ``.onnx`` file's weights live in, or None when it holds them."""
+    import onnx
+    from onnx.external_data_helper import uses_external_data
+
+    model = onnx.load(str(path), load_external_data=False)
+    for tensor in model.graph.initializer:
+        if uses_external_data(tensor):
+            location = {e.key: e.value for e in tensor.external_data}["location"]
+            return Path(path).parent / location
+    return None
+
+
+def describe_onnx_files(path: str | Path) -> str:
+    """``path``, and the ``.data`` file that belongs to it where the weights did not fit in one."""
+    data = onnx_data_file(path)
+    if data is None:
+        return str(path)
+    return f"{path} and {data.name} (its weights, over 2 GB: keep the two files together)"
+
+
 def _export_onnx(
     model: nn.Module, x: Tensor, path: Path, dynamic_batch: bool, entries: dict[str, str]
 ) -> None:
@@ -113,7 +144,7 @@ def _export_onnx(
         import onnxscript  # noqa: F401  (needed by torch.onnx's exporter)
     except ImportError:
         raise ExportError(
-            "ONNX export needs onnx and onnxscript: pip install 'classicnets[dev]'"
+            "ONNX export needs onnx and onnxscript: pip install 'classicnets[export]'"
         ) from None
     dynamic = {"x": {0: _batch_dim()}} if dynamic_batch else None
     with warnings.catch_warnings():
@@ -128,7 +159,7 @@ def _export_onnx(
             verbose=False,
         )
     program.model.metadata_props.update(entries)
-    program.save(str(path))
+    program.save(str(path), external_data=onnx_needs_external_data(model.state_dict().values()))
 
 
 def _export_torchscript(model: nn.Module, x: Tensor, path: Path, entries: dict[str, str]) -> None:
@@ -182,7 +213,9 @@ def load_exported(path: str | Path, fmt: str) -> Callable[[Tensor], Tensor]:
         try:
             import onnxruntime as ort
         except ImportError:
-            raise ExportError("checking ONNX needs onnxruntime: pip install onnxruntime") from None
+            raise ExportError(
+                "checking ONNX needs onnxruntime: pip install 'classicnets[export]'"
+            ) from None
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         name = session.get_inputs()[0].name
 

@@ -15,12 +15,14 @@ class-agnostic: the first principal component of the activations).
 
 Python: ``classicnets.explain(model, images)`` returns an :class:`Explanation` (maps of the
 images' size, in [0, 1]). Command line: ``classicnets explain IMAGE... -c RUN --out DIR`` writes
-an overlay PNG per image and class, and a montage (:func:`explain_files`).
+an overlay PNG per image and class, and a montage (:func:`explain_files`), named so that no
+output of a call overwrites another and each name says which input it shows (:func:`name_inputs`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,11 +41,13 @@ __all__ = [
     "METHODS",
     "ExplainError",
     "Explanation",
+    "InputName",
     "ModelSource",
     "Panel",
     "TargetLayer",
     "explain",
     "explain_files",
+    "name_inputs",
     "overlay",
     "save_montage",
     "save_panel",
@@ -285,6 +289,69 @@ def _prepare(path: str | Path, src: ModelSource, native_size: bool) -> Tensor:
     return pre.eval_transform()(img)
 
 
+@dataclass(frozen=True)
+class InputName:
+    """How one input image of a call is named: ``stem`` begins its PNGs' names, ``title``
+    begins its captions."""
+
+    stem: str
+    title: str
+
+
+def _relative_to_common_parent(paths: Sequence[str]) -> list[Path]:
+    """Each absolute path relative to the deepest folder that holds all of them."""
+    absolute = [Path(p) for p in paths]
+    try:
+        common = Path(os.path.commonpath([p.parent for p in absolute]))
+    except ValueError:  # on different drives (Windows): no common folder
+        return [p.relative_to(p.anchor) for p in absolute]
+    return [p.relative_to(common) for p in absolute]
+
+
+def _first_clash(stems: Iterable[str]) -> tuple[int, int] | None:
+    """The positions of the first two equal stems, compared case-insensitively (``A_top1.png``
+    and ``a_top1.png`` are one file on macOS and Windows); None when all differ."""
+    seen: dict[str, int] = {}
+    for i, stem in enumerate(stems):
+        j = seen.setdefault(stem.casefold(), i)
+        if j != i:
+            return j, i
+    return None
+
+
+def name_inputs(images: Sequence[str | Path]) -> list[InputName]:
+    """Names that tell the inputs of one call apart, in the plainest form that does.
+
+    The file's stem and name (``0000``, ``0000.jpg``) when no two inputs share a stem; otherwise
+    the path relative to the common parent of all the call's inputs, folders joined by ``_`` in
+    the stem (``cat/0000.jpg`` -> ``cat_0000``, title ``cat/0000.jpg``), and with the extension
+    kept when only that tells two inputs apart (``0000.jpg`` beside ``0000.png``). The form is
+    chosen for the whole call, so its names read alike. Flat names rather than a mirrored tree
+    of folders: one folder shows every output, sorted by input folder, and a PNG seen alone (an
+    attachment, a slide) still says which input it shows. Inputs that no form tells apart (the
+    same file given twice; ``a_b/c.png`` beside ``a/b_c.png`` where file names repeat) are
+    refused before anything is computed or written: an output never overwrites another.
+    """
+    absolute = [os.path.abspath(p) for p in images]
+    relative = _relative_to_common_parent(absolute)
+    forms = [
+        [InputName(Path(p).stem, Path(p).name) for p in absolute],
+        [InputName("_".join(r.with_suffix("").parts), r.as_posix()) for r in relative],
+        [InputName("_".join(r.parts), r.as_posix()) for r in relative],
+    ]
+    for names in forms:
+        clash = _first_clash(n.stem for n in names)
+        if clash is None:
+            return names
+    first, second = (str(images[i]) for i in clash)
+    if absolute[clash[0]] == absolute[clash[1]]:
+        raise ExplainError(f"image {first} is given twice; give each image once")
+    raise ExplainError(
+        f"images {first} and {second} would both be written as {forms[-1][clash[0]].stem}_*.png; "
+        "rename one of them or explain them in separate calls"
+    )
+
+
 def explain_files(
     src: ModelSource,
     images: Sequence[str | Path],
@@ -296,14 +363,16 @@ def explain_files(
     stage: int | None = None,
     native_size: bool = False,
 ) -> list[Path]:
-    """Overlay PNGs (``<image>_<rank or class>.png``) and ``montage.png`` in ``out_dir``;
-    returns the paths written, the montage last."""
+    """Overlay PNGs (``<input>_<rank or class>.png``, ``<input>`` as :func:`name_inputs` names
+    it, also in the captions) and ``montage.png`` in ``out_dir``; returns the paths written,
+    the montage last."""
+    names = name_inputs(images)  # a clash is refused before the folder is touched
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     pre = src.preprocessing
     panels: list[Panel] = []
     written: list[Path] = []
-    for path in images:
+    for path, name in zip(images, names, strict=True):
         x = _prepare(path, src, native_size)
         first = explain(src.model, x, method=method, target=target, stage=stage)
         if target is None:  # the top-k classes, the first (the predicted one) already done
@@ -316,7 +385,7 @@ def explain_files(
         for rank, ex in enumerate(results, 1):
             k = ex.targets[0]
             label = src.classes[k] if k < len(src.classes) else str(k)
-            caption = f"{Path(path).name}: {label} {float(ex.probs[0, k]):.1%}"
+            caption = f"{name.title}: {label} {float(ex.probs[0, k]):.1%}"
             panel = Panel(
                 to_rgb(x, pre.mean, pre.std),
                 ex.maps[0].numpy(),
@@ -324,6 +393,6 @@ def explain_files(
             )
             panels.append(panel)
             suffix = f"class{k}" if target is not None else f"top{rank}"
-            written.append(save_panel(panel, out / f"{Path(path).stem}_{suffix}.png"))
+            written.append(save_panel(panel, out / f"{name.stem}_{suffix}.png"))
     written.append(save_montage(panels, out / "montage.png"))
     return written

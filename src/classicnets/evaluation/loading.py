@@ -37,6 +37,9 @@ class LoadedModel:
     config: dict[str, Any]
     #: The file the weights came from (None for registered weights).
     source: Path | None = None
+    #: False when the weights record no class names: ``classes`` are then the indices ("0",
+    #: "1", ...), and a test split's classes can only be matched to the outputs by position.
+    named_classes: bool = True
 
     def transforms(self) -> Any:
         """The evaluation transform of a PIL image or uint8 tensor (torchvision's spelling)."""
@@ -80,9 +83,9 @@ def load_registered(name: str, model_name: str | None = None) -> LoadedModel:
             "feed RGB images scaled to 0-1 only"
         )
     try:
-        classes = tuple(spec.class_names())
+        classes, named = tuple(spec.class_names()), True
     except ValueError:  # categories without known names: the indices
-        classes = tuple(str(i) for i in range(spec.num_classes))
+        classes, named = tuple(str(i) for i in range(spec.num_classes)), False
     model = create_model(spec.arch, num_classes=spec.num_classes)
     load_weights(model, name)
     model.pretrained_cfg = pretrained_cfg(pre, classes, tag=spec.tag)
@@ -95,6 +98,7 @@ def load_registered(name: str, model_name: str | None = None) -> LoadedModel:
         preprocessing=pre,
         # ImageNet-style folders (train/ and val/)
         config={"dataset": "imagefolder", "mean": list(pre.mean), "std": list(pre.std)},
+        named_classes=named,
     )
 
 
@@ -147,6 +151,8 @@ def load_trained(
             "(a weight file, with --model when the file does not name its model, or registered "
             "weights such as resnet50_v1_5.tv_in1k)"
         )
+    if Path(source).suffix == ".pt2" and Path(source).is_file():
+        return load_int8(source)
     file = run_weights_file(source)
     try:
         state, meta = read_weights(file, ema=use_ema)
@@ -159,6 +165,39 @@ def load_trained(
     lm = _ready(state, meta, meta.architecture or model_name or "")
     lm.source = file
     return lm
+
+
+def load_int8(path: str | Path) -> LoadedModel:
+    """The int8 program ``classicnets quantize`` wrote (``.pt2``), with the classes and the
+    preprocessing it recorded from its source weights."""
+    from ..deployment.int8.run import load_quantized
+
+    path = Path(path)
+    try:
+        quantized = load_quantized(path)
+    except ValueError as e:
+        raise CheckpointError(str(e)) from None
+    info = quantized.info
+    if info.preprocessing is None:
+        raise CheckpointError(
+            f"{path} records no preprocessing (written by an earlier classicnets): quantize the "
+            "source weights again to evaluate or predict with it"
+        )
+    classes = info.classes
+    if classes is None:
+        with torch.no_grad():
+            outputs = quantized(torch.zeros(1, *info.image_shape)).shape[1]
+        classes = tuple(str(i) for i in range(outputs))
+    return LoadedModel(
+        model=quantized,
+        name=f"{info.architecture} (int8)",
+        classes=tuple(classes),
+        in_chans=info.image_shape[0],
+        preprocessing=Preprocessing.from_dict(info.preprocessing),
+        config={},
+        source=path,
+        named_classes=info.classes is not None,
+    )
 
 
 def load_run(path: str | Path, *, use_ema: bool = True) -> LoadedModel:
@@ -200,6 +239,7 @@ def _ready(state: dict[str, torch.Tensor], meta: WeightsMetadata, name: str) -> 
         in_chans=in_chans,
         preprocessing=preprocessing,
         config=meta.config,
+        named_classes=bool(meta.classes),
     )
 
 

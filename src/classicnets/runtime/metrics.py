@@ -55,6 +55,11 @@ class EvalResult:
         return self.top5_hits / max(self.count, 1)
 
     @property
+    def reported_top5(self) -> float | None:
+        """Top-5 where it says something: None with 5 classes or fewer (then it is always 1)."""
+        return self.top5 if self.num_classes > 5 else None
+
+    @property
     def loss(self) -> float:
         return self.loss_sum / max(self.count, 1)
 

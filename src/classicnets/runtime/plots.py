@@ -37,6 +37,18 @@ def plot_curves(history: Sequence[dict[str, Any]], loss_png: Path, acc_png: Path
 
 def plot_confusion(cm: torch.Tensor, classes: Sequence[str], path: Path, title: str) -> None:
     """The confusion matrix (rows: true class, columns: predicted), counts in the cells."""
+    import matplotlib.pyplot as plt
+
+    fig = confusion_figure(cm, classes, title)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def confusion_figure(cm: torch.Tensor, classes: Sequence[str], title: str) -> Any:
+    """The confusion matrix's matplotlib figure; the title is wrapped to the figure's width (a
+    few classes make a narrow figure, and a run's title names model, dataset and accuracy)."""
+    import textwrap
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -58,7 +70,6 @@ def plot_confusion(cm: torch.Tensor, classes: Sequence[str], path: Path, title: 
                     ax.text(j, i, str(v), ha="center", va="center", color=color, fontsize=8)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(title)
+    ax.set_title(textwrap.fill(title, width=int(size * 9)))  # about 9 title characters an inch
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    return fig

@@ -16,6 +16,7 @@ from __future__ import annotations
 import random
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -196,10 +197,17 @@ def snapshot(
 
 
 def restore(
-    ckpt: dict[str, Any], path: Path, config: dict[str, Any], parts: TrainingParts, *, is_main: bool
+    ckpt: dict[str, Any],
+    path: Path,
+    config: dict[str, Any],
+    parts: TrainingParts,
+    *,
+    is_main: bool,
+    classes: Sequence[str] | None = None,
 ) -> State:
     """Load ``ckpt`` (read from ``path``) into ``parts`` and the RNGs; the run's :class:`State`.
-    Refuses a checkpoint written under other :data:`MUST_MATCH` settings than ``config``."""
+    Refuses a checkpoint written under other :data:`MUST_MATCH` settings than ``config``, and
+    one trained on other classes than the run's data (``classes``), before touching anything."""
     saved = ckpt["config"]
     changed = [k for k in MUST_MATCH if saved.get(k) != config[k]]
     if changed:
@@ -208,6 +216,7 @@ def restore(
             + ", ".join(f"{k} ({saved.get(k)!r}, now {config[k]!r})" for k in changed)
             + "; use another run directory for a different configuration"
         )
+    _check_classes(ckpt, path, parts.model, classes)
     parts.model.load_state_dict(ckpt["model"])
     parts.optimizer.load_state_dict(ckpt["optimizer"])
     parts.schedule.load_state_dict(ckpt["schedule"])
@@ -225,3 +234,29 @@ def restore(
         sums=sums,
         last_eval=ckpt.get("last_eval"),
     )
+
+
+def _check_classes(
+    ckpt: dict[str, Any], path: Path, model: nn.Module, classes: Sequence[str] | None
+) -> None:
+    """The checkpoint's run and this one classify the same classes, or a one-line refusal that
+    names both (another data folder in a run directory, or ``--resume`` with it)."""
+    theirs = list(ckpt.get("meta", {}).get("classes") or [])
+    shapes = model.state_dict()
+    mismatch = [k for k, v in ckpt["model"].items() if k in shapes and shapes[k].shape != v.shape]
+    if not (mismatch or (classes is not None and theirs and list(classes) != theirs)):
+        return
+    ours = list(classes) if classes is not None else None
+    raise CheckpointError(
+        f"{path} is a run on {_listed(theirs)}, but this run's data has "
+        + (_listed(ours) if ours is not None else f"{getattr(model, 'num_classes', '?')} classes")
+        + ": train on this data in another --run-dir (--pretrained "
+        + f"{path.parent} starts it from these weights); nothing was changed"
+    )
+
+
+def _listed(classes: Sequence[str] | None) -> str:
+    if not classes:
+        return "unknown classes"
+    names = ", ".join(classes[:6]) + (", ..." if len(classes) > 6 else "")
+    return f"{len(classes)} classes ({names})"

@@ -4,6 +4,8 @@ A recipe (``recipes/NAME.toml``) is a flat TOML table whose keys are :class:`Tra
 fields; the command line overrides single fields (``--set lr=0.05`` or the named flags of
 ``classicnets train``). The resolved configuration is written to every run directory as
 ``config.toml`` and stored in every checkpoint, so a run can always be reproduced and resumed.
+A ``data_dir`` selects its dataset when neither a recipe nor the command line names one, and is
+refused when the one named cannot read it (:func:`select_dataset`).
 
 The narrow configurations the data and training sides take (``data.DataConfig``,
 ``training.optim.OptimizerConfig``, ``training.schedule.LRSchedule``) are built from a
@@ -21,6 +23,7 @@ import dataclasses
 import sys
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -31,7 +34,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from .. import preprocessing
-from ..data import Augmentation, CacheMode, DataConfig
+from ..data import LAYOUTS, Augmentation, CacheMode, DataConfig, FolderContents, inspect_data_dir
 from ..data.transforms import CropKind
 from ..errors import ClassicNetsError
 from ..runtime.device import Precision
@@ -317,8 +320,12 @@ def recipe_path(name_or_path: str) -> Path:
         return p
     candidate = RECIPES_DIR / f"{name_or_path}.toml"
     if not candidate.is_file():
+        import difflib
+
+        close = difflib.get_close_matches(name_or_path, list_recipes(), n=3)
+        guess = f" (did you mean {' or '.join(close)}?)" if close else ""
         raise ConfigError(
-            f"unknown recipe {name_or_path!r}; available: {', '.join(list_recipes())} "
+            f"unknown recipe {name_or_path!r}{guess}; available: {', '.join(list_recipes())} "
             f"(in {RECIPES_DIR}), or give a path to a .toml file"
         )
     return candidate
@@ -454,8 +461,13 @@ def resolve(
     overrides: dict[str, Any],
     *,
     saved: dict[str, Any] | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> TrainConfig:
-    """The run's config: a checkpoint's saved config (when resuming) or a recipe, then overrides."""
+    """The run's config: a checkpoint's saved config (when resuming) or a recipe, then overrides;
+    a ``data_dir`` that nothing chose a dataset for selects one (:func:`select_dataset`), said
+    through ``log``."""
+    overrides = {ALIASES.get(k, k): v for k, v in overrides.items()}
+    chosen_by = None  # who chose the dataset: nobody, when no recipe names one
     if saved is not None:
         base = from_dict(saved)
         if recipe is not None and recipe != base.recipe:
@@ -463,19 +475,110 @@ def resolve(
                 f"--recipe {recipe} differs from the resumed run's recipe {base.recipe}; "
                 "leave --recipe out when resuming"
             )
-    elif recipe is None and _leaves_digits(overrides):
+        chosen_by = f"the resumed run (dataset = {base.dataset})"
+    elif recipe is None and _leaves_digits(apply(TrainConfig(), overrides, source="command line")):
         # the digits demo's settings (16x16 input, 1-pixel shifts...) are for the digits and
-        # ResNet-20 only: another dataset, model or pretrained weights start from the defaults
+        # ResNet-20 only: another dataset, model, data folder or pretrained weights start from
+        # the defaults
         base = TrainConfig(recipe="defaults", description="no recipe: the settings' defaults")
     else:
         base = load_recipe(recipe or "digits")
-    return apply(base, overrides, source="command line")
+        chosen_by = f"recipe {base.recipe} (dataset = {base.dataset})"
+    cfg = apply(base, overrides, source="command line")
+    if "dataset" in overrides:
+        chosen_by = f"--dataset {cfg.dataset}"
+    cfg, note = select_dataset(cfg, chosen_by)
+    if note and log is not None:
+        log(note)
+    if saved is None and base.recipe == "defaults":  # a resumed run keeps its own
+        cfg, note = default_augmentation(cfg, overrides)
+        if note and log is not None:
+            log(note)
+    return cfg
 
 
-def _leaves_digits(overrides: dict[str, Any]) -> bool:
-    demo = TrainConfig()  # the digits recipe's dataset and model are the defaults
+def default_augmentation(
+    cfg: TrainConfig, overrides: dict[str, Any]
+) -> tuple[TrainConfig, str | None]:
+    """A run on the user's images without a recipe, and no augmentation asked for, gets the
+    usual one for its image size, and a line saying which: images of 64 pixels or less (CIFAR's
+    kind) a zero-padded random crop (an eighth of the side) and a horizontal flip, larger ones a
+    random-resized crop and a flip. Training on no augmentation at all overfits a small folder
+    without a word."""
+    asked = {"train_crop", "hflip", "crop_padding"} & set(overrides)
+    if cfg.data_dir is None or asked or cfg.dataset == "digits":
+        return cfg, None
+    from ..models.registry import model_info
+
+    size = cfg.input_size or model_info(cfg.model).input_size
+    if size <= 64:
+        pad = max(1, size // 8)
+        cfg = dataclasses.replace(cfg, train_crop="pad_crop", crop_padding=pad, hflip=True)
+        what = f"{pad}-pixel pad and random crop, horizontal flip"
+    else:
+        cfg = dataclasses.replace(cfg, train_crop="random_resized_crop", hflip=True)
+        what = "random-resized crop, horizontal flip"
+    note = (
+        f"augmentation: {what} (the default for {size}x{size} images without a recipe; "
+        "--set train_crop=none --set hflip=false trains without)"
+    )
+    cfg = dataclasses.replace(cfg, description=f"{cfg.description}; {note}")
+    return cfg, note
+
+
+def _leaves_digits(given: TrainConfig) -> bool:
+    """Whether the command line leaves the digits demo (``given``: its settings over the
+    defaults, which are the digits recipe's dataset and model)."""
+    demo = TrainConfig()
     return (
-        overrides.get("dataset", demo.dataset) != demo.dataset
-        or overrides.get("model", demo.model) != demo.model
-        or overrides.get("pretrained") is not None
+        given.dataset != demo.dataset
+        or given.model != demo.model
+        or given.pretrained is not None
+        or given.data_dir is not None
+    )
+
+
+def select_dataset(cfg: TrainConfig, chosen_by: str | None) -> tuple[TrainConfig, str | None]:
+    """The dataset that reads ``cfg.data_dir``, and a line saying so when it was inferred.
+
+    ``chosen_by`` names who chose ``cfg.dataset`` (``--dataset``, the recipe, the resumed run);
+    None: nobody did, and what the folder holds decides (``data.inspect_data_dir``'s rules),
+    recorded in the description. A chosen dataset that cannot read the folder is refused,
+    naming both: training the digits, or CIFAR-10, while config.toml names the user's folder
+    would be a wrong result without a word.
+    """
+    if cfg.data_dir is None:
+        return cfg, None
+    held = inspect_data_dir(cfg.data_dir)
+    if chosen_by is not None:
+        if not held.readable_as(cfg.dataset):
+            raise ConfigError(_contradiction(cfg, chosen_by, held))
+        return cfg, None
+    if held.dataset is None:
+        download = " (or pass --dataset cifar10 or cifar100 to download it there)"
+        raise ConfigError(
+            f"cannot tell which dataset --data-dir {cfg.data_dir} holds: it holds "
+            f"{held.description}; expected {LAYOUTS}{download if held.empty else ''}"
+        )
+    note = (
+        f"dataset {held.dataset}, inferred from --data-dir {cfg.data_dir}: it holds "
+        f"{held.description}; --dataset chooses another"
+    )
+    described = f"{cfg.description}; {note}" if cfg.description else note
+    return dataclasses.replace(cfg, dataset=held.dataset, description=described), note
+
+
+def _contradiction(cfg: TrainConfig, chosen_by: str, held: FolderContents) -> str:
+    """``chosen_by``'s dataset cannot read the folder: what contradicts what, and the fix."""
+    if held.dataset is not None:
+        fix = f"pass --dataset {held.dataset} to train on this folder"
+    else:
+        fix = f"expected {LAYOUTS}"
+    if cfg.dataset == "digits":
+        return (
+            f"{chosen_by} contradicts --data-dir {cfg.data_dir}: the digits are built in and "
+            f"read no folder; {fix}, or leave --data-dir out"
+        )
+    return (
+        f"{chosen_by} contradicts --data-dir {cfg.data_dir}, which holds {held.description}; {fix}"
     )

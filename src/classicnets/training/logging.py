@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..data import class_counts, data_path_lines
+from ..runtime.console import progress_bar
 
 if TYPE_CHECKING:
     from .checkpoint import EpochSums
@@ -79,10 +80,8 @@ class Progress:
         self.bar = None
         self.start = time.perf_counter()
         self.images = 0
-        if not quiet:
-            from tqdm import tqdm
-
-            self.bar = tqdm(
+        if not quiet:  # a bar on a terminal only: in a log file it leaves fragments
+            self.bar = progress_bar(
                 total=total_images,
                 initial=initial,
                 desc=desc,
@@ -91,7 +90,7 @@ class Progress:
                 dynamic_ncols=True,
                 leave=False,
                 file=sys.stderr,
-                mininterval=0.5 if sys.stderr.isatty() else 30,
+                mininterval=0.5,
             )
 
     def update(self, images: int, loss: float, acc: float, lr: float) -> None:

@@ -11,6 +11,9 @@ directory:
     loss.png, accuracy.png, confusion_matrix.png
     summary.json         final and best accuracy, per-class accuracy, time, speed, files
 
+One training at a time holds the directory (``.lock`` while it runs; a second is refused naming
+the first, see :func:`~classicnets.training.rundir.hold_run_dir`).
+
 The setup is :mod:`~classicnets.training.setup`, the run directory's rules
 :mod:`~classicnets.training.rundir`, what a process computes for a micro-batch
 :mod:`~classicnets.training.step`, what the run writes :mod:`~classicnets.training.logging` and
@@ -43,7 +46,7 @@ from .config import TrainConfig, validate
 from .logging import Progress, TensorBoard, epoch_line, epoch_row, intro, write_metrics_csv
 from .optim import clip_gradients, set_lr
 from .results import write_run_results
-from .rundir import absolute_paths, may_continue, resolve_run_dir
+from .rundir import absolute_paths, hold_run_dir, may_continue, resolve_run_dir
 from .setup import Run, setup_run
 from .signals import StepSignals, StopFlag
 from .step import tally
@@ -81,10 +84,17 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None) -> TrainResult:
 
 
 def _train(cfg: TrainConfig, info: distributed.DistInfo, resume: str | Path | None) -> TrainResult:
-    # -- setup: run directory, resumption point, determinism, then data, model, optimizer -------
     validate(cfg)
     cfg = absolute_paths(cfg)
     run_dir = resolve_run_dir(cfg, resume)
+    with hold_run_dir(run_dir, info):  # before anything in it is read or written
+        return _train_held(cfg, info, run_dir, resume)
+
+
+def _train_held(
+    cfg: TrainConfig, info: distributed.DistInfo, run_dir: Path, resume: str | Path | None
+) -> TrainResult:
+    # -- setup: resumption point, determinism, then data, model, optimizer ----------------------
     resume_from = checkpoint.resume_point(run_dir, resume)
     set_deterministic(cfg.deterministic, info.device)
     seed_all(cfg.seed)  # the same on every process, so the initial weights agree
@@ -93,7 +103,12 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo, resume: str | Path | No
     if resume_from is not None:
         saved = load_checkpoint(resume_from)
         run.state = checkpoint.restore(
-            saved, resume_from, cfg.to_dict(), run.parts, is_main=info.is_main
+            saved,
+            resume_from,
+            cfg.to_dict(),
+            run.parts,
+            is_main=info.is_main,
+            classes=run.data.classes,
         )
         if not may_continue(run, saved["config"], saved["meta"].get("total_steps")):
             return _result(run, "completed")
@@ -250,12 +265,12 @@ def _evaluate(run: Run, row: dict[str, Any], epoch: int) -> None:
         channels_last=cfg.channels_last,
         dist_info=run.info,
     )
-    row.update(test_loss=result.loss, test_acc=result.top1, test_top5=result.top5)
+    row.update(test_loss=result.loss, test_acc=result.top1, test_top5=result.reported_top5)
     state.last_eval = {
         "cm": result.cm,
         "per_class": result.per_class(),
         "top1": result.top1,
-        "top5": result.top5,
+        "top5": result.reported_top5,
         "epoch": epoch + 1,
     }
     if run.parts.schedule.on_eval(result.top1):

@@ -1,16 +1,24 @@
-"""The run directory's rules: where a run writes, the paths its files store, and what running
-again in a directory that already holds a run does (resume it, extend it, or say it is
-complete; refuse changed settings its files would misdescribe)."""
+"""The run directory's rules: where a run writes, that one training at a time writes there,
+the paths its files store, and what running again in a directory that already holds a run does
+(resume it, extend it, or say it is complete; refuse changed settings its files would
+misdescribe)."""
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ..errors import ClassicNetsError
 from ..runtime.checkpoint_io import load
+from ..runtime.dirlock import DirectoryInUseError, DirectoryLock, ensure_free, read_holder
+from ..runtime.distributed import DistInfo, all_reduce_sum
 from .config import ConfigError, TrainConfig, resolve
 from .setup import Run
 
@@ -22,20 +30,27 @@ def resume_source(resume: str | None, run_dir: str | None) -> str | None:
     if resume == "":
         if not run_dir:
             raise ClassicNetsError("--resume without a path needs --run-dir")
-        return run_dir
+        resume = run_dir
+    _refuse_if_in_use(_directory_of(resume) if resume is not None else run_dir)
     if resume is None and run_dir and (Path(run_dir) / "last.pt").is_file():
         return run_dir
     return resume
 
 
 def run_config(
-    recipe: str | None, overrides: dict[str, Any], *, resume: str | None, model_given: bool
+    recipe: str | None,
+    overrides: dict[str, Any],
+    *,
+    resume: str | None,
+    model_given: bool,
+    log: Callable[[str], None] | None = None,
 ) -> TrainConfig:
     """The configuration of a run: the recipe with ``overrides``, over the checkpoint's saved
     configuration when it continues from ``resume``. A fresh run with ``pretrained`` weights and
-    no model given takes the architecture the weights name."""
+    no model given takes the architecture the weights name; a data folder without a dataset
+    selects one, said through ``log``."""
     saved = load(resume)["config"] if resume is not None else None
-    cfg = resolve(recipe, overrides, saved=saved)
+    cfg = resolve(recipe, overrides, saved=saved, log=log)
     if cfg.pretrained and not model_given and saved is None:
         from .pretrained import inspect_source
 
@@ -48,12 +63,64 @@ def resolve_run_dir(cfg: TrainConfig, resume: str | Path | None) -> Path:
     """The directory of ``resume`` (a run directory or a checkpoint in one), else ``run_dir``,
     else a new ``runs/<model>-<dataset>-<time>``."""
     if resume is not None:
-        p = Path(resume)
-        return p if p.is_dir() else p.parent
+        return _directory_of(resume)
     if cfg.run_dir:
         return Path(cfg.run_dir)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return Path("runs") / f"{cfg.model}-{cfg.dataset}-{stamp}"
+
+
+def _directory_of(resume: str | Path) -> Path:
+    """The run directory of ``resume``: itself, or the directory of the checkpoint it names."""
+    p = Path(resume)
+    return p if p.is_dir() else p.parent
+
+
+class RunDirInUseError(DirectoryInUseError):
+    """A run directory that another training holds."""
+
+    def __str__(self) -> str:
+        return (
+            f"{self.directory} is in use by another training ({self.who}); wait for it to "
+            "finish or use another --run-dir"
+        )
+
+
+def _refuse_if_in_use(run_dir: str | Path | None) -> None:
+    """Refuse a ``train`` call whose run directory another training holds, before its files are
+    read. Rank 0 of a torchrun job only (the ``RANK`` it sets): the other ranks would find
+    their own job's rank 0 holding it. :func:`hold_run_dir` then takes the directory."""
+    if run_dir is None or int(os.environ.get("RANK", "0")) != 0:
+        return
+    try:
+        ensure_free(run_dir)
+    except DirectoryInUseError as e:
+        raise RunDirInUseError(e.directory, e.holder) from None
+
+
+@contextmanager
+def hold_run_dir(run_dir: Path, info: DistInfo) -> Iterator[None]:
+    """Hold ``run_dir`` for one training, or refuse at once naming the training that holds it.
+
+    Rank 0 holds it for its job (the ranks of one job must not refuse each other); the job's
+    processes learn together whether it did, so all of them stop with the refusal. The kernel
+    drops the hold when the process ends, however it ends (runtime/dirlock.py)."""
+    lock, busy = None, None
+    if info.is_main:
+        try:
+            lock = DirectoryLock.acquire(run_dir)
+        except DirectoryInUseError as e:
+            busy = e
+    try:
+        refused = busy is not None
+        if info.enabled:
+            refused = bool(all_reduce_sum(torch.tensor([int(refused)]), info).item())
+        if refused:
+            raise RunDirInUseError(run_dir, busy.holder if busy else read_holder(run_dir))
+        yield
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def absolute_paths(cfg: TrainConfig) -> TrainConfig:

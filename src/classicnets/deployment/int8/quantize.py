@@ -54,6 +54,9 @@ def quantize_int8(
         with torch.no_grad():
             converted = calibrate_and_convert(capture_for_quantization(model, batches[0]), batches)
             program = export_dynamic_batch(converted, batches[0])
+            # export keeps its example input, a view of the user's first calibration batch,
+            # and torch.export.save would write that batch into the .pt2: drop it
+            program.example_inputs = None
     finally:
         model.train(was_training)
     info = QuantizedModelInfo(

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,8 @@ import torch
 from torch import Tensor, nn
 
 from ...errors import ClassicNetsError, InputShapeError
+from ...preprocessing import Preprocessing
+from ..export import onnx_needs_external_data
 from .lower import rewrite_for_compile
 from .prepare import batch_dim
 
@@ -81,6 +85,10 @@ class QuantizedModelInfo:
     image_shape: tuple[int, int, int]  # (channels, height, width) the program takes
     calibration_images: int
     scheme: str = "x86-inductor static PTQ: int8 per-channel weights, uint8 per-tensor acts"
+    #: What evaluation and prediction need besides the program (recorded by ``quantize`` from
+    #: the source weights; None in a file written without them).
+    classes: tuple[str, ...] | None = None
+    preprocessing: dict[str, Any] | None = None
 
     def describe(self) -> str:
         c, h, w = self.image_shape
@@ -166,6 +174,14 @@ class QuantizedModel(nn.Module):
             for key, value in prior.items():
                 setattr(inductor_config, key, value)
 
+    def train(self, mode: bool = True) -> QuantizedModel:
+        """An int8 program only runs inference: ``eval()`` (what inference code calls) is
+        accepted; ``train()`` is refused (the exported program has no training mode)."""
+        if mode:
+            raise ClassicNetsError("an int8 model only runs inference; train its float model")
+        self.training = False
+        return self
+
     def check_input(self, x: Tensor) -> None:
         """Raise :class:`InputShapeError` unless ``x`` is a batch of the calibrated shape."""
         if x.dim() != 4 or tuple(x.shape[1:]) != self.info.image_shape:
@@ -221,12 +237,28 @@ def uses_int8_kernels(model: nn.Module) -> bool:
 # -- files ---------------------------------------------------------------------------------------
 
 
-def save_quantized(model: QuantizedModel, path: str | Path) -> Path:
-    """Write the int8 program (``torch.export`` format, ``.pt2``) and its description."""
+def save_quantized(
+    model: QuantizedModel,
+    path: str | Path,
+    *,
+    classes: Sequence[str] | None = None,
+    preprocessing: Preprocessing | None = None,
+) -> Path:
+    """Write the int8 program (``torch.export`` format, ``.pt2``) and its description.
+
+    The file holds the graph, the int8 weights with their scales and zero points, the
+    activation scales calibration measured, and :class:`QuantizedModelInfo` (architecture,
+    image shape, how many images calibrated it): no image. (:func:`~.quantize.quantize_int8`
+    drops the example input export keeps, which is a calibration batch.)
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = json.dumps(asdict(model.info))
-    torch.export.save(model.program, path, extra_files={METADATA_FILE: meta})
+    info = replace(
+        model.info,
+        classes=tuple(classes) if classes is not None else model.info.classes,
+        preprocessing=preprocessing.as_dict() if preprocessing else model.info.preprocessing,
+    )
+    torch.export.save(model.program, path, extra_files={METADATA_FILE: json.dumps(asdict(info))})
     return path
 
 
@@ -248,7 +280,11 @@ def load_quantized(path: str | Path, *, compile: bool = True) -> QuantizedModel:
         raise ValueError(f"{path} is a torch.export file but not a classicnets int8 model")
     data = json.loads(extra[METADATA_FILE])
     data["image_shape"] = tuple(data["image_shape"])
-    return QuantizedModel(program, QuantizedModelInfo(**data), compile=compile)
+    if data.get("classes") is not None:
+        data["classes"] = tuple(data["classes"])
+    known = {f.name for f in fields(QuantizedModelInfo)}
+    info = QuantizedModelInfo(**{k: v for k, v in data.items() if k in known})
+    return QuantizedModel(program, info, compile=compile)
 
 
 def export_quantized_onnx(model: QuantizedModel, path: str | Path) -> Path:
@@ -257,7 +293,16 @@ def export_quantized_onnx(model: QuantizedModel, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     example = torch.zeros(2, *model.info.image_shape)
-    torch.onnx.export(
-        model.program, (example,), str(path), dynamo=True, dynamic_shapes=({0: batch_dim()},)
-    )
+    external = onnx_needs_external_data(model.program.state_dict.values())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's notes on operators it decomposes
+        torch.onnx.export(
+            model.program,
+            (example,),
+            str(path),
+            dynamo=True,
+            dynamic_shapes=({0: batch_dim()},),
+            external_data=external,  # one self-contained file below 2 GB
+            verbose=False,
+        )
     return path
