@@ -90,7 +90,7 @@ _BOTTLENECK_PROTOCOLS = ((_TEN_CROP, "Table 3"), (_MULTI_SCALE, "Table 4"), (_ON
 # v1.5 depth: G mult-adds (params: those of the paper's network of that depth)
 _V1_5_GMACS: dict[int, float] = {50: 4.089, 101: 7.801, 152: 11.514}
 
-_CIFAR_TABLE6 = {
+CIFAR_TABLE6 = {
     # depth: (paper params, exact params with 10 classes, G mult-adds at 32x32, C10 error %)
     20: (0.27e6, 269_722, 0.041, 8.75),
     32: (0.46e6, 464_154, 0.069, 7.51),
@@ -129,7 +129,7 @@ def _v1_5_figures(depth: int) -> PaperFigures:
 
 
 def _cifar_figures(depth: int) -> PaperFigures:
-    paper_params, params, gmacs, error = _CIFAR_TABLE6[depth]
+    paper_params, params, gmacs, error = CIFAR_TABLE6[depth]
     protocol = "with augmentation (pad 4, crop, flip), single 32x32 view"
     if depth == 110:
         protocol += "; best of 5 runs (mean 6.61 +/- 0.16)"
@@ -186,7 +186,7 @@ FIGURES: dict[str, PaperFigures] = {
     ),
     **{f"resnet{d}": _bottleneck_figures(d) for d in _BOTTLENECK_ROWS},
     **{f"resnet{d}_v1_5": _v1_5_figures(d) for d in _V1_5_GMACS},
-    **{f"resnet{d}": _cifar_figures(d) for d in _CIFAR_TABLE6},
+    **{f"resnet{d}": _cifar_figures(d) for d in CIFAR_TABLE6},
 }
 
 
@@ -208,12 +208,20 @@ class ZeroPadShortcut(nn.Module):
 
 
 def make_shortcut(
-    kind: Shortcut, in_channels: int, out_channels: int, stride: int, *, kernel_size: int = 1
-) -> nn.Module:
-    """The shortcut of one residual block under option A, B or C (Sec. 3.3).
+    kind: Shortcut | None,
+    in_channels: int,
+    out_channels: int,
+    stride: int,
+    *,
+    kernel_size: int = 1,
+) -> nn.Module | None:
+    """The shortcut of one residual block under option A, B or C (Sec. 3.3); None for the
+    paper's plain networks (no shortcut: the block is ``act(F(x))``).
 
     ``kernel_size`` is that of a *strided* projection: 1 in ResNet, 3 in SENet-154.
     """
+    if kind is None:
+        return None
     if kind not in get_args(Shortcut):
         raise ValueError(f"shortcut must be 'A', 'B' or 'C', got {kind!r}")
     same = in_channels == out_channels and stride == 1
@@ -243,7 +251,8 @@ class ResidualBlock(nn.Module):
     * ``"3x3"``: inside F, after the 3x3 convolution's BN and ReLU (bottlenecks only).
     """
 
-    shortcut: nn.Module
+    #: None in the paper's plain networks (``models/plain.py``): the block computes ``act(F(x))``.
+    shortcut: nn.Module | None
 
     def _init_se(
         self,
@@ -261,6 +270,10 @@ class ResidualBlock(nn.Module):
         self.se: nn.Module | None = None
         if se is None:
             return
+        if position == "identity" and self.shortcut is None:
+            raise ValueError(
+                "se_position='identity' puts SE on the shortcut; a plain block has none"
+            )
         if position == "3x3" and inner_channels is None:
             raise ValueError(
                 f"se_position='3x3' puts SE after the 3x3 of a bottleneck; "
@@ -297,6 +310,9 @@ class ResidualBlock(nn.Module):
         if not isinstance(tail, FusedConv) or tail.relu:
             return None
         se = {self.se_position: self.se} if self.se is not None else {}
+        if self.shortcut is None:  # a plain block: F's last convolution takes the ReLU
+            units = (se.get("pre"), head, FusedConv(tail.conv, relu=True), se.get("post"))
+            return nn.Sequential(*(m for m in units if m is not None))
         return FusedResidual(
             head,
             FusedConv(tail.conv, relu=True),
@@ -313,7 +329,8 @@ class ResidualBlock(nn.Module):
         # In place: allocating a fresh tensor per block cost ~7% of eager CPU time (benchmarks/).
         # Safe for autograd: no layer that ends a residual branch (BN, conv, SE's multiply)
         # saves its output for backward, and autograd would raise if one did.
-        out += self._se_at("identity", self.shortcut(x))
+        if self.shortcut is not None:
+            out += self._se_at("identity", self.shortcut(x))
         return self._se_at("post", self.act(out))
 
 
@@ -328,7 +345,7 @@ class BasicBlock(ResidualBlock):
         width: int,
         *,
         stride: int = 1,
-        shortcut: Shortcut = "B",
+        shortcut: Shortcut | None = "B",
         se: SEConfig | None = None,
         se_position: SEPosition = "standard",
         shortcut_kernel: int = 1,
@@ -381,7 +398,7 @@ class Bottleneck(ResidualBlock):
         width: int,
         *,
         stride: int = 1,
-        shortcut: Shortcut = "B",
+        shortcut: Shortcut | None = "B",
         stride_in: StrideIn = "1x1",
         cardinality: int = 1,
         out_channels: int | None = None,
@@ -542,6 +559,8 @@ class ResNet(ClassicNet):
     conv2_x..; None = all); ``halve_first_1x1``, ``downsample_kernel`` and ``stem_width`` for
     SENet-154; ``stem_pool`` for the Caffe max pool of the released SENet models.
 
+    ``shortcut=None`` removes every shortcut: the paper's plain networks (``models/plain.py``).
+
     Not in the papers, for modern training recipes (defaults keep the papers' networks):
     ``global_pool`` ("avg", the papers', or "max") and ``drop_path_rate``, stochastic depth on
     the residual branches, growing linearly to that rate at the last block
@@ -557,7 +576,7 @@ class ResNet(ClassicNet):
         stem: StemKind = "imagenet",
         stem_width: int | None = None,
         stem_pool: StemPool = "pad",
-        shortcut: Shortcut = "B",
+        shortcut: Shortcut | None = "B",
         stride_in: StrideIn = "1x1",
         downsample_kernel: DownsampleKernel = 1,
         cardinality: int = 1,
@@ -578,6 +597,11 @@ class ResNet(ClassicNet):
         se_stages = tuple(range(1, n_stages + 1)) if se_stages is None else tuple(se_stages)
         bottleneck_only = cardinality != 1 or halve_first_1x1 or block_form != "c"
         _check_options(layers, widths, stem, block, downsample_kernel, bottleneck_only, se_stages)
+        if shortcut is None and (drop_path_rate or zero_init_last):
+            raise ValueError(
+                "drop_path_rate and zero_init_last act on residual branches; a plain network "
+                "(no shortcuts) would lose its whole signal at those layers"
+            )
         base_width = widths[0] if base_width is None else base_width
         stem_reduction = 1 if stem == "cifar" else 4
         super().__init__(
