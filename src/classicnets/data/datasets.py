@@ -33,7 +33,18 @@ CACHE_DIR = Path(os.environ.get("CLASSICNETS_CACHE", Path.home() / ".cache" / "c
 
 
 class DataError(ClassicNetsError, ValueError):
-    """A data folder or dataset that is missing, empty or laid out differently than expected."""
+    """A data folder or dataset that is missing, empty or laid out differently than expected.
+
+    ``problem`` says what is wrong; ``fix``, when there is one, what to do about it in the words
+    of the commands that name the data themselves (train's and eval's ``--data-dir``). A caller
+    that reaches the data another way (``quantize``, from what a run records) keeps the
+    ``problem`` and gives its own fix, in its own flags.
+    """
+
+    def __init__(self, problem: str, fix: str | None = None) -> None:
+        super().__init__(f"{problem}; {fix}" if fix else problem)
+        self.problem = problem
+        self.fix = fix
 
 
 class BadImageError(ClassicNetsError, OSError):
@@ -143,9 +154,14 @@ _UNREADABLE = _unreadable_errors()
 
 
 class ImageFolderDataset(Dataset):
-    """``root/<class>/<image>`` files, classes sorted by name (the ImageNet/torchvision layout)."""
+    """``root/<class>/<image>`` files, classes sorted by name (the ImageNet/torchvision layout).
 
-    def __init__(self, root: str | Path, *, in_chans: int = 3, strict: bool = False) -> None:
+    ``labelled=False`` where the labels go unused (int8 calibration): an empty class folder is
+    then no concern, and not warned about."""
+
+    def __init__(
+        self, root: str | Path, *, in_chans: int = 3, strict: bool = False, labelled: bool = True
+    ) -> None:
         self.root = Path(root)
         self.in_chans = in_chans
         self.strict = strict
@@ -171,7 +187,8 @@ class ImageFolderDataset(Dataset):
                 f"{self.root}/cat/0001.jpg; found: {found}"
             )
         self.targets = [label for _, label in self.samples]
-        self._check_empty_classes()
+        if labelled:
+            self._check_empty_classes()
 
     def _check_empty_classes(self) -> None:
         """A class folder without images is a label the model can never learn: an error with
@@ -227,10 +244,11 @@ class TorchvisionCifar(Dataset):
                     self.ds = cls(str(root), train=split == "train", download=True)
             except Exception as e:  # URLError, socket errors, HTTP errors
                 raise DataError(
-                    f"{name} is not in {root} and could not be downloaded ({e}). Offline, "
-                    f"either put torchvision's extracted release there, or pass --data-dir "
-                    "with an ImageFolder copy (train/<class>/*.jpg and test/<class>/*.jpg) or a "
-                    ".tar.gz of one, e.g. --data-dir ../shared/datasets/cifar10-jpg.tar.gz"
+                    f"{name} is not in {root} and could not be downloaded ({e})",
+                    "offline, either put torchvision's extracted release there, or pass "
+                    "--data-dir with an ImageFolder copy (train/<class>/*.jpg and "
+                    "test/<class>/*.jpg) or a .tar.gz of one, e.g. "
+                    "--data-dir ../shared/datasets/cifar10-jpg.tar.gz",
                 ) from None
         self.classes = tuple(self.ds.classes)
         self.targets = list(self.ds.targets)
@@ -295,10 +313,11 @@ def _folder_root(data_dir: str) -> Path:
     if p.is_file() and p.name.endswith((".tar.gz", ".tgz", ".tar")):
         p = extract_archive(p)
     if not p.exists():
-        raise DataError(f"data folder {p} does not exist (check --data-dir)")
+        raise DataError(f"data folder {p} does not exist", "check --data-dir")
     if not p.is_dir():
         raise DataError(
-            f"--data-dir {p} is a file, not a folder or a .tar.gz of one; expected {LAYOUTS}"
+            f"data folder {p} is a file, not a folder or a .tar.gz of one; expected {LAYOUTS}",
+            "check --data-dir",
         )
     if not any((p / s).is_dir() for s in ("train", "val", "test")) and cifar_release(p) is None:
         inner = [d for d in p.iterdir() if d.is_dir()]
@@ -414,15 +433,23 @@ def _class_folders(root: Path) -> FolderContents:
 
 
 def open_split(
-    dataset: str, split: str, data_dir: str | None, *, in_chans: int = 3, strict: bool = False
+    dataset: str,
+    split: str,
+    data_dir: str | None,
+    *,
+    in_chans: int = 3,
+    strict: bool = False,
+    labelled: bool = True,
 ) -> Dataset:
-    """The raw (untransformed) split of a named dataset."""
+    """The raw (untransformed) split of a named dataset (``labelled``: as
+    :class:`ImageFolderDataset` says)."""
     if dataset == "digits":
         if data_dir is not None:  # reading the digits would ignore the folder without a word
             raise DataError(
                 f"the digits are built in and read no folder, but a data folder was given "
-                f"({data_dir}): name the dataset that reads it (--dataset imagefolder, cifar10 "
-                "or cifar100), or give no folder for the digits"
+                f"({data_dir})",
+                "name the dataset that reads it (--dataset imagefolder, cifar10 or cifar100), "
+                "or give no folder for the digits",
             )
         return DigitsDataset(split)
     if dataset in ("cifar10", "cifar100"):
@@ -435,7 +462,7 @@ def open_split(
             root = _folder_root(data_dir)
             if (root / "train").is_dir():
                 ds = ImageFolderDataset(
-                    _split_folder(root, split), in_chans=in_chans, strict=strict
+                    _split_folder(root, split), in_chans=in_chans, strict=strict, labelled=labelled
                 )
                 ds.native_size = 32
                 return ds
@@ -446,9 +473,12 @@ def open_split(
     if dataset == "imagefolder":
         if data_dir is None:
             raise DataError(
-                "dataset 'imagefolder' needs --data-dir: a folder with train/<class>/<image> "
-                "and val/<class>/<image>"
+                "dataset 'imagefolder' needs a folder with train/<class>/<image> and "
+                "val/<class>/<image>, and none was given",
+                "give it with --data-dir",
             )
         root = _folder_root(data_dir)
-        return ImageFolderDataset(_split_folder(root, split), in_chans=in_chans, strict=strict)
+        return ImageFolderDataset(
+            _split_folder(root, split), in_chans=in_chans, strict=strict, labelled=labelled
+        )
     raise DataError(f"unknown dataset {dataset!r}; use digits, cifar10, cifar100 or imagefolder")
