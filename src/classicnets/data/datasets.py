@@ -3,7 +3,8 @@
 Every dataset here returns ``(image, label)`` where ``image`` is a PIL image or a uint8 tensor
 shaped (C, H, W), before any transform. A file that cannot be read as an image comes back as a
 :class:`BadSample` (the loader drops it, warns and counts it) or, with ``strict=True``, raises
-:class:`BadImageError` naming the file.
+:class:`BadImageError` naming the file. :meth:`ImageFolderDataset.unreadable` finds such files
+ahead (their headers checked), so that a split can leave them out before it is used.
 
 The digits split (fixed, documented): scikit-learn's ``load_digits`` gives 1,797 8x8 images with
 values 0-16, in a fixed order. Within each class, in that order, every fifth image (positions 4,
@@ -19,6 +20,7 @@ from __future__ import annotations
 import os
 import tarfile
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -153,6 +155,28 @@ def _unreadable_errors() -> tuple[type[BaseException], ...]:
 _UNREADABLE = _unreadable_errors()
 
 
+def unreadable_reason(error: BaseException) -> str:
+    """Why a file could not be read, without its path (messages name the file once)."""
+    from PIL import UnidentifiedImageError
+
+    if isinstance(error, UnidentifiedImageError):
+        return "not an image file PIL recognises"
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        return f"{type(error).__name__}: {error.strerror}"  # e.g. no such file
+    return f"{type(error).__name__}: {error}"
+
+
+def check_image(path: str | Path) -> None:
+    """Open ``path`` and check what can be checked without decoding it (the header; a PNG's
+    chunks): the unreadable errors for a file that is not an image, empty, cut short in its
+    header, or a decompression bomb. A JPEG cut short in its pixels passes: it fails when
+    decoded."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        img.verify()
+
+
 class ImageFolderDataset(Dataset):
     """``root/<class>/<image>`` files, classes sorted by name (the ImageNet/torchvision layout).
 
@@ -221,8 +245,40 @@ class ImageFolderDataset(Dataset):
             return load_image(path, self.in_chans), label
         except _UNREADABLE as e:
             if self.strict:
-                raise BadImageError(f"cannot read image {path}: {e}") from e
-            return BadSample(path, f"{type(e).__name__}: {e}")
+                raise BadImageError(f"cannot read image {path}: {unreadable_reason(e)}") from e
+            return BadSample(path, unreadable_reason(e))
+
+    def unreadable(self, indices: Sequence[int] | None = None) -> dict[int, str]:
+        """The images (all, or those at ``indices``) that :func:`check_image` refuses, by
+        index, with the reason; with ``strict``, :class:`BadImageError` for the first. Checked
+        on a few threads; a progress bar on a terminal for large folders."""
+        import sys
+        from concurrent.futures import ThreadPoolExecutor
+
+        from tqdm.auto import tqdm
+
+        def check(index: int) -> str | None:
+            try:
+                check_image(self.samples[index][0])
+            except _UNREADABLE as e:
+                return unreadable_reason(e)
+            return None
+
+        order = list(range(len(self))) if indices is None else list(indices)
+        with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
+            results = tqdm(
+                pool.map(check, order, chunksize=64),
+                total=len(order),
+                desc=f"checking {self.root.name}",
+                unit="img",
+                leave=False,
+                disable=len(order) < 2000 or not sys.stderr.isatty(),
+            )
+            bad = {i: reason for i, reason in zip(order, results, strict=True) if reason}
+        if bad and self.strict:
+            i, reason = next(iter(bad.items()))
+            raise BadImageError(f"cannot read image {self.samples[i][0]}: {reason}")
+        return bad
 
 
 class TorchvisionCifar(Dataset):
