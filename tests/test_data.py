@@ -75,8 +75,9 @@ def test_bad_images_are_skipped_and_counted_or_fail_in_strict_mode(tmp_path: Pat
 def test_training_skips_and_counts_bad_images_or_stops_in_strict_mode(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """End to end: the bad files are warned about, skipped and counted in metrics.csv and
-    summary.json; with strict = true the run stops with an error naming the file."""
+    """End to end: the bad files are found when the folder is opened, named in the opening
+    lines, left out, and listed in summary.json; with strict = true the run stops with an error
+    naming the file."""
     import json
 
     from classicnets.training.loop import train
@@ -95,10 +96,12 @@ def test_training_skips_and_counts_bad_images_or_stops_in_strict_mode(
         source="test",
     )  # fmt: skip
     train(cfg)
-    err = capsys.readouterr().err
-    assert "skipped unreadable image" in err and "broken.jpg" in err and "truncated.png" in err
+    out = capsys.readouterr().out
+    assert "left out, 2 unreadable training images:" in out
+    assert "broken.jpg" in out and "truncated.png" in out
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert summary["skipped_images"] == 2
+    assert summary["skipped_images"] == 0  # none left to meet in an epoch
+    assert len(summary["skipped_files"]) == 2
     assert "skipped_images" in (tmp_path / "run" / "metrics.csv").read_text().splitlines()[0]
     strict = apply(cfg, {"strict": True, "run_dir": str(tmp_path / "strict")}, source="test")
     with pytest.raises(BadImageError, match=r"cannot read image .*(broken\.jpg|truncated\.png)"):
@@ -114,7 +117,7 @@ def test_empty_or_wrong_folders_say_what_was_expected(tmp_path: Path) -> None:
     (tmp_path / "flat").mkdir()
     with pytest.raises(DataError, match=r"no train/ folder.*ImageNet layout"):
         open_split("imagefolder", "train", str(tmp_path / "flat"))
-    with pytest.raises(DataError, match="needs --data-dir"):
+    with pytest.raises(DataError, match=r"needs a folder.*--data-dir"):
         open_split("imagefolder", "train", None)
 
 
@@ -222,3 +225,87 @@ def test_sampler_shards_the_global_batch_like_accumulation() -> None:
     assert list(resumed) == one[6:]
     with pytest.raises(ValueError, match="divisible"):
         StepBatchSampler(40, global_batch=6, seed=0, world_size=4)
+
+
+def _pets(root: Path) -> Path:
+    """train/ with 9 images per class and val/ with 4, 16x16 PNGs; and train/dog/broken.png,
+    not an image."""
+    g = torch.Generator().manual_seed(0)
+    for split, n in (("train", 9), ("val", 4)):
+        for c in ("cat", "dog"):
+            (root / split / c).mkdir(parents=True)
+            for i in range(n):
+                px = torch.randint(0, 256, (16, 16, 3), generator=g, dtype=torch.uint8)
+                Image.fromarray(px.numpy()).save(root / split / c / f"{i}.png")
+    (root / "train" / "dog" / "broken.png").write_bytes(b"not an image")
+    return root
+
+
+def _run_text(run: Path) -> str:
+    """Every text file a run wrote but summary.json (its record of each skipped file)."""
+    names = ("*.csv", "*.toml", "*.html", "*.log", "*.txt", "*.md")
+    return "".join(p.read_text() for pattern in names for p in sorted(run.rglob(pattern)))
+
+
+@pytest.mark.parametrize("cache", ["auto", "off"])
+def test_unreadable_images_are_left_out_of_the_counts_and_named_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], cache: str
+) -> None:
+    """An own-folder run finds its unreadable images when it opens the folder (decoded in
+    memory, or streamed: headers checked), leaves them out of the split and of the banner's
+    counts, and names each one once in all it prints and writes; summary.json records it
+    (issue 29, item 12)."""
+    import json
+
+    from classicnets.cli import main
+
+    root = _pets(tmp_path / "pets")
+    run = tmp_path / "run"
+    args = ["train", "--data-dir", str(root), "--model", "resnet20", "--input-size", "16",
+            "--batch-size", "4", "--epochs", "2", "--quiet", "--threads", "1",
+            "--set", f"data_cache={cache}", "--set", "tensorboard=false",
+            "--run-dir", str(run)]  # fmt: skip
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    out = captured.out + captured.err
+    assert "(18 train / 8 test images" in out and "training images per class: cat 9, dog 9" in out
+    assert out.count("broken.png") == 1, out
+    assert "broken.png" not in _run_text(run)
+    summary = json.loads((run / "summary.json").read_text())
+    assert [f for f in summary["skipped_files"] if "broken.png" in f] == [
+        f"{root / 'train' / 'dog' / 'broken.png'} (not an image file PIL recognises)"
+    ]
+
+
+def test_an_image_found_unreadable_while_training_is_named_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file that passes the check on opening the folder (a truncated JPEG: its header is
+    whole) but fails to decode in an epoch is named once, however many epochs meet it."""
+    import io
+    import json
+
+    import numpy as np
+
+    from classicnets.cli import main
+
+    root = _pets(tmp_path / "pets")
+    buffer = io.BytesIO()
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(buffer, "JPEG")
+    whole = buffer.getvalue()
+    (root / "train" / "cat" / "cut.jpg").write_bytes(whole[: len(whole) * 7 // 10])
+    run = tmp_path / "run"
+    args = ["train", "--data-dir", str(root), "--model", "resnet20", "--input-size", "16",
+            "--batch-size", "19", "--epochs", "3", "--quiet", "--threads", "1", "--workers", "0",
+            "--set", "data_cache=off", "--set", "tensorboard=false",
+            "--run-dir", str(run)]  # fmt: skip
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    out = captured.out + captured.err
+    assert "training images per class: cat 10, dog 9" in out  # cut.jpg: not known yet
+    assert out.count("broken.png") == 1 and out.count("cut.jpg") == 1, out
+    assert "cut.jpg" not in _run_text(run)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["skipped_images"] == 3  # one step of all 19 images per epoch, 3 epochs
+    assert sum("cut.jpg" in f for f in summary["skipped_files"]) == 1

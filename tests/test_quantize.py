@@ -12,6 +12,7 @@ tolerance below; trained networks' top-1 is in docs/int8.md.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import pytest
@@ -554,3 +555,39 @@ def test_eval_and_predict_take_the_int8_file(
     Image.fromarray(DigitsDataset("test").images[0, 0].numpy()).resize((16, 16)).save(image)
     assert main(["predict", str(image), "-c", str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["top"][0]["class"] in {str(i) for i in range(10)}
+
+
+def test_quantize_errors_name_its_own_flags(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run whose training folder has gone: `quantize -c RUN` (calibrating on the run's data)
+    says what to give quantize (--calibrate), not train's --data-dir; and calibrating on a
+    folder with an empty class folder (labels go unused) warns of nothing, in particular not of
+    train's --strict (issue 29, item 11)."""
+    from PIL import Image
+
+    from classicnets.cli import main
+
+    folder = tmp_path / "pets"
+    for split in ("train", "val"):
+        for c, blue in (("cat", 200), ("dog", 0)):
+            (folder / split / c).mkdir(parents=True)
+            for i in range(4):
+                Image.new("RGB", (8, 8), (60 * i, 100, blue)).save(folder / split / c / f"{i}.png")
+    run = tmp_path / "run"
+    train = ["train", "--data-dir", str(folder), "--input-size", "8", "--steps", "1",
+             "--batch-size", "4", "--quiet", "--set", "report=false",
+             "--run-dir", str(run)]  # fmt: skip
+    assert main(train) == 0
+    capsys.readouterr()
+    moved = folder.rename(tmp_path / "moved")
+    out = ["--images", "4", "--out", str(tmp_path / "q.pt2")]
+    assert main(["quantize", "-c", str(run), *out]) != 0
+    err = capsys.readouterr().err
+    assert "--calibrate" in err and str(folder) in err and "--data-dir" not in err, err
+    (moved / "train" / "zebra").mkdir()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["quantize", "-c", str(run), "--calibrate", str(moved / "train"), *out]) == 0
+    said = capsys.readouterr().err + "".join(str(w.message) for w in caught)
+    assert "--strict" not in said and "zebra" not in said, said

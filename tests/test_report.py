@@ -84,3 +84,55 @@ def test_report_command(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFix
     _check(out)
     assert main(["report", str(tmp_path)]) == 2  # no weights: the message, not a traceback
     assert "no weights yet" in capsys.readouterr().err
+
+
+def _pngs(path: Path) -> dict[str, bytes]:
+    """The report's embedded PNGs by their alt text."""
+    import re
+
+    found = re.findall(r'<img src="data:image/png;base64,([^"]+)" alt="([^"]*)"', path.read_text())
+    return {alt: base64.b64decode(data) for data, alt in found}
+
+
+def test_report_figures_are_readable(
+    run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Captions in words (not "said", not the method's key), the montage no wider than the page
+    (so its captions are not scaled down to a few pixels), titled learning curves with whole
+    epochs on their axis (issue 29, item 14)."""
+    import io
+
+    from PIL import Image
+
+    from classicnets.evaluation import explain
+    from classicnets.runtime.plots import curve_figures
+
+    captions: list[str] = []
+    montage = explain.save_montage
+
+    def recording(panels, *args, **kwargs):
+        captions.extend(p.title for p in panels)
+        return montage(panels, *args, **kwargs)
+
+    monkeypatch.setattr(explain, "save_montage", recording)
+    path = write_report(run_dir, out=tmp_path / "r.html", wrong=4)
+    assert captions and all(
+        c.startswith(("true ", "Grad-CAM for ")) and " said " not in c for c in captions
+    ), captions
+    assert any(", predicted " in c for c in captions), captions
+    text = path.read_text()
+    pngs = _pngs(path)
+    montage = Image.open(io.BytesIO(pngs["most confidently wrong test images"]))
+    assert montage.width <= 1100  # the page's max-width: shown at its own size
+    assert "loss per epoch" in pngs and "accuracy per epoch" in pngs
+    assert "Learning curves: train and test, per epoch" in text
+    history = [{"epoch": e, "train_loss": 1.0 / e, "test_loss": 2.0 / e, "train_acc": 0.5,
+                "test_acc": None} for e in (1, 2, 3)]  # fmt: skip
+    for fig in curve_figures(history):
+        ax = fig.axes[0]
+        assert ax.get_title() and all(t == int(t) for t in ax.get_xticks())
+        fig.canvas.draw()
+        inside = fig.bbox
+        for artist in (ax.title, ax.xaxis.label, ax.yaxis.label):
+            box = artist.get_window_extent()
+            assert inside.x0 <= box.x0 and box.x1 <= inside.x1 and box.y1 <= inside.y1

@@ -19,6 +19,7 @@ from .datasets import (
     BadSample,
     DataError,
     FolderContents,
+    ImageFolderDataset,
     inspect_data_dir,
     load_image,
     open_split,
@@ -78,6 +79,10 @@ class DataBundle:
     classes: tuple[str, ...]
     in_chans: int
     preprocessing: Preprocessing
+    #: the unreadable images found when the splits were opened and left out of them: split
+    #: ("train", "test") -> {path: reason}. One met later (a file that changed, or whose damage
+    #: only decoding shows) comes as a :class:`BadSample` in its batch.
+    unreadable: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def _spread(total: int, n: int | None) -> list[int] | None:
@@ -130,14 +135,16 @@ def build_data(dc: DataConfig, *, include_train: bool = True) -> DataBundle:
         )
     pre = dc.preprocessing
     augmented = train_transform(dc.augmentation, pre, getattr(train, "native_size", None))
+    unreadable: dict[str, dict[str, str]] = {}
     return DataBundle(
-        train=_prepared(train, dc, dc.train_subset, augmented, dc.augmentation)
+        train=_prepared(train, dc, dc.train_subset, augmented, dc.augmentation, unreadable, "train")
         if include_train
         else None,
-        test=_prepared(test, dc, dc.test_subset, pre.eval_transform(), None),
+        test=_prepared(test, dc, dc.test_subset, pre.eval_transform(), None, unreadable, "test"),
         classes=tuple(train.classes),
         in_chans=dc.in_chans,
         preprocessing=pre,
+        unreadable=unreadable,
     )
 
 
@@ -147,38 +154,61 @@ def _prepared(
     subset: int | None,
     transform: Any,
     augmentation: Augmentation | None,
+    unreadable: dict[str, dict[str, str]],
+    name: str,
 ) -> SeededDataset:
     """A split as training or evaluation reads it: decoded in memory (with its batched
-    transform) when ``dc.cache`` allows it, else streamed from the files."""
+    transform) when ``dc.cache`` allows it, else streamed from the files; without the images
+    found unreadable on the way (decoding finds them; a streamed folder's are checked here),
+    which go into ``unreadable[name]``."""
     indices = _spread(len(raw), subset)  # type: ignore[arg-type]
     decoded = in_memory(raw, dc.cache, indices)
-    base = decoded if decoded is not None else _subset(raw, indices)
+    if decoded is not None:
+        unreadable[name] = {decoded.path(i): reason for i, reason in decoded.bad.items()}
+        if decoded.bad:
+            decoded = decoded.subset([i for i in range(len(decoded)) if i not in decoded.bad])
+        base: Dataset = decoded
+    elif isinstance(raw, ImageFolderDataset):
+        chosen = list(range(len(raw))) if indices is None else indices
+        bad = raw.unreadable(chosen)
+        unreadable[name] = {raw.samples[i][0]: reason for i, reason in bad.items()}
+        base = _subset(raw, [i for i in chosen if i not in bad] if bad else indices)
+    else:
+        base = _subset(raw, indices)
     ds = SeededDataset(base, transform, dc.seed)
     if decoded is not None:
         ds.batched = batched_augment(decoded, dc.preprocessing, augmentation)
     return ds
 
 
+#: unreadable images named one by one in the opening lines, per split (the rest are counted)
+SHOWN_UNREADABLE = 20
+
+
 def data_path_lines(data: DataBundle) -> list[str]:
-    """How each split is read (decoded in memory, batched, or streamed), and its unreadable
-    images when they are known before training (decoded splits)."""
+    """How each split is read (decoded in memory, batched, or streamed), and the unreadable
+    images left out of it: the one place a run names them (summary.json records them)."""
     lines = []
-    for name, ds in (("training", data.train), ("test", data.test)):
+    for split, name, ds in (("train", "training", data.train), ("test", "test", data.test)):
         if ds is None:
             continue
         base = ds.base
         if not isinstance(base, DecodedImages):
             lines.append(f"{name} images: read from the files each epoch")
-            continue
-        if ds.batched is None:
-            how = "transformed per image"
-        elif name == "training":
-            how = "augmented in whole batches"
         else:
-            how = "prepared in whole batches"
-        lines.append(f"{name} images: {describe(base)}, {how}")
-        for i, reason in list(base.bad.items())[:20]:
-            lines.append(f"  skipped (unreadable): {base.path(i)}: {reason}")
-        if len(base.bad) > 20:
-            lines.append(f"  ... {len(base.bad) - 20} more (every one in summary.json)")
+            if ds.batched is None:
+                how = "transformed per image"
+            elif name == "training":
+                how = "augmented in whole batches"
+            else:
+                how = "prepared in whole batches"
+            lines.append(f"{name} images: {describe(base)}, {how}")
+        bad = data.unreadable.get(split, {})
+        if bad:
+            many = f"{len(bad)} unreadable {name} images" if len(bad) > 1 else None
+            lines.append(f"  left out, {many or f'unreadable {name} image'}:")
+            lines += [f"    {path} ({why})" for path, why in list(bad.items())[:SHOWN_UNREADABLE]]
+            if len(bad) > SHOWN_UNREADABLE:
+                rest = len(bad) - SHOWN_UNREADABLE
+                lines.append(f"    ... {rest} more (summary.json lists every one)")
     return lines

@@ -3,7 +3,8 @@
 Every dataset here returns ``(image, label)`` where ``image`` is a PIL image or a uint8 tensor
 shaped (C, H, W), before any transform. A file that cannot be read as an image comes back as a
 :class:`BadSample` (the loader drops it, warns and counts it) or, with ``strict=True``, raises
-:class:`BadImageError` naming the file.
+:class:`BadImageError` naming the file. :meth:`ImageFolderDataset.unreadable` finds such files
+ahead (their headers checked), so that a split can leave them out before it is used.
 
 The digits split (fixed, documented): scikit-learn's ``load_digits`` gives 1,797 8x8 images with
 values 0-16, in a fixed order. Within each class, in that order, every fifth image (positions 4,
@@ -19,6 +20,7 @@ from __future__ import annotations
 import os
 import tarfile
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +35,18 @@ CACHE_DIR = Path(os.environ.get("CLASSICNETS_CACHE", Path.home() / ".cache" / "c
 
 
 class DataError(ClassicNetsError, ValueError):
-    """A data folder or dataset that is missing, empty or laid out differently than expected."""
+    """A data folder or dataset that is missing, empty or laid out differently than expected.
+
+    ``problem`` says what is wrong; ``fix``, when there is one, what to do about it in the words
+    of the commands that name the data themselves (train's and eval's ``--data-dir``). A caller
+    that reaches the data another way (``quantize``, from what a run records) keeps the
+    ``problem`` and gives its own fix, in its own flags.
+    """
+
+    def __init__(self, problem: str, fix: str | None = None) -> None:
+        super().__init__(f"{problem}; {fix}" if fix else problem)
+        self.problem = problem
+        self.fix = fix
 
 
 class BadImageError(ClassicNetsError, OSError):
@@ -142,10 +155,37 @@ def _unreadable_errors() -> tuple[type[BaseException], ...]:
 _UNREADABLE = _unreadable_errors()
 
 
-class ImageFolderDataset(Dataset):
-    """``root/<class>/<image>`` files, classes sorted by name (the ImageNet/torchvision layout)."""
+def unreadable_reason(error: BaseException) -> str:
+    """Why a file could not be read, without its path (messages name the file once)."""
+    from PIL import UnidentifiedImageError
 
-    def __init__(self, root: str | Path, *, in_chans: int = 3, strict: bool = False) -> None:
+    if isinstance(error, UnidentifiedImageError):
+        return "not an image file PIL recognises"
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        return f"{type(error).__name__}: {error.strerror}"  # e.g. no such file
+    return f"{type(error).__name__}: {error}"
+
+
+def check_image(path: str | Path) -> None:
+    """Open ``path`` and check what can be checked without decoding it (the header; a PNG's
+    chunks): the unreadable errors for a file that is not an image, empty, cut short in its
+    header, or a decompression bomb. A JPEG cut short in its pixels passes: it fails when
+    decoded."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        img.verify()
+
+
+class ImageFolderDataset(Dataset):
+    """``root/<class>/<image>`` files, classes sorted by name (the ImageNet/torchvision layout).
+
+    ``labelled=False`` where the labels go unused (int8 calibration): an empty class folder is
+    then no concern, and not warned about."""
+
+    def __init__(
+        self, root: str | Path, *, in_chans: int = 3, strict: bool = False, labelled: bool = True
+    ) -> None:
         self.root = Path(root)
         self.in_chans = in_chans
         self.strict = strict
@@ -171,7 +211,8 @@ class ImageFolderDataset(Dataset):
                 f"{self.root}/cat/0001.jpg; found: {found}"
             )
         self.targets = [label for _, label in self.samples]
-        self._check_empty_classes()
+        if labelled:
+            self._check_empty_classes()
 
     def _check_empty_classes(self) -> None:
         """A class folder without images is a label the model can never learn: an error with
@@ -204,8 +245,40 @@ class ImageFolderDataset(Dataset):
             return load_image(path, self.in_chans), label
         except _UNREADABLE as e:
             if self.strict:
-                raise BadImageError(f"cannot read image {path}: {e}") from e
-            return BadSample(path, f"{type(e).__name__}: {e}")
+                raise BadImageError(f"cannot read image {path}: {unreadable_reason(e)}") from e
+            return BadSample(path, unreadable_reason(e))
+
+    def unreadable(self, indices: Sequence[int] | None = None) -> dict[int, str]:
+        """The images (all, or those at ``indices``) that :func:`check_image` refuses, by
+        index, with the reason; with ``strict``, :class:`BadImageError` for the first. Checked
+        on a few threads; a progress bar on a terminal for large folders."""
+        import sys
+        from concurrent.futures import ThreadPoolExecutor
+
+        from tqdm.auto import tqdm
+
+        def check(index: int) -> str | None:
+            try:
+                check_image(self.samples[index][0])
+            except _UNREADABLE as e:
+                return unreadable_reason(e)
+            return None
+
+        order = list(range(len(self))) if indices is None else list(indices)
+        with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
+            results = tqdm(
+                pool.map(check, order, chunksize=64),
+                total=len(order),
+                desc=f"checking {self.root.name}",
+                unit="img",
+                leave=False,
+                disable=len(order) < 2000 or not sys.stderr.isatty(),
+            )
+            bad = {i: reason for i, reason in zip(order, results, strict=True) if reason}
+        if bad and self.strict:
+            i, reason = next(iter(bad.items()))
+            raise BadImageError(f"cannot read image {self.samples[i][0]}: {reason}")
+        return bad
 
 
 class TorchvisionCifar(Dataset):
@@ -227,10 +300,11 @@ class TorchvisionCifar(Dataset):
                     self.ds = cls(str(root), train=split == "train", download=True)
             except Exception as e:  # URLError, socket errors, HTTP errors
                 raise DataError(
-                    f"{name} is not in {root} and could not be downloaded ({e}). Offline, "
-                    f"either put torchvision's extracted release there, or pass --data-dir "
-                    "with an ImageFolder copy (train/<class>/*.jpg and test/<class>/*.jpg) or a "
-                    ".tar.gz of one, e.g. --data-dir ../shared/datasets/cifar10-jpg.tar.gz"
+                    f"{name} is not in {root} and could not be downloaded ({e})",
+                    "offline, either put torchvision's extracted release there, or pass "
+                    "--data-dir with an ImageFolder copy (train/<class>/*.jpg and "
+                    "test/<class>/*.jpg) or a .tar.gz of one, e.g. "
+                    "--data-dir ../shared/datasets/cifar10-jpg.tar.gz",
                 ) from None
         self.classes = tuple(self.ds.classes)
         self.targets = list(self.ds.targets)
@@ -295,10 +369,11 @@ def _folder_root(data_dir: str) -> Path:
     if p.is_file() and p.name.endswith((".tar.gz", ".tgz", ".tar")):
         p = extract_archive(p)
     if not p.exists():
-        raise DataError(f"data folder {p} does not exist (check --data-dir)")
+        raise DataError(f"data folder {p} does not exist", "check --data-dir")
     if not p.is_dir():
         raise DataError(
-            f"--data-dir {p} is a file, not a folder or a .tar.gz of one; expected {LAYOUTS}"
+            f"data folder {p} is a file, not a folder or a .tar.gz of one; expected {LAYOUTS}",
+            "check --data-dir",
         )
     if not any((p / s).is_dir() for s in ("train", "val", "test")) and cifar_release(p) is None:
         inner = [d for d in p.iterdir() if d.is_dir()]
@@ -414,15 +489,23 @@ def _class_folders(root: Path) -> FolderContents:
 
 
 def open_split(
-    dataset: str, split: str, data_dir: str | None, *, in_chans: int = 3, strict: bool = False
+    dataset: str,
+    split: str,
+    data_dir: str | None,
+    *,
+    in_chans: int = 3,
+    strict: bool = False,
+    labelled: bool = True,
 ) -> Dataset:
-    """The raw (untransformed) split of a named dataset."""
+    """The raw (untransformed) split of a named dataset (``labelled``: as
+    :class:`ImageFolderDataset` says)."""
     if dataset == "digits":
         if data_dir is not None:  # reading the digits would ignore the folder without a word
             raise DataError(
                 f"the digits are built in and read no folder, but a data folder was given "
-                f"({data_dir}): name the dataset that reads it (--dataset imagefolder, cifar10 "
-                "or cifar100), or give no folder for the digits"
+                f"({data_dir})",
+                "name the dataset that reads it (--dataset imagefolder, cifar10 or cifar100), "
+                "or give no folder for the digits",
             )
         return DigitsDataset(split)
     if dataset in ("cifar10", "cifar100"):
@@ -435,7 +518,7 @@ def open_split(
             root = _folder_root(data_dir)
             if (root / "train").is_dir():
                 ds = ImageFolderDataset(
-                    _split_folder(root, split), in_chans=in_chans, strict=strict
+                    _split_folder(root, split), in_chans=in_chans, strict=strict, labelled=labelled
                 )
                 ds.native_size = 32
                 return ds
@@ -446,9 +529,12 @@ def open_split(
     if dataset == "imagefolder":
         if data_dir is None:
             raise DataError(
-                "dataset 'imagefolder' needs --data-dir: a folder with train/<class>/<image> "
-                "and val/<class>/<image>"
+                "dataset 'imagefolder' needs a folder with train/<class>/<image> and "
+                "val/<class>/<image>, and none was given",
+                "give it with --data-dir",
             )
         root = _folder_root(data_dir)
-        return ImageFolderDataset(_split_folder(root, split), in_chans=in_chans, strict=strict)
+        return ImageFolderDataset(
+            _split_folder(root, split), in_chans=in_chans, strict=strict, labelled=labelled
+        )
     raise DataError(f"unknown dataset {dataset!r}; use digits, cifar10, cifar100 or imagefolder")

@@ -45,7 +45,7 @@ from .datasets import (
 )
 
 CacheMode = Literal["auto", "memory", "off"]
-_FORMAT = "classicnets-decoded-images/1"
+_FORMAT = "classicnets-decoded-images/2"  # 2: unreadable images' reasons without their path
 _MAX_AUTO_BYTES = 8 << 30
 #: where decoded splits are cached (one file per folder)
 DECODED_DIR = CACHE_DIR / "decoded"

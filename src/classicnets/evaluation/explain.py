@@ -61,6 +61,13 @@ METHODS: dict[str, str] = {
     "scorecam": "ScoreCAM",
     "eigencam": "EigenCAM",
 }
+#: Each method's name in captions.
+METHOD_NAMES: dict[str, str] = {
+    "gradcam": "Grad-CAM",
+    "gradcam++": "Grad-CAM++",
+    "scorecam": "Score-CAM",
+    "eigencam": "Eigen-CAM",
+}
 INSTALL_HINT = "pip install 'classicnets[explain]'  (installs grad-cam==1.5.5)"
 
 
@@ -222,7 +229,7 @@ def overlay(image: np.ndarray, cam: np.ndarray, alpha: float = 0.5) -> np.ndarra
 def _draw(ax: Any, panel: Panel) -> None:
     shown = panel.image if panel.cam is None else overlay(panel.image, panel.cam)
     ax.imshow(shown, interpolation="nearest")
-    ax.set_title(panel.title, fontsize=9)
+    ax.set_title(panel.title, fontsize=11)
     ax.axis("off")
 
 
@@ -237,13 +244,15 @@ def save_panel(panel: Panel, path: str | Path) -> Path:
     return Path(path)
 
 
-def save_montage(panels: Sequence[Panel], path: str | Path, columns: int = 4) -> Path:
-    """All panels in one grid PNG."""
+def save_montage(
+    panels: Sequence[Panel], path: str | Path, columns: int = 4, panel_inches: float = 3.0
+) -> Path:
+    """All panels in one grid PNG, each ``panel_inches`` wide (100 pixels an inch)."""
     from matplotlib.figure import Figure
 
     cols = max(1, min(columns, len(panels)))
     rows = -(-len(panels) // cols)
-    fig = Figure(figsize=(3.0 * cols, 3.3 * rows), dpi=100)
+    fig = Figure(figsize=(panel_inches * cols, (panel_inches + 0.3) * rows), dpi=100)
     for i, panel in enumerate(panels):
         _draw(fig.add_subplot(rows, cols, i + 1), panel)
     fig.tight_layout()

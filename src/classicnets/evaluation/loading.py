@@ -333,8 +333,14 @@ def calibration_data(lm: LoadedModel, folder: str | None = None) -> Any:
             "these weights record no training data to calibrate on; give --calibrate FOLDER "
             "(images in class sub-folders, prepared as the model's preprocessing says)"
         )
-    from ..data.datasets import open_split
+    from ..data.datasets import DataError, open_split
 
-    return open_split(
-        lm.config["dataset"], "train", lm.config.get("data_dir"), in_chans=lm.model.in_chans
-    )
+    dataset, data_dir = lm.config["dataset"], lm.config.get("data_dir")
+    try:
+        return open_split(dataset, "train", data_dir, in_chans=lm.model.in_chans, labelled=False)
+    except DataError as e:  # its fix names train's flags; quantize's is --calibrate
+        raise DataError(
+            f"cannot calibrate on the training data these weights record ({dataset}"
+            f"{f' from {data_dir}' if data_dir else ''}): {e.problem}",
+            "give --calibrate FOLDER (images in class sub-folders) to calibrate on",
+        ) from None

@@ -139,7 +139,11 @@ def _curves(history: list[dict[str, Any]]) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         loss, acc = Path(tmp) / "loss.png", Path(tmp) / "accuracy.png"
         plot_curves(history, loss, acc)
-        return _img(_data_uri(loss), "loss per epoch") + _img(_data_uri(acc), "accuracy")
+        return (
+            "<p>Learning curves: train and test, per epoch.</p>"
+            + _img(_data_uri(loss), "loss per epoch")
+            + _img(_data_uri(acc), "accuracy per epoch")
+        )
 
 
 def _confusion(result: EvalResult, classes: Sequence[str], name: str) -> str:
@@ -163,7 +167,8 @@ def _per_class(result: EvalResult, classes: Sequence[str]) -> str:
 
 def _wrong(src: ModelSource, out: TestOutputs, count: int, method: str) -> str:
     """The most confidently wrong test images, each beside its CAM for the predicted class."""
-    from .explain import explain, save_montage
+    from . import explain as explaining
+    from .explain import METHOD_NAMES, explain
 
     conf, pred = out.probs.max(dim=1)
     wrong = (pred != out.labels).nonzero().flatten()
@@ -175,15 +180,18 @@ def _wrong(src: ModelSource, out: TestOutputs, count: int, method: str) -> str:
     for i in order:
         x = out.inputs[i]
         image = to_rgb(x, pre.mean, pre.std)
-        caption = f"true {classes[out.labels[i]]}, said {classes[pred[i]]} {float(conf[i]):.1%}"
+        said = f"{classes[pred[i]]} ({float(conf[i]):.0%})"
+        caption = f"true {classes[out.labels[i]]}, predicted {said}"
         try:
             cam = explain(src.model, x, method=method, target=int(pred[i])).maps[0].numpy()
         except ExplainError as e:  # grad-cam not installed: the images alone
             cam, note = None, f"<p>{html.escape(str(e))}</p>"
         panels.append(Panel(image, None, caption))
         if cam is not None:
-            panels.append(Panel(image, cam, f"{method} for {classes[pred[i]]}"))
-    uri = _png_data(lambda p: save_montage(panels, p, columns=6))
+            panels.append(Panel(image, cam, f"{METHOD_NAMES[method]} for {classes[pred[i]]}"))
+    # four panels a row, about 1,050 pixels: shown at its own size on the page (six panels of 3
+    # inches made it 1,800, scaled down until the captions were a few pixels high)
+    uri = _png_data(lambda p: explaining.save_montage(panels, p, columns=4, panel_inches=2.6))
     intro = f"<p>The {len(order)} test images predicted wrong with the highest confidence.</p>"
     return intro + note + _img(uri, "most confidently wrong test images")
 

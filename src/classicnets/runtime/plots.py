@@ -12,13 +12,27 @@ import torch
 
 def plot_curves(history: Sequence[dict[str, Any]], loss_png: Path, acc_png: Path) -> None:
     """Loss and accuracy per epoch, train and test, as two PNG files."""
+    import matplotlib.pyplot as plt
+
+    for fig, path in zip(curve_figures(history), (loss_png, acc_png), strict=True):
+        fig.savefig(path, bbox_inches="tight")
+        plt.close(fig)
+
+
+def curve_figures(history: Sequence[dict[str, Any]]) -> list[Any]:
+    """The loss and the accuracy figures: titled, whole epochs on the x axis."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     epochs = [r["epoch"] for r in history]
-    for path, key, label in ((loss_png, "loss", "loss"), (acc_png, "acc", "accuracy (%)")):
+    figures = []
+    for key, label, title in (
+        ("loss", "loss", "Loss per epoch"),
+        ("acc", "accuracy (%)", "Top-1 accuracy per epoch"),
+    ):
         fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
         scale = 100 if key == "acc" else 1
         for split, style in (("train", "-o"), ("test", "-s")):
@@ -26,13 +40,15 @@ def plot_curves(history: Sequence[dict[str, Any]], loss_png: Path, acc_png: Path
             pts = [(e, v * scale) for e, v in pts if v is not None]
             if pts:
                 ax.plot(*zip(*pts, strict=True), style, label=split, markersize=3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend()
         fig.tight_layout()
-        fig.savefig(path)
-        plt.close(fig)
+        figures.append(fig)
+    return figures
 
 
 def plot_confusion(cm: torch.Tensor, classes: Sequence[str], path: Path, title: str) -> None:
@@ -40,7 +56,7 @@ def plot_confusion(cm: torch.Tensor, classes: Sequence[str], path: Path, title: 
     import matplotlib.pyplot as plt
 
     fig = confusion_figure(cm, classes, title)
-    fig.savefig(path)
+    fig.savefig(path, bbox_inches="tight")  # long class names and titles are not cut off
     plt.close(fig)
 
 

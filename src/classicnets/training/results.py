@@ -56,13 +56,8 @@ def _write_results(
             f"{c}: {a:.1%}" for c, a in zip(classes, ev["per_class"], strict=True)
         )
         print(f"per-class test accuracy ({ev['cm'].sum()} images): {per_class}")
-    skipped = summary["skipped_files"]
-    if skipped:
-        print(f"skipped {_count(len(skipped), 'unreadable training image')}:")
-        for line in skipped[:20]:
-            print(f"  {line}")
-        if len(skipped) > 20:
-            print(f"  ... {len(skipped) - 20} more (summary.json lists every one)")
+    # the unreadable images are not named again here: the opening lines named those found
+    # when the data was opened, a warning each one met later; summary.json lists them all
     print(
         f"done: test accuracy {f'{acc:.2%}' if acc is not None else 'n/a'} after "
         f"{_count(len(state.history), 'epoch')} ({summary['train_seconds']:.0f}s of training)\n"
@@ -155,10 +150,10 @@ def _about(run: Run) -> dict[str, Any]:
 
 
 def _skipped_files(run: Run) -> list[str]:
-    """Every training image left out as unreadable, with the reason: those met while training
-    (after a resume: since then) and those a split decoded in memory knows of."""
+    """Every image left out as unreadable, with the reason: those found when the splits were
+    opened (training and test; the opening lines named them) and those met while training
+    (after a resume: since then; named in a warning when met)."""
     found = dict.fromkeys(run.stepper.skipped)
-    base = run.data.train.base if run.data.train is not None else None
-    for i, reason in getattr(base, "bad", {}).items():
-        found.setdefault(f"{base.path(i)} ({reason})")
+    for bad in run.data.unreadable.values():
+        found.update(dict.fromkeys(f"{path} ({reason})" for path, reason in bad.items()))
     return sorted(found)

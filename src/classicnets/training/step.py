@@ -69,7 +69,7 @@ class Stepper:
     label_smoothing: float = 0.0
     aux_weights: tuple[float, ...] = ()
     mixer: Mixer | None = None
-    #: the unreadable images met so far, "path (reason)", in order
+    #: the unreadable images met so far, "path (reason)", in order (each warned about once)
     skipped: dict[str, None] = field(default_factory=dict)
 
     def readable(
@@ -77,12 +77,14 @@ class Stepper:
     ) -> Iterator[tuple[Any, AbstractContextManager[Any]]]:
         """The micro-batches that hold images, each with the context its forward and backward
         run in: DDP's ``no_sync`` for all but the step's last micro-batch, so that gradients are
-        all-reduced once per step. Unreadable images are skipped with a warning and counted."""
+        all-reduced once per step. Unreadable images (those that the opening of the data did
+        not find) are skipped and counted, with a warning the first time each is met."""
         for k, batch in enumerate(micro_batches):
             for path in batch.bad:
-                print(f"warning: skipped unreadable image {path}", file=sys.stderr, flush=True)
+                if path not in self.skipped:
+                    print(f"warning: skipped unreadable image {path}", file=sys.stderr, flush=True)
+                    self.skipped[path] = None
             sums.skipped += len(batch.bad)
-            self.skipped.update(dict.fromkeys(batch.bad))
             if batch.images is None:
                 continue
             last = k == len(micro_batches) - 1

@@ -48,14 +48,14 @@ def calibration_batches(
     ``(PIL image, label)``; ``preprocessing`` the model's :class:`~classicnets.preprocessing.
     Preprocessing` (calibrating on differently prepared images would measure the wrong ranges).
     The images are spread evenly over the dataset (which is sorted by class), so every class is
-    seen; unreadable files are skipped.
+    seen; unreadable files are skipped, and empty class folders do not matter (labels go unused).
     """
     from ...data.datasets import BadSample, ImageFolderDataset
 
     if num_images < 1:
         raise CalibrationError(f"num_images must be at least 1, got {num_images}")
     dataset = (
-        ImageFolderDataset(source, in_chans=preprocessing.in_chans)
+        ImageFolderDataset(source, in_chans=preprocessing.in_chans, labelled=False)
         if isinstance(source, (str, Path))
         else source
     )
