@@ -325,3 +325,21 @@ def test_quantize_backend_writes_a_file_eval_and_predict_read(
     Image.fromarray(DigitsDataset("test").images[0, 0].numpy()).resize((8, 8)).save(image)
     assert main(["predict", str(image), "-c", str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["top"][0]["class"] in {str(i) for i in range(10)}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bench_runs_ours_through_the_backend(backend: str) -> None:
+    """`bench --backend B --precision int8`: our side is the backend's int8 program, refused
+    unless it runs int8 convolutions (the note says how many)."""
+    from classicnets.tools.bench.format import format_results
+    from classicnets.tools.bench.harness import run_bench
+    from classicnets.tools.bench.steps import BenchConfig
+
+    cfg = BenchConfig("resnet20", batch_size=2, input_size=SIZE, precision="int8",
+                      backend=backend, warmup=1, repeats=2)  # fmt: skip
+    text = format_results(cfg, run_bench(cfg))
+    assert f"backend={backend}" in text and f"{backend} int8:" in text, text
+    with pytest.raises(ValueError, match="CPU inference path"):
+        BenchConfig("resnet20", mode="train", backend=backend)
+    with pytest.raises(UnknownBackendError):
+        BenchConfig("resnet20", backend="tensorrt")

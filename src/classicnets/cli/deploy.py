@@ -135,6 +135,12 @@ def _add_bench(sub: SubParsers) -> None:
         help="keep freed memory in the process (no page faults per step; both sides): "
         "classicnets.runtime.allocator.retain_freed_memory",
     )
+    p.add_argument(
+        "--backend",
+        choices=("torch", "openvino", "onnxruntime"),
+        default="torch",
+        help="the runtime of ours (docs/deploy.md); --precision int8 calibrates on the batch",
+    )
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--repeats", type=int, default=10, help="timed rounds (default 10)")
     p.add_argument(

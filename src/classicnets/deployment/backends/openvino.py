@@ -29,7 +29,10 @@ otherwise halve fp32 weights to fp16), our metadata entries in the model's ``rt_
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import sys
 import tempfile
 import warnings
 import xml.etree.ElementTree as ET
@@ -197,7 +200,9 @@ def deploy_openvino(
     if name == "int8":
         nncf = require("nncf", BACKEND)
         items = [image[None] for batch in numpy_batches(batches) for image in batch]
-        with warnings.catch_warnings():
+        # NNCF draws its progress bars on standard output: shown on a terminal only, as ours
+        quiet = contextlib.nullcontext() if sys.stderr.isatty() else _swallow_stdout()
+        with warnings.catch_warnings(), quiet:
             warnings.simplefilter("ignore")  # nncf's notes on the torch it finds installed
             ov_model = nncf.quantize(ov_model, nncf.Dataset(items), subset_size=len(items))
     deployed = json.dumps({"backend": BACKEND, "precision": name, "calibration_images": images})
@@ -209,6 +214,10 @@ def deploy_openvino(
         result = OpenVinoModel(ov_model, info, threads=threads, workdir=workdir)
     result.check = check
     return result
+
+
+def _swallow_stdout() -> contextlib.AbstractContextManager[Any]:
+    return contextlib.redirect_stdout(io.StringIO())
 
 
 def read_ir_entries(path: str | Path) -> dict[str, str]:
