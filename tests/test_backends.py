@@ -239,6 +239,25 @@ def test_a_missing_package_names_the_extra(
     assert isinstance(caught.value, ClassicNetsError) and "\n" not in message
 
 
+@pytest.mark.skipif(
+    bool(_missing(*_NEEDS["openvino"])), reason="pip install 'classicnets[openvino]'"
+)
+def test_a_conversion_failure_stops_with_the_node_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing falls back to another path: OpenVINO's refusal (its message names the node) is
+    the error."""
+    import openvino as ov
+
+    from classicnets.deployment.backends import openvino as backend
+
+    def refuse(path: str) -> None:
+        raise RuntimeError("cannot convert node /stages.0/Conv (Conv): unsupported")
+
+    monkeypatch.setattr(backend, "export_model", lambda *args, **kwargs: None)
+    monkeypatch.setattr(ov, "convert_model", refuse)
+    with pytest.raises(BackendError, match=r"could not convert resnet20: .*/stages\.0/Conv"):
+        deploy(_untrained("resnet20"), backend="openvino")
+
+
 # -- files and the command line -----------------------------------------------------------------
 
 

@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from ..export import export_model, onnx_data_file, read_export_metadata
 from ..int8.calibrate import check_calibration
 from .base import (
+    BackendError,
     BackendInfo,
     BackendModel,
     check_precision,
@@ -200,20 +201,24 @@ def quantize_onnx(source: Path, target: Path, batches: list[Tensor]) -> Path:
 
     external = onnx_data_file(source) is not None  # weights over 2 GB stay beside the file
     prepared = target.with_name(f"{target.stem}_prepared.onnx")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the quantizer's notes on its own pre-processing
-        quant_pre_process(str(source), str(prepared), save_as_external_data=external)
-        quantize_static(
-            str(prepared),
-            str(target),
-            Reader(),
-            quant_format=QuantFormat.QDQ,
-            per_channel=True,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-            use_external_data_format=external,
-        )
-    prepared.unlink(missing_ok=True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the quantizer's notes on its own pre-processing
+            quant_pre_process(str(source), str(prepared), save_as_external_data=external)
+            quantize_static(
+                str(prepared),
+                str(target),
+                Reader(),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                use_external_data_format=external,
+            )
+    except Exception as e:  # the quantizer raises many kinds; its message names the node
+        raise BackendError(f"onnxruntime's int8 quantization failed: {e}") from e
+    finally:
+        prepared.unlink(missing_ok=True)
     return target
 
 
