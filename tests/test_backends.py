@@ -8,11 +8,12 @@ Each backend runs three small networks of two families (ResNet-20 and its plain 
   tolerance (tests/test_export.py), at batch 1 and 5 (the program is built for any batch);
 * int8 against fp32, on 16 fresh images of the calibration distribution (32 calibration
   images): relative error within ``int8_error_bound(rounding_sensitivity)``, the bound the torch
-  int8 path is held to (tests/test_quantize.py explains it), and top-1 agreement of at least
-  13 of 16: on untrained networks several logits lie close together, and int8 rounding may swap
-  the top two (measured here: 16/16 on every case; the relative error is the real check);
-  and the backend's compiled program runs int8 convolutions (OpenVINO's runtime precision,
-  onnxruntime's fused QLinearConv);
+  int8 path is held to (tests/test_quantize.py explains it; 0.1 for these networks, measured
+  0.02-0.05), and top-1 agreement of at least 12 of 16: on untrained networks the top logits
+  lie close together and int8 rounding may swap them (measured 13/16 to 16/16 over image draws
+  on ResNet-20 with OpenVINO; the relative error is the real check, trained networks' top-1 is
+  issue 30's accuracy item); and the backend's compiled program runs int8 convolutions
+  (OpenVINO's runtime precision, onnxruntime's fused QLinearConv);
 * bf16 (OpenVINO only): relative error <= 2e-2 and the same top-1, the torch path's bf16 bound.
 
 A backend whose package is missing is skipped with the extra that installs it; the dev extra
@@ -74,6 +75,8 @@ FP32_MODELS = ("resnet20", "plain20", pytest.param("densenet40_k12", marks=pytes
 INT8_MODELS = ("resnet20", "densenet40_k12")
 SIZE = 32
 FP32_BOUND = 1e-4
+#: int8 top-1 agreement with fp32 on the 16 test images (see the module docstring).
+TOP1_AGREEMENT = 0.75
 
 
 def _untrained(name: str) -> torch.nn.Module:
@@ -91,7 +94,8 @@ def _deployed(backend: str, name: str, precision: str) -> tuple[torch.nn.Module,
     key = (backend, name, precision)
     if key not in _CACHE:
         model = _untrained(name)
-        calibration = list(torch.randn(32, 3, SIZE, SIZE).split(8)) if precision == "int8" else None
+        images = torch.randn(32, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(1))
+        calibration = list(images.split(8)) if precision == "int8" else None
         deployed = deploy(model, backend=backend, dtype=precision, calibration=calibration)
         assert isinstance(deployed, BackendModel)
         _CACHE[key] = (model, deployed)
@@ -131,13 +135,13 @@ def test_fp32_matches_pytorch_at_any_batch(backend: str, name: str) -> None:
 def test_int8_agrees_with_fp32_and_runs_int8_kernels(backend: str, name: str) -> None:
     model, deployed = _deployed(backend, name, "int8")
     assert deployed.info.precision == "int8" and deployed.info.calibration_images == 32
-    images = torch.randn(16, 3, SIZE, SIZE)
+    images = torch.randn(16, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         reference = model(images)
     agree = compare_logits(reference, deployed(images))
     bound = int8_error_bound(rounding_sensitivity(model, images))
     assert agree["relerr"] <= bound, (agree, bound)
-    assert agree["top1"] >= 13 / 16, agree
+    assert agree["top1"] >= TOP1_AGREEMENT, agree
     assert deployed(images[:1]).shape == (1, 10)  # dynamic batch
     assert deployed(images[:5]).shape == (5, 10)
     assert _int8_convolutions(backend, deployed) > 0
