@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from .common import SubParsers, add_precision, announce_weights, check_device, load_model
 
@@ -41,6 +42,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
         from ..deployment.convert import deploy
 
         model = deploy(model, channels_last=False, fuse=False)
+    if args.format == "openvino":
+        return _export_openvino(args, model, chosen)
     out = args.output or f"{chosen.name}{FORMATS[args.format]}"
     check = export_model(
         model,
@@ -58,6 +61,27 @@ def _cmd_export(args: argparse.Namespace) -> int:
     print(
         f"wrote {files} ({args.format}, {batch}); checked against eager at batch "
         f"{sizes}: {check.describe()}"
+    )
+    return 0
+
+
+def _export_openvino(args: argparse.Namespace, model: Any, chosen: Any) -> int:
+    """``export --format openvino``: the IR, checked against eager in OpenVINO."""
+    from ..deployment.backends import deploy_backend
+    from ..errors import ClassicNetsError
+
+    if args.fixed_batch is not None:
+        raise ClassicNetsError("--fixed-batch: the OpenVINO IR is written with a dynamic batch")
+    deployed = deploy_backend(
+        model, "openvino", input_size=args.input_size or chosen.input_size,
+        metadata=chosen.metadata,
+    )  # fmt: skip
+    path = deployed.save(args.output or f"{chosen.name}.xml")
+    check = deployed.check  # type: ignore[attr-defined]
+    sizes = " and ".join(map(str, check.checked_batches))
+    print(
+        f"wrote {path} and {path.with_suffix('.bin').name} (openvino IR, dynamic batch, fp32); "
+        f"checked against eager in OpenVINO at batch {sizes}: {check.describe()}"
     )
     return 0
 
@@ -111,6 +135,12 @@ def _add_bench(sub: SubParsers) -> None:
         help="keep freed memory in the process (no page faults per step; both sides): "
         "classicnets.runtime.allocator.retain_freed_memory",
     )
+    p.add_argument(
+        "--backend",
+        choices=("torch", "openvino", "onnxruntime"),
+        default="torch",
+        help="the runtime of ours (docs/deploy.md); --precision int8 calibrates on the batch",
+    )
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--repeats", type=int, default=10, help="timed rounds (default 10)")
     p.add_argument(
@@ -125,7 +155,12 @@ def _add_bench(sub: SubParsers) -> None:
 def _add_export(sub: SubParsers) -> None:
     p = sub.add_parser("export", help="ONNX / TorchScript / torch.export, checked against eager")
     p.add_argument("model", nargs="?", help="a registered model (optional with --checkpoint)")
-    p.add_argument("--format", choices=("onnx", "torchscript", "exported-program"), required=True)
+    p.add_argument(
+        "--format",
+        choices=("onnx", "torchscript", "exported-program", "openvino"),
+        required=True,
+        help="openvino: IR (.xml + .bin, needs classicnets[openvino])",
+    )
     p.add_argument(
         "--checkpoint",
         "-c",
@@ -133,7 +168,7 @@ def _add_export(sub: SubParsers) -> None:
         help="a run directory or any weight file we wrote (the model, classes, channels and "
         "input size it records), or a torchvision/timm state dict with MODEL",
     )
-    p.add_argument("--output", "-o", default=None, help="default: MODEL.onnx|.ts|.pt2")
+    p.add_argument("--output", "-o", default=None, help="default: MODEL.onnx|.ts|.pt2|.xml")
     p.add_argument(
         "--input-size", type=int, default=None, help="default: the checkpoint's, else the paper's"
     )
@@ -158,9 +193,17 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
     from ..deployment.int8.run import export_quantized_onnx, save_quantized
     from ..evaluation.loading import calibration_data
 
+    if args.backend != "torch" and args.onnx:
+        from ..errors import ClassicNetsError
+
+        raise ClassicNetsError(
+            "--onnx is the torch backend's ONNX copy; --backend onnxruntime writes ONNX itself"
+        )
     lm = load_model(args.checkpoint, args.model, args.weights)
     source = calibration_data(lm, args.calibrate)
     batches = calibration_batches(source, lm.preprocessing, num_images=args.images)
+    if args.backend != "torch":
+        return _quantize_backend(args, lm, batches)
     outcome = quantize_checked(lm.model, batches)
     classes = lm.classes if lm.named_classes else None
     out = save_quantized(outcome.model, args.out, classes=classes, preprocessing=lm.preprocessing)
@@ -173,6 +216,53 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
     if args.onnx:
         onnx_path = export_quantized_onnx(outcome.model, args.onnx)
         print(f"wrote {describe_onnx_files(onnx_path)} (ONNX, Q/DQ nodes)")
+    return 0
+
+
+def _quantize_backend(args: argparse.Namespace, lm: Any, batches: list[Any]) -> int:
+    """``quantize --backend openvino|onnxruntime``: that backend's int8 file, its int8
+    operators counted and its logits compared with the float model's on the calibration images
+    before anything is written."""
+    import torch
+
+    from ..deployment.backends import BACKEND_FILES, BackendError, deploy_backend
+    from ..deployment.int8.accuracy import compare_logits
+    from ..weights import WeightsMetadata
+
+    suffix = BACKEND_FILES[args.backend]
+    if not args.out.endswith(suffix):
+        raise BackendError(f"--backend {args.backend} writes {suffix} files; name --out so")
+    metadata = WeightsMetadata(
+        architecture=lm.name, num_classes=len(lm.classes), in_chans=lm.in_chans,
+        classes=lm.classes if lm.named_classes else (), preprocessing=lm.preprocessing,
+    )  # fmt: skip
+    deployed = deploy_backend(
+        lm.model, args.backend, precision="int8", calibration=batches, metadata=metadata
+    )
+    if args.backend == "openvino":
+        from ..deployment.backends.openvino import int8_layers
+
+        convolutions = int8_layers(deployed)  # type: ignore[arg-type]
+    else:
+        from ..deployment.backends.onnxruntime import int8_nodes
+
+        convolutions = int8_nodes(deployed).get("QLinearConv", 0)  # type: ignore[arg-type]
+    if not convolutions:
+        raise BackendError(
+            f"{args.backend} runs no convolution in int8 for this model; nothing was written"
+        )
+    with torch.no_grad():
+        reference = torch.cat([lm.model(b) for b in batches])
+        output = torch.cat([deployed(b) for b in batches])
+    figures = compare_logits(reference, output)
+    path = deployed.save(args.out)
+    files = f"{path} and {path.with_suffix('.bin').name}" if suffix == ".xml" else str(path)
+    images = sum(b.shape[0] for b in batches)
+    print(
+        f"wrote {files} (int8 on {args.backend}: {convolutions} int8 convolutions; calibrated on "
+        f"{images} images); against the float model on those images: top-1 agreement "
+        f"{figures['top1']:.1%}, relative logit error {figures['relerr']:.3f}"
+    )
     return 0
 
 
@@ -192,6 +282,14 @@ def add_quantize(sub: SubParsers) -> None:
     p.add_argument("--weights", help="a weight file, or registered weights (ARCH.TAG)")
     p.add_argument("--calibrate", help="an image folder to calibrate on (default: the run's data)")
     p.add_argument("--images", type=int, default=256, help="calibration images (default 256)")
-    p.add_argument("--out", "-o", required=True, help="the int8 program (.pt2)")
+    p.add_argument(
+        "--backend",
+        choices=("torch", "openvino", "onnxruntime"),
+        default="torch",
+        help="torch: the compiled PyTorch program (.pt2, the default); openvino: NNCF's "
+        "quantization, an IR (.xml + .bin); onnxruntime: its static QDQ quantization (.onnx). "
+        "docs/deploy.md",
+    )
+    p.add_argument("--out", "-o", required=True, help="the int8 file: .pt2 (torch), .xml, .onnx")
     p.add_argument("--onnx", help="also write ONNX with QuantizeLinear/DequantizeLinear nodes")
     p.set_defaults(fn=_cmd_quantize)

@@ -45,6 +45,7 @@ from ..layers.fused import fold_batchnorm_into, foldable
 from ..runtime.device import QUANTIZED_PRECISIONS, parse_precision
 
 if TYPE_CHECKING:
+    from .backends.base import BackendModel
     from .int8.run import QuantizedModel
 
 __all__ = [
@@ -171,7 +172,10 @@ def deploy(
     fold_bn: bool = True,
     fuse: bool = True,
     retain_memory: bool = False,
-) -> DeployedModel | QuantizedModel:
+    backend: str = "torch",
+    input_size: int | None = None,
+    threads: int | None = None,
+) -> DeployedModel | QuantizedModel | BackendModel:
     """A deployed (inference-only) copy of ``model``; the original is not modified.
 
     ``channels_last=None`` uses the family's measured default (``CHANNELS_LAST``). ``compile``
@@ -189,7 +193,36 @@ def deploy(
     float32 images of one shape, compiled to oneDNN's int8 kernels); the layout and fusion
     options do not apply there. No calibration data is an error, never an fp32 model labelled
     int8.
+
+    ``backend="openvino"`` or ``"onnxruntime"`` (docs/deploy.md): the model goes through our
+    ONNX export into that runtime (:mod:`classicnets.deployment.backends`), fp32 or int8 (NNCF /
+    onnxruntime's static QDQ quantization, on the same ``calibration``), bf16 on OpenVINO only;
+    built for one image size (the calibration images', else ``input_size``, else the registered
+    model's), run on ``threads`` threads (default: torch's). The layout, fusion and compile
+    options are the torch path's and are refused there.
     """
+    if backend != "torch":
+        from .backends import check_backend, deploy_backend
+
+        check_backend(backend)
+        given = {"channels_last": channels_last is not None, "compile": compile,
+                 "fold_bn": not fold_bn, "fuse": not fuse}  # fmt: skip
+        if any(given.values()):
+            options = ", ".join(k for k, v in given.items() if v)
+            raise ValueError(f"{options}: options of backend='torch', not of {backend!r}")
+        if retain_memory:
+            from ..runtime.allocator import retain_freed_memory
+
+            retain_freed_memory()
+        return deploy_backend(
+            model, backend, precision=dtype, calibration=calibration, input_size=input_size,
+            threads=threads,
+        )  # fmt: skip
+    if input_size is not None or threads is not None:
+        raise ValueError(
+            "input_size and threads are options of the openvino and onnxruntime backends "
+            "(the torch path takes any size, and torch.set_num_threads sets its threads)"
+        )
     if dtype in QUANTIZED_PRECISIONS:
         from .int8.quantize import quantize_int8
 

@@ -52,6 +52,7 @@ __all__ = [
     "load_exported",
     "max_rel_error",
     "read_export_metadata",
+    "verify_export",
 ]
 
 FORMATS: dict[str, str] = {"onnx": ".onnx", "torchscript": ".ts", "exported-program": ".pt2"}
@@ -185,10 +186,17 @@ def read_export_metadata(path: str | Path) -> WeightsMetadata:
     Without classicnets: ONNX ``{p.key: p.value for p in onnx.load(f).metadata_props}``;
     TorchScript ``files = {"classicnets.json": ""}; torch.jit.load(f, _extra_files=files)``;
     ExportedProgram ``torch.export.load(f, extra_files=files)``; then ``json.loads`` the entry.
+    OpenVINO IR (``.xml``): the same entries as ONNX, in the model's ``rt_info`` under
+    ``classicnets`` (``ov.Core().read_model(f).get_rt_info(["classicnets", key])``); read here
+    from the XML itself, so no OpenVINO is needed.
     """
     from ..weights import WeightsMetadata
 
     path = Path(path)
+    if path.suffix == ".xml":
+        from .backends.openvino import read_ir_entries
+
+        return WeightsMetadata.from_header(read_ir_entries(path))
     if path.suffix == ".onnx":
         import onnx
 
@@ -243,13 +251,16 @@ def export_model(
     batch_size: int = 2,
     tolerance: float = 1e-4,
     metadata: WeightsMetadata | None = None,
+    check: bool = True,
 ) -> ExportCheck:
     """Export ``model`` (eval mode, fp32, CPU) to ``path`` and check it against eager.
 
     ``dynamic_batch``: any batch size (checked at 1 and 3); else fixed at ``batch_size``.
     ``metadata``: what to record in the file (see the module docstring). Raises
     :class:`ExportError` if the export fails or its output differs by more than ``tolerance``
-    (relative to the largest logit).
+    (relative to the largest logit). ``check=False`` only writes the file (the returned check
+    has no error figure, ``checked_batches`` is empty): for a caller that checks what it builds
+    from the file in its own runtime (:func:`verify_export`; the OpenVINO backend).
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
@@ -275,9 +286,31 @@ def export_model(
     except Exception as e:  # the exporters raise many kinds; the reason is what matters
         reason = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
         raise ExportError(f"{fmt} export failed: {reason}") from e
+    if not check:
+        return ExportCheck(path=path, format=fmt, max_rel_error=float("nan"), checked_batch=0)
     exported = load_exported(path, fmt)
     # a traced TorchScript graph records no batch size: it takes any, and is checked so
     batches = CHECK_BATCHES if dynamic_batch or fmt == "torchscript" else (batch_size,)
+    return verify_export(
+        model, exported, path, fmt, batches=batches, in_chans=in_chans, input_size=input_size,
+        tolerance=tolerance,
+    )  # fmt: skip
+
+
+def verify_export(
+    model: nn.Module,
+    exported: Callable[[Tensor], Tensor],
+    path: Path,
+    fmt: str,
+    *,
+    batches: tuple[int, ...] = CHECK_BATCHES,
+    in_chans: int = 3,
+    input_size: int,
+    tolerance: float = 1e-4,
+) -> ExportCheck:
+    """``exported`` (any callable running ``path`` in some runtime) against the eager ``model``
+    on a random batch of each size in ``batches``, as :func:`export_model` checks its files (the
+    float64 arbiter of the module docstring included); the worst batch's figures."""
     checks = [_check_batch(model, exported, path, fmt, b, in_chans, input_size, tolerance)
               for b in batches]  # fmt: skip
     worst = max(checks, key=lambda c: c.max_rel_error)

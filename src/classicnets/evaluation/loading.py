@@ -153,6 +153,8 @@ def load_trained(
         )
     if Path(source).suffix == ".pt2" and Path(source).is_file():
         return load_int8(source)
+    if Path(source).suffix in (".onnx", ".xml") and Path(source).is_file():
+        return load_backend(source)
     file = run_weights_file(source)
     try:
         state, meta = read_weights(file, ema=use_ema)
@@ -197,6 +199,44 @@ def load_int8(path: str | Path) -> LoadedModel:
         config={},
         source=path,
         named_classes=info.classes is not None,
+    )
+
+
+def load_backend(path: str | Path) -> LoadedModel:
+    """An ONNX file (run by onnxruntime) or an OpenVINO IR (``.xml``) that ``export`` or
+    ``quantize --backend`` wrote, with the classes and the preprocessing it records."""
+    import warnings
+
+    from ..deployment.backends import load_backend_file
+
+    path = Path(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the note on a file without metadata
+        model = load_backend_file(path)
+    info = model.info
+    meta = info.metadata
+    if meta is None or meta.preprocessing is None:
+        raise CheckpointError(
+            f"{path} records no classicnets preprocessing (not written by classicnets export "
+            "or quantize from weights that record it): evaluating it would mean guessing how "
+            "its images are prepared"
+        )
+    in_chans = meta.in_chans or meta.preprocessing.in_chans
+    classes = meta.classes or tuple(str(i) for i in range(meta.num_classes or 0))
+    if not classes:
+        size = meta.preprocessing.input_size
+        with torch.no_grad():
+            outputs = model(torch.zeros(1, in_chans, size, size)).shape[1]
+        classes = tuple(str(i) for i in range(outputs))
+    return LoadedModel(
+        model=model,
+        name=f"{info.architecture} ({info.precision}, {info.backend})",
+        classes=tuple(classes),
+        in_chans=in_chans,
+        preprocessing=meta.preprocessing,
+        config={},
+        source=path,
+        named_classes=bool(meta.classes),
     )
 
 

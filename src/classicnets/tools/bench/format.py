@@ -26,6 +26,8 @@ def format_results(cfg: BenchConfig, results: list[BenchResult]) -> str:
         f"precision={cfg.precision}",
         f"device={cfg.device}",
     ]
+    if cfg.backend != "torch":
+        flags.append(f"backend={cfg.backend}")
     flags += [
         f
         for f, on in (

@@ -47,10 +47,21 @@ class BenchConfig:
     warmup: int = 3
     repeats: int = 10
     compare: str | None = None
+    #: the runtime of our side (docs/deploy.md): torch, openvino or onnxruntime
+    backend: str = "torch"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.backend != "torch":
+            from ...deployment.backends import check_backend
+
+            check_backend(self.backend)
+            if self.mode != "infer" or self.compile or self.device != "cpu":
+                raise ValueError(
+                    f"--backend {self.backend} is a CPU inference path: --mode infer, --device "
+                    "cpu, no --compile"
+                )
         if self.deploy and self.mode == "train":
             raise ValueError("--deploy is an inference path; use --mode infer")
         if self.grad_checkpointing and self.mode != "train":
@@ -130,6 +141,8 @@ def make_step(
     deploy_model: bool,
 ) -> tuple[Callable[[], Any], list[str]]:
     """The step that times ``model`` on ``x`` under ``cfg``, and notes on how it runs."""
+    if cfg.backend != "torch" and deploy_model:
+        return _backend_step(model, x, cfg)
     if cfg.precision in QUANTIZED_PRECISIONS:
         return _int8_step(model, x, reference=not deploy_model)
     if deploy_model:
@@ -181,6 +194,39 @@ def _deployed_step(
         return runner(x)
 
     return infer_deployed, [note]
+
+
+def _backend_step(
+    model: nn.Module, x: Tensor, cfg: BenchConfig
+) -> tuple[Callable[[], Any], list[str]]:
+    """Ours through ``deploy(backend=...)`` (docs/deploy.md), built for the benchmark's image
+    size; int8 calibrated on the benchmark batch and refused unless the runtime runs int8
+    convolutions."""
+    int8 = cfg.precision in QUANTIZED_PRECISIONS
+    runner = deploy(
+        model, backend=cfg.backend, dtype=cfg.precision, calibration=[x] if int8 else None,
+        input_size=x.shape[-1],
+    )  # fmt: skip
+    note = f"{cfg.backend} {cfg.precision}"
+    if int8:
+        if cfg.backend == "openvino":
+            from ...deployment.backends.openvino import int8_layers
+
+            convolutions = int8_layers(runner)  # type: ignore[arg-type]
+            note += f": NNCF PTQ, {convolutions} int8 convolutions"
+        else:
+            from ...deployment.backends.onnxruntime import int8_nodes
+
+            convolutions = int8_nodes(runner).get("QLinearConv", 0)  # type: ignore[arg-type]
+            note += f": static QDQ PTQ, {convolutions} QLinearConv"
+        if not convolutions:
+            raise RuntimeError(f"{cfg.model}: {cfg.backend} runs no int8 convolution")
+        note += ", calibrated on the batch"
+
+    def infer_backend() -> Any:
+        return runner(x)
+
+    return infer_backend, [note]
 
 
 def _int8_step(
