@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -103,6 +104,21 @@ def check_precision(backend: str, precision: str | torch.dtype) -> str:
             + (" (bf16: use backend='openvino' or 'torch')" if name == "bf16" else "")
         )
     return name
+
+
+def calibration_for(
+    model: nn.Module, precision: str, calibration: Iterable[Tensor] | Tensor | None
+) -> tuple[list[Tensor], tuple[int, int, int] | None]:
+    """int8's calibration batches and their image shape, checked before any work
+    (:func:`~..int8.calibrate.check_calibration`: none is a :class:`CalibrationError`); for a
+    float precision ``([], None)``, and calibration given anyway is refused."""
+    from ..int8.calibrate import check_calibration
+
+    if precision == "int8":
+        return check_calibration(model, calibration if calibration is not None else [])
+    if calibration is not None:
+        raise ValueError("calibration only applies to dtype='int8'")
+    return [], None
 
 
 def metadata_for(model: nn.Module, in_chans: int) -> WeightsMetadata:

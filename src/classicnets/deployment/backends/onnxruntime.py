@@ -29,12 +29,12 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
-from ..export import export_model, onnx_data_file, read_export_metadata
-from ..int8.calibrate import check_calibration
+from ..export import ONNX_ONE_FILE_BYTES, export_model, onnx_data_file, read_export_metadata
 from .base import (
     BackendError,
     BackendInfo,
     BackendModel,
+    calibration_for,
     check_precision,
     image_shape_for,
     metadata_for,
@@ -124,7 +124,7 @@ def int8_nodes(model: OnnxRuntimeModel) -> dict[str, int]:
 
 def onnx_needs_external_data_proto(model: Any) -> bool:
     """Whether an ONNX model's initializers need a ``.data`` file (protobuf's 2 GB limit)."""
-    return model.ByteSize() >= 2**31 - 2**26
+    return model.ByteSize() >= ONNX_ONE_FILE_BYTES
 
 
 def _deploy_entries(precision: str, calibration_images: int) -> dict[str, str]:
@@ -147,14 +147,7 @@ def deploy_onnxruntime(
     """``model`` exported to ONNX and run by onnxruntime, in fp32 or (with ``calibration``)
     int8; the model is left as it was (its train/eval mode restored)."""
     name = check_precision(BACKEND, precision)
-    batches: list[Tensor] = []
-    calibration_shape = None
-    if name == "int8":
-        batches, calibration_shape = check_calibration(
-            model, calibration if calibration is not None else []
-        )
-    elif calibration is not None:
-        raise ValueError("calibration only applies to dtype='int8'")
+    batches, calibration_shape = calibration_for(model, name, calibration)
     require("onnxruntime", BACKEND)
     require("onnxscript", BACKEND)  # torch.onnx's exporter
     chans = metadata.in_chans if metadata is not None else None

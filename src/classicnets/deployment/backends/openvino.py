@@ -44,11 +44,11 @@ import torch
 from torch import Tensor, nn
 
 from ..export import ExportCheck, export_model, verify_export
-from ..int8.calibrate import check_calibration
 from .base import (
     BackendError,
     BackendInfo,
     BackendModel,
+    calibration_for,
     check_precision,
     image_shape_for,
     metadata_for,
@@ -164,14 +164,7 @@ def deploy_openvino(
     """``model`` exported to ONNX, converted and compiled by OpenVINO, in fp32, bf16 or (with
     ``calibration``) int8 by NNCF; the model is left as it was (its train/eval mode restored)."""
     name = check_precision(BACKEND, precision)
-    batches: list[Tensor] = []
-    calibration_shape = None
-    if name == "int8":
-        batches, calibration_shape = check_calibration(
-            model, calibration if calibration is not None else []
-        )
-    elif calibration is not None:
-        raise ValueError("calibration only applies to dtype='int8'")
+    batches, calibration_shape = calibration_for(model, name, calibration)
     ov = require("openvino", BACKEND)
     require("onnxscript", BACKEND)  # torch.onnx's exporter
     if name == "int8":
