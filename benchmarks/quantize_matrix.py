@@ -20,6 +20,13 @@ earlier report (fp32 only: the same seeds give the same images). Images are the 
 minimum input size or 64 px, whichever is larger (``--size`` raises it). The table is rewritten
 after every model, so an interrupted run keeps what finished; failures are listed with the
 reason, never skipped.
+
+``--backend openvino|onnxruntime`` runs the same check through ``deploy(model,
+backend=..., dtype="int8")`` (NNCF / onnxruntime's static QDQ quantizer) on the same images, and
+adds the fp32 program's agreement with eager PyTorch: ``deploy`` checks it at batch 1 and 3 and
+refuses a program beyond the export check's tolerance (relative error 1e-4, or within float32
+rounding of the float64 result); the column shows the measured error. int8 convolutions are
+counted in the runtime's compiled graph. Default report: ``quantize_matrix_<backend>.md``.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from pathlib import Path
 import torch
 
 import classicnets
+from classicnets.deployment.backends import int8_convolutions
 from classicnets.deployment.int8.accuracy import (
     compare_logits,
     int8_error_bound,
@@ -74,6 +82,25 @@ def verdict(relerr: float, rounding: float) -> list[str]:
     return [f"{rounding:.4f}", f"{bound:.3f}", "yes" if relerr <= bound else "**no**"]
 
 
+def check_backend(
+    name: str, min_size: int, calibration_images: int, backend: str
+) -> tuple[list[str], str | None]:
+    """One row of the backend matrix (see the module docstring)."""
+    model, size, calibration, images = untrained_inputs(name, min_size, calibration_images)
+    quantized = classicnets.deploy(model, backend=backend, dtype="int8", calibration=calibration)
+    with torch.no_grad():
+        reference = model(images)
+    logits = quantized(images)
+    convs = int8_convolutions(quantized)  # type: ignore[arg-type]
+    fp32 = quantized.check
+    at_input, rounding = sensitivities(model, images)
+    agree = compare_logits(reference, logits)
+    cells = [f"`{name}`", str(size), f"{fp32.max_rel_error:.1e}" if fp32 else "?", str(convs)]
+    cells += [f"{agree['top1']:.3f}", f"{agree['relerr']:.4f}", f"{at_input:.4f}"]
+    cells += verdict(agree["relerr"], rounding)
+    return cells, None if convs else f"no int8 convolution in {backend}'s compiled graph"
+
+
 def check(name: str, min_size: int, calibration_images: int) -> tuple[list[str], str | None]:
     model, size, calibration, images = untrained_inputs(name, min_size, calibration_images)
     quantized = quantize_int8(model, calibration)
@@ -97,13 +124,20 @@ def fill(row: list[str], min_size: int, calibration_images: int) -> list[str]:
 
 
 def write(
-    path: Path, commands: list[str], rows: list[list[str]], failures: list[str], todo: list[str]
+    path: Path,
+    commands: list[str],
+    rows: list[list[str]],
+    failures: list[str],
+    todo: list[str],
+    backend: str = "torch",
 ) -> None:
+    ops = ["int8 conv calls", "int8 linear calls"]
+    if backend != "torch":
+        ops = ["fp32 rel. error vs eager", "int8 convolutions"]
     head = [
         "model",
         "px",
-        "int8 conv calls",
-        "int8 linear calls",
+        *ops,
         "top-1 agreement",
         "rel. error",
         "input-noise sensitivity",
@@ -111,7 +145,8 @@ def write(
         "bound",
         "within",
     ]
-    lines = ["# int8 quantization matrix", ""] + [f"`{c}`" for c in commands] + [""]
+    title = "# int8 quantization matrix" + ("" if backend == "torch" else f": {backend}")
+    lines = [title, ""] + [f"`{c}`" for c in commands] + [""]
     lines += [f"- {k}: {v}" for k, v in describe_machine().items()]
     lines += [""]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -130,7 +165,13 @@ def previous_rows(path: Path) -> list[list[str]]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("patterns", nargs="*", default=["*"], help="model names or globs")
-    p.add_argument("--out", default="benchmarks/results/quantize_matrix.md")
+    p.add_argument("--out", default=None, help="default: results/quantize_matrix[_BACKEND].md")
+    p.add_argument(
+        "--backend",
+        choices=("torch", "openvino", "onnxruntime"),
+        default="torch",
+        help="deploy backend (default torch: PT2E, oneDNN)",
+    )
     p.add_argument("--size", type=int, default=64, help="smallest image side (default 64)")
     p.add_argument("--calibration", type=int, default=32, help="calibration images (default 32)")
     p.add_argument(
@@ -149,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         help="with --resume: run the named models again, replacing their earlier rows",
     )
     args = p.parse_args(argv)
+    suffix = "" if args.backend == "torch" else f"_{args.backend}"
+    args.out = args.out or f"benchmarks/results/quantize_matrix{suffix}.md"
     command = "PYTHONPATH=src python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])])
     names = list(dict.fromkeys(n for pat in args.patterns for n in classicnets.list_models(pat)))
     rows: list[list[str]] = []
@@ -165,10 +208,13 @@ def main(argv: list[str] | None = None) -> int:
             for i, row in enumerate(rows):
                 rows[i] = fill(row, args.size, args.calibration)
                 print(rows[i], flush=True)
-                write(Path(args.out), commands, rows, failures, names)
+                write(Path(args.out), commands, rows, failures, names, args.backend)
     for i, name in enumerate(names):
         try:
-            cells, problem = check(name, args.size, args.calibration)
+            if args.backend == "torch":
+                cells, problem = check(name, args.size, args.calibration)
+            else:
+                cells, problem = check_backend(name, args.size, args.calibration, args.backend)
             earlier = [i for i, r in enumerate(rows) if r[0].strip("`") == name]
             if earlier:  # --redo: the new row takes the old one's place
                 rows[earlier[0]] = cells
@@ -183,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         torch._dynamo.reset()  # each model's compiled code and guards would otherwise stay
         gc.collect()
         print(name, failures[-1:], flush=True)
-        write(Path(args.out), commands, rows, failures, names[i + 1 :])
+        write(Path(args.out), commands, rows, failures, names[i + 1 :], args.backend)
     return 1 if failures else 0
 
 

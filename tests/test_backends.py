@@ -41,6 +41,7 @@ from classicnets.deployment.backends import (
     BackendModel,
     BackendUnavailableError,
     UnknownBackendError,
+    int8_convolutions,
     load_backend_file,
 )
 from classicnets.deployment.convert import deploy
@@ -103,16 +104,6 @@ def _deployed(backend: str, name: str, precision: str) -> tuple[torch.nn.Module,
     return _CACHE[key]
 
 
-def _int8_convolutions(backend: str, deployed: BackendModel) -> int:
-    if backend == "openvino":
-        from classicnets.deployment.backends.openvino import int8_layers
-
-        return int8_layers(deployed)  # type: ignore[arg-type]
-    from classicnets.deployment.backends.onnxruntime import int8_nodes
-
-    return int8_nodes(deployed).get("QLinearConv", 0)  # type: ignore[arg-type]
-
-
 # -- agreement ----------------------------------------------------------------------------------
 
 
@@ -145,7 +136,7 @@ def test_int8_agrees_with_fp32_and_runs_int8_kernels(backend: str, name: str) ->
     assert agree["top1"] >= TOP1_AGREEMENT, agree
     assert deployed(images[:1]).shape == (1, 10)  # dynamic batch
     assert deployed(images[:5]).shape == (5, 10)
-    assert _int8_convolutions(backend, deployed) > 0
+    assert int8_convolutions(deployed) > 0
 
 
 def test_openvino_bf16_or_a_clear_refusal() -> None:
@@ -367,3 +358,51 @@ def test_bench_runs_ours_through_the_backend(backend: str) -> None:
         BenchConfig("resnet20", mode="train", backend=backend)
     with pytest.raises(UnknownBackendError):
         BenchConfig("resnet20", backend="tensorrt")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_torchvision_by_hand_through_the_backend_computes_torchvisions_network(
+    backend: str,
+) -> None:
+    """The reference of `bench --compare torchvision-backend`: torchvision's model converted by
+    the backend's own tools (OpenVINO's PyTorch frontend; torch.onnx.export) computes what
+    torchvision computes, at any batch, within the fp32 bound."""
+    from classicnets.tools.bench.by_hand import through_backend
+    from classicnets.tools.reference import paired_models
+
+    _, reference = paired_models("resnet18", "torchvision")
+    converted = through_backend(reference, backend, input_size=SIZE, label="tv resnet18")
+    for batch in (1, 3):
+        x = torch.randn(batch, 3, SIZE, SIZE)
+        with torch.no_grad():
+            expected = reference(x)
+        assert max_rel_error(converted(x), expected) <= FP32_BOUND
+    with pytest.raises(InputShapeError, match="input_size=40"):
+        converted(torch.randn(1, 3, 40, 40))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bench_compares_with_torchvision_through_the_same_backend(backend: str) -> None:
+    """`bench --backend B --precision int8 --compare torchvision-backend`: both sides int8 in
+    the same runtime, each refused unless it runs int8 convolutions; without a backend the
+    comparison is refused with what to give."""
+    from classicnets.tools.bench.format import format_results
+    from classicnets.tools.bench.harness import run_bench
+    from classicnets.tools.bench.steps import BenchConfig
+
+    cfg = BenchConfig(
+        "resnet18",
+        batch_size=2,
+        input_size=SIZE,
+        precision="int8",
+        backend=backend,
+        compare="torchvision-backend",
+        warmup=0,
+        repeats=1,
+    )
+    text = format_results(cfg, run_bench(cfg))
+    assert f"torchvision resnet18 via {backend}" in text, text
+    assert text.count("int8 convolutions") == 2 and "by hand" in text, text
+    assert "speed ratio ours / torchvision-backend" in text, text
+    with pytest.raises(ValueError, match="give --backend openvino or onnxruntime"):
+        BenchConfig("resnet18", compare="torchvision-backend")

@@ -145,9 +145,11 @@ def _add_bench(sub: SubParsers) -> None:
     p.add_argument("--repeats", type=int, default=10, help="timed rounds (default 10)")
     p.add_argument(
         "--compare",
-        choices=("torchvision", "timm"),
+        choices=("torchvision", "timm", "torchvision-backend"),
         default=None,
-        help="run the same architecture and weights from that library alternately",
+        help="run the same architecture and weights from that library alternately; "
+        "torchvision-backend (with --backend): torchvision's model through the same backend, "
+        "converted and quantized by its own tools as a user would by hand",
     )
     p.set_defaults(fn=_cmd_bench)
 

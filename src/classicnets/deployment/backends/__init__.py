@@ -42,6 +42,7 @@ __all__ = [
     "UnknownBackendError",
     "check_backend",
     "deploy_backend",
+    "int8_convolutions",
     "load_backend_file",
 ]
 
@@ -97,3 +98,16 @@ def load_backend_file(path: str | Path, *, threads: int | None = None) -> Backen
 
         return load_openvino(path, threads=threads)
     raise BackendError(f"{path} is not a backend file (.onnx for onnxruntime, .xml for OpenVINO)")
+
+
+def int8_convolutions(model: BackendModel) -> int:
+    """How many convolutions the backend's runtime runs in int8 for ``model`` (OpenVINO: the
+    compiled model's runtime precision; onnxruntime: the fused ``QLinearConv`` of its optimized
+    graph); 0 means float kernels only, whatever the model's label says."""
+    if model.info.backend == "openvino":
+        from .openvino import int8_layers
+
+        return int8_layers(model)  # type: ignore[arg-type]
+    from .onnxruntime import int8_nodes
+
+    return int8_nodes(model).get("QLinearConv", 0)  # type: ignore[arg-type]

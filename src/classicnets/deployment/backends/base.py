@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from ...weights.metadata import WeightsMetadata
+    from ..export import ExportCheck
 
 __all__ = [
     "BACKENDS",
@@ -207,6 +208,9 @@ class BackendModel(nn.Module):
         super().__init__()
         self.info = info
         self.training = False
+        #: The fp32 program's check against the eager model (batch 1 and 3, the export check's
+        #: tolerance); set by ``deploy``, None for a loaded file.
+        self.check: ExportCheck | None = None
 
     def train(self, mode: bool = True) -> BackendModel:
         """Inference only: ``eval()`` is accepted, ``train()`` refused."""

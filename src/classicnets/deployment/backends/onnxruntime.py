@@ -157,7 +157,7 @@ def deploy_onnxruntime(
     fp32 = Path(workdir.name) / "model.onnx"
     was_training = model.training
     try:
-        export_model(model, fp32, fmt="onnx", input_size=h, in_chans=c, metadata=meta)
+        check = export_model(model, fp32, fmt="onnx", input_size=h, in_chans=c, metadata=meta)
     finally:
         model.train(was_training)
     path = fp32
@@ -166,7 +166,9 @@ def deploy_onnxruntime(
         path = quantize_onnx(fp32, Path(workdir.name) / "model_int8.onnx", batches)
     _write_entries(path, {**meta.header(), **_deploy_entries(name, images)})
     info = BackendInfo(meta.architecture, BACKEND, name, (c, h, h), images, meta)
-    return OnnxRuntimeModel(path, info, threads=threads, workdir=workdir)
+    result = OnnxRuntimeModel(path, info, threads=threads, workdir=workdir)
+    result.check = check
+    return result
 
 
 def quantize_onnx(source: Path, target: Path, batches: list[Tensor]) -> Path:

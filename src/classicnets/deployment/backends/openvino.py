@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
-from ..export import ExportCheck, export_model, verify_export
+from ..export import export_model, verify_export
 from .base import (
     BackendError,
     BackendInfo,
@@ -67,6 +67,7 @@ __all__ = [
     "deploy_openvino",
     "int8_layers",
     "load_openvino",
+    "quantize_ov_model",
     "read_ir_entries",
 ]
 
@@ -102,8 +103,6 @@ class OpenVinoModel(BackendModel):
         self._workdir = workdir  # the converted ONNX file's folder, kept while the model lives
         self.__dict__["_ov_model"] = ov_model
         self.__dict__["_compiled"] = ov.Core().compile_model(ov_model, "CPU", config)
-        #: The fp32 model's check against eager (None for a loaded file).
-        self.check: ExportCheck | None = None
 
     @property
     def compiled(self) -> Any:
@@ -191,13 +190,7 @@ def deploy_openvino(
     finally:
         model.train(was_training)
     if name == "int8":
-        nncf = require("nncf", BACKEND)
-        items = [image[None] for batch in numpy_batches(batches) for image in batch]
-        # NNCF draws its progress bars on standard output: shown on a terminal only, as ours
-        quiet = contextlib.nullcontext() if sys.stderr.isatty() else _swallow_stdout()
-        with warnings.catch_warnings(), quiet:
-            warnings.simplefilter("ignore")  # nncf's notes on the torch it finds installed
-            ov_model = nncf.quantize(ov_model, nncf.Dataset(items), subset_size=len(items))
+        ov_model = quantize_ov_model(ov_model, batches)
     deployed = json.dumps({"backend": BACKEND, "precision": name, "calibration_images": images})
     _set_entries(ov_model, {**meta.header(), DEPLOY_KEY: deployed})
     if name == "fp32":
@@ -207,6 +200,18 @@ def deploy_openvino(
         result = OpenVinoModel(ov_model, info, threads=threads, workdir=workdir)
     result.check = check
     return result
+
+
+def quantize_ov_model(ov_model: Any, batches: list[Tensor]) -> Any:
+    """``ov_model`` quantized by ``nncf.quantize`` on the images of ``batches`` (one image an
+    item, every image used; NNCF's defaults, see the module docstring)."""
+    nncf = require("nncf", BACKEND)
+    items = [image[None] for batch in numpy_batches(batches) for image in batch]
+    # NNCF draws its progress bars on standard output: shown on a terminal only, as ours
+    quiet = contextlib.nullcontext() if sys.stderr.isatty() else _swallow_stdout()
+    with warnings.catch_warnings(), quiet:
+        warnings.simplefilter("ignore")  # nncf's notes on the torch it finds installed
+        return nncf.quantize(ov_model, nncf.Dataset(items), subset_size=len(items))
 
 
 def _swallow_stdout() -> contextlib.AbstractContextManager[Any]:

@@ -46,7 +46,7 @@ from ...runtime.allocator import release_freed_memory
 from ...runtime.device import QUANTIZED_PRECISIONS, parse_precision
 from ..summary import profile_model
 from .machine import matmul_peak, sync
-from .steps import BenchConfig, Candidate, bench_models, make_step
+from .steps import BY_HAND, BenchConfig, Candidate, bench_models, by_hand_step, make_step
 
 __all__ = ["BenchResult", "run_bench", "run_variants", "saved_activation_bytes"]
 
@@ -229,14 +229,19 @@ def run_bench(cfg: BenchConfig) -> list[BenchResult]:
     for i, (label, model) in enumerate(models):
         model = model.to(device)
         ours_side = i == 0
-        # The reference runs the same precision and layout; with --deploy it gets its best eager
-        # configuration (channels_last), which is what the inference path is measured against.
+        if cfg.compare == BY_HAND and not ours_side:
+            step, notes = by_hand_step(model, x, cfg)
+            candidates.append(Candidate(label, step, notes=notes + process_notes))
+            continue
+        # The reference runs the same precision and layout; against an inference path (--deploy,
+        # a backend) it gets its best eager configuration, channels_last.
+        inference_path = cfg.deploy or cfg.backend != "torch"
         step, notes = make_step(
             model,
             x,
             cfg,
             device,
-            channels_last=cfg.channels_last or (cfg.deploy and not ours_side),
+            channels_last=cfg.channels_last or (inference_path and not ours_side),
             compile_model=cfg.compile and ours_side,
             deploy_model=(cfg.deploy or int8 or cfg.backend != "torch") and ours_side,
         )

@@ -20,9 +20,23 @@ from torch import Tensor, nn
 from ...deployment.convert import deploy
 from ...runtime.device import QUANTIZED_PRECISIONS, autocast, parse_precision
 
-__all__ = ["MODES", "BenchConfig", "Candidate", "bench_models", "make_step"]
+__all__ = [
+    "BY_HAND",
+    "COMPARE",
+    "MODES",
+    "BenchConfig",
+    "Candidate",
+    "bench_models",
+    "by_hand_step",
+    "make_step",
+]
 
 MODES = ("infer", "train")
+
+#: ``--compare`` choice: torchvision's model through ours' backend, converted and quantized by
+#: that backend's own tools as a user would by hand (:mod:`.by_hand`).
+BY_HAND = "torchvision-backend"
+COMPARE = ("torchvision", "timm", BY_HAND)
 
 
 @dataclass(frozen=True)
@@ -62,6 +76,13 @@ class BenchConfig:
                     f"--backend {self.backend} is a CPU inference path: --mode infer, --device "
                     "cpu, no --compile"
                 )
+        if self.compare is not None and self.compare not in COMPARE:
+            raise ValueError(f"--compare must be one of {', '.join(COMPARE)}, got {self.compare!r}")
+        if self.compare == BY_HAND and self.backend == "torch":
+            raise ValueError(
+                f"--compare {BY_HAND} runs torchvision's model through our backend: give "
+                "--backend openvino or onnxruntime (--compare torchvision: eager torchvision)"
+            )
         if self.deploy and self.mode == "train":
             raise ValueError("--deploy is an inference path; use --mode infer")
         if self.grad_checkpointing and self.mode != "train":
@@ -91,6 +112,12 @@ class Candidate:
 
 def bench_models(cfg: BenchConfig, size: int) -> list[tuple[str, nn.Module]]:
     """(label, model) of ours and, with ``cfg.compare``, of the reference; ours comes first."""
+    if cfg.compare == BY_HAND:
+        from ..reference import paired_models
+
+        ours, reference = paired_models(cfg.model, "torchvision")
+        label = f"torchvision {reference_label(cfg.model, 'torchvision')} via {cfg.backend}"
+        return [(f"classicnets {cfg.model}", ours), (label, reference)]
     if cfg.compare and cfg.precision in QUANTIZED_PRECISIONS:
         return _int8_pair(cfg, size)
     if cfg.compare:
@@ -99,7 +126,7 @@ def bench_models(cfg: BenchConfig, size: int) -> list[tuple[str, nn.Module]]:
         ours, reference = paired_models(cfg.model, cfg.compare)
         return [
             (f"classicnets {cfg.model}", ours),
-            (f"{cfg.compare} {_ref_label(cfg)}", reference),
+            (f"{cfg.compare} {reference_label(cfg.model, cfg.compare)}", reference),
         ]
     from ...factory import create_model
 
@@ -121,10 +148,10 @@ def _int8_pair(cfg: BenchConfig, size: int) -> list[tuple[str, nn.Module]]:
     ]
 
 
-def _ref_label(cfg: BenchConfig) -> str:
+def reference_label(model: str, library: str) -> str:
     from ..reference import reference_name
 
-    return reference_name(cfg.model, cfg.compare or "torchvision")
+    return reference_name(model, library)
 
 
 # -- the steps -----------------------------------------------------------------------------------
@@ -207,26 +234,46 @@ def _backend_step(
         model, backend=cfg.backend, dtype=cfg.precision, calibration=[x] if int8 else None,
         input_size=x.shape[-1],
     )  # fmt: skip
-    note = f"{cfg.backend} {cfg.precision}"
-    if int8:
-        if cfg.backend == "openvino":
-            from ...deployment.backends.openvino import int8_layers
-
-            convolutions = int8_layers(runner)  # type: ignore[arg-type]
-            note += f": NNCF PTQ, {convolutions} int8 convolutions"
-        else:
-            from ...deployment.backends.onnxruntime import int8_nodes
-
-            convolutions = int8_nodes(runner).get("QLinearConv", 0)  # type: ignore[arg-type]
-            note += f": static QDQ PTQ, {convolutions} QLinearConv"
-        if not convolutions:
-            raise RuntimeError(f"{cfg.model}: {cfg.backend} runs no int8 convolution")
-        note += ", calibrated on the batch"
+    note = f"{cfg.backend} {cfg.precision}" + (_int8_note(runner, cfg) if int8 else "")
 
     def infer_backend() -> Any:
         return runner(x)
 
     return infer_backend, [note]
+
+
+def by_hand_step(
+    model: nn.Module, x: Tensor, cfg: BenchConfig
+) -> tuple[Callable[[], Any], list[str]]:
+    """The reference of ``--compare torchvision-backend``: torchvision's ``model`` through
+    ``cfg.backend``'s own converter (and quantizer, calibrated on the batch as ours is)."""
+    from .by_hand import through_backend
+
+    int8 = cfg.precision in QUANTIZED_PRECISIONS
+    runner = through_backend(
+        model, cfg.backend, precision=cfg.precision, calibration=[x] if int8 else None,
+        input_size=x.shape[-1], in_chans=x.shape[1], label=f"torchvision {cfg.model}",
+    )  # fmt: skip
+    how = "openvino.convert_model" if cfg.backend == "openvino" else "torch.onnx.export"
+    note = f"by hand: {how}, {cfg.backend} {cfg.precision}"
+    note += _int8_note(runner, cfg) if int8 else ""
+
+    def infer_by_hand() -> Any:
+        return runner(x)
+
+    return infer_by_hand, [note]
+
+
+def _int8_note(runner: nn.Module, cfg: BenchConfig) -> str:
+    """How the backend quantized ``runner`` and how many int8 convolutions its runtime graph
+    has; a model with none is refused (it would time float kernels under an int8 label)."""
+    from ...deployment.backends import int8_convolutions
+
+    convolutions = int8_convolutions(runner)  # type: ignore[arg-type]
+    if not convolutions:
+        raise RuntimeError(f"{cfg.model}: {cfg.backend} runs no int8 convolution")
+    how = "NNCF PTQ" if cfg.backend == "openvino" else "static QDQ PTQ"
+    return f": {how}, {convolutions} int8 convolutions, calibrated on the batch"
 
 
 def _int8_step(
