@@ -143,12 +143,3 @@ def cached_weights(
         return registry(weight_spec(arch, tag, url, sha256, **fields))
 
     return add
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """tests/test_backends.py runs last. Known defect, not yet diagnosed: after an OpenVINO int8
-    model has run in a process (``quantize --backend openvino``), a later streamed own-folder
-    training in the same process (tests/test_data.py's ``[off]`` case) dies of a segmentation
-    fault, with no Python traceback. Running the backend tests after every other keeps the rest
-    of the suite meaningful while that is investigated (docs/deploy.md says so to users)."""
-    items.sort(key=lambda item: item.path.name == "test_backends.py")

@@ -25,18 +25,32 @@ bias correction. The CPU plugin runs the quantized convolutions in its int8 kern
 Files: IR (``.xml`` graph and ``.bin`` weights, written uncompressed: ``ov.save_model`` would
 otherwise halve fp32 weights to fp16), our metadata entries in the model's ``rt_info`` under
 ``classicnets``; :func:`read_ir_entries` reads them from the XML without OpenVINO.
+
+The signal stack: each CPU plugin instance OpenVINO creates (every ``Core`` that compiles,
+including the many NNCF creates while it quantizes) installs an alternate signal stack of its own
+on the calling thread (``sigaltstack``, remembering the one it replaced) and, when the plugin is
+destroyed, puts the remembered one back only if its own is still the current one, then unmaps its
+own. Plugins destroyed out of order (an fp32 model freed while the int8 one lives, NNCF's
+intermediate models) leave the thread with an alternate stack that was unmapped. Every Python
+signal handler runs on that stack (CPython installs them with ``SA_ONSTACK``), so the next
+handled signal, e.g. the ``SIGCHLD`` that PyTorch's DataLoader handler receives when a worker or
+any child process exits, cannot be delivered: the kernel kills the process with SIGSEGV, with no
+Python traceback. :func:`_keep_signal_stack` therefore puts back, after each OpenVINO call that
+may create a plugin, the alternate stack the thread had before it (Python's faulthandler's, or
+none); the plugins' own destructors then find theirs no longer current and only unmap it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import io
 import json
 import sys
 import tempfile
 import warnings
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +96,47 @@ DEPLOY_KEY = "classicnets_deploy"
 _HINTS = {"fp32": "f32", "int8": "f32", "bf16": "bf16"}
 
 
+class _StackT(ctypes.Structure):
+    """glibc's ``stack_t``."""
+
+    _fields_ = [
+        ("ss_sp", ctypes.c_void_p),
+        ("ss_flags", ctypes.c_int),
+        ("ss_size", ctypes.c_size_t),
+    ]
+
+
+def _sigaltstack(new: _StackT | None = None) -> _StackT | None:
+    """The calling thread's alternate signal stack (after setting ``new`` when given); None where
+    there is no ``sigaltstack`` to call or the call fails."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        call = ctypes.CDLL(None, use_errno=True).sigaltstack
+    except (OSError, AttributeError):  # pragma: no cover (a libc without it)
+        return None
+    old = _StackT()
+    if call(ctypes.byref(new) if new is not None else None, ctypes.byref(old)) != 0:
+        return None
+    return old
+
+
+@contextlib.contextmanager
+def _keep_signal_stack() -> Iterator[None]:
+    """Run the block, then give the calling thread back the alternate signal stack it had before:
+    OpenVINO's CPU plugin may leave an unmapped one in its place (see the module docstring).
+    Where the kernel refuses to put it back (it checks the size against the signal frame, which
+    may have grown if OpenVINO enabled AMX meanwhile), OpenVINO's is left."""
+    before = _sigaltstack()
+    try:
+        yield
+    finally:
+        if before is not None:
+            now = _sigaltstack()
+            if now is not None and (now.ss_sp, now.ss_size) != (before.ss_sp, before.ss_size):
+                _sigaltstack(before)
+
+
 class OpenVinoModel(BackendModel):
     """An ``ov.Model`` compiled for the CPU plugin (see the module docstring)."""
 
@@ -102,7 +157,8 @@ class OpenVinoModel(BackendModel):
         }
         self._workdir = workdir  # the converted ONNX file's folder, kept while the model lives
         self.__dict__["_ov_model"] = ov_model
-        self.__dict__["_compiled"] = ov.Core().compile_model(ov_model, "CPU", config)
+        with _keep_signal_stack():
+            self.__dict__["_compiled"] = ov.Core().compile_model(ov_model, "CPU", config)
 
     @property
     def compiled(self) -> Any:
@@ -138,7 +194,8 @@ def int8_layers(model: OpenVinoModel) -> int:
 
 
 def _check_bf16(ov: Any) -> None:
-    capabilities = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    with _keep_signal_stack():
+        capabilities = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
     if "BF16" not in capabilities:
         raise BackendError(
             "this CPU has no bf16 instructions OpenVINO can use "
@@ -209,7 +266,7 @@ def quantize_ov_model(ov_model: Any, batches: list[Tensor]) -> Any:
     items = [image[None] for batch in numpy_batches(batches) for image in batch]
     # NNCF draws its progress bars on standard output: shown on a terminal only, as ours
     quiet = contextlib.nullcontext() if sys.stderr.isatty() else _swallow_stdout()
-    with warnings.catch_warnings(), quiet:
+    with warnings.catch_warnings(), quiet, _keep_signal_stack():
         warnings.simplefilter("ignore")  # nncf's notes on the torch it finds installed
         return nncf.quantize(ov_model, nncf.Dataset(items), subset_size=len(items))
 
