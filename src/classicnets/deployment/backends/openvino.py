@@ -18,9 +18,15 @@ int8: ``nncf.quantize`` on the converted ``ov.Model`` with an ``nncf.Dataset`` o
 calibration images, prepared by the model's ``Preprocessing``
 (:func:`~classicnets.deployment.int8.calibrate.calibration_batches`), one image an item and
 ``subset_size`` the number of images (every image is used); NNCF's default scheme (performance
-preset: symmetric int8 weights per output channel, symmetric per-tensor activations) and its fast
-bias correction. The CPU plugin runs the quantized convolutions in its int8 kernels
-(:func:`int8_layers` counts them in the compiled model).
+preset: symmetric int8 weights per output channel, symmetric per-tensor activations) with its
+full bias correction (``fast_bias_correction=False``) instead of the default fast one: on the
+CIFAR-10 plain-20 of benchmarks/results/cifar10_degradation.md (10,000 test images, 256
+calibration images) the fast one lost 0.78 points of top-1 against fp32 and the full one 0.08
+(NNCF's mixed preset: 0.86 and 0.20), beyond and within the 0.5 points the backends are held
+to; the full one costs time at deploy only (the int8 deploy of a ResNet-50 at 224 px on 32
+images took 27 s with it on a 2-core AMD EPYC, export included). The CPU plugin runs the
+quantized convolutions in its int8 kernels (:func:`int8_layers` counts them in the compiled
+model).
 
 Files: IR (``.xml`` graph and ``.bin`` weights, written uncompressed: ``ov.save_model`` would
 otherwise halve fp32 weights to fp16), our metadata entries in the model's ``rt_info`` under
@@ -268,7 +274,9 @@ def quantize_ov_model(ov_model: Any, batches: list[Tensor]) -> Any:
     quiet = contextlib.nullcontext() if sys.stderr.isatty() else _swallow_stdout()
     with warnings.catch_warnings(), quiet, _keep_signal_stack():
         warnings.simplefilter("ignore")  # nncf's notes on the torch it finds installed
-        return nncf.quantize(ov_model, nncf.Dataset(items), subset_size=len(items))
+        return nncf.quantize(
+            ov_model, nncf.Dataset(items), subset_size=len(items), fast_bias_correction=False
+        )
 
 
 def _swallow_stdout() -> contextlib.AbstractContextManager[Any]:
