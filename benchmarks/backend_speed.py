@@ -4,7 +4,8 @@
         [--calibration-images 32] [--out benchmarks/results/backend_speed.md] [--resume]
 
 Run it on a quiet machine: within a model, every side is timed in every round, alternately
-(``int8_speed.time_alternately``: one untimed call, then calls until 0.3 s have passed), so a
+(``int8_speed.time_alternately``: a 50 ms pause so the previous runtime's threads stop spinning,
+one untimed call, then calls until 0.3 s have passed), so a
 load drift hits all sides alike, but a busy machine still makes the figures meaningless. Weights
 are random on every side (speed depends on the architecture, not on the values); every int8 side
 calibrates on the same ``--calibration-images`` N(0, 1) images at the model's input size. The
@@ -60,6 +61,9 @@ from classicnets.tools.reference import TORCHVISION_QUANTIZED, quantized_referen
 TV_MODELS = list(TORCHVISION_QUANTIZED)
 OTHER_MODELS = ["vgg16", "densenet121", "seresnet50", "inception_v4", "bn_inception"]
 BACKENDS = ("openvino", "onnxruntime")
+#: Untimed pause before each side's round: three runtimes' thread pools share the process, and
+#: each keeps spinning briefly after a call (``int8_speed.time_alternately``).
+PAUSE_S = 0.05
 
 #: (label, numerator side(s), denominator side, target): "best of" takes the faster numerator.
 TARGETS: list[tuple[str, tuple[str, ...], str, float]] = [
@@ -205,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
             entry: dict = {"size": size, "notes": notes, "batches": {}}
             for batch in args.batches:
                 x = torch.randn(batch, 3, size, size)
-                rates = time_alternately(runs, x, args.rounds)
+                rates = time_alternately(runs, x, args.rounds, pause_s=PAUSE_S)
                 entry["batches"][str(batch)] = rates
                 medians = {k: statistics.median(v) for k, v in rates.items()}
                 for label, best, value, target in ratios(medians):

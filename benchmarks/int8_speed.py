@@ -72,7 +72,11 @@ def sides(name: str, size: int, calibration: list[Tensor]) -> dict[str, Callable
 
 
 def time_alternately(
-    runs: dict[str, Callable[[Tensor], Tensor]], x: Tensor, rounds: int, min_round_s: float = 0.3
+    runs: dict[str, Callable[[Tensor], Tensor]],
+    x: Tensor,
+    rounds: int,
+    min_round_s: float = 0.3,
+    pause_s: float = 0.0,
 ) -> dict[str, list[float]]:
     """Images/s per round for each side, sides interleaved within every round. A side's round
     starts with one untimed call, then repeats its call until ``min_round_s`` has passed (one
@@ -82,13 +86,18 @@ def time_alternately(
     side left. Timing it charged whichever side came after the slow fp32 sides: at batch 32,
     where a round is a single call, ours int8 (first in the round) measured 45 images/s for
     resnext101_32x8d and 75 with the untimed call, torchvision's int8 57 and 67 (one machine,
-    one hour apart; docs/int8.md)."""
+    one hour apart; docs/int8.md).
+
+    ``pause_s``: an untimed sleep before each side's round, for sides run by different runtimes
+    (PyTorch's OpenMP, OpenVINO's TBB, onnxruntime's pool): each runtime's threads keep spinning
+    for a while after a call, and would otherwise compete with the next side's threads."""
     rates: dict[str, list[float]] = {k: [] for k in runs}
     with torch.no_grad():
         for run in runs.values():  # warm up: compile, prepack, allocator
             run(x), run(x)
         for _ in range(rounds):
             for key, run in runs.items():
+                time.sleep(pause_s)
                 run(x)  # untimed: the caches and memory the previous side left
                 calls, elapsed, start = 0, 0.0, time.perf_counter()
                 while elapsed < min_round_s:

@@ -5,7 +5,8 @@
 :func:`make_step` turns a model into the function the harness calls: one inference batch (eager,
 compiled, ``deploy``'s fused copy or the int8 program) or one training step.
 
-Within ``tools/bench/`` this imports nothing; ``harness`` and ``format`` build on it.
+Within ``tools/bench/`` this imports only :mod:`.by_hand` (when ``--compare torchvision-backend``
+asks for it); ``harness`` and ``format`` build on it.
 """
 
 from __future__ import annotations
