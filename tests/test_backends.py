@@ -54,6 +54,7 @@ from classicnets.deployment.int8.accuracy import (
 from classicnets.deployment.int8.calibrate import CalibrationError
 from classicnets.errors import ClassicNetsError, InputShapeError
 from classicnets.tools.untrained import stand_in_batchnorm
+from representatives import smallest_per_family
 
 
 def _missing(*modules: str) -> list[str]:
@@ -137,6 +138,31 @@ def test_int8_agrees_with_fp32_and_runs_int8_kernels(backend: str, name: str) ->
     assert deployed(images[:1]).shape == (1, 10)  # dynamic batch
     assert deployed(images[:5]).shape == (5, 10)
     assert int8_convolutions(deployed) > 0
+
+
+#: Families whose smallest model is itself the subject of the tests above (resnet20, plain20).
+_COVERED = {"resnet20", "plain20"}
+
+
+@pytest.mark.parametrize("name", [n for n in smallest_per_family() if n not in _COVERED])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_every_family_deploys_to_int8_on_each_backend(backend: str, name: str) -> None:
+    """Each family's smallest model at its smallest input: the fp32 program checked against eager
+    inside ``deploy`` (``check``: the export tolerance), then int8 within the torch path's bound,
+    running int8 convolutions (benchmarks/quantize_matrix.py --backend does every model)."""
+    torch.manual_seed(0)
+    model = classicnets.create_model(name, num_classes=10)
+    size = max(model.min_input_size, SIZE)
+    stand_in_batchnorm(model, torch.randn(8, 3, size, size))
+    calibration = list(torch.randn(16, 3, size, size).split(8))
+    deployed = deploy(model, backend=backend, dtype="int8", calibration=calibration)
+    assert deployed.check is not None and deployed.check.checked_batches == (1, 3)
+    assert int8_convolutions(deployed) > 0
+    images = torch.randn(8, 3, size, size)
+    with torch.no_grad():
+        reference = model(images)
+    agree = compare_logits(reference, deployed(images))
+    assert agree["relerr"] <= int8_error_bound(rounding_sensitivity(model, images)), agree
 
 
 def test_openvino_bf16_or_a_clear_refusal() -> None:
