@@ -243,7 +243,7 @@ def run_bench(cfg: BenchConfig) -> list[BenchResult]:
             device,
             channels_last=cfg.channels_last or (inference_path and not ours_side),
             compile_model=cfg.compile and ours_side,
-            deploy_model=(cfg.deploy or int8 or cfg.backend != "torch") and ours_side,
+            deploy_model=(inference_path or int8) and ours_side,
         )
         candidates.append(Candidate(label, step, notes=notes + process_notes))
     _run_alternating(candidates, cfg, device)

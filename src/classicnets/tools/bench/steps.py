@@ -114,20 +114,20 @@ class Candidate:
 def bench_models(cfg: BenchConfig, size: int) -> list[tuple[str, nn.Module]]:
     """(label, model) of ours and, with ``cfg.compare``, of the reference; ours comes first."""
     if cfg.compare == BY_HAND:
-        from ..reference import paired_models
+        from ..reference import paired_models, reference_name
 
         ours, reference = paired_models(cfg.model, "torchvision")
-        label = f"torchvision {reference_label(cfg.model, 'torchvision')} via {cfg.backend}"
+        label = f"torchvision {reference_name(cfg.model, 'torchvision')} via {cfg.backend}"
         return [(f"classicnets {cfg.model}", ours), (label, reference)]
     if cfg.compare and cfg.precision in QUANTIZED_PRECISIONS:
         return _int8_pair(cfg, size)
     if cfg.compare:
-        from ..reference import paired_models
+        from ..reference import paired_models, reference_name
 
         ours, reference = paired_models(cfg.model, cfg.compare)
         return [
             (f"classicnets {cfg.model}", ours),
-            (f"{cfg.compare} {reference_label(cfg.model, cfg.compare)}", reference),
+            (f"{cfg.compare} {reference_name(cfg.model, cfg.compare)}", reference),
         ]
     from ...factory import create_model
 
@@ -147,12 +147,6 @@ def _int8_pair(cfg: BenchConfig, size: int) -> list[tuple[str, nn.Module]]:
         (f"classicnets {cfg.model}", create_model(cfg.model)),
         (f"torchvision {cfg.model} int8", quantized_reference(cfg.model, calibration)),
     ]
-
-
-def reference_label(model: str, library: str) -> str:
-    from ..reference import reference_name
-
-    return reference_name(model, library)
 
 
 # -- the steps -----------------------------------------------------------------------------------
