@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
+import shlex
 import sys
 import traceback
 from pathlib import Path
@@ -130,6 +132,7 @@ def write(
     failures: list[str],
     todo: list[str],
     backend: str = "torch",
+    notes: list[str] | None = None,
 ) -> None:
     ops = ["int8 conv calls", "int8 linear calls"]
     if backend != "torch":
@@ -147,6 +150,7 @@ def write(
     ]
     title = "# int8 quantization matrix" + ("" if backend == "torch" else f": {backend}")
     lines = [title, ""] + [f"`{c}`" for c in commands] + [""]
+    lines += [*notes, ""] if notes else []
     lines += [f"- {k}: {v}" for k, v in describe_machine().items()]
     lines += [""]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -192,15 +196,20 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     suffix = "" if args.backend == "torch" else f"_{args.backend}"
     args.out = args.out or f"benchmarks/results/quantize_matrix{suffix}.md"
-    command = "PYTHONPATH=src python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])])
+    threads = os.environ.get("OMP_NUM_THREADS")
+    command = ("" if threads is None else f"OMP_NUM_THREADS={threads} ") + "PYTHONPATH=src python "
+    command += shlex.join([sys.argv[0], *(argv or sys.argv[1:])])
     names = list(dict.fromkeys(n for pat in args.patterns for n in classicnets.list_models(pat)))
     rows: list[list[str]] = []
     failures: list[str] = []
     commands = [command]
+    notes: list[str] = []
     if args.resume and Path(args.out).exists():
         text = Path(args.out).read_text().splitlines()
-        earlier = [ln.strip("`") for ln in text if ln.startswith("`PYTHONPATH")]
+        earlier = [ln.strip("`") for ln in text if ln.startswith("`") and "quantize_matrix" in ln]
         commands = list(dict.fromkeys(earlier + commands))
+        head = text[: next((i for i, ln in enumerate(text) if ln.startswith("- ")), 0)]
+        notes = [ln for ln in head if ln and not ln.startswith(("#", "`"))]  # prose kept
         rows = previous_rows(Path(args.out))
         done = {r[0].strip("`") for r in rows}
         names = [n for n in names if args.redo or n not in done]
@@ -208,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
             for i, row in enumerate(rows):
                 rows[i] = fill(row, args.size, args.calibration)
                 print(rows[i], flush=True)
-                write(Path(args.out), commands, rows, failures, names, args.backend)
+                write(Path(args.out), commands, rows, failures, names, args.backend, notes)
     for i, name in enumerate(names):
         try:
             if args.backend == "torch":
@@ -229,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         torch._dynamo.reset()  # each model's compiled code and guards would otherwise stay
         gc.collect()
         print(name, failures[-1:], flush=True)
-        write(Path(args.out), commands, rows, failures, names[i + 1 :], args.backend)
+        write(Path(args.out), commands, rows, failures, names[i + 1 :], args.backend, notes)
     return 1 if failures else 0
 
 
