@@ -295,6 +295,41 @@ def test_a_conversion_failure_stops_with_the_node_named(monkeypatch: pytest.Monk
         deploy(_untrained("resnet20"), backend="openvino")
 
 
+class _LongResidualChain(torch.nn.Module):
+    """A biased convolution, then 500 residual steps without one: NNCF's bias correction walks
+    the whole chain recursively from the convolution (about 1,000 operations, as ResNet-1202's
+    identity shortcuts make it walk 4,900), past Python's default recursion limit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.head = torch.nn.Conv2d(4, 4, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        for _ in range(500):
+            x = x + torch.relu(x)
+        return self.head(x).mean((2, 3))
+
+
+@pytest.mark.skipif(
+    bool(_missing(*_NEEDS["openvino"])), reason="pip install 'classicnets[openvino]'"
+)
+def test_openvino_int8_quantizes_graphs_deeper_than_the_recursion_limit() -> None:
+    """resnet1202 stopped in NNCF with RecursionError; the limit is raised for the graph's size
+    while NNCF runs, and put back after."""
+    import openvino as ov
+
+    from classicnets.deployment.backends.openvino import quantize_ov_model
+
+    ov_model = ov.convert_model(_LongResidualChain().eval(), example_input=torch.randn(1, 3, 8, 8))
+    assert len(ov_model.get_ops()) > sys.getrecursionlimit()
+    limit = sys.getrecursionlimit()
+    quantized = quantize_ov_model(ov_model, [torch.randn(4, 3, 8, 8)])
+    assert sys.getrecursionlimit() == limit
+    assert len(quantized.get_ops()) > len(ov_model.get_ops())  # NNCF's quantize nodes are in
+
+
 # -- files and the command line -----------------------------------------------------------------
 
 

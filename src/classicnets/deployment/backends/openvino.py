@@ -274,9 +274,25 @@ def quantize_ov_model(ov_model: Any, batches: list[Tensor]) -> Any:
     quiet = contextlib.nullcontext() if sys.stderr.isatty() else _swallow_stdout()
     with warnings.catch_warnings(), quiet, _keep_signal_stack():
         warnings.simplefilter("ignore")  # nncf's notes on the torch it finds installed
-        return nncf.quantize(
-            ov_model, nncf.Dataset(items), subset_size=len(items), fast_bias_correction=False
-        )
+        with _recursion_for(ov_model):
+            return nncf.quantize(
+                ov_model, nncf.Dataset(items), subset_size=len(items), fast_bias_correction=False
+            )
+
+
+@contextlib.contextmanager
+def _recursion_for(ov_model: Any) -> Iterator[None]:
+    """Run the block with Python's recursion limit raised to what the graph of ``ov_model`` may
+    need, then put the limit back. NNCF's bias correction walks the graph back from each layer by
+    recursion, one Python frame per operation at least: ResNet-1202's graph (about 4,900
+    operations) stopped at the default limit of 1,000 with ``RecursionError``. Python 3.11's
+    calls between Python functions do not grow the C stack, so the raised limit is safe."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 1000 + 4 * len(ov_model.get_ops())))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def _swallow_stdout() -> contextlib.AbstractContextManager[Any]:
