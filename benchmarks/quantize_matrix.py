@@ -85,11 +85,14 @@ def verdict(relerr: float, rounding: float) -> list[str]:
 
 
 def check_backend(
-    name: str, min_size: int, calibration_images: int, backend: str
+    name: str, min_size: int, calibration_images: int, backend: str, bias_correction: str | None
 ) -> tuple[list[str], str | None]:
     """One row of the backend matrix (see the module docstring)."""
     model, size, calibration, images = untrained_inputs(name, min_size, calibration_images)
-    quantized = classicnets.deploy(model, backend=backend, dtype="int8", calibration=calibration)
+    quantized = classicnets.deploy(
+        model, backend=backend, dtype="int8", calibration=calibration,
+        bias_correction=bias_correction,
+    )  # fmt: skip
     with torch.no_grad():
         reference = model(images)
     logits = quantized(images)
@@ -150,7 +153,7 @@ def write(
     ]
     title = "# int8 quantization matrix" + ("" if backend == "torch" else f": {backend}")
     lines = [title, ""] + [f"`{c}`" for c in commands] + [""]
-    lines += [*notes, ""] if notes else []
+    lines += [part for note in notes or [] for part in (note, "")]  # one paragraph each
     lines += [f"- {k}: {v}" for k, v in describe_machine().items()]
     lines += [""]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -175,6 +178,12 @@ def main(argv: list[str] | None = None) -> int:
         choices=("torch", "openvino", "onnxruntime"),
         default="torch",
         help="deploy backend (default torch: PT2E, oneDNN)",
+    )
+    p.add_argument(
+        "--bias-correction",
+        choices=("full", "fast"),
+        default=None,
+        help="openvino: NNCF's bias correction (default: deploy's, full)",
     )
     p.add_argument("--size", type=int, default=64, help="smallest image side (default 64)")
     p.add_argument("--calibration", type=int, default=32, help="calibration images (default 32)")
@@ -223,7 +232,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.backend == "torch":
                 cells, problem = check(name, args.size, args.calibration)
             else:
-                cells, problem = check_backend(name, args.size, args.calibration, args.backend)
+                cells, problem = check_backend(
+                    name, args.size, args.calibration, args.backend, args.bias_correction
+                )
             earlier = [i for i, r in enumerate(rows) if r[0].strip("`") == name]
             if earlier:  # --redo: the new row takes the old one's place
                 rows[earlier[0]] = cells

@@ -295,6 +295,61 @@ def test_a_conversion_failure_stops_with_the_node_named(monkeypatch: pytest.Monk
         deploy(_untrained("resnet20"), backend="openvino")
 
 
+@pytest.mark.skipif(
+    bool(_missing(*_NEEDS["openvino"])), reason="pip install 'classicnets[openvino]'"
+)
+def test_openvino_fast_bias_correction_is_chosen_recorded_and_held_to_the_bound(
+    tmp_path: Path,
+) -> None:
+    """``bias_correction="fast"`` (the largest DenseNets' way through NNCF on a 24 GB machine):
+    still int8 convolutions within the int8 bound, and the file says which correction made it."""
+    from classicnets.deployment.backends.openvino import DEPLOY_KEY, read_ir_entries
+
+    model = _untrained("resnet20")
+    calibration, images = torch.randn(32, 3, SIZE, SIZE), torch.randn(16, 3, SIZE, SIZE)
+    int8 = deploy(
+        model, backend="openvino", dtype="int8", calibration=calibration, bias_correction="fast"
+    )
+    assert int8_convolutions(int8) > 0
+    with torch.no_grad():
+        reference = model(images)
+    error = compare_logits(reference, int8(images))["relerr"]
+    assert error <= int8_error_bound(rounding_sensitivity(model, images))
+    path = int8.save(tmp_path / "fast.xml")
+    assert json.loads(read_ir_entries(path)[DEPLOY_KEY])["bias_correction"] == "fast"
+
+
+def test_bias_correction_is_refused_where_it_does_not_apply(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An unknown correction, or one for a precision or backend without it, is refused before
+    any work (nothing exported, no run read), never ignored."""
+    from classicnets.cli import main
+    from classicnets.deployment.backends import openvino as backend
+
+    out = tmp_path / "m.onnx"
+    argv = ["quantize", "-c", str(tmp_path), "--backend", "onnxruntime", "-o", str(out)]
+    assert main([*argv, "--bias-correction", "fast"]) != 0
+    assert "--bias-correction is an option of --backend openvino" in capsys.readouterr().err
+
+    def no_export(*args: object, **kwargs: object) -> None:
+        raise AssertionError("exported before checking bias_correction")
+
+    monkeypatch.setattr(backend, "export_model", no_export)
+    model = _untrained("resnet20")
+    calibration = torch.randn(4, 3, SIZE, SIZE)
+    with pytest.raises(BackendError, match="'quick': choose one of full, fast"):
+        deploy(model, backend="openvino", dtype="int8", calibration=calibration,
+               bias_correction="quick")  # fmt: skip
+    with pytest.raises(BackendError, match="applies to int8, not to fp32"):
+        deploy(model, backend="openvino", bias_correction="fast")
+    with pytest.raises(BackendError, match="an option of OpenVINO's int8"):
+        deploy(model, backend="onnxruntime", dtype="int8", calibration=calibration,
+               bias_correction="fast")  # fmt: skip
+    with pytest.raises(ValueError, match="an option of backend='openvino'"):
+        deploy(model, bias_correction="fast")
+
+
 class _LongResidualChain(torch.nn.Module):
     """A biased convolution, then 500 residual steps without one: NNCF's bias correction walks
     the whole chain recursively from the convolution (about 1,000 operations, as ResNet-1202's

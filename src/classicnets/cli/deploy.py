@@ -201,6 +201,10 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
         raise ClassicNetsError(
             "--onnx is the torch backend's ONNX copy; --backend onnxruntime writes ONNX itself"
         )
+    if args.bias_correction is not None and args.backend != "openvino":
+        from ..errors import ClassicNetsError
+
+        raise ClassicNetsError("--bias-correction is an option of --backend openvino (NNCF)")
     lm = load_model(args.checkpoint, args.model, args.weights)
     source = calibration_data(lm, args.calibrate)
     batches = calibration_batches(source, lm.preprocessing, num_images=args.images)
@@ -239,8 +243,9 @@ def _quantize_backend(args: argparse.Namespace, lm: Any, batches: list[Any]) -> 
         classes=lm.classes if lm.named_classes else (), preprocessing=lm.preprocessing,
     )  # fmt: skip
     deployed = deploy_backend(
-        lm.model, args.backend, precision="int8", calibration=batches, metadata=metadata
-    )
+        lm.model, args.backend, precision="int8", calibration=batches, metadata=metadata,
+        bias_correction=args.bias_correction,
+    )  # fmt: skip
     if args.backend == "openvino":
         from ..deployment.backends.openvino import int8_layers
 
@@ -291,6 +296,13 @@ def add_quantize(sub: SubParsers) -> None:
         help="torch: the compiled PyTorch program (.pt2, the default); openvino: NNCF's "
         "quantization, an IR (.xml + .bin); onnxruntime: its static QDQ quantization (.onnx). "
         "docs/deploy.md",
+    )
+    p.add_argument(
+        "--bias-correction",
+        choices=("full", "fast"),
+        default=None,
+        help="openvino: NNCF's full bias correction (the default, more accurate) or its fast one "
+        "(far less memory: the largest DenseNets need it on a 24 GB machine)",
     )
     p.add_argument("--out", "-o", required=True, help="the int8 file: .pt2 (torch), .xml, .onnx")
     p.add_argument("--onnx", help="also write ONNX with QuantizeLinear/DequantizeLinear nodes")

@@ -175,6 +175,7 @@ def deploy(
     backend: str = "torch",
     input_size: int | None = None,
     threads: int | None = None,
+    bias_correction: str | None = None,
 ) -> DeployedModel | QuantizedModel | BackendModel:
     """A deployed (inference-only) copy of ``model``; the original is not modified.
 
@@ -199,7 +200,9 @@ def deploy(
     onnxruntime's static QDQ quantization, on the same ``calibration``), bf16 on OpenVINO only;
     built for one image size (the calibration images', else ``input_size``, else the registered
     model's), run on ``threads`` threads (default: torch's). The layout, fusion and compile
-    options are the torch path's and are refused there.
+    options are the torch path's and are refused there. ``bias_correction`` (OpenVINO int8):
+    NNCF's ``"full"`` (default) or ``"fast"`` one, which needs far less memory on the largest
+    DenseNets (docs/deploy.md).
     """
     if backend != "torch":
         from .backends import check_backend, deploy_backend
@@ -216,8 +219,10 @@ def deploy(
             retain_freed_memory()
         return deploy_backend(
             model, backend, precision=dtype, calibration=calibration, input_size=input_size,
-            threads=threads,
+            threads=threads, bias_correction=bias_correction,
         )  # fmt: skip
+    if bias_correction is not None:
+        raise ValueError("bias_correction is an option of backend='openvino' (NNCF's int8)")
     if input_size is not None or threads is not None:
         raise ValueError(
             "input_size and threads are options of the openvino and onnxruntime backends "

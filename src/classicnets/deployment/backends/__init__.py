@@ -59,6 +59,7 @@ def deploy_backend(
     input_size: int | None = None,
     threads: int | None = None,
     metadata: WeightsMetadata | None = None,
+    bias_correction: str | None = None,
 ) -> BackendModel:
     """``model`` run by ``backend`` (``openvino`` or ``onnxruntime``) in ``precision``.
 
@@ -66,7 +67,8 @@ def deploy_backend(
     built for one image size: the calibration images', else ``input_size`` or the registered
     model's default. ``threads``: the runtime's threads (default: ``torch.get_num_threads()``).
     ``metadata``: what the backend's file records (default: the model's name, classes count and
-    channels).
+    channels). ``bias_correction``: OpenVINO's int8 only, ``full`` (default) or ``fast``
+    (:data:`classicnets.deployment.backends.openvino.BIAS_CORRECTIONS`).
     """
     if check_backend(backend) == "torch":
         raise BackendError("the torch backend is deploy()'s own path (deployment/convert.py)")
@@ -80,9 +82,14 @@ def deploy_backend(
     if backend == "onnxruntime":
         from .onnxruntime import deploy_onnxruntime
 
+        if bias_correction is not None:
+            raise BackendError("bias_correction is an option of OpenVINO's int8 (NNCF)")
+
         return deploy_onnxruntime(model, **options)  # type: ignore[arg-type]
     from .openvino import deploy_openvino
 
+    if bias_correction is not None:
+        options["bias_correction"] = bias_correction
     return deploy_openvino(model, **options)  # type: ignore[arg-type]
 
 
