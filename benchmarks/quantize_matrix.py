@@ -43,6 +43,7 @@ import torch
 
 import classicnets
 from classicnets.deployment.backends import int8_convolutions
+from classicnets.deployment.backends.openvino import BIAS_CORRECTIONS
 from classicnets.deployment.int8.accuracy import (
     compare_logits,
     int8_error_bound,
@@ -181,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--bias-correction",
-        choices=("full", "fast"),
+        choices=BIAS_CORRECTIONS,
         default=None,
         help="openvino: NNCF's bias correction (default: deploy's, full)",
     )
